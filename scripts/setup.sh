@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Kiln's set-up: installs everything Kiln needs on a fresh Debian 12 machine,
+# then configures and builds the project. Idempotent: when every package is
+# present it only runs an incremental build.
+#
+#   scripts/setup.sh            install what is missing, configure, build
+#   scripts/setup.sh --no-build install only
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${KILN_BUILD_DIR:-$here/build}
+
+packages=(
+  # Toolchain and build.
+  cmake ninja-build ccache g++
+  # LLVM/MLIR 22 (brings lit and FileCheck through llvm-22-tools).
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  # Libraries.
+  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
+  nlohmann-json3-dev zlib1g-dev libzstd-dev
+  # Python for lit and the test harness.
+  python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ "${1:-}" = "--no-build" ] && exit 0
+
+if [ ! -f "$build_dir/build.ninja" ]; then
+  launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  cmake -G Ninja -S "$here" -B "$build_dir" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+    -DLLVM_DIR=/usr/lib/llvm-22/lib/cmake/llvm \
+    "${launcher[@]}"
+fi
+cmake --build "$build_dir"
