@@ -1,0 +1,375 @@
+//===- Evaluator.cpp - Reference semantics of the kiln dialect -*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// Walks a single-block kiln function in order, maps each op onto its
+// reference kernel and frees every value after its last use, so a model's
+// peak memory is its live set, not the sum of all its activations.
+//
+//===----------------------------------------------------------------------===//
+
+#include "reference/Evaluator.h"
+
+#include "reference/Kernels.h"
+#include "runtime/Random.h"
+
+#include "ir/KilnDialect.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace kiln::reference {
+
+//===----------------------------------------------------------------------===//
+// Types and attributes
+//===----------------------------------------------------------------------===//
+
+FailureOr<ElementType> toElementType(Type type) {
+  if (type.isF32())
+    return ElementType::F32;
+  if (type.isBF16())
+    return ElementType::BF16;
+  if (type.isF16())
+    return ElementType::F16;
+  if (type.isSignlessInteger(32))
+    return ElementType::I32;
+  if (type.isSignlessInteger(64))
+    return ElementType::I64;
+  return failure();
+}
+
+Type toMlirType(MLIRContext *context, ElementType type) {
+  switch (type) {
+  case ElementType::F32:
+    return Float32Type::get(context);
+  case ElementType::BF16:
+    return BFloat16Type::get(context);
+  case ElementType::F16:
+    return Float16Type::get(context);
+  case ElementType::I32:
+    return IntegerType::get(context, 32);
+  case ElementType::I64:
+    return IntegerType::get(context, 64);
+  }
+  llvm_unreachable("unknown element type");
+}
+
+static std::vector<int64_t> toShape(ShapedType type) {
+  return std::vector<int64_t>(type.getShape().begin(), type.getShape().end());
+}
+
+FailureOr<HostTensor> toHostTensor(ElementsAttr attr) {
+  auto type = cast<ShapedType>(attr.getType());
+  FailureOr<ElementType> elementType = toElementType(type.getElementType());
+  auto dense = dyn_cast<DenseElementsAttr>(attr);
+  if (failed(elementType) || !dense)
+    return failure();
+  HostTensor tensor(*elementType, toShape(type));
+  int64_t index = 0;
+  if (isFloatType(*elementType)) {
+    for (APFloat value : dense.getValues<APFloat>())
+      tensor.setFloat(index++, value.convertToDouble());
+  } else {
+    for (APInt value : dense.getValues<APInt>())
+      tensor.setInt(index++, value.getSExtValue());
+  }
+  return tensor;
+}
+
+DenseElementsAttr toElementsAttr(const HostTensor &tensor,
+                                 RankedTensorType type) {
+  ArrayRef<char> raw(reinterpret_cast<const char *>(tensor.data()),
+                     tensor.getByteSize());
+  return DenseElementsAttr::getFromRawBuffer(type, raw);
+}
+
+//===----------------------------------------------------------------------===//
+// Ops
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The state of one evaluation: the live values and the weights.
+class Interpreter {
+public:
+  explicit Interpreter(const TensorMap &weights) : weights(weights) {}
+
+  LogicalResult bindArguments(func::FuncOp function,
+                              ArrayRef<HostTensor> inputs);
+  /// Evaluates `op` and binds its results; emits an error on failure.
+  LogicalResult run(Operation *op);
+  const HostTensor &lookup(Value value) { return values.find(value)->second; }
+  /// Drops the operands of `op` whose last use it was.
+  void release(Operation *op);
+
+private:
+  using Results = SmallVector<HostTensor, 2>;
+  FailureOr<Results> evaluateOp(Operation *op);
+  FailureOr<Results> evaluateWeight(WeightOp op);
+
+  const TensorMap &weights;
+  llvm::DenseMap<Value, HostTensor> values;
+  llvm::DenseMap<Value, unsigned> remainingUses;
+};
+} // namespace
+
+/// Checks that `tensor` has the element type and shape of `type`.
+static bool matchesType(const HostTensor &tensor, RankedTensorType type) {
+  FailureOr<ElementType> elementType = toElementType(type.getElementType());
+  return succeeded(elementType) && tensor.getElementType() == *elementType &&
+         ArrayRef<int64_t>(tensor.getShape()) == type.getShape();
+}
+
+LogicalResult Interpreter::bindArguments(func::FuncOp function,
+                                         ArrayRef<HostTensor> inputs) {
+  if (function.getNumArguments() != inputs.size())
+    return function.emitError("expected ")
+           << function.getNumArguments() << " inputs, got " << inputs.size();
+  for (auto [index, argument] : llvm::enumerate(function.getArguments())) {
+    auto type = dyn_cast<RankedTensorType>(argument.getType());
+    if (!type || !matchesType(inputs[index], type))
+      return function.emitError("expected input #")
+             << index << " of type " << argument.getType() << ", got tensor<"
+             << formatTensorType(inputs[index].getElementType(),
+                                 inputs[index].getShape())
+             << ">";
+    values[argument] = inputs[index];
+    remainingUses[argument] =
+        std::distance(argument.use_begin(), argument.use_end());
+  }
+  return success();
+}
+
+LogicalResult Interpreter::run(Operation *op) {
+  FailureOr<Results> results = evaluateOp(op);
+  if (failed(results))
+    return failure();
+  for (auto [result, tensor] : llvm::zip(op->getResults(), *results)) {
+    remainingUses[result] = std::distance(result.use_begin(), result.use_end());
+    values[result] = std::move(tensor);
+  }
+  return success();
+}
+
+void Interpreter::release(Operation *op) {
+  for (Value operand : op->getOperands()) {
+    auto it = remainingUses.find(operand);
+    if (it != remainingUses.end() && --it->second == 0)
+      values.erase(operand);
+  }
+}
+
+FailureOr<Interpreter::Results> Interpreter::evaluateWeight(WeightOp op) {
+  auto it = weights.find(op.getName().str());
+  if (it == weights.end())
+    return op.emitError("weight '")
+           << op.getName() << "' is not in the model's weights";
+  if (!matchesType(it->second, op.getType()))
+    return op.emitError("weight '")
+           << op.getName() << "' has type tensor<"
+           << formatTensorType(it->second.getElementType(),
+                               it->second.getShape())
+           << "> in the weights file, expected " << op.getType();
+  return Results{it->second};
+}
+
+static std::vector<int64_t> toVector(ArrayRef<int64_t> values) {
+  return std::vector<int64_t>(values.begin(), values.end());
+}
+
+FailureOr<Interpreter::Results> Interpreter::evaluateOp(Operation *op) {
+  auto in = [&](unsigned i) -> const HostTensor & {
+    return lookup(op->getOperand(i));
+  };
+  auto one = [](HostTensor tensor) { return Results{std::move(tensor)}; };
+  auto unary = [&](UnaryKind kind) { return one(reference::unary(kind, in(0))); };
+  auto binary = [&](BinaryKind kind) {
+    return one(reference::binary(kind, in(0), in(1)));
+  };
+  auto reduce = [&](ReduceKind kind, auto reduceOp) {
+    return one(reference::reduce(kind, in(0), toVector(reduceOp.getAxes()),
+                                 reduceOp.getKeepDims()));
+  };
+  // Ops whose kernels can fail at run time report at the op's location.
+  auto orError = [&](std::optional<HostTensor> result,
+                     const std::string &error) -> FailureOr<Results> {
+    if (!result)
+      return op->emitError(error);
+    return one(std::move(*result));
+  };
+
+  return llvm::TypeSwitch<Operation *, FailureOr<Results>>(op)
+      .Case([&](ConstantOp c) -> FailureOr<Results> {
+        FailureOr<HostTensor> tensor = toHostTensor(c.getValue());
+        if (failed(tensor))
+          return c.emitError("constant value is not a dense elements "
+                             "attribute of a supported element type");
+        return one(std::move(*tensor));
+      })
+      .Case([&](WeightOp w) { return evaluateWeight(w); })
+      .Case([&](AddOp) { return binary(BinaryKind::Add); })
+      .Case([&](SubOp) { return binary(BinaryKind::Sub); })
+      .Case([&](MulOp) { return binary(BinaryKind::Mul); })
+      .Case([&](DivOp) { return binary(BinaryKind::Div); })
+      .Case([&](MaxOp) { return binary(BinaryKind::Max); })
+      .Case([&](MinOp) { return binary(BinaryKind::Min); })
+      .Case([&](PowOp) { return binary(BinaryKind::Pow); })
+      .Case([&](NegOp) { return unary(UnaryKind::Neg); })
+      .Case([&](AbsOp) { return unary(UnaryKind::Abs); })
+      .Case([&](ExpOp) { return unary(UnaryKind::Exp); })
+      .Case([&](LogOp) { return unary(UnaryKind::Log); })
+      .Case([&](SqrtOp) { return unary(UnaryKind::Sqrt); })
+      .Case([&](RsqrtOp) { return unary(UnaryKind::Rsqrt); })
+      .Case([&](TanhOp) { return unary(UnaryKind::Tanh); })
+      .Case([&](SigmoidOp) { return unary(UnaryKind::Sigmoid); })
+      .Case([&](ReluOp) { return unary(UnaryKind::Relu); })
+      .Case([&](SiluOp) { return unary(UnaryKind::Silu); })
+      .Case([&](GeluOp g) {
+        return unary(g.getApproximation() == GeluApproximation::Tanh
+                         ? UnaryKind::GeluTanh
+                         : UnaryKind::GeluErf);
+      })
+      .Case([&](CastOp c) {
+        return one(reference::cast(
+            in(0), *toElementType(c.getType().getElementType())));
+      })
+      .Case([&](MatmulOp m) {
+        return one(reference::matmul(in(0), in(1), m.getTransposeLhs(),
+                                     m.getTransposeRhs()));
+      })
+      .Case([&](Conv2DOp c) {
+        return one(reference::conv2d(in(0), in(1), toVector(c.getStrides()),
+                                     toVector(c.getPadding()),
+                                     toVector(c.getDilations()),
+                                     c.getGroups()));
+      })
+      .Case([&](ReduceSumOp r) { return reduce(ReduceKind::Sum, r); })
+      .Case([&](ReduceMeanOp r) { return reduce(ReduceKind::Mean, r); })
+      .Case([&](ReduceMaxOp r) { return reduce(ReduceKind::Max, r); })
+      .Case([&](SoftmaxOp s) {
+        return one(reference::softmax(in(0), s.getAxis()));
+      })
+      .Case([&](LayerNormOp n) {
+        return one(reference::layerNorm(in(0), in(1), in(2),
+                                        n.getEpsilon().convertToDouble()));
+      })
+      .Case([&](RmsNormOp n) {
+        return one(
+            reference::rmsNorm(in(0), in(1), n.getEpsilon().convertToDouble()));
+      })
+      .Case([&](TransposeOp t) {
+        return one(reference::transpose(in(0), toVector(t.getPermutation())));
+      })
+      .Case([&](ReshapeOp r) {
+        return one(reference::reshape(in(0), toShape(r.getType())));
+      })
+      .Case([&](BroadcastToOp b) {
+        return one(reference::broadcastTo(in(0), toShape(b.getType())));
+      })
+      .Case([&](ConcatOp c) {
+        std::vector<const HostTensor *> inputs;
+        for (Value input : c.getInputs())
+          inputs.push_back(&lookup(input));
+        return one(reference::concat(inputs, c.getAxis()));
+      })
+      .Case([&](SliceOp s) {
+        return one(reference::slice(in(0), toVector(s.getStarts()),
+                                    toVector(s.getLimits()),
+                                    toVector(s.getStrides())));
+      })
+      .Case([&](GatherOp g) {
+        std::string error;
+        std::optional<HostTensor> result =
+            reference::gather(in(0), in(1), g.getAxis(), error);
+        return orError(std::move(result), error);
+      })
+      .Case([&](RopeOp r) {
+        return one(reference::rope(in(0), r.getTheta().convertToDouble(),
+                                   r.getPositionOffset()));
+      })
+      .Case([&](AttentionOp a) {
+        std::optional<double> scale;
+        if (a.getScale())
+          scale = a.getScale()->convertToDouble();
+        return one(
+            reference::attention(in(0), in(1), in(2), a.getCausal(), scale));
+      })
+      .Case([&](MoeRouterOp r) {
+        RouterResult routed =
+            reference::moeRouter(in(0), r.getTopK(), r.getNormalize());
+        return Results{std::move(routed.weights), std::move(routed.indices)};
+      })
+      .Case([&](MoeExpertsOp) {
+        std::string error;
+        std::optional<HostTensor> result = reference::moeExperts(
+            in(0), in(1), in(2), in(3), in(4), in(5), error);
+        return orError(std::move(result), error);
+      })
+      .Default([](Operation *op) -> FailureOr<Results> {
+        return op->emitError("op '")
+               << op->getName() << "' has no reference semantics";
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Entry points
+//===----------------------------------------------------------------------===//
+
+FailureOr<std::vector<HostTensor>> evaluate(func::FuncOp function,
+                                            ArrayRef<HostTensor> inputs,
+                                            const TensorMap &weights) {
+  if (function.isExternal() || !function.getBody().hasOneBlock())
+    return function.emitError("expected a function with a single-block body");
+  Interpreter interpreter(weights);
+  if (failed(interpreter.bindArguments(function, inputs)))
+    return failure();
+  for (Operation &op : function.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      std::vector<HostTensor> outputs;
+      for (Value value : ret.getOperands())
+        outputs.push_back(interpreter.lookup(value));
+      return outputs;
+    }
+    if (failed(interpreter.run(&op)))
+      return failure();
+    interpreter.release(&op);
+  }
+  return function.emitError("expected the function to end in func.return");
+}
+
+FailureOr<std::vector<HostTensor>> makeSeededInputs(func::FuncOp function,
+                                                    uint64_t seed) {
+  std::vector<HostTensor> inputs;
+  for (auto [index, argument] : llvm::enumerate(function.getArguments())) {
+    auto type = dyn_cast<RankedTensorType>(argument.getType());
+    FailureOr<ElementType> elementType =
+        type ? toElementType(type.getElementType()) : failure();
+    if (!type || !type.hasStaticShape() || failed(elementType))
+      return function.emitError("input #")
+             << index << " has type " << argument.getType()
+             << ", expected a statically shaped tensor of f32, bf16, f16, i32 "
+                "or i64";
+    auto range = function.getArgAttrOfType<DenseI64ArrayAttr>(
+        index, KilnDialect::kInputRangeAttrName);
+    if (range && (range.size() != 2 || range[0] >= range[1]))
+      return function.emitError("input #")
+             << index << " has a malformed '"
+             << KilnDialect::kInputRangeAttrName
+             << "' attribute, expected array<i64: lo, hi> with lo < hi";
+    HostTensor tensor(*elementType, toShape(type));
+    Random random(Random::deriveSeed(seed, "input" + std::to_string(index)));
+    for (int64_t i = 0; i < tensor.getNumElements(); ++i) {
+      if (isFloatType(*elementType))
+        tensor.setFloat(i, static_cast<float>(random.normal()));
+      else if (range)
+        tensor.setInt(i, random.uniformInt(range[0], range[1]));
+    }
+    inputs.push_back(std::move(tensor));
+  }
+  return inputs;
+}
+
+} // namespace kiln::reference
