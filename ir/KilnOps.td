@@ -477,7 +477,8 @@ def Kiln_MoeRouterOp : Kiln_Op<"moe_router", [Pure, InferTypeOpAdaptor]> {
   }];
   let arguments = (ins Kiln_FloatTensor:$logits, I64Attr:$top_k,
       DefaultValuedAttr<BoolAttr, "true">:$normalize);
-  let results = (outs Kiln_FloatTensor:$weights, TensorOf<[I32]>:$indices);
+  let results = (outs Kiln_FloatTensor:$weights,
+                     StaticShapeTensorOf<[I32]>:$indices);
   let assemblyFormat = "$logits attr-dict `:` functional-type(operands, results)";
 }
 

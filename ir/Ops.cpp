@@ -75,10 +75,12 @@ LogicalResult CastOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult SoftmaxOp::verify() {
+  // I64Attr getters are unsigned; read the value as the signed one written.
+  int64_t axis = static_cast<int64_t>(getAxis());
   int64_t rank = getInput().getType().getRank();
-  if (getAxis() < 0 || getAxis() >= rank)
+  if (axis < 0 || axis >= rank)
     return emitOpError("expected axis (")
-           << getAxis() << ") to be in [0, " << rank << ")";
+           << axis << ") to be in [0, " << rank << ")";
   return success();
 }
 
@@ -104,8 +106,8 @@ LogicalResult BroadcastToOp::verify() {
   ArrayRef<int64_t> to = getResult().getType().getShape();
   FailureOr<SmallVector<int64_t>> shape = broadcastShapes(from, to);
   if (failed(shape) || ArrayRef<int64_t>(*shape) != to)
-    return emitOpError("expected the input shape to broadcast to the result "
-                       "shape (")
+    return emitOpError("expected the input (")
+           << getInput().getType() << ") to broadcast to the result ("
            << getResult().getType() << ")";
   return success();
 }
@@ -123,9 +125,10 @@ LogicalResult RopeOp::verify() {
   if (type.getShape().back() % 2 != 0)
     return emitOpError("expected an even head dim (")
            << type.getShape().back() << ")";
-  if (getPositionOffset() < 0)
+  int64_t offset = static_cast<int64_t>(getPositionOffset());
+  if (offset < 0)
     return emitOpError("expected position_offset (")
-           << getPositionOffset() << ") to be >= 0";
+           << offset << ") to be >= 0";
   if (!(getTheta().convertToFloat() > 0.0f))
     return emitOpError("expected theta (")
            << getTheta().convertToFloat() << ") to be > 0";

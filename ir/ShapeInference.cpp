@@ -19,6 +19,10 @@ using namespace mlir;
 
 namespace kiln {
 
+/// The largest stride, dilation or padding accepted; sizes stay far from
+/// int64_t overflow.
+static constexpr int64_t kMaxDim = int64_t(1) << 31;
+
 /// Emits `message` at `location`, prefixed like an op error of `opName`
 /// ("matmul" or "kiln.matmul").
 static LogicalResult fail(std::optional<Location> location, StringRef opName,
@@ -172,17 +176,24 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
   ArrayRef<int64_t> strides = adaptor.getStrides();
   ArrayRef<int64_t> padding = adaptor.getPadding();
   ArrayRef<int64_t> dilations = adaptor.getDilations();
-  int64_t groups = adaptor.getGroups();
+  int64_t groups = static_cast<int64_t>(adaptor.getGroups());
   if (strides.size() != 2 || dilations.size() != 2 || padding.size() != 4)
     return fail(location, "conv2d",
                 "expected 2 strides, 2 dilations and 4 paddings");
-  if (llvm::any_of(strides, [](int64_t s) { return s < 1; }) ||
-      llvm::any_of(dilations, [](int64_t d) { return d < 1; }) ||
-      llvm::any_of(padding, [](int64_t p) { return p < 0; }))
+  // Bounding the parameters keeps the size arithmetic below from
+  // overflowing.
+  auto inRange = [](int64_t v, int64_t lo) { return v >= lo && v <= kMaxDim; };
+  if (!llvm::all_of(strides, [&](int64_t s) { return inRange(s, 1); }) ||
+      !llvm::all_of(dilations, [&](int64_t d) { return inRange(d, 1); }) ||
+      !llvm::all_of(padding, [&](int64_t p) { return inRange(p, 0); }))
     return fail(location, "conv2d",
-                "expected strides and dilations >= 1 and paddings >= 0");
+                "expected strides and dilations in [1, 2^31] and paddings in "
+                "[0, 2^31]");
+  if (groups < 1)
+    return fail(location, "conv2d",
+                "expected groups (" + Twine(groups) + ") to be >= 1");
   ArrayRef<int64_t> in = input->getShape(), f = filter->getShape();
-  if (groups < 1 || in[1] % groups != 0 || f[0] % groups != 0)
+  if (in[1] % groups != 0 || f[0] % groups != 0)
     return fail(location, "conv2d",
                 "expected groups (" + Twine(groups) +
                     ") to divide input channels (" + Twine(in[1]) +
@@ -363,7 +374,8 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
                       Twine(limits[d]) + ") <= size (" +
                       Twine(input->getDimSize(d)) + ") and stride (" +
                       Twine(stride) + ") >= 1 in dimension " + Twine(d));
-    shape.push_back((limits[d] - starts[d] + stride - 1) / stride);
+    int64_t extent = limits[d] - starts[d];
+    shape.push_back(extent == 0 ? 0 : (extent - 1) / stride + 1);
   }
   results.push_back(RankedTensorType::get(shape, input->getElementType()));
   return success();

@@ -14,7 +14,7 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
 echo "== lit tests"
-/usr/lib/llvm-22/bin/llvm-lit -sv "$build_dir/test" | tee "$log/lit.txt"
+/usr/lib/llvm-22/bin/lit -sv "$build_dir/test" | tee "$log/lit.txt"
 echo "== unit tests"
 (cd "$build_dir" && ctest --output-on-failure) | tee "$log/ctest.txt"
 

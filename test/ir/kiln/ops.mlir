@@ -371,3 +371,11 @@ func.func @moe_router_experts_chain(%x: tensor<16x64xf32>, %logits: tensor<16x4x
   %0 = kiln.moe_experts %x, %w, %i, %gate, %up, %down : (tensor<16x64xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<4x64x128xf32>, tensor<4x64x128xf32>, tensor<4x128x64xf32>) -> tensor<16x64xf32>
   return %0 : tensor<16x64xf32>
 }
+
+// A stride far beyond the extent takes the first element only.
+// CHECK-LABEL: func.func @slice_huge_stride
+func.func @slice_huge_stride(%x: tensor<9x8xf32>) -> tensor<1x8xf32> {
+  // CHECK: kiln.slice %{{.*}} : (tensor<9x8xf32>) -> tensor<1x8xf32>
+  %0 = kiln.slice %x {starts = array<i64: 0, 0>, limits = array<i64: 9, 8>, strides = array<i64: 9223372036854775807, 1>} : (tensor<9x8xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}
