@@ -54,8 +54,9 @@ std::string_view elementTypeName(ElementType type) {
 }
 
 std::optional<ElementType> parseElementType(std::string_view name) {
-  for (ElementType type : {ElementType::F32, ElementType::BF16,
-                           ElementType::F16, ElementType::I32, ElementType::I64})
+  for (ElementType type :
+       {ElementType::F32, ElementType::BF16, ElementType::F16, ElementType::I32,
+        ElementType::I64})
     if (elementTypeName(type) == name)
       return type;
   return std::nullopt;
@@ -82,7 +83,9 @@ static float bitsToFloat(uint32_t bits) {
   return value;
 }
 
-static bool isNanBits(uint32_t bits) { return (bits & 0x7fffffffu) > 0x7f800000u; }
+static bool isNanBits(uint32_t bits) {
+  return (bits & 0x7fffffffu) > 0x7f800000u;
+}
 
 float bf16ToFloat(uint16_t bits) {
   uint32_t wide = static_cast<uint32_t>(bits) << 16;
@@ -206,8 +209,7 @@ float roundTo(ElementType type, float value) {
   case ElementType::I64:
     // What `setFloat` then `getFloat` gives, so the identity holds for every
     // element type.
-    return static_cast<float>(
-        truncateToInt(value, intMin(type), intMax(type)));
+    return static_cast<float>(truncateToInt(value, intMin(type), intMax(type)));
   }
   assert(false && "unknown element type");
   return value;
@@ -342,10 +344,10 @@ std::vector<int64_t> HostTensor::getStrides() const {
 
 uint64_t HostTensor::checksum() const {
   uint64_t hash = 14695981039346656037ull;
-  auto mix = [&hash](uint8_t byte) {
-    hash = (hash ^ byte) * 1099511628211ull;
-  };
+  auto mix = [&hash](uint8_t byte) { hash = (hash ^ byte) * 1099511628211ull; };
   mix(static_cast<uint8_t>(type));
+  // The rank keeps [1, 0] apart from [1] holding zeros.
+  mix(static_cast<uint8_t>(shape.size()));
   for (int64_t dim : shape) {
     // Fixed little-endian bytes, so the checksum is the same on every host.
     uint64_t bits = static_cast<uint64_t>(dim);

@@ -72,7 +72,7 @@ public:
   /// Row-major strides in elements.
   std::vector<int64_t> getStrides() const;
 
-  /// FNV-1a hash of the element type, shape and bytes: equal tensors, and
+  /// FNV-1a hash of the element type, rank, shape and bytes: equal tensors, and
   /// only those in practice, have equal checksums.
   uint64_t checksum() const;
 
