@@ -233,7 +233,7 @@ FailureOr<Interpreter::Results> Interpreter::evaluateOp(Operation *op) {
                          : UnaryKind::GeluErf);
       })
       .Case([&](CastOp c) {
-        return one(reference::cast(
+        return one(reference::castTo(
             in(0), *toElementType(c.getType().getElementType())));
       })
       .Case([&](MatmulOp m) {
@@ -345,8 +345,9 @@ FailureOr<std::vector<HostTensor>> makeSeededInputs(func::FuncOp function,
   std::vector<HostTensor> inputs;
   for (auto [index, argument] : llvm::enumerate(function.getArguments())) {
     auto type = dyn_cast<RankedTensorType>(argument.getType());
-    FailureOr<ElementType> elementType =
-        type ? toElementType(type.getElementType()) : failure();
+    FailureOr<ElementType> elementType = failure();
+    if (type)
+      elementType = toElementType(type.getElementType());
     if (!type || !type.hasStaticShape() || failed(elementType))
       return function.emitError("input #")
              << index << " has type " << argument.getType()

@@ -28,12 +28,12 @@ namespace kiln::reference {
 
 /// The host element type of an MLIR element type, or failure for a type the
 /// dialect does not allow.
-FailureOr<ElementType> toElementType(mlir::Type type);
+mlir::FailureOr<ElementType> toElementType(mlir::Type type);
 /// The MLIR element type of a host element type.
 mlir::Type toMlirType(mlir::MLIRContext *context, ElementType type);
 
 /// The host tensor holding the elements of `attr`.
-FailureOr<HostTensor> toHostTensor(mlir::ElementsAttr attr);
+mlir::FailureOr<HostTensor> toHostTensor(mlir::ElementsAttr attr);
 /// The dense attribute holding `tensor`, typed as `type`.
 mlir::DenseElementsAttr toElementsAttr(const HostTensor &tensor,
                                        mlir::RankedTensorType type);
@@ -42,15 +42,15 @@ mlir::DenseElementsAttr toElementsAttr(const HostTensor &tensor,
 /// `weights`. On bad inputs (count, shape or type), a missing or mismatched
 /// weight, an index out of range or an op without reference semantics, emits
 /// one error at the offending location and returns failure.
-FailureOr<std::vector<HostTensor>> evaluate(mlir::func::FuncOp function,
-                                            ArrayRef<HostTensor> inputs,
+mlir::FailureOr<std::vector<HostTensor>> evaluate(mlir::func::FuncOp function,
+                                            llvm::ArrayRef<HostTensor> inputs,
                                             const TensorMap &weights);
 
 /// Deterministic inputs for `function`: floats from a standard normal,
 /// integers uniform in the argument's `kiln.range` [lo, hi) (zeros without
 /// one). Argument `i` draws from its own stream of `seed`. Emits an error
 /// for an argument type the evaluator cannot feed.
-FailureOr<std::vector<HostTensor>> makeSeededInputs(mlir::func::FuncOp function,
+mlir::FailureOr<std::vector<HostTensor>> makeSeededInputs(mlir::func::FuncOp function,
                                                     uint64_t seed);
 
 } // namespace kiln::reference
