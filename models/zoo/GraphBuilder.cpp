@@ -1,4 +1,4 @@
-//===- GraphBuilder.cpp - Builds a zoo model's function and weights -------===//
+//===- GraphBuilder.cpp - A zoo model's function and weights ----*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //
@@ -57,7 +57,8 @@ GraphBuilder::GraphBuilder(ModuleOp module, ElementType dtype, uint64_t seed,
 
 GraphBuilder::Scope::Scope(GraphBuilder &graph, StringRef name)
     : graph(graph), saved(graph.loc) {
-  graph.loc = NameLoc::get(graph.builder.getStringAttr(name), saved);
+  // Block names are already fully qualified, so the location is not nested.
+  graph.loc = NameLoc::get(graph.builder.getStringAttr(name));
 }
 
 GraphBuilder::Scope::~Scope() { graph.loc = saved; }
@@ -79,9 +80,9 @@ Value GraphBuilder::addInput(StringRef name, RankedTensorType type,
   unsigned index = entry.getNumArguments() - 1;
   function.setArgAttr(index, "kiln.name", builder.getStringAttr(name));
   if (range)
-    function.setArgAttr(index, KilnDialect::kInputRangeAttrName,
-                        builder.getDenseI64ArrayAttr(
-                            {range->first, range->second}));
+    function.setArgAttr(
+        index, KilnDialect::kInputRangeAttrName,
+        builder.getDenseI64ArrayAttr({range->first, range->second}));
   return argument;
 }
 
@@ -107,8 +108,8 @@ Value GraphBuilder::weight(StringRef name, ArrayRef<int64_t> shape,
     HostTensor tensor(dtype, std::vector<int64_t>(shape.begin(), shape.end()));
     Random random(Random::deriveSeed(seed, name));
     for (int64_t i = 0; i < count; ++i)
-      tensor.setFloat(i, static_cast<float>(init.mean +
-                                            init.stddev * random.normal()));
+      tensor.setFloat(
+          i, static_cast<float>(init.mean + init.stddev * random.normal()));
     weights.emplace(name.str(), std::move(tensor));
   }
   return WeightOp::create(builder, loc, getTensorType(shape),
@@ -165,6 +166,8 @@ Value GraphBuilder::transpose(Value x, ArrayRef<int64_t> permutation) {
 }
 
 Value GraphBuilder::broadcastTo(Value x, ArrayRef<int64_t> shape) {
+  if (getShape(x) == shape)
+    return x;
   auto type = RankedTensorType::get(
       shape, cast<RankedTensorType>(x.getType()).getElementType());
   return BroadcastToOp::create(builder, loc, type, x);

@@ -1,4 +1,4 @@
-//===- GraphBuilder.h - Builds a zoo model's function and weights -*- C++ -*-===//
+//===- GraphBuilder.h - A zoo model's function and weights ------*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //
@@ -66,7 +66,6 @@ public:
   };
 
   mlir::MLIRContext *getContext() { return builder.getContext(); }
-  mlir::func::FuncOp getFunction() { return function; }
   /// The model's float element type.
   mlir::Type getElementType() const { return elementType; }
   /// A tensor type of `shape` in the model's float element type.
@@ -87,10 +86,9 @@ public:
   /// and its seeded host tensor.
   mlir::Value weight(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                      WeightInit init);
-  /// The element count of all weights requested so far (saturating).
-  int64_t getWeightElements() const { return weightElements; }
-  /// Whether the weights requested exceed `kMaxWeightElements`; from then on
-  /// weights are declared in the IR but not allocated.
+  /// Whether the weights requested so far hold more than
+  /// `kMaxWeightElements` elements; from then on weights are declared in the
+  /// IR but not allocated.
   bool isOverBudget() const { return weightElements > kMaxWeightElements; }
 
   //===--------------------------------------------------------------------===//
@@ -101,6 +99,10 @@ public:
   /// and, when `biasName` is not empty, the bias `biasName`.
   mlir::Value linear(mlir::Value x, llvm::StringRef weightName, int64_t out,
                      llvm::StringRef biasName = {});
+
+  // Thin wrappers creating the kiln op of the same name with its inferred
+  // result type: matmul without transposes, reshape to `shape`, broadcastTo
+  // `shape` (`x` itself when it has that shape) and slice with unit strides.
   mlir::Value matmul(mlir::Value lhs, mlir::Value rhs);
   mlir::Value add(mlir::Value lhs, mlir::Value rhs);
   mlir::Value mul(mlir::Value lhs, mlir::Value rhs);

@@ -1,4 +1,4 @@
-//===- Models.h - The zoo's model definitions (internal) -------*- C++ -*-===//
+//===- Models.h - The zoo's model definitions (internal) --------*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //
@@ -30,7 +30,6 @@ public:
   Config(const ModelInfo &info, llvm::StringMap<std::string> values)
       : info(info), values(std::move(values)) {}
 
-  const ModelInfo &getModel() const { return info; }
   /// The value of integer knob `knob`.
   int64_t getInt(llvm::StringRef knob) const;
   /// The value of choice knob `knob`.
@@ -60,7 +59,7 @@ struct ModelDef {
   void (*build)(GraphBuilder &graph, const Config &config);
 };
 
-/// An integer knob.
+/// An integer knob with values in [1, `maxValue`].
 Knob intKnob(llvm::StringRef name, int64_t defaultValue, llvm::StringRef help,
              int64_t maxValue = 1 << 16);
 
@@ -69,12 +68,12 @@ Knob intKnob(llvm::StringRef name, int64_t defaultValue, llvm::StringRef help,
 //===----------------------------------------------------------------------===//
 
 /// The text decoder's knobs: layers, hidden, heads, kv_heads, ffn, vocab,
-/// seq, rope_theta, and with `moe` experts and top_k.
-std::vector<Knob> decoderKnobs(bool moe);
+/// seq, rope_theta, experts (0 for a dense feed-forward) and top_k.
+std::vector<Knob> decoderKnobs(int64_t defaultExperts);
 /// The consistency checks of `decoderKnobs`.
-std::string checkDecoder(const Config &config, bool moe);
+std::string checkDecoder(const Config &config);
 /// The decoder options of `decoderKnobs`' values.
-DecoderOptions getDecoderOptions(const Config &config, bool moe);
+DecoderOptions getDecoderOptions(const Config &config);
 
 /// The image encoder's knobs: image, patch, channels, and `prefix`layers,
 /// `prefix`hidden, `prefix`heads and `prefix`ffn.
@@ -86,7 +85,7 @@ VisionOptions getVisionOptions(const Config &config, llvm::StringRef prefix,
                                bool classToken);
 
 //===----------------------------------------------------------------------===//
-// The models, one per file
+// The models (Decoder.cpp holds both decoder and moe)
 //===----------------------------------------------------------------------===//
 
 ModelDef getTinyMultimodalModel();

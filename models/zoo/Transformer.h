@@ -1,4 +1,4 @@
-//===- Transformer.h - Transformer blocks shared by zoo models -*- C++ -*-===//
+//===- Transformer.h - Blocks shared by the zoo models ----------*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //
@@ -61,8 +61,7 @@ mlir::Value moeFfn(GraphBuilder &graph, mlir::Value x, llvm::StringRef prefix,
 
 /// Looks up integer `tokens [B, S]` in the table `name [vocab, hidden]`.
 mlir::Value tokenEmbedding(GraphBuilder &graph, mlir::Value tokens,
-                           llvm::StringRef name, int64_t vocab,
-                           int64_t hidden);
+                           llvm::StringRef name, int64_t vocab, int64_t hidden);
 /// `x [B, S, D]` plus the learned positions `name [S, D]`.
 mlir::Value addPositions(GraphBuilder &graph, mlir::Value x,
                          llvm::StringRef name);
@@ -119,8 +118,7 @@ struct VisionOptions {
 /// the final layer norm. Returns `[B, tokens, hidden]`. `patch` divides
 /// `image`.
 mlir::Value visionEncoder(GraphBuilder &graph, mlir::Value image,
-                          llvm::StringRef prefix,
-                          const VisionOptions &options);
+                          llvm::StringRef prefix, const VisionOptions &options);
 
 } // namespace kiln::zoo
 

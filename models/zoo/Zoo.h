@@ -1,4 +1,4 @@
-//===- Zoo.h - Built-in models with configuration knobs --------*- C++ -*-===//
+//===- Zoo.h - Built-in models with configuration knobs ---------*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //
@@ -12,7 +12,7 @@
 #ifndef KILN_MODELS_ZOO_ZOO_H_
 #define KILN_MODELS_ZOO_ZOO_H_
 
-#include "runtime/HostTensor.h"
+#include "runtime/Safetensors.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -21,15 +21,8 @@
 #include "llvm/Support/LogicalResult.h"
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
-
-namespace kiln {
-// The same alias runtime/Safetensors.h declares; repeating an alias of the
-// same type is legal, and it keeps this header free of the JSON reader.
-using TensorMap = std::map<std::string, HostTensor>;
-} // namespace kiln
 
 namespace kiln::zoo {
 
@@ -40,9 +33,10 @@ struct Knob {
   std::string help;
   /// The allowed values of a choice knob; empty for an integer knob.
   std::vector<std::string> choices;
-  /// The inclusive range of an integer knob.
+  /// The inclusive range of an integer knob. The maxima keep every tensor
+  /// size far from overflowing int64_t.
   int64_t minValue = 1;
-  int64_t maxValue = 1 << 20;
+  int64_t maxValue = 1 << 16;
 
   bool isInteger() const { return choices.empty(); }
 };
@@ -83,7 +77,8 @@ constexpr int64_t kMaxWeightElements = int64_t(1) << 30;
 /// a malformed or out-of-range value, inconsistent knobs or a model over
 /// `kMaxWeightElements`, sets `error` to one message naming the model, the
 /// knob and value, and what is allowed, and returns failure. The module
-/// returned always verifies. `context` must have the kiln dialect loadable.
+/// returned always verifies. Loads the kiln and func dialects into
+/// `context`.
 llvm::FailureOr<Model> buildModel(mlir::MLIRContext &context,
                                   llvm::StringRef name,
                                   llvm::ArrayRef<std::string> settings,

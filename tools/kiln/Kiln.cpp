@@ -286,6 +286,8 @@ int main(int argc, char **argv) {
 
   MLIRContext context;
   context.loadDialect<kiln::KilnDialect, func::FuncDialect>();
+  // The error names the op and its location; a dump of the op adds noise.
+  context.printOpOnDiagnostic(false);
   FirstErrorHandler diagnostics(context);
 
   if (modelsCommand)
