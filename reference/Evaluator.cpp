@@ -13,6 +13,7 @@
 #include "reference/Kernels.h"
 #include "runtime/Random.h"
 
+#include "ir/ElementTypes.h"
 #include "ir/KilnDialect.h"
 
 #include "mlir/IR/BuiltinTypes.h"
@@ -27,36 +28,6 @@ namespace kiln::reference {
 //===----------------------------------------------------------------------===//
 // Types and attributes
 //===----------------------------------------------------------------------===//
-
-FailureOr<ElementType> toElementType(Type type) {
-  if (type.isF32())
-    return ElementType::F32;
-  if (type.isBF16())
-    return ElementType::BF16;
-  if (type.isF16())
-    return ElementType::F16;
-  if (type.isSignlessInteger(32))
-    return ElementType::I32;
-  if (type.isSignlessInteger(64))
-    return ElementType::I64;
-  return failure();
-}
-
-Type toMlirType(MLIRContext *context, ElementType type) {
-  switch (type) {
-  case ElementType::F32:
-    return Float32Type::get(context);
-  case ElementType::BF16:
-    return BFloat16Type::get(context);
-  case ElementType::F16:
-    return Float16Type::get(context);
-  case ElementType::I32:
-    return IntegerType::get(context, 32);
-  case ElementType::I64:
-    return IntegerType::get(context, 64);
-  }
-  llvm_unreachable("unknown element type");
-}
 
 static std::vector<int64_t> toShape(ShapedType type) {
   return std::vector<int64_t>(type.getShape().begin(), type.getShape().end());

@@ -26,12 +26,6 @@ class FuncOp;
 
 namespace kiln::reference {
 
-/// The host element type of an MLIR element type, or failure for a type the
-/// dialect does not allow.
-mlir::FailureOr<ElementType> toElementType(mlir::Type type);
-/// The MLIR element type of a host element type.
-mlir::Type toMlirType(mlir::MLIRContext *context, ElementType type);
-
 /// The host tensor holding the elements of `attr`.
 mlir::FailureOr<HostTensor> toHostTensor(mlir::ElementsAttr attr);
 /// The dense attribute holding `tensor`, typed as `type`.

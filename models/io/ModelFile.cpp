@@ -6,6 +6,7 @@
 
 #include "models/io/ModelFile.h"
 
+#include "ir/ElementTypes.h"
 #include "ir/KilnDialect.h"
 #include "reference/Evaluator.h"
 
@@ -99,7 +100,7 @@ LogicalResult verifyWeights(ModuleOp module, const TensorMap &weights) {
       return WalkResult::interrupt();
     }
     FailureOr<ElementType> type =
-        reference::toElementType(op.getType().getElementType());
+        toElementType(op.getType().getElementType());
     if (it->second.getElementType() != *type ||
         ArrayRef<int64_t>(it->second.getShape()) != op.getType().getShape()) {
       op.emitError("weight '")

@@ -6,6 +6,7 @@
 
 #include "models/zoo/GraphBuilder.h"
 
+#include "ir/ElementTypes.h"
 #include "ir/KilnDialect.h"
 #include "runtime/Random.h"
 
@@ -27,27 +28,10 @@ ArrayRef<int64_t> getShape(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape();
 }
 
-static Type getMlirType(MLIRContext *context, ElementType type) {
-  Builder builder(context);
-  switch (type) {
-  case ElementType::F32:
-    return builder.getF32Type();
-  case ElementType::BF16:
-    return builder.getBF16Type();
-  case ElementType::F16:
-    return builder.getF16Type();
-  case ElementType::I32:
-    return builder.getI32Type();
-  case ElementType::I64:
-    return builder.getI64Type();
-  }
-  llvm_unreachable("unknown element type");
-}
-
 GraphBuilder::GraphBuilder(ModuleOp module, ElementType dtype, uint64_t seed,
                            TensorMap &weights)
     : builder(module.getContext()), loc(module.getLoc()),
-      elementType(getMlirType(module.getContext(), dtype)), dtype(dtype),
+      elementType(toMlirType(module.getContext(), dtype)), dtype(dtype),
       seed(seed), weights(weights) {
   builder.setInsertionPointToEnd(module.getBody());
   function = func::FuncOp::create(builder, loc, "main",

@@ -9,6 +9,7 @@
 
 #include "models/zoo/Zoo.h"
 
+#include "ir/ElementTypes.h"
 #include "ir/KilnDialect.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -101,16 +102,6 @@ std::map<std::string, uint64_t> checksums(const Model &model) {
   return sums;
 }
 
-std::optional<ElementType> hostType(Type type) {
-  if (type.isF32())
-    return ElementType::F32;
-  if (type.isBF16())
-    return ElementType::BF16;
-  if (type.isF16())
-    return ElementType::F16;
-  return std::nullopt;
-}
-
 /// Mean and standard deviation of a tensor's elements.
 std::pair<double, double> moments(const HostTensor &tensor) {
   double sum = 0, sumSquares = 0;
@@ -197,7 +188,7 @@ TEST_F(ZooTest, EveryModelBuildsAVerifiedModuleWithMatchingWeights) {
       RankedTensorType type = op.getResult().getType();
       EXPECT_EQ(it->second.getShape(), shapeOf(type)) << weightName;
       EXPECT_EQ(it->second.getElementType(),
-                hostType(type.getElementType()).value_or(ElementType::I64))
+                *toElementType(type.getElementType()))
           << weightName;
     }
     EXPECT_EQ(used.size(), model.weights.size());
@@ -481,13 +472,13 @@ TEST_F(ZooTest, DtypeSetsWeightsAndActivations) {
       EXPECT_EQ(tensor.getElementType(), expected) << name;
     FunctionType type = getMain(model).getFunctionType();
     EXPECT_EQ(
-        hostType(cast<RankedTensorType>(type.getInput(0)).getElementType()),
+        *toElementType(cast<RankedTensorType>(type.getInput(0)).getElementType()),
         expected);
     EXPECT_TRUE(cast<RankedTensorType>(type.getInput(1))
                     .getElementType()
                     .isInteger(32));
     EXPECT_EQ(
-        hostType(cast<RankedTensorType>(type.getResult(0)).getElementType()),
+        *toElementType(cast<RankedTensorType>(type.getResult(0)).getElementType()),
         expected);
   }
 }
