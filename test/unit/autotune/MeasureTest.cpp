@@ -1,0 +1,148 @@
+//===- MeasureTest.cpp - Timing loop and statistics tests ------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The timing loop runs under a fake clock, so every count and decision is
+// deterministic.
+//
+//===----------------------------------------------------------------------===//
+
+#include "autotune/Measure.h"
+
+#include "runtime/Random.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+using namespace kiln::autotune;
+
+namespace {
+
+/// A clock that only moves when the work under test says so.
+class FakeClock : public Clock {
+public:
+  double now() override { return time; }
+  double time = 100.0;
+};
+
+//===----------------------------------------------------------------------===//
+// Statistics
+//===----------------------------------------------------------------------===//
+
+TEST(StatisticsTest, SummaryOfKnownSamples) {
+  Summary s = summarize({5, 1, 4, 2, 3});
+  EXPECT_EQ(s.count, 5);
+  EXPECT_DOUBLE_EQ(s.min, 1);
+  EXPECT_DOUBLE_EQ(s.max, 5);
+  EXPECT_DOUBLE_EQ(s.mean, 3);
+  EXPECT_DOUBLE_EQ(s.median, 3);
+  EXPECT_DOUBLE_EQ(s.q1, 2);
+  EXPECT_DOUBLE_EQ(s.q3, 4);
+  EXPECT_DOUBLE_EQ(s.relativeSpread, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(summarize({1, 2, 3, 4}).median, 2.5);
+  EXPECT_EQ(summarize({}).count, 0);
+}
+
+TEST(StatisticsTest, MannWhitneyMatchesTheNormalApproximation) {
+  // U = 0 for fully separated sets of five: z = (12.5 - 0.5) / sqrt(275/12),
+  // two-sided p = erfc(z / sqrt 2) = 0.01219 (scipy's asymptotic value).
+  double p = mannWhitneyPValue({1, 2, 3, 4, 5}, {6, 7, 8, 9, 10});
+  EXPECT_NEAR(p, 0.01219, 1e-4);
+  EXPECT_DOUBLE_EQ(mannWhitneyPValue({1, 2, 3}, {1, 2, 3}), 1.0);
+  EXPECT_DOUBLE_EQ(mannWhitneyPValue({1}, {2, 3}), 1.0);
+}
+
+TEST(StatisticsTest, MannWhitneySeesASlowdownAndNotNoise) {
+  kiln::Random random(1);
+  std::vector<double> base, same, slower;
+  for (int i = 0; i < 30; ++i) {
+    base.push_back(1.0 + 0.02 * random.normal());
+    same.push_back(1.0 + 0.02 * random.normal());
+    slower.push_back(1.2 + 0.02 * random.normal());
+  }
+  EXPECT_LT(mannWhitneyPValue(base, slower), 1e-6);
+  EXPECT_GT(mannWhitneyPValue(base, same), 0.01);
+}
+
+TEST(StatisticsTest, BootstrapIntervalHoldsTheTrueRatio) {
+  kiln::Random random(2);
+  std::vector<double> a, b;
+  for (int i = 0; i < 40; ++i) {
+    double noise = 0.01 * random.normal();
+    a.push_back(1.0 + noise);
+    b.push_back(1.2 * (1.0 + 0.01 * random.normal()));
+  }
+  Interval interval = bootstrapMedianRatio(a, b, 0.95, 2000, 7);
+  EXPECT_LT(interval.low, 1.2);
+  EXPECT_GT(interval.high, 1.2);
+  EXPECT_LT(interval.high - interval.low, 0.05);
+  Interval again = bootstrapMedianRatio(a, b, 0.95, 2000, 7);
+  EXPECT_EQ(interval.low, again.low);
+  EXPECT_EQ(interval.high, again.high);
+}
+
+//===----------------------------------------------------------------------===//
+// The timing loop
+//===----------------------------------------------------------------------===//
+
+TEST(MeasureTest, ConstantWorkStopsAtTheMinimumAsStable) {
+  FakeClock clock;
+  int calls = 0;
+  MeasureOptions options;
+  options.minSampleSeconds = 0; // one call per sample
+  Measurement m = measure(
+      [&] {
+        ++calls;
+        clock.time += 0.5;
+      },
+      options, clock);
+  EXPECT_TRUE(m.stable);
+  EXPECT_EQ(m.samples.size(), static_cast<size_t>(options.minSamples));
+  EXPECT_EQ(calls, options.warmupCalls + options.minSamples);
+  EXPECT_DOUBLE_EQ(m.summary.median, 0.5);
+}
+
+TEST(MeasureTest, ShortWorkIsBatched) {
+  FakeClock clock;
+  int64_t calls = 0;
+  MeasureOptions options;
+  options.minSampleSeconds = 1e-3;
+  Measurement m = measure(
+      [&] {
+        ++calls;
+        clock.time += 1e-5;
+      },
+      options, clock);
+  EXPECT_EQ(m.callsPerSample, 100);
+  EXPECT_NEAR(m.summary.median, 1e-5, 1e-12);
+  EXPECT_EQ(calls, options.warmupCalls + 100 * static_cast<int64_t>(
+                                                   m.samples.size()));
+}
+
+TEST(MeasureTest, NoisyWorkRunsUntilTheBudgetAndIsNotStable) {
+  FakeClock clock;
+  int call = 0;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.maxSeconds = 10;
+  Measurement m = measure(
+      [&] { clock.time += (call++ % 2) ? 0.1 : 0.2; }, options, clock);
+  EXPECT_FALSE(m.stable);
+  // Each sample takes 0.1 or 0.2 s; the loop stops once 10 s have passed.
+  EXPECT_GE(m.samples.size(), 60u);
+  EXPECT_LE(m.samples.size(), 70u);
+}
+
+TEST(MeasureTest, SampleCountIsCapped) {
+  FakeClock clock;
+  int call = 0;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.maxSamples = 12;
+  Measurement m = measure(
+      [&] { clock.time += (call++ % 2) ? 1e-3 : 3e-3; }, options, clock);
+  EXPECT_EQ(m.samples.size(), 12u);
+}
+
+} // namespace
