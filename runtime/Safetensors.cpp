@@ -3,14 +3,17 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Files may come from anywhere, so the reader validates the whole header
-// before it allocates or reads any tensor data: every size it trusts is
-// checked against the file's real size first. nlohmann-json reports errors
-// by exception; they are caught here and turned into messages, so callers
-// never see an exception.
+// before it allocates or copies any tensor data: every size it trusts is
+// checked against the real size of the bytes first. The file reader and the
+// memory reader share one parser; the file reader reads the file whole and
+// hands it over. nlohmann-json reports errors by exception; they are caught
+// here and turned into messages, so callers never see an exception.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Safetensors.h"
+
+#include "runtime/FileBytes.h"
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +39,9 @@ using nlohmann::json;
 /// A header larger than this is not a real model's header; refusing it keeps
 /// a corrupt length field from triggering a huge allocation.
 static constexpr uint64_t kMaxHeaderLength = 100ull * 1000 * 1000;
+
+/// The header needs 3 levels of nesting; far more is hostile.
+static constexpr int kMaxHeaderDepth = 64;
 
 static constexpr const char *kMetadataKey = "__metadata__";
 
@@ -66,13 +72,6 @@ static std::optional<ElementType> parseDtype(const std::string &name) {
     if (name == getDtypeName(type))
       return type;
   return std::nullopt;
-}
-
-/// The reason the last stream operation failed, when the OS said.
-static std::string describeErrno(int error) {
-  if (error == 0)
-    return "";
-  return std::string(" (") + std::strerror(error) + ")";
 }
 
 //===----------------------------------------------------------------------===//
@@ -116,6 +115,26 @@ static bool buildHeader(const TensorMap &tensors,
   return true;
 }
 
+/// Hands the serialized form of `tensors` to `sink(const char *, size_t)` as
+/// consecutive runs of bytes: the 8-byte length, `header`, then each tensor's
+/// data in name order. The file and memory writers share this layout.
+template <typename Sink>
+static void emitBytes(const TensorMap &tensors, const std::string &header,
+                      Sink &&sink) {
+  char length[8];
+  uint64_t headerLength = header.size();
+  for (int i = 0; i < 8; ++i)
+    length[i] = static_cast<char>(headerLength >> (8 * i));
+  sink(length, sizeof(length));
+  sink(header.data(), header.size());
+  for (const auto &entry : tensors) {
+    const HostTensor &tensor = entry.second;
+    if (tensor.getByteSize() == 0)
+      continue; // An empty tensor's data() may be null.
+    sink(reinterpret_cast<const char *>(tensor.data()), tensor.getByteSize());
+  }
+}
+
 static bool writeFile(const std::string &path, const TensorMap &tensors,
                       const std::string &header, std::string &message) {
   errno = 0;
@@ -124,19 +143,9 @@ static bool writeFile(const std::string &path, const TensorMap &tensors,
     message = "cannot open file for writing" + describeErrno(errno);
     return false;
   }
-  char length[8];
-  uint64_t headerLength = header.size();
-  for (int i = 0; i < 8; ++i)
-    length[i] = static_cast<char>(headerLength >> (8 * i));
-  file.write(length, sizeof(length));
-  file.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const auto &entry : tensors) {
-    const HostTensor &tensor = entry.second;
-    if (tensor.getByteSize() == 0)
-      continue; // An empty tensor's data() may be null.
-    file.write(reinterpret_cast<const char *>(tensor.data()),
-               static_cast<std::streamsize>(tensor.getByteSize()));
-  }
+  emitBytes(tensors, header, [&file](const char *data, size_t size) {
+    file.write(data, static_cast<std::streamsize>(size));
+  });
   file.close();
   if (!file) {
     message = "cannot write file" + describeErrno(errno);
@@ -166,6 +175,35 @@ bool writeSafetensors(const std::string &path, const TensorMap &tensors,
 bool writeSafetensors(const std::string &path, const TensorMap &tensors,
                       std::string &error) {
   return writeSafetensors(path, tensors, SafetensorsMetadata(), error);
+}
+
+bool writeSafetensorsToMemory(const TensorMap &tensors,
+                              std::vector<uint8_t> &bytes, std::string &error) {
+  std::string message;
+  try {
+    std::string header;
+    if (!buildHeader(tensors, SafetensorsMetadata(), header, message)) {
+      error = "failed to write safetensors data: " + message;
+      return false;
+    }
+    std::vector<uint8_t> result;
+    size_t total = 8 + header.size();
+    for (const auto &entry : tensors)
+      total += entry.second.getByteSize();
+    result.reserve(total);
+    emitBytes(tensors, header, [&result](const char *data, size_t size) {
+      result.insert(result.end(), reinterpret_cast<const uint8_t *>(data),
+                    reinterpret_cast<const uint8_t *>(data) + size);
+    });
+    bytes = std::move(result);
+    return true;
+  } catch (const std::exception &e) {
+    // Only allocation failures are expected here; report rather than throw.
+    error = std::string("failed to write safetensors data: unexpected "
+                        "error: ") +
+            e.what();
+    return false;
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -308,38 +346,30 @@ static bool parseEntry(const std::string &name, const json &value,
   return true;
 }
 
-/// Reads the 8-byte length and the JSON header of `file`, which is
-/// `fileSize` bytes long.
-static bool readHeader(std::ifstream &file, uint64_t fileSize,
-                       std::string &header, std::string &message) {
-  if (fileSize < 8) {
-    message = "file is " + std::to_string(fileSize) +
+/// Reads the 8-byte header length at the start of the `size` bytes at `data`
+/// and checks that the header fits. `noun` names the bytes in messages
+/// ("file" or "data").
+static bool parseHeaderLength(const uint8_t *data, uint64_t size,
+                              const char *noun, uint64_t &headerLength,
+                              std::string &message) {
+  if (size < 8) {
+    message = std::string(noun) + " is " + std::to_string(size) +
               " bytes, too short for the 8-byte header length";
     return false;
   }
-  unsigned char length[8];
-  if (!file.read(reinterpret_cast<char *>(length), sizeof(length))) {
-    message = "cannot read the header length";
-    return false;
-  }
-  uint64_t headerLength = 0;
+  headerLength = 0;
   for (int i = 0; i < 8; ++i)
-    headerLength |= static_cast<uint64_t>(length[i]) << (8 * i);
+    headerLength |= static_cast<uint64_t>(data[i]) << (8 * i);
   if (headerLength > kMaxHeaderLength) {
     message = "header length " + std::to_string(headerLength) +
               " is absurd (the limit is " + std::to_string(kMaxHeaderLength) +
               " bytes)";
     return false;
   }
-  if (headerLength > fileSize - 8) {
+  if (headerLength > size - 8) {
     message = "header length " + std::to_string(headerLength) +
-              " is larger than the file (" + std::to_string(fileSize) +
+              " is larger than the " + noun + " (" + std::to_string(size) +
               " bytes)";
-    return false;
-  }
-  header.resize(headerLength);
-  if (!file.read(header.data(), static_cast<std::streamsize>(headerLength))) {
-    message = "cannot read the header";
     return false;
   }
   return true;
@@ -351,12 +381,16 @@ static bool parseHeader(const std::string &header, uint64_t dataSize,
                         std::vector<TensorEntry> &entries,
                         SafetensorsMetadata &metadata, std::string &message) {
   // 1. Parse, noting repeated top-level keys: JSON parsers silently keep the
-  //    last one, which would hide a tensor.
+  //    last one, which would hide a tensor. Note the depth too: dump(), used
+  //    in messages, recurses once per level, so deep nesting could overflow
+  //    the stack.
   std::vector<std::string> keys;
+  int maxDepth = 0;
   json root;
   try {
     root = json::parse(header.begin(), header.end(),
                        [&](int depth, json::parse_event_t event, json &parsed) {
+                         maxDepth = std::max(maxDepth, depth);
                          if (depth == 1 && event == json::parse_event_t::key &&
                              parsed.is_string())
                            keys.push_back(parsed.get<std::string>());
@@ -364,6 +398,11 @@ static bool parseHeader(const std::string &header, uint64_t dataSize,
                        });
   } catch (const json::exception &e) {
     message = std::string("header is not valid JSON: ") + e.what();
+    return false;
+  }
+  if (maxDepth > kMaxHeaderDepth) {
+    message = "header JSON is nested deeper than " +
+              std::to_string(kMaxHeaderDepth) + " levels";
     return false;
   }
   if (!root.is_object()) {
@@ -421,49 +460,31 @@ static bool parseHeader(const std::string &header, uint64_t dataSize,
   return true;
 }
 
-static std::optional<TensorMap> readFile(const std::string &path,
-                                         SafetensorsMetadata &metadata,
-                                         std::string &message) {
-  // 1. Open the file and find its size.
-  errno = 0;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    message = "cannot open file" + describeErrno(errno);
+/// Parses and validates the `size` safetensors bytes at `data`. On success
+/// replaces `metadata`; on failure sets `message` and leaves it alone.
+static std::optional<TensorMap> parseBytes(const uint8_t *data, uint64_t size,
+                                           const char *noun,
+                                           SafetensorsMetadata &metadata,
+                                           std::string &message) {
+  // 1. Find and validate the header.
+  uint64_t headerLength;
+  if (!parseHeaderLength(data, size, noun, headerLength, message))
     return std::nullopt;
-  }
-  file.seekg(0, std::ios::end);
-  std::streamoff end = file.tellg();
-  file.seekg(0, std::ios::beg);
-  if (!file || end < 0) {
-    message = "cannot determine the file size";
-    return std::nullopt;
-  }
-  uint64_t fileSize = static_cast<uint64_t>(end);
-
-  // 2. Read and validate the header.
-  std::string header;
-  if (!readHeader(file, fileSize, header, message))
-    return std::nullopt;
-  uint64_t dataStart = 8 + header.size();
+  std::string header(reinterpret_cast<const char *>(data) + 8, headerLength);
+  uint64_t dataStart = 8 + headerLength;
   std::vector<TensorEntry> entries;
   SafetensorsMetadata newMetadata;
-  if (!parseHeader(header, fileSize - dataStart, entries, newMetadata, message))
+  if (!parseHeader(header, size - dataStart, entries, newMetadata, message))
     return std::nullopt;
 
-  // 3. Read each tensor straight into its storage; every range was checked
-  //    against the file size above.
+  // 2. Copy each tensor into its storage; every range was checked against
+  //    the size above.
   TensorMap tensors;
   for (TensorEntry &entry : entries) {
     HostTensor tensor(entry.type, std::move(entry.shape));
-    if (tensor.getByteSize() != 0) {
-      file.seekg(static_cast<std::streamoff>(dataStart + entry.begin));
-      file.read(reinterpret_cast<char *>(tensor.data()),
-                static_cast<std::streamsize>(tensor.getByteSize()));
-      if (!file) {
-        message = "tensor '" + entry.name + "': cannot read its data";
-        return std::nullopt;
-      }
-    }
+    if (tensor.getByteSize() != 0)
+      std::memcpy(tensor.data(), data + dataStart + entry.begin,
+                  tensor.getByteSize());
     tensors.emplace(entry.name, std::move(tensor));
   }
   metadata = std::move(newMetadata);
@@ -476,7 +497,10 @@ std::optional<TensorMap> readSafetensors(const std::string &path,
   std::string message;
   std::optional<TensorMap> tensors;
   try {
-    tensors = readFile(path, metadata, message);
+    std::vector<uint8_t> bytes;
+    if (readFileBytes(path, bytes, message))
+      tensors =
+          parseBytes(bytes.data(), bytes.size(), "file", metadata, message);
   } catch (const std::exception &e) {
     // JSON errors are handled where they arise; this catches what is left,
     // such as running out of memory, so that no exception escapes.
@@ -492,6 +516,26 @@ std::optional<TensorMap> readSafetensors(const std::string &path,
                                          std::string &error) {
   SafetensorsMetadata metadata;
   return readSafetensors(path, metadata, error);
+}
+
+std::optional<TensorMap> readSafetensorsFromMemory(const uint8_t *data,
+                                                   size_t size,
+                                                   std::string nameForErrors,
+                                                   std::string &error) {
+  std::string message;
+  std::optional<TensorMap> tensors;
+  try {
+    SafetensorsMetadata metadata;
+    tensors = parseBytes(data, size, "data", metadata, message);
+  } catch (const std::exception &e) {
+    // As in readSafetensors: only what JSON handling leaves, such as running
+    // out of memory.
+    message = std::string("unexpected error: ") + e.what();
+    tensors.reset();
+  }
+  if (!tensors)
+    error = "failed to read safetensors " + nameForErrors + ": " + message;
+  return tensors;
 }
 
 } // namespace kiln

@@ -15,9 +15,12 @@
 
 #include "runtime/HostTensor.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kiln {
 
@@ -46,6 +49,20 @@ std::optional<TensorMap> readSafetensors(const std::string &path,
 std::optional<TensorMap> readSafetensors(const std::string &path,
                                          SafetensorsMetadata &metadata,
                                          std::string &error);
+
+/// Serializes `tensors` into `bytes` exactly as `writeSafetensors` lays out a
+/// file. Returns false and sets `error` on failure, leaving `bytes` unchanged.
+bool writeSafetensorsToMemory(const TensorMap &tensors,
+                              std::vector<uint8_t> &bytes, std::string &error);
+
+/// Reads every tensor of the `size` safetensors bytes at `data`, with the same
+/// checks as `readSafetensors`. On any problem returns std::nullopt and sets
+/// `error` to "failed to read safetensors <nameForErrors>: <what is wrong>",
+/// so `nameForErrors` should say where the bytes came from.
+std::optional<TensorMap> readSafetensorsFromMemory(const uint8_t *data,
+                                                   size_t size,
+                                                   std::string nameForErrors,
+                                                   std::string &error);
 
 } // namespace kiln
 

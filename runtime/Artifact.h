@@ -1,0 +1,77 @@
+//===- Artifact.h - The compiled-model file, model.kiln ---------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// A compiled model ships as one file holding three sections: "manifest" (the
+// JSON described in runtime/Manifest.h), "code" (the kernels as one shared
+// object exporting the KernelAbi.h functions) and "weights" (a safetensors
+// blob). No MLIR dependency.
+//
+// Layout, version 1, all integers little-endian:
+//
+//   offset  size      field
+//   0       8         magic "KILNART\0"
+//   8       4         u32 format version (1)
+//   12      4         u32 section count N (1..16)
+//   16      40 * N    section table; per section:
+//                       16  name, ASCII, NUL-padded
+//                        8  u64 offset of the section's bytes in the file
+//                        8  u64 size in bytes
+//                        8  u64 FNV-1a-64 checksum of the bytes
+//   16+40N  8         u64 FNV-1a-64 checksum of bytes [0, 16 + 40N)
+//   ...               the sections' bytes
+//
+// Sections must not overlap and must cover every byte after the table
+// checksum, so any damaged byte, anywhere, is detected. The writer puts the
+// sections in the order manifest, code, weights, back to back.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_ARTIFACT_H_
+#define KILN_RUNTIME_ARTIFACT_H_
+
+#include "runtime/Manifest.h"
+#include "runtime/Safetensors.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+/// The artifact container version this runtime reads and writes.
+inline constexpr uint32_t kArtifactFormatVersion = 1;
+
+/// Everything a model.kiln file holds.
+struct Artifact {
+  Manifest manifest;
+  /// The bytes of the kernels' shared object.
+  std::vector<uint8_t> code;
+  TensorMap weights;
+};
+
+/// What `writeArtifact` takes: the same three parts.
+using ArtifactContents = Artifact;
+
+/// FNV-1a-64 of `size` bytes at `data`, the artifact's checksum.
+uint64_t fnv1a64(const uint8_t *data, size_t size);
+
+/// Writes `contents` to `path` after checking it with `validateManifest`, so
+/// that what is written can be loaded. Returns false and sets `error` to a
+/// message naming the file on failure.
+bool writeArtifact(const std::string &path, const ArtifactContents &contents,
+                   std::string &error);
+
+/// Reads and checks the artifact at `path`: the magic, versions, section
+/// table (bounds, overlap, coverage, checksums), the manifest's schema and
+/// meaning (`parseManifest`, `validateManifest`) and the weights. On any
+/// problem returns std::nullopt and sets `error` to one message naming the
+/// file and what is wrong. Never throws; a truncated or corrupt file never
+/// crashes it.
+std::optional<Artifact> readArtifact(const std::string &path,
+                                     std::string &error);
+
+} // namespace kiln
+
+#endif // KILN_RUNTIME_ARTIFACT_H_

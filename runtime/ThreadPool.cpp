@@ -1,0 +1,172 @@
+//===- ThreadPool.cpp - A fixed pool of threads -----------------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// A loop is published under the mutex with a new generation number and every
+// worker is woken. Threads then claim chunks with an atomic counter, so no
+// chunk runs twice and a worker that wakes late simply finds none left. The
+// loop lives on its owner's stack; the owner leaves only when every worker
+// that entered the loop has left it again.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/ThreadPool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <exception>
+
+namespace kiln {
+
+/// One parallelFor call.
+struct ThreadPool::Loop {
+  const Body *body;
+  int64_t n;
+  int64_t numChunks;
+  std::atomic<int64_t> nextChunk{0};
+  std::mutex errorMutex;
+  std::exception_ptr error;
+};
+
+/// The pool whose loop the current thread is running, if any; lets a nested
+/// parallelFor on the same pool run inline instead of deadlocking.
+static thread_local const ThreadPool *runningPool = nullptr;
+
+namespace {
+/// Marks the current thread as running a loop of `pool` while in scope.
+class RunningPoolScope {
+public:
+  explicit RunningPoolScope(const ThreadPool *pool) : saved(runningPool) {
+    runningPool = pool;
+  }
+  ~RunningPoolScope() { runningPool = saved; }
+
+private:
+  const ThreadPool *saved;
+};
+} // namespace
+
+/// Chunk `chunk` of [0, n) split into `numChunks` near-equal parts; the first
+/// n % numChunks chunks get one extra index. Written without n * chunk, which
+/// could overflow.
+static std::pair<int64_t, int64_t> getChunk(int64_t n, int64_t numChunks,
+                                            int64_t chunk) {
+  int64_t base = n / numChunks;
+  int64_t extra = n % numChunks;
+  int64_t begin = base * chunk + std::min(chunk, extra);
+  return {begin, begin + base + (chunk < extra ? 1 : 0)};
+}
+
+void ThreadPool::runChunks(Loop &loop) {
+  for (;;) {
+    int64_t chunk = loop.nextChunk.fetch_add(1, std::memory_order_relaxed);
+    if (chunk >= loop.numChunks)
+      return;
+    auto [begin, end] = getChunk(loop.n, loop.numChunks, chunk);
+    try {
+      (*loop.body)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(loop.errorMutex);
+      if (!loop.error)
+        loop.error = std::current_exception();
+    }
+  }
+}
+
+static int resolveNumThreads(int numThreads) {
+  assert(numThreads >= 0 && "negative thread count");
+  if (numThreads > 0)
+    return numThreads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ThreadPool::ThreadPool(int numThreads)
+    : numThreads(resolveNumThreads(numThreads)) {
+  workers.reserve(this->numThreads - 1);
+  try {
+    for (int i = 1; i < this->numThreads; ++i)
+      workers.emplace_back([this] { workerMain(); });
+  } catch (...) {
+    // Stop the workers already started before the pool is torn down.
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+    }
+    loopReady.notify_all();
+    for (std::thread &worker : workers)
+      worker.join();
+    throw;
+  }
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    stopping = true;
+  }
+  loopReady.notify_all();
+  for (std::thread &worker : workers)
+    worker.join();
+}
+
+void ThreadPool::workerMain() {
+  RunningPoolScope scope(this);
+  uint64_t seen = 0;
+  std::unique_lock<std::mutex> lock(mutex);
+  for (;;) {
+    loopReady.wait(lock,
+                   [&] { return stopping || (loop && generation != seen); });
+    if (stopping)
+      return;
+    seen = generation;
+    Loop &current = *loop;
+    ++busyWorkers;
+    lock.unlock();
+    runChunks(current);
+    lock.lock();
+    if (--busyWorkers == 0)
+      workersDone.notify_all();
+  }
+}
+
+void ThreadPool::parallelFor(int64_t n, const Body &body) {
+  if (n <= 0)
+    return;
+  int64_t numChunks = std::min<int64_t>(n, numThreads);
+  if (numChunks == 1 || runningPool == this) {
+    body(0, n);
+    return;
+  }
+
+  // 1. Publish the loop and wake the workers.
+  std::lock_guard<std::mutex> loopLock(loopMutex);
+  Loop current;
+  current.body = &body;
+  current.n = n;
+  current.numChunks = numChunks;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    loop = &current;
+    ++generation;
+  }
+  loopReady.notify_all();
+
+  // 2. Work alongside them.
+  {
+    RunningPoolScope scope(this);
+    runChunks(current);
+  }
+
+  // 3. Every chunk is claimed now; wait for the workers still running one.
+  //    Clearing `loop` under the mutex keeps late wakers out of it.
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    workersDone.wait(lock, [&] { return busyWorkers == 0; });
+    loop = nullptr;
+  }
+  if (current.error)
+    std::rethrow_exception(current.error);
+}
+
+} // namespace kiln
