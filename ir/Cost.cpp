@@ -6,11 +6,14 @@
 // conventions: a multiply-add is two FLOPs; an elementwise function (exp,
 // tanh, gelu, ...) is one per element; softmax is five per element (max,
 // subtract, exp, sum, divide), layer_norm eight, rms_norm five, rope three.
+// A kiln.fused group costs the sum of its ops. Bytes are the sizes of the
+// tensors read and written, which fusion and roofline estimates compare.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ir/Cost.h"
 
+#include "ir/ElementTypes.h"
 #include "ir/KilnDialect.h"
 
 #include "llvm/ADT/TypeSwitch.h"
@@ -69,7 +72,33 @@ int64_t countFlops(Operation *op) {
         // Gate, up and down projections, silu and product, weighted sum.
         return routed * (6 * hidden * ffn + 2 * ffn + 2 * hidden);
       })
+      .Case([](FusedOp op) {
+        int64_t flops = 0;
+        for (Operation &inner : op.getBody()->without_terminator())
+          flops += countFlops(&inner);
+        return flops;
+      })
       .Default([](Operation *) { return int64_t{0}; });
+}
+
+int64_t countBytes(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape())
+    return 0;
+  FailureOr<ElementType> elementType = toElementType(tensor.getElementType());
+  if (failed(elementType))
+    return 0;
+  return tensor.getNumElements() *
+         static_cast<int64_t>(elementSize(*elementType));
+}
+
+int64_t countBytes(Operation *op) {
+  int64_t bytes = 0;
+  for (Type type : op->getOperandTypes())
+    bytes += countBytes(type);
+  for (Type type : op->getResultTypes())
+    bytes += countBytes(type);
+  return bytes;
 }
 
 } // namespace kiln

@@ -11,6 +11,7 @@
 
 namespace mlir {
 class Operation;
+class Type;
 } // namespace mlir
 
 namespace kiln {
@@ -18,6 +19,14 @@ namespace kiln {
 /// Floating-point operations `op` performs, counting a multiply-add as two
 /// and one per element for elementwise functions. Data movement is free.
 int64_t countFlops(mlir::Operation *op);
+
+/// Bytes a value of `type` occupies: the element count times the element
+/// size for a statically shaped tensor of a kiln element type, 0 otherwise.
+int64_t countBytes(mlir::Type type);
+
+/// Bytes `op` moves when it runs alone: every operand read once and every
+/// result written once.
+int64_t countBytes(mlir::Operation *op);
 
 } // namespace kiln
 

@@ -505,4 +505,56 @@ def Kiln_MoeExpertsOp : Kiln_Op<"moe_experts", [Pure, InferTypeOpAdaptor]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Kernel groups
+//===----------------------------------------------------------------------===//
+
+def Kiln_FusedOp : Kiln_Op<"fused", [IsolatedFromAbove, SingleBlock,
+    RecursiveMemoryEffects]> {
+  let summary = "a group of ops fused into one kernel, before outlining";
+  let description = [{
+    Holds the ops that fusion put into one kernel. The body sees only its
+    block arguments, one per input (the group's activations and the weights
+    it reads), and ends in `kiln.yield` with one value per result. `kind`
+    names the fusion rule that formed the group: the anchor first, then the
+    fused ops, joined by `+` (`matmul+bias+gelu`, `rms_norm+residual`,
+    `attention+rope`; `matmul*3` for three matmuls sharing their lhs).
+    Outlining turns each one into a private `func.func` and a `func.call`.
+
+    ```mlir
+    %0 = kiln.fused "matmul+bias+gelu" (%x, %w, %b) : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32>) -> tensor<4x16xf32> {
+    ^bb0(%a: tensor<4x8xf32>, %c: tensor<8x16xf32>, %d: tensor<16xf32>):
+      %1 = kiln.matmul %a, %c : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
+      %2 = kiln.add %1, %d : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+      %3 = kiln.gelu %2 : tensor<4x16xf32>
+      kiln.yield %3 : tensor<4x16xf32>
+    }
+    ```
+  }];
+  let arguments = (ins StrAttr:$kind, Variadic<Kiln_AnyTensor>:$inputs);
+  let results = (outs Variadic<Kiln_AnyTensor>:$outputs);
+  let regions = (region SizedRegion<1>:$region);
+  let assemblyFormat = [{
+    $kind ` ` `(` $inputs `)` attr-dict `:` functional-type($inputs, $outputs)
+    $region
+  }];
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+def Kiln_YieldOp : Kiln_Op<"yield", [Pure, Terminator,
+    HasParent<"FusedOp">]> {
+  let summary = "returns the results of a kiln.fused body";
+  let description = [{
+    Ends the body of `kiln.fused`; its operands become the fused op's
+    results, in order.
+
+    ```mlir
+    kiln.yield %0, %1 : tensor<4x16xf32>, tensor<4x16xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Kiln_AnyTensor>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+}
+
 #endif // KILN_IR_KILNOPS_TD

@@ -134,3 +134,42 @@ LogicalResult RopeOp::verify() {
            << getTheta().convertToFloat() << ") to be > 0";
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// FusedOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult FusedOp::verify() {
+  if (getKind().empty())
+    return emitOpError("expected a non-empty kind");
+  if (getOutputs().empty())
+    return emitOpError("expected at least one result");
+  Block *body = getBody();
+  if (body->getNumArguments() != getInputs().size())
+    return emitOpError("expected as many body arguments (")
+           << body->getNumArguments() << ") as inputs (" << getInputs().size()
+           << ")";
+  for (auto [index, input, argument] :
+       llvm::enumerate(getInputs(), body->getArguments()))
+    if (input.getType() != argument.getType())
+      return emitOpError("expected body argument #")
+             << index << " (" << argument.getType()
+             << ") to have the type of input #" << index << " ("
+             << input.getType() << ")";
+  return success();
+}
+
+LogicalResult FusedOp::verifyRegions() {
+  auto yield = dyn_cast<YieldOp>(getBody()->getTerminator());
+  if (!yield)
+    return emitOpError("expected the body to end in kiln.yield");
+  if (yield.getValues().getTypes() != getOutputs().getTypes())
+    return emitOpError("expected kiln.yield operand types (")
+           << yield.getValues().getTypes() << ") to match the result types ("
+           << getOutputs().getTypes() << ")";
+  WalkResult nested =
+      getBody()->walk([](FusedOp) { return WalkResult::interrupt(); });
+  if (nested.wasInterrupted())
+    return emitOpError("expected no kiln.fused nested in the body");
+  return success();
+}

@@ -4,7 +4,9 @@
 //
 // Walks a single-block kiln function in order, maps each op onto its
 // reference kernel and frees every value after its last use, so a model's
-// peak memory is its live set, not the sum of all its activations.
+// peak memory is its live set, not the sum of all its activations. Fused and
+// outlined models evaluate too: a kiln.fused runs its body and a func.call
+// runs the called function of the module, each with its own values.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,7 +20,9 @@
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -63,13 +67,22 @@ DenseElementsAttr toElementsAttr(const HostTensor &tensor,
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// The state of one evaluation: the live values and the weights.
+/// The state of one evaluation of a block: the live values and the weights.
 class Interpreter {
 public:
-  explicit Interpreter(const TensorMap &weights) : weights(weights) {}
+  /// `active` holds the functions being evaluated, to reject recursion.
+  Interpreter(const TensorMap &weights,
+              llvm::SmallPtrSetImpl<Operation *> &active)
+      : weights(weights), active(active) {}
 
   LogicalResult bindArguments(func::FuncOp function,
                               ArrayRef<HostTensor> inputs);
+  /// Binds the arguments of a kiln.fused body, whose types the verifier
+  /// has matched with the inputs.
+  void bindBlockArguments(Block &block, ArrayRef<HostTensor> inputs);
+  /// Evaluates the ops of `block` in order and returns the operands of its
+  /// terminator (func.return or kiln.yield).
+  FailureOr<std::vector<HostTensor>> runBlock(Block &block);
   /// Evaluates `op` and binds its results; emits an error on failure.
   LogicalResult run(Operation *op);
   const HostTensor &lookup(Value value) { return values.find(value)->second; }
@@ -80,8 +93,11 @@ private:
   using Results = SmallVector<HostTensor, 2>;
   FailureOr<Results> evaluateOp(Operation *op);
   FailureOr<Results> evaluateWeight(WeightOp op);
+  FailureOr<Results> evaluateCall(func::CallOp call);
+  FailureOr<Results> evaluateFused(FusedOp fused);
 
   const TensorMap &weights;
+  llvm::SmallPtrSetImpl<Operation *> &active;
   llvm::DenseMap<Value, HostTensor> values;
   llvm::DenseMap<Value, unsigned> remainingUses;
 };
@@ -112,6 +128,31 @@ LogicalResult Interpreter::bindArguments(func::FuncOp function,
         std::distance(argument.use_begin(), argument.use_end());
   }
   return success();
+}
+
+void Interpreter::bindBlockArguments(Block &block,
+                                     ArrayRef<HostTensor> inputs) {
+  for (auto [argument, input] : llvm::zip(block.getArguments(), inputs)) {
+    values[argument] = input;
+    remainingUses[argument] =
+        std::distance(argument.use_begin(), argument.use_end());
+  }
+}
+
+FailureOr<std::vector<HostTensor>> Interpreter::runBlock(Block &block) {
+  for (Operation &op : block) {
+    if (isa<func::ReturnOp, YieldOp>(op)) {
+      std::vector<HostTensor> outputs;
+      for (Value value : op.getOperands())
+        outputs.push_back(lookup(value));
+      return outputs;
+    }
+    if (failed(run(&op)))
+      return failure();
+    release(&op);
+  }
+  return emitError(block.getParent()->getLoc(),
+                   "expected the body to end in func.return or kiln.yield");
 }
 
 LogicalResult Interpreter::run(Operation *op) {
@@ -145,6 +186,45 @@ FailureOr<Interpreter::Results> Interpreter::evaluateWeight(WeightOp op) {
                                it->second.getShape())
            << "> in the weights file, expected " << op.getType();
   return Results{it->second};
+}
+
+FailureOr<Interpreter::Results> Interpreter::evaluateCall(func::CallOp call) {
+  auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+      call, call.getCalleeAttr());
+  if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock())
+    return call.emitError("callee '")
+           << call.getCallee()
+           << "' is not a function of the module with a single-block body";
+  if (!active.insert(callee).second)
+    return call.emitError("op 'func.call' has no reference semantics for "
+                          "the recursive call to '")
+           << call.getCallee() << "'";
+  std::vector<HostTensor> inputs;
+  for (Value operand : call.getOperands())
+    inputs.push_back(lookup(operand));
+  Interpreter interpreter(weights, active);
+  FailureOr<std::vector<HostTensor>> outputs = failure();
+  if (succeeded(interpreter.bindArguments(callee, inputs)))
+    outputs = interpreter.runBlock(callee.getBody().front());
+  active.erase(callee);
+  if (failed(outputs))
+    return failure();
+  return Results(std::make_move_iterator(outputs->begin()),
+                 std::make_move_iterator(outputs->end()));
+}
+
+FailureOr<Interpreter::Results> Interpreter::evaluateFused(FusedOp fused) {
+  std::vector<HostTensor> inputs;
+  for (Value input : fused.getInputs())
+    inputs.push_back(lookup(input));
+  Interpreter interpreter(weights, active);
+  interpreter.bindBlockArguments(*fused.getBody(), inputs);
+  FailureOr<std::vector<HostTensor>> outputs =
+      interpreter.runBlock(*fused.getBody());
+  if (failed(outputs))
+    return failure();
+  return Results(std::make_move_iterator(outputs->begin()),
+                 std::make_move_iterator(outputs->end()));
 }
 
 static std::vector<int64_t> toVector(ArrayRef<int64_t> values) {
@@ -181,6 +261,8 @@ FailureOr<Interpreter::Results> Interpreter::evaluateOp(Operation *op) {
         return one(std::move(*tensor));
       })
       .Case([&](WeightOp w) { return evaluateWeight(w); })
+      .Case([&](func::CallOp c) { return evaluateCall(c); })
+      .Case([&](FusedOp f) { return evaluateFused(f); })
       .Case([&](AddOp) { return binary(BinaryKind::Add); })
       .Case([&](SubOp) { return binary(BinaryKind::Sub); })
       .Case([&](MulOp) { return binary(BinaryKind::Mul); })
@@ -294,21 +376,12 @@ FailureOr<std::vector<HostTensor>> evaluate(func::FuncOp function,
                                             const TensorMap &weights) {
   if (function.isExternal() || !function.getBody().hasOneBlock())
     return function.emitError("expected a function with a single-block body");
-  Interpreter interpreter(weights);
+  llvm::SmallPtrSet<Operation *, 4> active;
+  active.insert(function);
+  Interpreter interpreter(weights, active);
   if (failed(interpreter.bindArguments(function, inputs)))
     return failure();
-  for (Operation &op : function.getBody().front()) {
-    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      std::vector<HostTensor> outputs;
-      for (Value value : ret.getOperands())
-        outputs.push_back(interpreter.lookup(value));
-      return outputs;
-    }
-    if (failed(interpreter.run(&op)))
-      return failure();
-    interpreter.release(&op);
-  }
-  return function.emitError("expected the function to end in func.return");
+  return interpreter.runBlock(function.getBody().front());
 }
 
 FailureOr<std::vector<HostTensor>> makeSeededInputs(func::FuncOp function,

@@ -926,3 +926,120 @@ func.func @moe_experts_weights_element_type(%x: tensor<16x64xbf16>, %w: tensor<1
   %0 = kiln.moe_experts %x, %w, %i, %gate, %up, %down : (tensor<16x64xbf16>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<4x64x128xbf16>, tensor<4x64x128xbf16>, tensor<4x128x64xbf16>) -> tensor<16x64xbf16>
   return %0 : tensor<16x64xbf16>
 }
+
+//===----------------------------------------------------------------------===//
+// Kernel groups
+//===----------------------------------------------------------------------===//
+
+// -----
+
+// The kind names the fusion rule; it cannot be empty.
+func.func @fused_empty_kind(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.fused' op expected a non-empty kind}}
+  %0 = kiln.fused "" (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    kiln.yield %a : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// A group that produces nothing is dead code, not a kernel.
+func.func @fused_no_results(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'kiln.fused' op expected at least one result}}
+  kiln.fused "exp" (%x) : (tensor<4xf32>) -> () {
+  ^bb0(%a: tensor<4xf32>):
+    kiln.yield
+  }
+  return
+}
+
+// -----
+
+// Each input is bound to one body argument.
+func.func @fused_argument_count(%x: tensor<4xf32>, %y: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.fused' op expected as many body arguments (1) as inputs (2)}}
+  %0 = kiln.fused "exp" (%x, %y) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %1 = kiln.exp %a : tensor<4xf32>
+    kiln.yield %1 : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// A body argument has its input's type.
+func.func @fused_argument_type(%x: tensor<4xf32>) -> tensor<4xf16> {
+  // expected-error @+1 {{'kiln.fused' op expected body argument #0 ('tensor<4xf16>') to have the type of input #0 ('tensor<4xf32>')}}
+  %0 = kiln.fused "exp" (%x) : (tensor<4xf32>) -> tensor<4xf16> {
+  ^bb0(%a: tensor<4xf16>):
+    %1 = kiln.exp %a : tensor<4xf16>
+    kiln.yield %1 : tensor<4xf16>
+  }
+  return %0 : tensor<4xf16>
+}
+
+// -----
+
+// The yielded values are the results, type for type.
+func.func @fused_yield_types(%x: tensor<4xf32>) -> tensor<2x2xf32> {
+  // expected-error @+1 {{'kiln.fused' op expected kiln.yield operand types ('tensor<4xf32>') to match the result types ('tensor<2x2xf32>')}}
+  %0 = kiln.fused "exp" (%x) : (tensor<4xf32>) -> tensor<2x2xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %1 = kiln.exp %a : tensor<4xf32>
+    kiln.yield %1 : tensor<4xf32>
+  }
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+// The body is isolated: outside values come in as inputs.
+func.func @fused_captures_value(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-note @+1 {{required by region isolation constraints}}
+  %0 = kiln.fused "exp" () : () -> tensor<4xf32> {
+    // expected-error @+1 {{using value defined outside the region}}
+    %1 = kiln.exp %x : tensor<4xf32>
+    kiln.yield %1 : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// Groups do not nest: a kernel is one level of fusion.
+func.func @fused_nested(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.fused' op expected no kiln.fused nested in the body}}
+  %0 = kiln.fused "exp" (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    %1 = kiln.fused "neg" (%a) : (tensor<4xf32>) -> tensor<4xf32> {
+    ^bb0(%b: tensor<4xf32>):
+      %2 = kiln.neg %b : tensor<4xf32>
+      kiln.yield %2 : tensor<4xf32>
+    }
+    kiln.yield %1 : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// kiln.yield only ends a kiln.fused body.
+func.func @yield_outside_fused(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.yield' op expects parent op 'kiln.fused'}}
+  kiln.yield %x : tensor<4xf32>
+}
+
+// -----
+
+// The body must end in kiln.yield, not another terminator.
+func.func @fused_return_terminator(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = kiln.fused "exp" (%x) : (tensor<4xf32>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4xf32>):
+    // expected-error @+1 {{'func.return' op expects parent op 'func.func'}}
+    func.return %a : tensor<4xf32>
+  }
+  return %0 : tensor<4xf32>
+}

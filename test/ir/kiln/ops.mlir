@@ -379,3 +379,40 @@ func.func @slice_huge_stride(%x: tensor<9x8xf32>) -> tensor<1x8xf32> {
   %0 = kiln.slice %x {starts = array<i64: 0, 0>, limits = array<i64: 9, 8>, strides = array<i64: 9223372036854775807, 1>} : (tensor<9x8xf32>) -> tensor<1x8xf32>
   return %0 : tensor<1x8xf32>
 }
+
+//===----------------------------------------------------------------------===//
+// Kernel groups
+//===----------------------------------------------------------------------===//
+
+// A fused group with several results; its body sees only its arguments.
+// CHECK-LABEL: func.func @fused_multi_output
+// CHECK-SAME: (%[[X:.+]]: tensor<4x8xf32>, %[[Y:.+]]: tensor<4x8xf32>, %[[G:.+]]: tensor<8xf32>)
+func.func @fused_multi_output(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %g: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  // CHECK: %[[R:.+]]:2 = kiln.fused "rms_norm+residual" (%[[X]], %[[Y]], %[[G]]) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  // CHECK-NEXT: ^bb0(%[[A:.+]]: tensor<4x8xf32>, %[[B:.+]]: tensor<4x8xf32>, %[[S:.+]]: tensor<8xf32>):
+  // CHECK-NEXT: %[[SUM:.+]] = kiln.add %[[A]], %[[B]]
+  // CHECK-NEXT: %[[NORM:.+]] = kiln.rms_norm %[[SUM]], %[[S]]
+  // CHECK-NEXT: kiln.yield %[[SUM]], %[[NORM]] : tensor<4x8xf32>, tensor<4x8xf32>
+  // CHECK-NEXT: }
+  %0:2 = kiln.fused "rms_norm+residual" (%x, %y, %g) : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<4x8xf32>, %s: tensor<8xf32>):
+    %1 = kiln.add %a, %b : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+    %2 = kiln.rms_norm %1, %s : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+    kiln.yield %1, %2 : tensor<4x8xf32>, tensor<4x8xf32>
+  }
+  // CHECK: return %[[R]]#0, %[[R]]#1
+  return %0#0, %0#1 : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// A group may read nothing from outside, e.g. one that only makes a constant.
+// CHECK-LABEL: func.func @fused_no_inputs
+func.func @fused_no_inputs() -> tensor<2xbf16> {
+  // CHECK: kiln.fused "constant" () : () -> tensor<2xbf16> {
+  // CHECK-NEXT: kiln.constant
+  // CHECK-NEXT: kiln.yield
+  %0 = kiln.fused "constant" () : () -> tensor<2xbf16> {
+    %1 = kiln.constant dense<[1.0, 2.0]> : tensor<2xbf16>
+    kiln.yield %1 : tensor<2xbf16>
+  }
+  return %0 : tensor<2xbf16>
+}
