@@ -24,4 +24,47 @@ def Kiln_GeluApproximationAttr
   let assemblyFormat = "`<` $value `>`";
 }
 
+//===----------------------------------------------------------------------===//
+// Kernel configurations
+//===----------------------------------------------------------------------===//
+
+def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
+  let mnemonic = "cpu_config";
+  let summary = "how the CPU backend tiles and vectorizes one kernel";
+  let description = [{
+    Attached to a kernel function (`func.func` with the unit attribute
+    `kiln.kernel`) as `kiln.cpu_config`; `kiln-select-kernel-config` sets the
+    default one and the autotuner proposes others. The compiler reads it and
+    never searches.
+
+    - `tile_sizes`: one per dimension of the kernel's first result, that is
+      per parallel loop of the root op that produces it; 0 leaves the
+      dimension untiled. The tiles form the kernel's tile space, which the
+      runtime splits across threads.
+    - `vector_width`: f32 lanes of the vectors the kernel computes with (a
+      power of two, 1 to 64).
+    - `micro_tile`: `[m, n, k]` register tile of the contractions inside a
+      tile (matmul); omitted for kernels without one.
+    - `pack_matmul`: whether contractions pack their operands into tiled
+      layouts first (data tiling in the style of linalg.pack + mmt4d).
+
+    ```mlir
+    func.func @k(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32>
+        attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 128], vector_width = 16, micro_tile = [8, 32, 1]>}
+    ```
+  }];
+  let parameters = (ins
+    "::mlir::DenseI64ArrayAttr":$tile_sizes,
+    "int64_t":$vector_width,
+    OptionalParameter<"::mlir::DenseI64ArrayAttr">:$micro_tile,
+    DefaultValuedParameter<"bool", "false">:$pack_matmul
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The function attribute that holds a kernel's CPU configuration.
+    static constexpr ::llvm::StringLiteral kAttrName = "kiln.cpu_config";
+  }];
+}
+
 #endif // KILN_IR_KILNATTRS_TD

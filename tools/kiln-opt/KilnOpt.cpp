@@ -7,6 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/CPU/Patterns.h"
+#include "codegen/CPU/Pipelines.h"
 #include "ir/KilnDialect.h"
 #include "passes/Pipelines.h"
 
@@ -17,8 +19,10 @@
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   kiln::graph::registerGraphPasses();
+  kiln::cpu::registerCpuPasses();
   mlir::DialectRegistry registry;
   registry.insert<kiln::KilnDialect, mlir::func::FuncDialect>();
+  kiln::cpu::registerCpuCodegenDialects(registry);
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "Kiln optimizer driver\n", registry));
 }

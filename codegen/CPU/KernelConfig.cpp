@@ -1,0 +1,138 @@
+//===- KernelConfig.cpp - Default CPU kernel configurations -----*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/CPU/KernelConfig.h"
+
+#include "codegen/Common/Target.h"
+
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+
+namespace kiln::cpu {
+
+KernelKind classifyKernel(func::FuncOp kernel) {
+  KernelKind kind = KernelKind::Elementwise;
+  kernel.walk([&](Operation *op) {
+    if (isa<MatmulOp>(op))
+      kind = KernelKind::Matmul;
+    else if (isa<Conv2DOp>(op) && kind != KernelKind::Matmul)
+      kind = KernelKind::Convolution;
+    else if (isa<ReduceSumOp, ReduceMeanOp, ReduceMaxOp, SoftmaxOp, LayerNormOp,
+                 RmsNormOp>(op) &&
+             kind == KernelKind::Elementwise)
+      kind = KernelKind::Reduction;
+  });
+  return kind;
+}
+
+/// Register tile [m, n, k] of a matmul: two vector registers of n per row,
+/// and as many rows as leave registers for the operands (8 of the 32 zmm
+/// registers with AVX-512 hold 16 accumulators; 4 rows of the 16 ymm ones).
+static SmallVector<int64_t, 3> getMicroTile(const codegen::CpuTarget &target) {
+  int64_t lanes = target.getF32Lanes();
+  int64_t rows = target.hasAvx512 ? 8 : 4;
+  return {rows, 2 * lanes, 1};
+}
+
+/// Tiles of the result dimensions `shape` that hold about `budget` elements,
+/// leaving the innermost dimensions whole where they fit and every
+/// dimension in `keep` whole.
+static SmallVector<int64_t> getBudgetTiles(ArrayRef<int64_t> shape,
+                                           ArrayRef<bool> keep, int64_t budget,
+                                           int64_t lanes) {
+  SmallVector<int64_t> tiles(shape.size(), 0);
+  int64_t remaining = budget;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    if (keep[d] || shape[d] <= remaining) {
+      remaining =
+          std::max<int64_t>(1, remaining / std::max<int64_t>(1, shape[d]));
+      continue;
+    }
+    int64_t tile = remaining;
+    // The innermost dimension stays a multiple of the vector width.
+    if (d == static_cast<int64_t>(shape.size()) - 1 && tile >= lanes)
+      tile = tile / lanes * lanes;
+    tiles[d] = std::max<int64_t>(1, tile);
+    remaining = 1;
+  }
+  return tiles;
+}
+
+CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
+                                  const codegen::CpuTarget &target) {
+  MLIRContext *context = kernel.getContext();
+  int64_t lanes = target.getF32Lanes();
+  KernelKind kind = classifyKernel(kernel);
+  ArrayRef<Type> results = kernel.getFunctionType().getResults();
+  SmallVector<int64_t> tiles;
+  SmallVector<int64_t, 3> microTile;
+  if (kind == KernelKind::Matmul)
+    microTile = getMicroTile(target);
+
+  auto resultType = results.empty() ? RankedTensorType()
+                                    : dyn_cast<RankedTensorType>(results[0]);
+  if (resultType && resultType.hasStaticShape()) {
+    ArrayRef<int64_t> shape = resultType.getShape();
+    int64_t rank = resultType.getRank();
+    tiles.assign(rank, 0);
+    if (results.size() > 1) {
+      // Several results are computed as one tile (see verifyCpuConfig).
+    } else if (kind == KernelKind::Matmul && rank >= 2) {
+      // 1. Batch dimensions one at a time; m and n in multiples of the
+      //    micro tile, whole when they are small.
+      for (int64_t d = 0; d < rank - 2; ++d)
+        tiles[d] = shape[d] > 1 ? 1 : 0;
+      int64_t m = shape[rank - 2], n = shape[rank - 1];
+      int64_t tileM = llvm::alignTo(64, microTile[0]);
+      int64_t tileN = llvm::alignTo(128, microTile[1]);
+      tiles[rank - 2] = m > tileM ? tileM : 0;
+      tiles[rank - 1] = n > tileN ? tileN : 0;
+    } else {
+      // 2. Everything else by an element budget. Reduction kernels keep the
+      //    last dimension whole: their reductions run along it.
+      SmallVector<bool> keep(rank, false);
+      if (kind == KernelKind::Reduction && rank > 0)
+        keep.back() = true;
+      tiles = getBudgetTiles(shape, keep, kTargetTileElements, lanes);
+    }
+  }
+  return CpuConfigAttr::get(
+      context, DenseI64ArrayAttr::get(context, tiles), lanes,
+      microTile.empty() ? DenseI64ArrayAttr()
+                        : DenseI64ArrayAttr::get(context, microTile),
+      /*pack_matmul=*/false);
+}
+
+LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {
+  ArrayRef<Type> results = kernel.getFunctionType().getResults();
+  ArrayRef<int64_t> tiles = config.getTileSizes().asArrayRef();
+  if (results.empty()) {
+    if (!tiles.empty())
+      return kernel.emitError("expected no tile sizes for a kernel without "
+                              "results (got ")
+             << tiles.size() << ")";
+    return success();
+  }
+  auto resultType = dyn_cast<ShapedType>(results[0]);
+  int64_t rank = resultType && resultType.hasRank() ? resultType.getRank() : 0;
+  if (static_cast<int64_t>(tiles.size()) != rank)
+    return kernel.emitError("expected one tile size per dimension of the "
+                            "first result (rank ")
+           << rank << ", got " << tiles.size() << " tile sizes)";
+  if (results.size() > 1 &&
+      llvm::any_of(tiles, [](int64_t size) { return size != 0; }))
+    return kernel.emitError("expected tile sizes of zeros for a kernel with ")
+           << results.size() << " results (tiling several results is not "
+           << "implemented yet)";
+  if (config.getPackMatmul())
+    return kernel.emitError(
+        "expected pack_matmul = false (packed matmul operands are not "
+        "implemented by the CPU backend yet)");
+  return success();
+}
+
+} // namespace kiln::cpu

@@ -1,0 +1,56 @@
+//===- KernelConfig.h - Default CPU kernel configurations -------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The heuristics that give a kernel its default #kiln.cpu_config, and the
+// checks of a config against the kernel it is attached to. The heuristics
+// look only at the kiln ops and shapes of the kernel and at the target: the
+// same kernel on the same target always gets the same config.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_CPU_KERNELCONFIG_H_
+#define KILN_CODEGEN_CPU_KERNELCONFIG_H_
+
+#include "ir/KilnDialect.h"
+
+namespace kiln::codegen {
+struct CpuTarget;
+} // namespace kiln::codegen
+
+namespace kiln::cpu {
+
+/// Elements of the first result that one tile of a non-contraction kernel
+/// aims for: large enough to amortize the loop overhead, small enough that a
+/// tile's temporaries stay in L2.
+inline constexpr int64_t kTargetTileElements = 16384;
+
+/// The kind of work that dominates a kernel, from which its config follows.
+enum class KernelKind {
+  /// Elementwise and data movement only.
+  Elementwise,
+  /// A reduction, softmax or normalization; the reduced axes stay untiled.
+  Reduction,
+  /// A matmul (with or without an epilogue).
+  Matmul,
+  /// A convolution.
+  Convolution,
+};
+
+/// Classifies `kernel` by its kiln ops.
+KernelKind classifyKernel(mlir::func::FuncOp kernel);
+
+/// The default config of `kernel`, a function of kiln ops on tensors, for
+/// `target`.
+CpuConfigAttr getDefaultCpuConfig(mlir::func::FuncOp kernel,
+                                  const codegen::CpuTarget &target);
+
+/// Checks `config` against `kernel`: one tile size per dimension of the first
+/// result, no tiling when there are several results, no packing (not
+/// implemented yet). Emits an error at the kernel on failure.
+mlir::LogicalResult verifyCpuConfig(mlir::func::FuncOp kernel,
+                                    CpuConfigAttr config);
+
+} // namespace kiln::cpu
+
+#endif // KILN_CODEGEN_CPU_KERNELCONFIG_H_

@@ -1,0 +1,270 @@
+//===- Passes.td - Passes of the CPU backend -------------*- tablegen -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The CPU backend lowers one kernel function at a time: a `func.func` with
+// the unit attribute `kiln.kernel`, whose body is a fused group of kiln ops
+// and whose `kiln.cpu_config` attribute says how to tile and vectorize it.
+// The passes run in the order of `kiln-cpu-lower-kernel` (Pipelines.h).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_CPU_PASSES_TD
+#define KILN_CODEGEN_CPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def SelectKernelConfigPass
+    : Pass<"kiln-select-kernel-config", "::mlir::func::FuncOp"> {
+  let summary = "sets the default CPU config of a kernel, or verifies its own";
+  let description = [{
+    For a kernel function (`kiln.kernel`) without a `kiln.cpu_config`
+    attribute, attaches the default config that `KernelConfig.cpp` derives
+    from the kernel's ops and shapes and from the target's vector width. An
+    existing config (from the autotuner or written by hand) is checked
+    against the kernel: one tile size per dimension of the first result, no
+    tiling of a kernel with several results, a micro tile only where there is
+    a contraction. Functions without `kiln.kernel` are left alone.
+
+    Before:
+    ```mlir
+    func.func @k(%a: tensor<64x64xf32>) -> tensor<64x64xf32> attributes {kiln.kernel}
+    ```
+    After (`target=avx2`):
+    ```mlir
+    func.func @k(%a: tensor<64x64xf32>) -> tensor<64x64xf32>
+        attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [16, 0], vector_width = 8>}
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"host\"",
+           "the CPU to generate code for: host, x86-64, x86-64-v2, "
+           "x86-64-v3 (avx2) or x86-64-v4 (avx512)">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
+def ConvertKilnToLinalgPass
+    : Pass<"kiln-cpu-convert-kiln-to-linalg", "::mlir::func::FuncOp"> {
+  let summary = "lowers kiln ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Rewrites every kiln op of the function into upstream ops on tensors:
+    elementwise and broadcasting ops, casts, transposes and broadcasts to
+    `linalg.generic`; matmul to a contraction `linalg.generic` that
+    accumulates in f32; reductions, softmax, layer and RMS norm to reduction
+    generics followed by an elementwise generic; conv2d to the named linalg
+    convolutions after `tensor.pad`; reshape, slice and concat to tensor ops;
+    gather and rope to generics that read with `tensor.extract`. bf16 and
+    f16 values are computed in f32 and rounded once when stored.
+
+    An op the backend cannot lower yet (`kiln.attention`, the MoE ops,
+    `kiln.weight` inside a kernel) is an error at that op.
+
+    Before:
+    ```mlir
+    %0 = kiln.add %a, %b : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+    ```
+    After:
+    ```mlir
+    %e = tensor.empty() : tensor<4x8xf32>
+    %0 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+        affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], ...}
+        ins(%a, %b : tensor<4x8xf32>, tensor<8xf32>) outs(%e : tensor<4x8xf32>)
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def LowerKernelSignaturePass
+    : Pass<"kiln-cpu-lower-kernel-signature", "::mlir::func::FuncOp"> {
+  let summary = "gives a kernel one buffer argument per input and result";
+  let description = [{
+    Precondition: the kernel body is on tensors (after
+    `kiln-cpu-convert-kiln-to-linalg`). Rewrites the signature of a
+    `kiln.kernel` function from `(tensors) -> (tensors)` to one memref
+    argument per input and then one per result, in order, as the runtime's
+    kernel ABI passes buffers. Inputs enter as `bufferization.to_tensor
+    restrict`; each result is written with
+    `bufferization.materialize_in_destination`, and the op that computes it
+    takes the output buffer as its destination so that bufferization writes
+    the result in place.
+
+    Before:
+    ```mlir
+    func.func @k(%a: tensor<4xf32>) -> tensor<4xf32> attributes {kiln.kernel} {
+      %e = tensor.empty() : tensor<4xf32>
+      %0 = linalg.generic ... ins(%a : tensor<4xf32>) outs(%e : tensor<4xf32>)
+      return %0 : tensor<4xf32>
+    }
+    ```
+    After:
+    ```mlir
+    func.func @k(%A: memref<4xf32>, %R: memref<4xf32>) attributes {kiln.kernel} {
+      %a = bufferization.to_tensor %A restrict : memref<4xf32> to tensor<4xf32>
+      %r = bufferization.to_tensor %R restrict writable : memref<4xf32> to tensor<4xf32>
+      %0 = linalg.generic ... ins(%a : tensor<4xf32>) outs(%r : tensor<4xf32>)
+      bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<4xf32>, memref<4xf32>) -> ()
+      return
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::memref::MemRefDialect",
+  ];
+}
+
+def TileAndFuseKernelPass
+    : Pass<"kiln-cpu-tile-and-fuse", "::mlir::func::FuncOp"> {
+  let summary = "tiles a kernel's root op by its config and fuses producers";
+  let description = [{
+    Precondition: `kiln-cpu-lower-kernel-signature`. The root op is the
+    linalg op that computes the kernel's first result. Its parallel loops are
+    tiled by `tile_sizes` of the kernel's `kiln.cpu_config` into one
+    `scf.forall`, whose iterations are the kernel's tiles, and every producer
+    inside the kernel is fused into the loop. The number of tiles is stored
+    in the function attribute `kiln.tile_count` (1 for an untiled kernel).
+
+    Before:
+    ```mlir
+    %0 = linalg.generic ... outs(%r : tensor<64x64xf32>)
+    ```
+    After (`tile_sizes = [16, 0]`):
+    ```mlir
+    %0 = scf.forall (%i) in (4) shared_outs(%o = %r) -> (tensor<64x64xf32>) {
+      ... linalg.generic on tensor<16x64xf32> ...
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def VectorizeKernelPass : Pass<"kiln-cpu-vectorize", "::mlir::func::FuncOp"> {
+  let summary = "tiles the ops inside a kernel tile to vectors and vectorizes";
+  let description = [{
+    Precondition: `kiln-cpu-tile-and-fuse`. Every linalg op of a kernel is
+    tiled again with `scf.for` down to vector-sized pieces and vectorized:
+
+    - contractions by the config's `micro_tile` `[m, n, k]`; the loops over
+      `m` and `n` are peeled so that full micro tiles vectorize without
+      masks, and the remainders go by rows of `vector_width` lanes;
+    - every other op by `vector_width` lanes of its innermost loop (masked
+      where the extent is not a multiple) and 1 along the other loops.
+
+    Ops the vectorizer does not handle stay as scalar linalg ops (they become
+    loops later). Afterwards multi-reductions of products fold into
+    `vector.contract`.
+  }];
+  let options = [
+    Option<"vectorizeContractions", "vectorize-contractions", "bool",
+           /*default=*/"true",
+           "tile and vectorize contractions by the config's micro tile">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::ub::UBDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def CleanupBuffersPass
+    : Pass<"kiln-cpu-cleanup-buffers", "::mlir::func::FuncOp"> {
+  let summary = "removes no-op copies, hoists accumulators, frees temporaries";
+  let description = [{
+    Precondition: one-shot bufferization. Erases `memref.copy` ops whose
+    source and target are the same value (what an in-place result leaves),
+    turns copies between strided views into `linalg.copy` (which becomes
+    loops; upstream lowers them to a call into the MLIR runner library),
+    gives masked transfers their mask as an operand, folds subviews into the vector transfers that read or write them, moves
+    loop-invariant code out of loops and hoists read-modify-write transfer
+    pairs out of them (accumulators stay in registers), and frees every `memref.alloc` at the end of its block; the
+    kernel's temporaries never escape the block that allocates them.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def DistributeTilesPass
+    : Pass<"kiln-cpu-distribute-tiles", "::mlir::func::FuncOp"> {
+  let summary = "turns a kernel's tile loop into a loop over a tile range";
+  let description = [{
+    Precondition: bufferized (the tile loop is an `scf.forall` without
+    results directly in the function body). Appends two `index` arguments
+    `tile_begin` and `tile_end` to the kernel and replaces the tile loop with
+    an `scf.for` over `[tile_begin, tile_end)`, clamped to the tile count,
+    that delinearizes the tile index row-major. An untiled kernel (tile count
+    1) runs its body when the range holds tile 0.
+
+    Before:
+    ```mlir
+    scf.forall (%i, %j) in (4, 2) { ... }
+    ```
+    After:
+    ```mlir
+    scf.for %t = %begin to %end step %c1 {
+      %i:2 = affine.delinearize_index %t into (4, 2) : index, index
+      ...
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
+def LowerVectorsPass : Pass<"kiln-cpu-lower-vectors", "::mlir::func::FuncOp"> {
+  let summary = "lowers vector, math and bf16 ops to what LLVM handles well";
+  let description = [{
+    Precondition: bufferized. In stages: masked transfers take their mask as
+    an operand; contractions become outer products and then FMAs;
+    multi-reductions, transposes, broadcasts and shape casts lower to 1-D
+    vector ops; n-D transfers unroll into 1-D loads and stores. Transcendental
+    math ops become polynomial approximations that vectorize (exp, log, tanh,
+    erf, ...), bf16 conversions become integer bit manipulation, and any
+    remaining linalg op becomes loops.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def EmitKernelEntryPass
+    : Pass<"kiln-cpu-emit-kernel-entry", "::mlir::ModuleOp"> {
+  let summary = "wraps each lowered kernel in the runtime's C entry point";
+  let description = [{
+    Precondition: the module is in the LLVM dialect and each kernel was
+    converted with bare-pointer memref arguments followed by the tile range.
+    Renames each kernel `@k` to the internal `@k.body` and defines the
+    exported entry `void k(void *const *buffers, int64_t tileBegin, int64_t
+    tileEnd)` of runtime/KernelAbi.h, which loads one pointer per buffer and
+    calls the body. The entry keeps `kiln.tile_count` and records the number
+    of buffers in `kiln.num_buffers`.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // KILN_CODEGEN_CPU_PASSES_TD

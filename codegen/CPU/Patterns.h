@@ -1,0 +1,79 @@
+//===- Patterns.h - Rewrite patterns of the CPU backend ---------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The reusable transforms behind the CPU passes; each pass in Passes.td is a
+// thin shell around one of these.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_CPU_PATTERNS_H_
+#define KILN_CODEGEN_CPU_PATTERNS_H_
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Support/LLVM.h"
+
+namespace mlir {
+class ConversionTarget;
+class DialectRegistry;
+class RewriterBase;
+namespace func {
+class FuncOp;
+} // namespace func
+} // namespace mlir
+
+namespace kiln {
+class CpuConfigAttr;
+} // namespace kiln
+
+namespace kiln::cpu {
+
+/// The unit attribute that marks a function as a kernel.
+inline constexpr llvm::StringLiteral kKernelAttrName = "kiln.kernel";
+/// The i64 function attribute holding the number of tiles of a kernel.
+inline constexpr llvm::StringLiteral kTileCountAttrName = "kiln.tile_count";
+/// The i64 attribute of a kernel entry holding its number of buffers.
+inline constexpr llvm::StringLiteral kNumBuffersAttrName = "kiln.num_buffers";
+
+/// Whether `function` is a kernel (carries `kiln.kernel`).
+bool isKernel(mlir::func::FuncOp function);
+
+/// Patterns that rewrite kiln ops into linalg, tensor, arith and math ops on
+/// tensors, and mark the kiln dialect illegal on `target`.
+void populateKilnToLinalgPatterns(mlir::RewritePatternSet &patterns);
+void configureKilnToLinalgTarget(mlir::ConversionTarget &target);
+
+/// Rewrites `kernel` to take one memref per input and result (see
+/// `kiln-cpu-lower-kernel-signature`).
+mlir::LogicalResult lowerKernelSignature(mlir::RewriterBase &rewriter,
+                                         mlir::func::FuncOp kernel);
+
+/// Tiles the root op of `kernel` by `config` into an scf.forall and fuses its
+/// producers into it; sets `kiln.tile_count`.
+mlir::LogicalResult tileAndFuseKernel(mlir::RewriterBase &rewriter,
+                                      mlir::func::FuncOp kernel,
+                                      CpuConfigAttr config);
+
+/// Tiles every linalg op of `kernel` to vector sizes from `config` and
+/// vectorizes it.
+mlir::LogicalResult vectorizeKernel(mlir::RewriterBase &rewriter,
+                                    mlir::func::FuncOp kernel,
+                                    CpuConfigAttr config,
+                                    bool vectorizeContractions);
+
+/// Patterns applied right after vectorization, on tensors: fold
+/// multi-reductions of products into vector.contract and simplify transfers.
+void populatePostVectorizationPatterns(mlir::RewritePatternSet &patterns);
+
+/// Replaces the tile loop of a bufferized `kernel` by a loop over the tile
+/// range given by two new trailing index arguments.
+mlir::LogicalResult distributeTiles(mlir::RewriterBase &rewriter,
+                                    mlir::func::FuncOp kernel);
+
+/// Registers every dialect, interface model and translation the CPU backend
+/// creates or needs, for tools and tests that build their own context.
+void registerCpuCodegenDialects(mlir::DialectRegistry &registry);
+
+} // namespace kiln::cpu
+
+#endif // KILN_CODEGEN_CPU_PATTERNS_H_

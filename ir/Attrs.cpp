@@ -1,0 +1,45 @@
+//===- Attrs.cpp - Verifiers of the kiln attributes -------------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The checks on kernel-config attributes that hold whatever kernel they are
+// attached to; checks against a kernel's shapes live in the backend that
+// reads the config.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ir/KilnDialect.h"
+
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace kiln;
+
+//===----------------------------------------------------------------------===//
+// CpuConfigAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      DenseI64ArrayAttr tileSizes, int64_t vectorWidth,
+                      DenseI64ArrayAttr microTile, bool packMatmul) {
+  if (!tileSizes)
+    return emitError() << "expected tile_sizes";
+  for (auto [index, size] : llvm::enumerate(tileSizes.asArrayRef()))
+    if (size < 0)
+      return emitError() << "expected tile size " << index << " (" << size
+                         << ") to be >= 0";
+  if (vectorWidth < 1 || vectorWidth > 64 || !llvm::isPowerOf2_64(vectorWidth))
+    return emitError() << "expected vector_width (" << vectorWidth
+                       << ") to be a power of two in [1, 64]";
+  if (microTile) {
+    if (microTile.size() != 3)
+      return emitError() << "expected micro_tile to hold [m, n, k] (got "
+                         << microTile.size() << " sizes)";
+    for (int64_t size : microTile.asArrayRef())
+      if (size < 1)
+        return emitError() << "expected micro_tile sizes (" << size
+                           << ") to be >= 1";
+  }
+  return success();
+}

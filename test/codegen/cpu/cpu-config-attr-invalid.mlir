@@ -1,0 +1,28 @@
+// RUN: kiln-opt %s --split-input-file --verify-diagnostics
+
+// Tile sizes are counts of elements.
+// expected-error @+1 {{expected tile size 1 (-4) to be >= 0}}
+func.func @negative_tile() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4, -4], vector_width = 8>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected vector_width (12) to be a power of two in [1, 64]}}
+func.func @negative_vector_width() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 12>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected micro_tile to hold [m, n, k] (got 2 sizes)}}
+func.func @negative_micro_tile_rank() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32]>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected micro_tile sizes (0) to be >= 1}}
+func.func @negative_micro_tile_size() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 0, 1]>} {
+  return
+}

@@ -1,0 +1,17 @@
+// RUN: kiln-opt %s --split-input-file | kiln-opt --split-input-file | FileCheck %s
+
+// The config round trips with all its parameters.
+// CHECK-LABEL: func.func @config_full
+// CHECK-SAME: #kiln.cpu_config<tile_sizes = [64, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true>
+func.func @config_full() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true>} {
+  return
+}
+
+// -----
+
+// micro_tile and pack_matmul are optional; no tile sizes is a rank-0 result.
+// CHECK-LABEL: func.func @config_minimal
+// CHECK-SAME: #kiln.cpu_config<tile_sizes = [], vector_width = 1>
+func.func @config_minimal() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [], vector_width = 1>} {
+  return
+}

@@ -1,0 +1,38 @@
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-select-kernel-config{target=avx2}))' --split-input-file --verify-diagnostics
+// RUN: not kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-select-kernel-config{target=pentium}))' 2>&1 | FileCheck %s --check-prefix=TARGET
+
+// TARGET: unknown CPU target 'pentium' (expected host, x86-64, x86-64-v2, x86-64-v3 or avx2, x86-64-v4 or avx512)
+
+// A config needs one tile size per dimension of the first result.
+// expected-error @+1 {{expected one tile size per dimension of the first result (rank 2, got 1 tile sizes)}}
+func.func @negative_rank(%x: tensor<4x8xf32>) -> tensor<4x8xf32> attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [2], vector_width = 8>} {
+  %0 = kiln.exp %x : tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+// Tiling several results is not implemented.
+// expected-error @+1 {{expected tile sizes of zeros for a kernel with 2 results (tiling several results is not implemented yet)}}
+func.func @negative_tiled_results(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [2, 0], vector_width = 8>} {
+  %0 = kiln.exp %x : tensor<4x8xf32>
+  return %0, %0 : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+// Packed matmul operands are not implemented.
+// expected-error @+1 {{expected pack_matmul = false (packed matmul operands are not implemented by the CPU backend yet)}}
+func.func @negative_packing(%a: tensor<4x8xf32>, %b: tensor<8x4xf32>) -> tensor<4x4xf32> attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true>} {
+  %0 = kiln.matmul %a, %b : (tensor<4x8xf32>, tensor<8x4xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+// The config attribute must be a #kiln.cpu_config.
+// expected-error @+1 {{expected 'kiln.cpu_config' to be a #kiln.cpu_config (got [1, 2])}}
+func.func @negative_attribute_kind(%x: tensor<4x8xf32>) -> tensor<4x8xf32> attributes {kiln.kernel, kiln.cpu_config = [1, 2]} {
+  %0 = kiln.exp %x : tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}

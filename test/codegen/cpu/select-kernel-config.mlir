@@ -1,0 +1,84 @@
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-select-kernel-config{target=avx512}))' --split-input-file | FileCheck %s --check-prefixes=CHECK,AVX512
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-select-kernel-config{target=avx2}))' --split-input-file | FileCheck %s --check-prefixes=CHECK,AVX2
+
+// A matmul tiles m and n in multiples of the register micro tile, whose
+// width is two vector registers.
+// CHECK-LABEL: func.func @matmul_large
+// AVX512-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 128], vector_width = 16, micro_tile = [8, 32, 1]>
+// AVX2-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 128], vector_width = 8, micro_tile = [4, 16, 1]>
+func.func @matmul_large(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %a, %b : (tensor<128x64xf32>, tensor<64x256xf32>) -> tensor<128x256xf32>
+  return %0 : tensor<128x256xf32>
+}
+
+// -----
+
+// A small matmul is one tile; batches go one at a time.
+// CHECK-LABEL: func.func @matmul_batched_small
+// AVX512-SAME: tile_sizes = [1, 0, 0], vector_width = 16
+func.func @matmul_batched_small(%a: tensor<4x7x5xf32>, %b: tensor<5x13xf32>) -> tensor<4x7x13xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %a, %b : (tensor<4x7x5xf32>, tensor<5x13xf32>) -> tensor<4x7x13xf32>
+  return %0 : tensor<4x7x13xf32>
+}
+
+// -----
+
+// Elementwise kernels tile the leading dimensions to about 16k elements.
+// CHECK-LABEL: func.func @elementwise
+// AVX512-SAME: #kiln.cpu_config<tile_sizes = [16, 0], vector_width = 16>
+// AVX2-SAME: #kiln.cpu_config<tile_sizes = [16, 0], vector_width = 8>
+func.func @elementwise(%x: tensor<64x1024xf32>) -> tensor<64x1024xf32> attributes {kiln.kernel} {
+  %0 = kiln.exp %x : tensor<64x1024xf32>
+  return %0 : tensor<64x1024xf32>
+}
+
+// -----
+
+// A row that alone exceeds the budget is tiled in whole vectors.
+// CHECK-LABEL: func.func @elementwise_long_rows
+// AVX512-SAME: tile_sizes = [1, 16384]
+func.func @elementwise_long_rows(%x: tensor<2x40000xf32>) -> tensor<2x40000xf32> attributes {kiln.kernel} {
+  %0 = kiln.neg %x : tensor<2x40000xf32>
+  return %0 : tensor<2x40000xf32>
+}
+
+// -----
+
+// Reductions keep the last dimension whole.
+// CHECK-LABEL: func.func @softmax_rows
+// AVX512-SAME: tile_sizes = [63, 0]
+func.func @softmax_rows(%x: tensor<300x257xf32>) -> tensor<300x257xf32> attributes {kiln.kernel} {
+  %0 = kiln.softmax %x {axis = 1 : i64} : tensor<300x257xf32>
+  return %0 : tensor<300x257xf32>
+}
+
+// -----
+
+// A kernel with several results is one tile.
+// CHECK-LABEL: func.func @two_results
+// AVX512-SAME: tile_sizes = [0, 0]
+func.func @two_results(%x: tensor<64x1024xf32>) -> (tensor<64x1024xf32>, tensor<64x1024xf32>) attributes {kiln.kernel} {
+  %0 = kiln.exp %x : tensor<64x1024xf32>
+  %1 = kiln.neg %0 : tensor<64x1024xf32>
+  return %0, %1 : tensor<64x1024xf32>, tensor<64x1024xf32>
+}
+
+// -----
+
+// An existing config is kept as it is.
+// CHECK-LABEL: func.func @existing_config
+// CHECK-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [3, 0], vector_width = 4>
+func.func @existing_config(%x: tensor<64x1024xf32>) -> tensor<64x1024xf32> attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [3, 0], vector_width = 4>} {
+  %0 = kiln.exp %x : tensor<64x1024xf32>
+  return %0 : tensor<64x1024xf32>
+}
+
+// -----
+
+// Functions that are not kernels get no config.
+// CHECK-LABEL: func.func @negative_not_a_kernel
+// CHECK-NOT: kiln.cpu_config
+func.func @negative_not_a_kernel(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = kiln.exp %x : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

@@ -1,0 +1,76 @@
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-tile-and-fuse))' --split-input-file | FileCheck %s
+
+// The root (the bias add) is tiled 64 x 32 over its result; the matmul and its
+// fill are fused into the tile loop, which writes the output buffer.
+// CHECK-LABEL: func.func @matmul_bias
+// CHECK-SAME: kiln.tile_count = 9 : i64
+// CHECK: %[[OUT:.+]] = bufferization.to_tensor %{{.+}} restrict writable
+// CHECK: %[[LOOP:.+]] = scf.forall (%[[I:.+]], %[[J:.+]]) = (0, 0) to (130, 70) step (64, 32) shared_outs(%[[SHARED:.+]] = %[[OUT]])
+// CHECK: %[[FILL:.+]] = linalg.fill {{.+}} -> tensor<?x?xf32>
+// CHECK: %[[MM:.+]] = linalg.generic {{.+}} outs(%[[FILL]] : tensor<?x?xf32>)
+// CHECK: %[[SLOT:.+]] = tensor.extract_slice %[[SHARED]][%[[I]], %[[J]]]
+// CHECK: %[[ADD:.+]] = linalg.generic {{.+}} ins(%[[MM]], %{{.+}} : tensor<?x?xf32>, tensor<?xf32>) outs(%[[SLOT]] : tensor<?x?xf32>)
+// CHECK: tensor.parallel_insert_slice %[[ADD]] into %[[SHARED]]
+// CHECK: bufferization.materialize_in_destination %[[LOOP]]
+func.func @matmul_bias(%A: memref<130x33xf32>, %B: memref<33x70xf32>, %C: memref<70xf32>, %R: memref<130x70xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 32], vector_width = 16, micro_tile = [8, 32, 1]>} {
+  %a = bufferization.to_tensor %A restrict : memref<130x33xf32> to tensor<130x33xf32>
+  %b = bufferization.to_tensor %B restrict : memref<33x70xf32> to tensor<33x70xf32>
+  %c = bufferization.to_tensor %C restrict : memref<70xf32> to tensor<70xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<130x70xf32> to tensor<130x70xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<130x70xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<130x70xf32>) -> tensor<130x70xf32>
+  %mm = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (k, n)>, affine_map<(m, n, k) -> (m, n)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%a, %b : tensor<130x33xf32>, tensor<33x70xf32>) outs(%f : tensor<130x70xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<130x70xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%mm, %c : tensor<130x70xf32>, tensor<70xf32>) outs(%r : tensor<130x70xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    linalg.yield %s : f32
+  } -> tensor<130x70xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<130x70xf32>, memref<130x70xf32>) -> ()
+  return
+}
+
+// -----
+
+// Tile sizes of zero, or at least the dimension, leave the kernel one tile.
+// CHECK-LABEL: func.func @untiled
+// CHECK-SAME: kiln.tile_count = 1 : i64
+// CHECK-NOT: scf.forall
+func.func @untiled(%A: memref<4x8xf32>, %R: memref<4x8xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 8], vector_width = 16>} {
+  %a = bufferization.to_tensor %A restrict : memref<4x8xf32> to tensor<4x8xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<4x8xf32> to tensor<4x8xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<4x8xf32>) outs(%r : tensor<4x8xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %n = arith.negf %x : f32
+    linalg.yield %n : f32
+  } -> tensor<4x8xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<4x8xf32>, memref<4x8xf32>) -> ()
+  return
+}
+
+// -----
+
+// A row reduction tiled over its rows keeps whole rows in each tile.
+// CHECK-LABEL: func.func @row_sum
+// CHECK-SAME: kiln.tile_count = 3 : i64
+// CHECK: scf.forall (%{{.+}}) = (0) to (10) step (4)
+// CHECK: linalg.fill {{.+}} -> tensor<?xf32>
+// CHECK: linalg.generic {{.+}} ins(%{{.+}} : tensor<?x64xf32>)
+func.func @row_sum(%A: memref<10x64xf32>, %R: memref<10xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 16>} {
+  %a = bufferization.to_tensor %A restrict : memref<10x64xf32> to tensor<10x64xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<10xf32> to tensor<10xf32>
+  %zero = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%zero : f32) outs(%r : tensor<10xf32>) -> tensor<10xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<10x64xf32>) outs(%f : tensor<10xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %s = arith.addf %o, %x : f32
+    linalg.yield %s : f32
+  } -> tensor<10xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<10xf32>, memref<10xf32>) -> ()
+  return
+}

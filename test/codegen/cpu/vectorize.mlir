@@ -1,0 +1,54 @@
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-vectorize))' --split-input-file | FileCheck %s
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-vectorize{vectorize-contractions=false}))' --split-input-file | FileCheck %s --check-prefix=SCALAR
+
+// A 16x40 matmul with micro tile [8, 32, 1]: two full 8x32 micro tiles along
+// m (no mask, one vector.contract per k), then the 8 leftover columns by rows
+// of 1x8.
+// CHECK-LABEL: func.func @matmul
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %[[C8:.+]] iter_args
+// CHECK: vector.transfer_read {{.+}} : tensor<8x1xf32>, vector<8x1xf32>
+// CHECK: vector.transfer_read {{.+}} : tensor<1x32xf32>, vector<1x32xf32>
+// CHECK: vector.contract {{.+}} : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK: vector.contract {{.+}} : vector<1x1xf32>, vector<1x8xf32> into vector<1x8xf32>
+// CHECK-NOT: vector.mask
+// CHECK-NOT: linalg.generic
+// SCALAR-LABEL: func.func @matmul
+// SCALAR: linalg.generic
+// SCALAR-NOT: vector.contract
+func.func @matmul(%A: memref<16x8xf32>, %B: memref<8x40xf32>, %R: memref<16x40xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1]>} {
+  %a = bufferization.to_tensor %A restrict : memref<16x8xf32> to tensor<16x8xf32>
+  %b = bufferization.to_tensor %B restrict : memref<8x40xf32> to tensor<8x40xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<16x40xf32> to tensor<16x40xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>, affine_map<(m, n, k) -> (k, n)>, affine_map<(m, n, k) -> (m, n)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%a, %b : tensor<16x8xf32>, tensor<8x40xf32>) outs(%r : tensor<16x40xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<16x40xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<16x40xf32>, memref<16x40xf32>) -> ()
+  return
+}
+
+// -----
+
+// An elementwise op goes by rows of 16 lanes; the last 4 of each 20-long row
+// are masked.
+// CHECK-LABEL: func.func @elementwise
+// CHECK: scf.for
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %[[C16:.+]] iter_args
+// CHECK: %[[N:.+]] = affine.min
+// CHECK: %[[MASK:.+]] = vector.create_mask %{{.+}}, %[[N]] : vector<1x16xi1>
+// CHECK: vector.mask %[[MASK]] { vector.transfer_read
+// CHECK: math.exp %{{.+}} : vector<1x16xf32>
+// CHECK: vector.mask %[[MASK]] { vector.transfer_write
+func.func @elementwise(%A: memref<4x20xf32>, %R: memref<4x20xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16>} {
+  %a = bufferization.to_tensor %A restrict : memref<4x20xf32> to tensor<4x20xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<4x20xf32> to tensor<4x20xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<4x20xf32>) outs(%r : tensor<4x20xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %n = math.exp %x : f32
+    linalg.yield %n : f32
+  } -> tensor<4x20xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<4x20xf32>, memref<4x20xf32>) -> ()
+  return
+}

@@ -1,0 +1,549 @@
+//===- CpuCodegenTest.cpp - Compiled kernels vs the reference --*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// Each test writes a small kernel in kiln IR, lowers it with
+// kiln-cpu-lower-kernel for the host, links it into a shared object, loads
+// it, calls its entry point over all tiles (in one call, and again split
+// into two ranges) and compares every output element with the reference
+// evaluator on the same seeded inputs. Outputs start as NaN, so an element
+// that no tile writes fails the comparison.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/CPU/Compile.h"
+#include "codegen/CPU/Patterns.h"
+#include "codegen/CPU/Pipelines.h"
+#include "codegen/Common/Target.h"
+#include "reference/Evaluator.h"
+#include "runtime/HostTensor.h"
+#include "runtime/KernelAbi.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <dlfcn.h>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+/// Relative and absolute tolerance of a comparison.
+struct Tolerance {
+  double rtol, atol;
+};
+constexpr Tolerance kF32{1e-4, 1e-5};
+constexpr Tolerance kBf16{2e-2, 1e-2};
+
+/// A kernel compiled into a loaded shared object.
+struct LoadedKernel {
+  void *library = nullptr;
+  KilnKernelFn entry = nullptr;
+  cpu::KernelEntry info;
+};
+
+class CpuCodegenTest : public ::testing::Test {
+protected:
+  CpuCodegenTest() {
+    DialectRegistry registry;
+    cpu::registerCpuCodegenDialects(registry);
+    context.appendDialectRegistry(registry);
+    context.loadAllAvailableDialects();
+    handler = std::make_unique<ScopedDiagnosticHandler>(
+        &context, [this](Diagnostic &diagnostic) {
+          diagnostics += diagnostic.str() + "\n";
+          return success();
+        });
+    SmallString<128> path;
+    EXPECT_FALSE(
+        llvm::sys::fs::createUniqueDirectory("kiln-cpu-codegen", path));
+    directory = path.str().str();
+  }
+
+  ~CpuCodegenTest() override {
+    for (void *library : libraries)
+      dlclose(library);
+    llvm::sys::fs::remove_directories(directory);
+  }
+
+  /// Lowers, compiles and loads the single kernel of `source`; `reference`
+  /// receives the kernel as written, for the evaluator.
+  LoadedKernel compile(StringRef source) {
+    reference = parseSourceString<ModuleOp>(source, &context);
+    EXPECT_TRUE(reference) << diagnostics;
+    OwningOpRef<ModuleOp> module =
+        parseSourceString<ModuleOp>(source, &context);
+    if (!reference || !module)
+      return {};
+    PassManager pm(&context);
+    cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
+    if (failed(pm.run(*module))) {
+      ADD_FAILURE() << "lowering failed:\n" << diagnostics;
+      return {};
+    }
+    SmallVector<cpu::KernelEntry> entries = cpu::getKernelEntries(*module);
+    EXPECT_EQ(entries.size(), 1u);
+    if (entries.size() != 1)
+      return {};
+    std::string path =
+        directory + "/kernel" + std::to_string(libraries.size()) + ".so";
+    if (failed(cpu::compileToSharedObject(*module, codegen::getHostCpuTarget(),
+                                          path))) {
+      ADD_FAILURE() << "compiling failed:\n" << diagnostics;
+      return {};
+    }
+    LoadedKernel kernel;
+    kernel.info = entries.front();
+    kernel.library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    EXPECT_NE(kernel.library, nullptr) << dlerror();
+    if (!kernel.library)
+      return {};
+    libraries.push_back(kernel.library);
+    kernel.entry = reinterpret_cast<KilnKernelFn>(
+        dlsym(kernel.library, kernel.info.symbol.c_str()));
+    EXPECT_NE(kernel.entry, nullptr) << kernel.info.symbol;
+    return kernel;
+  }
+
+  func::FuncOp getReferenceKernel() {
+    return *reference->getOps<func::FuncOp>().begin();
+  }
+
+  /// Output tensors of the kernel's result types, filled with NaN (all ones
+  /// bits) so that unwritten elements are visible.
+  std::vector<HostTensor> makeOutputs(const std::vector<HostTensor> &like) {
+    std::vector<HostTensor> outputs;
+    for (const HostTensor &tensor : like) {
+      outputs.emplace_back(tensor.getElementType(), tensor.getShape());
+      std::memset(outputs.back().data(), 0xff, outputs.back().getByteSize());
+    }
+    return outputs;
+  }
+
+  /// Calls `kernel` on each [begin, end) range in `ranges`.
+  static void run(const LoadedKernel &kernel, std::vector<HostTensor> &inputs,
+                  std::vector<HostTensor> &outputs,
+                  ArrayRef<std::pair<int64_t, int64_t>> ranges) {
+    std::vector<void *> buffers;
+    for (HostTensor &tensor : inputs)
+      buffers.push_back(tensor.data());
+    for (HostTensor &tensor : outputs)
+      buffers.push_back(tensor.data());
+    for (auto [begin, end] : ranges)
+      kernel.entry(buffers.data(), begin, end);
+  }
+
+  /// Expects `actual` to match `expected` element by element.
+  static void expectClose(const HostTensor &actual, const HostTensor &expected,
+                          Tolerance tolerance, const std::string &what) {
+    ASSERT_EQ(actual.getShape(), expected.getShape()) << what;
+    ASSERT_EQ(actual.getElementType(), expected.getElementType()) << what;
+    int64_t mismatches = 0;
+    for (int64_t i = 0; i < expected.getNumElements(); ++i) {
+      double want = expected.getFloat(i), got = actual.getFloat(i);
+      bool close = std::isnan(want)
+                       ? std::isnan(got)
+                       : std::fabs(got - want) <=
+                             tolerance.atol + tolerance.rtol * std::fabs(want);
+      if (!close && ++mismatches <= 5)
+        ADD_FAILURE() << what << ": element " << i << " is " << got
+                      << ", expected " << want;
+    }
+    EXPECT_EQ(mismatches, 0) << what << ": " << mismatches << " of "
+                             << expected.getNumElements() << " elements differ";
+  }
+
+  /// Compiles `source`, checks its tile count, and compares its outputs with
+  /// the reference over all tiles, over two ranges, and over a range that
+  /// overhangs both ends.
+  void checkKernel(StringRef source, Tolerance tolerance, int64_t expectedTiles,
+                   uint64_t seed = 7) {
+    LoadedKernel kernel = compile(source);
+    ASSERT_NE(kernel.entry, nullptr);
+    EXPECT_EQ(kernel.info.tileCount, expectedTiles);
+    func::FuncOp function = getReferenceKernel();
+    FailureOr<std::vector<HostTensor>> inputs =
+        reference::makeSeededInputs(function, seed);
+    ASSERT_TRUE(succeeded(inputs)) << diagnostics;
+    FailureOr<std::vector<HostTensor>> expected =
+        reference::evaluate(function, *inputs, {});
+    ASSERT_TRUE(succeeded(expected)) << diagnostics;
+    EXPECT_EQ(kernel.info.numBuffers,
+              static_cast<int64_t>(inputs->size() + expected->size()));
+
+    int64_t tiles = kernel.info.tileCount;
+    int64_t half = tiles / 2;
+    std::vector<
+        std::pair<std::string, std::vector<std::pair<int64_t, int64_t>>>>
+        schedules = {{"all tiles", {{0, tiles}}},
+                     {"two ranges", {{half, tiles}, {0, half}}},
+                     {"overhanging range", {{-3, tiles + 3}}}};
+    for (auto &[name, ranges] : schedules) {
+      std::vector<HostTensor> outputs = makeOutputs(*expected);
+      run(kernel, *inputs, outputs, ranges);
+      for (size_t i = 0; i < outputs.size(); ++i)
+        expectClose(outputs[i], (*expected)[i], tolerance,
+                    name + ", result " + std::to_string(i));
+    }
+
+    // An empty range writes nothing.
+    std::vector<HostTensor> untouched = makeOutputs(*expected);
+    run(kernel, *inputs, untouched, {{tiles, tiles}, {1, 0}});
+    for (const HostTensor &tensor : untouched)
+      for (int64_t i = 0; i < tensor.getNumElements(); ++i)
+        ASSERT_TRUE(std::isnan(tensor.getFloat(i)))
+            << "an empty tile range wrote element " << i;
+  }
+
+  MLIRContext context;
+  std::unique_ptr<ScopedDiagnosticHandler> handler;
+  std::string diagnostics;
+  std::string directory;
+  std::vector<void *> libraries;
+  OwningOpRef<ModuleOp> reference;
+};
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, ElementwiseChainWithBroadcast) {
+  // 37 x 1000 f32 is about 37k elements: tiles of 16 rows.
+  checkKernel(R"mlir(
+    func.func @chain(%x: tensor<37x1000xf32>, %y: tensor<1000xf32>, %z: tensor<37x1xf32>) -> tensor<37x1000xf32> attributes {kiln.kernel} {
+      %0 = kiln.mul %x, %y : (tensor<37x1000xf32>, tensor<1000xf32>) -> tensor<37x1000xf32>
+      %1 = kiln.add %0, %z : (tensor<37x1000xf32>, tensor<37x1xf32>) -> tensor<37x1000xf32>
+      %2 = kiln.tanh %1 : tensor<37x1000xf32>
+      %3 = kiln.sigmoid %x : tensor<37x1000xf32>
+      %4 = kiln.silu %1 : tensor<37x1000xf32>
+      %5 = kiln.sub %2, %3 : (tensor<37x1000xf32>, tensor<37x1000xf32>) -> tensor<37x1000xf32>
+      %6 = kiln.max %5, %4 : (tensor<37x1000xf32>, tensor<37x1000xf32>) -> tensor<37x1000xf32>
+      %7 = kiln.abs %z : tensor<37x1xf32>
+      %8 = kiln.exp %7 : tensor<37x1xf32>
+      %9 = kiln.rsqrt %8 : tensor<37x1xf32>
+      %10 = kiln.div %6, %9 : (tensor<37x1000xf32>, tensor<37x1xf32>) -> tensor<37x1000xf32>
+      %11 = kiln.relu %10 : tensor<37x1000xf32>
+      %12 = kiln.gelu %11 {approximation = #kiln.gelu_approximation<tanh>} : tensor<37x1000xf32>
+      %13 = kiln.log %8 : tensor<37x1xf32>
+      %14 = kiln.min %12, %13 : (tensor<37x1000xf32>, tensor<37x1xf32>) -> tensor<37x1000xf32>
+      return %14 : tensor<37x1000xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/3);
+}
+
+TEST_F(CpuCodegenTest, ElementwiseBf16WithCasts) {
+  checkKernel(R"mlir(
+    func.func @bf16(%x: tensor<5x33xbf16>, %y: tensor<33xf32>) -> tensor<5x33xf32> attributes {kiln.kernel} {
+      %0 = kiln.cast %y : tensor<33xf32> to tensor<33xbf16>
+      %1 = kiln.mul %x, %0 : (tensor<5x33xbf16>, tensor<33xbf16>) -> tensor<5x33xbf16>
+      %2 = kiln.gelu %1 : tensor<5x33xbf16>
+      %3 = kiln.cast %2 : tensor<5x33xbf16> to tensor<5x33xf32>
+      return %3 : tensor<5x33xf32>
+    }
+  )mlir",
+              kBf16, /*expectedTiles=*/1);
+}
+
+//===----------------------------------------------------------------------===//
+// Matmul with a bias and gelu epilogue
+//===----------------------------------------------------------------------===//
+
+/// `gelu(x w + b)` for x: MxK, w: KxN, b: N of element type `type`.
+static std::string matmulBiasGelu(int64_t m, int64_t n, int64_t k,
+                                  StringRef type) {
+  return llvm::formatv(R"mlir(
+    func.func @mm(%x: tensor<{0}x{2}x{3}>, %w: tensor<{2}x{1}x{3}>, %b: tensor<{1}x{3}>) -> tensor<{0}x{1}x{3}> attributes {{kiln.kernel} {{
+      %0 = kiln.matmul %x, %w : (tensor<{0}x{2}x{3}>, tensor<{2}x{1}x{3}>) -> tensor<{0}x{1}x{3}>
+      %1 = kiln.add %0, %b : (tensor<{0}x{1}x{3}>, tensor<{1}x{3}>) -> tensor<{0}x{1}x{3}>
+      %2 = kiln.gelu %1 : tensor<{0}x{1}x{3}>
+      return %2 : tensor<{0}x{1}x{3}>
+    }
+  )mlir",
+                       m, n, k, type)
+      .str();
+}
+
+TEST_F(CpuCodegenTest, MatmulBiasGeluOneByOne) {
+  checkKernel(matmulBiasGelu(1, 1, 1, "f32"), kF32, 1);
+}
+
+TEST_F(CpuCodegenTest, MatmulBiasGeluPrimes) {
+  checkKernel(matmulBiasGelu(7, 13, 5, "f32"), kF32, 1);
+}
+
+TEST_F(CpuCodegenTest, MatmulBiasGeluAwkward) {
+  // 130 rows in tiles of 64: two full tiles and one of 2 rows; 70 columns
+  // are two micro tiles of 32 and a remainder of 6.
+  checkKernel(matmulBiasGelu(130, 70, 33, "f32"), kF32, 3);
+}
+
+TEST_F(CpuCodegenTest, MatmulBiasGeluBf16OneByOne) {
+  checkKernel(matmulBiasGelu(1, 1, 1, "bf16"), kBf16, 1);
+}
+
+TEST_F(CpuCodegenTest, MatmulBiasGeluBf16Primes) {
+  checkKernel(matmulBiasGelu(7, 13, 5, "bf16"), kBf16, 1);
+}
+
+TEST_F(CpuCodegenTest, MatmulBiasGeluBf16Awkward) {
+  checkKernel(matmulBiasGelu(130, 70, 33, "bf16"), kBf16, 3);
+}
+
+TEST_F(CpuCodegenTest, BatchMatmulBroadcastAndTransposes) {
+  // The rhs is shared by both batches and read transposed; the lhs too.
+  checkKernel(R"mlir(
+    func.func @bmm(%a: tensor<2x3x9x11xf32>, %b: tensor<1x1x10x9xf32>) -> tensor<2x3x11x10xf32> attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b {transpose_lhs = true, transpose_rhs = true} : (tensor<2x3x9x11xf32>, tensor<1x1x10x9xf32>) -> tensor<2x3x11x10xf32>
+      return %0 : tensor<2x3x11x10xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/6);
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and normalizations
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, SoftmaxRows) {
+  // 300 rows of 257: rows whole, 63 rows per tile.
+  checkKernel(R"mlir(
+    func.func @softmax(%x: tensor<300x257xf32>) -> tensor<300x257xf32> attributes {kiln.kernel} {
+      %0 = kiln.softmax %x {axis = 1 : i64} : tensor<300x257xf32>
+      return %0 : tensor<300x257xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/5);
+}
+
+TEST_F(CpuCodegenTest, SoftmaxLeadingAxisBf16) {
+  checkKernel(R"mlir(
+    func.func @softmax(%x: tensor<17x6x5xbf16>) -> tensor<17x6x5xbf16> attributes {kiln.kernel} {
+      %0 = kiln.softmax %x {axis = 0 : i64} : tensor<17x6x5xbf16>
+      return %0 : tensor<17x6x5xbf16>
+    }
+  )mlir",
+              kBf16, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, RmsNorm) {
+  checkKernel(R"mlir(
+    func.func @rms(%x: tensor<2x333x96xf32>, %g: tensor<96xf32>) -> tensor<2x333x96xf32> attributes {kiln.kernel} {
+      %0 = kiln.rms_norm %x, %g {epsilon = 1.0e-06 : f32} : (tensor<2x333x96xf32>, tensor<96xf32>) -> tensor<2x333x96xf32>
+      return %0 : tensor<2x333x96xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/4);
+}
+
+TEST_F(CpuCodegenTest, LayerNorm) {
+  checkKernel(R"mlir(
+    func.func @ln(%x: tensor<9x50xf32>, %g: tensor<50xf32>, %b: tensor<50xf32>) -> tensor<9x50xf32> attributes {kiln.kernel} {
+      %0 = kiln.layer_norm %x, %g, %b {epsilon = 1.0e-05 : f32} : (tensor<9x50xf32>, tensor<50xf32>, tensor<50xf32>) -> tensor<9x50xf32>
+      return %0 : tensor<9x50xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, ReduceSumKeepDims) {
+  checkKernel(R"mlir(
+    func.func @sum(%x: tensor<23x45x170xf32>) -> tensor<23x45x1xf32> attributes {kiln.kernel} {
+      %0 = kiln.reduce_sum %x {axes = array<i64: 2>, keep_dims = true} : (tensor<23x45x170xf32>) -> tensor<23x45x1xf32>
+      return %0 : tensor<23x45x1xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, ReduceMeanAndMaxOverOuterAxes) {
+  checkKernel(R"mlir(
+    func.func @reduce(%x: tensor<6x7x19xf32>) -> tensor<7xf32> attributes {kiln.kernel} {
+      %0 = kiln.reduce_mean %x {axes = array<i64: 0, 2>} : (tensor<6x7x19xf32>) -> tensor<7xf32>
+      %1 = kiln.reduce_max %x {axes = array<i64: 0, 2>} : (tensor<6x7x19xf32>) -> tensor<7xf32>
+      %2 = kiln.add %0, %1 : (tensor<7xf32>, tensor<7xf32>) -> tensor<7xf32>
+      return %2 : tensor<7xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement, gather, rope, conv
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, TransposeSliceConcatReshape) {
+  checkKernel(R"mlir(
+    func.func @move(%x: tensor<4x6x5xf32>, %y: tensor<2x5x6xf32>) -> tensor<6x60xf32> attributes {kiln.kernel} {
+      %0 = kiln.transpose %x {permutation = array<i64: 0, 2, 1>} : (tensor<4x6x5xf32>) -> tensor<4x5x6xf32>
+      %1 = kiln.slice %0 {starts = array<i64: 1, 0, 0>, limits = array<i64: 4, 5, 6>, strides = array<i64: 2, 1, 1>} : (tensor<4x5x6xf32>) -> tensor<2x5x6xf32>
+      %2 = kiln.concat %1, %y {axis = 0 : i64} : (tensor<2x5x6xf32>, tensor<2x5x6xf32>) -> tensor<4x5x6xf32>
+      %3 = kiln.reshape %2 : tensor<4x5x6xf32> to tensor<6x20xf32>
+      %4 = kiln.broadcast_to %3 : tensor<6x20xf32> to tensor<3x6x20xf32>
+      %5 = kiln.transpose %4 {permutation = array<i64: 1, 0, 2>} : (tensor<3x6x20xf32>) -> tensor<6x3x20xf32>
+      %6 = kiln.reshape %5 : tensor<6x3x20xf32> to tensor<6x60xf32>
+      return %6 : tensor<6x60xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, GatherEmbedding) {
+  checkKernel(R"mlir(
+    func.func @embed(%table: tensor<50x24xf32>, %ids: tensor<3x7xi32> {kiln.range = array<i64: 0, 50>}) -> tensor<3x7x24xf32> attributes {kiln.kernel} {
+      %0 = kiln.gather %table, %ids {axis = 0 : i64} : (tensor<50x24xf32>, tensor<3x7xi32>) -> tensor<3x7x24xf32>
+      return %0 : tensor<3x7x24xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, Rope) {
+  checkKernel(R"mlir(
+    func.func @rope(%q: tensor<1x3x11x16xf32>) -> tensor<1x3x11x16xf32> attributes {kiln.kernel} {
+      %0 = kiln.rope %q {theta = 1.0e+04 : f32, position_offset = 5 : i64} : tensor<1x3x11x16xf32>
+      return %0 : tensor<1x3x11x16xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, Conv2DPaddedStridedDilated) {
+  checkKernel(R"mlir(
+    func.func @conv(%x: tensor<2x3x11x10xf32>, %w: tensor<4x3x3x2xf32>) -> tensor<2x4x6x5xf32> attributes {kiln.kernel} {
+      %0 = kiln.conv2d %x, %w {strides = array<i64: 2, 2>, padding = array<i64: 1, 0, 2, 1>, dilations = array<i64: 1, 2>} : (tensor<2x3x11x10xf32>, tensor<4x3x3x2xf32>) -> tensor<2x4x6x5xf32>
+      return %0 : tensor<2x4x6x5xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, Conv2DGrouped) {
+  checkKernel(R"mlir(
+    func.func @conv(%x: tensor<1x4x7x7xf32>, %w: tensor<6x2x3x3xf32>) -> tensor<1x6x5x5xf32> attributes {kiln.kernel} {
+      %0 = kiln.conv2d %x, %w {groups = 2 : i64} : (tensor<1x4x7x7xf32>, tensor<6x2x3x3xf32>) -> tensor<1x6x5x5xf32>
+      return %0 : tensor<1x6x5x5xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, TwoResultsAndAPassthrough) {
+  // Several results are one tile; a result that is an input is a copy.
+  checkKernel(R"mlir(
+    func.func @two(%x: tensor<3x40xf32>) -> (tensor<3x40xf32>, tensor<3x40xf32>, tensor<3x40xf32>) attributes {kiln.kernel} {
+      %0 = kiln.exp %x : tensor<3x40xf32>
+      %1 = kiln.neg %0 : tensor<3x40xf32>
+      return %0, %1, %x : tensor<3x40xf32>, tensor<3x40xf32>, tensor<3x40xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+//===----------------------------------------------------------------------===//
+// Targets
+//===----------------------------------------------------------------------===//
+
+TEST(CpuTargetTest, NamedLevelsHaveTheirVectorWidths) {
+  llvm::Expected<codegen::CpuTarget> avx2 = codegen::getCpuTarget("avx2");
+  ASSERT_TRUE(bool(avx2)) << llvm::toString(avx2.takeError());
+  EXPECT_EQ(avx2->cpu, "x86-64-v3");
+  EXPECT_TRUE(avx2->hasAvx2 && avx2->hasFma);
+  EXPECT_FALSE(avx2->hasAvx512);
+  EXPECT_EQ(avx2->getF32Lanes(), 8);
+
+  llvm::Expected<codegen::CpuTarget> avx512 =
+      codegen::getCpuTarget("x86-64-v4");
+  ASSERT_TRUE(bool(avx512)) << llvm::toString(avx512.takeError());
+  EXPECT_TRUE(avx512->hasAvx512);
+  EXPECT_EQ(avx512->getF32Lanes(), 16);
+  EXPECT_EQ(avx512->getFingerprint(), "x86_64/x86-64-v4/avx512");
+
+  llvm::Expected<codegen::CpuTarget> sse = codegen::getCpuTarget("x86-64");
+  ASSERT_TRUE(bool(sse)) << llvm::toString(sse.takeError());
+  EXPECT_EQ(sse->getF32Lanes(), 4);
+}
+
+TEST(CpuTargetTest, UnknownTargetIsAnError) {
+  llvm::Expected<codegen::CpuTarget> target = codegen::getCpuTarget("pentium");
+  ASSERT_FALSE(bool(target));
+  std::string message = llvm::toString(target.takeError());
+  EXPECT_NE(message.find("unknown CPU target 'pentium'"), std::string::npos)
+      << message;
+}
+
+TEST(CpuTargetTest, HostIsDetectedFromTheMachine) {
+  codegen::CpuTarget host = codegen::getHostCpuTarget();
+  EXPECT_EQ(host.name, "host");
+  EXPECT_FALSE(host.cpu.empty());
+  // The feature string names each feature the flags were read from.
+  bool listsAvx2 = host.features.find("+avx2") != std::string::npos;
+  EXPECT_EQ(host.hasAvx2, listsAvx2) << host.features;
+  bool listsAvx512 = host.features.find("+avx512f") != std::string::npos;
+  if (host.hasAvx512)
+    EXPECT_TRUE(listsAvx512) << host.features;
+  if (host.hasAvx512)
+    EXPECT_EQ(host.vectorBits, 512);
+  else if (host.hasAvx2)
+    EXPECT_EQ(host.vectorBits, 256);
+  EXPECT_EQ(host.getF32Lanes() * 32, host.vectorBits);
+}
+
+//===----------------------------------------------------------------------===//
+// Errors
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, UnsupportedOpIsAnErrorAtTheOp) {
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
+    func.func @attn(%q: tensor<1x1x4x8xf32>) -> tensor<1x1x4x8xf32> attributes {kiln.kernel} {
+      %0 = kiln.attention %q, %q, %q : (tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>) -> tensor<1x1x4x8xf32>
+      return %0 : tensor<1x1x4x8xf32>
+    }
+  )mlir",
+                                                             &context);
+  ASSERT_TRUE(module) << diagnostics;
+  PassManager pm(&context);
+  cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
+  EXPECT_TRUE(failed(pm.run(*module)));
+  EXPECT_NE(diagnostics.find("'kiln.attention' cannot be lowered by the CPU "
+                             "backend yet"),
+            std::string::npos)
+      << diagnostics;
+}
+
+TEST_F(CpuCodegenTest, LinkErrorIsADiagnostic) {
+  // An output path in a directory that does not exist: the linker fails and
+  // the failure comes back as a diagnostic, not a crash.
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      R"mlir(
+    func.func @neg(%x: tensor<4xf32>) -> tensor<4xf32> attributes {kiln.kernel} {
+      %0 = kiln.neg %x : tensor<4xf32>
+      return %0 : tensor<4xf32>
+    }
+  )mlir",
+      &context);
+  ASSERT_TRUE(module);
+  PassManager pm(&context);
+  cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
+  ASSERT_TRUE(succeeded(pm.run(*module))) << diagnostics;
+  EXPECT_TRUE(failed(
+      cpu::compileToSharedObject(*module, codegen::getHostCpuTarget(),
+                                 directory + "/no/such/directory/kernel.so")));
+  EXPECT_NE(diagnostics.find("linking kernels into"), std::string::npos)
+      << diagnostics;
+}
+
+} // namespace
