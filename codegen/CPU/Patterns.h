@@ -38,6 +38,10 @@ inline constexpr llvm::StringLiteral kNumBuffersAttrName = "kiln.num_buffers";
 /// Whether `function` is a kernel (carries `kiln.kernel`).
 bool isKernel(mlir::func::FuncOp function);
 
+/// The `kiln.cpu_config` of kernel `function`; emits an error naming the
+/// missing attribute and returns failure when it has none.
+mlir::FailureOr<CpuConfigAttr> getKernelConfig(mlir::func::FuncOp function);
+
 /// Patterns that rewrite kiln ops into linalg, tensor, arith and math ops on
 /// tensors, and mark the kiln dialect illegal on `target`.
 void populateKilnToLinalgPatterns(mlir::RewritePatternSet &patterns);

@@ -29,6 +29,16 @@ bool kiln::cpu::isKernel(func::FuncOp function) {
   return function->hasAttr(kKernelAttrName);
 }
 
+FailureOr<CpuConfigAttr> kiln::cpu::getKernelConfig(func::FuncOp function) {
+  auto config =
+      function->getAttrOfType<CpuConfigAttr>(CpuConfigAttr::kAttrName);
+  if (!config)
+    return function.emitError()
+           << "expected a '" << CpuConfigAttr::kAttrName
+           << "' attribute (run kiln-select-kernel-config)";
+  return config;
+}
+
 namespace {
 
 struct SelectKernelConfigPass

@@ -137,13 +137,10 @@ void TileAndFuseKernelPass::runOnOperation() {
   func::FuncOp function = getOperation();
   if (!isKernel(function))
     return;
-  auto config =
-      function->getAttrOfType<CpuConfigAttr>(CpuConfigAttr::kAttrName);
-  if (!config) {
-    function.emitError() << "expected a '" << CpuConfigAttr::kAttrName
-                         << "' attribute (run kiln-select-kernel-config)";
+  FailureOr<CpuConfigAttr> maybeConfig = getKernelConfig(function);
+  if (failed(maybeConfig))
     return signalPassFailure();
-  }
+  CpuConfigAttr config = *maybeConfig;
   IRRewriter rewriter(&getContext());
   if (failed(tileAndFuseKernel(rewriter, function, config)))
     return signalPassFailure();

@@ -263,13 +263,10 @@ void VectorizeKernelPass::runOnOperation() {
   func::FuncOp function = getOperation();
   if (!isKernel(function))
     return;
-  auto config =
-      function->getAttrOfType<CpuConfigAttr>(CpuConfigAttr::kAttrName);
-  if (!config) {
-    function.emitError() << "expected a '" << CpuConfigAttr::kAttrName
-                         << "' attribute (run kiln-select-kernel-config)";
+  FailureOr<CpuConfigAttr> maybeConfig = getKernelConfig(function);
+  if (failed(maybeConfig))
     return signalPassFailure();
-  }
+  CpuConfigAttr config = *maybeConfig;
   MLIRContext *context = &getContext();
   IRRewriter rewriter(context);
 
