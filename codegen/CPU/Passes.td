@@ -57,8 +57,10 @@ def ConvertKilnToLinalgPass
     gather and rope to generics that read with `tensor.extract`. bf16 and
     f16 values are computed in f32 and rounded once when stored.
 
-    An op the backend cannot lower yet (`kiln.attention`, the MoE ops,
-    `kiln.weight` inside a kernel) is an error at that op.
+    `kiln.attention`, `kiln.moe_router` and `kiln.moe_experts` stay: they
+    are tiled through their TilingInterface models and computed by
+    `kiln-cpu-decompose-kernel-ops`. An op the backend cannot lower
+    (`kiln.weight` inside a kernel) is an error at that op.
 
     Before:
     ```mlir
@@ -144,6 +146,45 @@ def TileAndFuseKernelPass
   let dependentDialects = [
     "::mlir::affine::AffineDialect",
     "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def DecomposeKernelOpsPass
+    : Pass<"kiln-cpu-decompose-kernel-ops", "::mlir::func::FuncOp"> {
+  let summary = "computes the attention and MoE ops that tiling left whole";
+  let description = [{
+    Precondition: `kiln-cpu-tile-and-fuse`. `kiln.attention`,
+    `kiln.moe_router` and `kiln.moe_experts` implement TilingInterface over
+    their parallel loops (batch, head and query rows; tokens), and a tile of
+    them is their final computation on tensors: flash attention with an
+    online softmax over key blocks, the router's softmax and top-k, and the
+    experts' SwiGLU per token and chosen expert. Tile-and-fuse leaves these
+    ops whole when they are not the root of the kernel's tile loop or cannot
+    be fused into it; this pass replaces each by its tiled implementation
+    over its whole iteration domain.
+
+    Before:
+    ```mlir
+    %0 = kiln.attention %q, %k, %v : (tensor<1x2x8x16xf32>, ...) -> tensor<1x2x8x16xf32>
+    ```
+    After:
+    ```mlir
+    %0 = scf.for %b = %c0 to %c1 step %c1 iter_args(%t = %e) -> (tensor<1x2x8x16xf32>) {
+      %1 = scf.for %h = ... {
+        %q = tensor.extract_slice ...
+        %2:3 = scf.for %k0 = %c0 to %c8 step %c64 iter_args(...) { ... }
+        ...
+      }
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
   ];

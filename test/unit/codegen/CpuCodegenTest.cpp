@@ -454,6 +454,218 @@ TEST_F(CpuCodegenTest, TwoResultsAndAPassthrough) {
 }
 
 //===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// A kernel of one kiln.attention with `attributes`; `config` (if any) is
+/// its #kiln.cpu_config.
+static std::string attentionKernel(StringRef type, int64_t batch,
+                                   int64_t heads, int64_t kvHeads,
+                                   int64_t querySeq, int64_t keySeq,
+                                   int64_t dim, int64_t valueDim,
+                                   StringRef attributes, StringRef config) {
+  std::string q = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, heads,
+                                querySeq, dim, type);
+  std::string k = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, kvHeads,
+                                keySeq, dim, type);
+  std::string v = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, kvHeads,
+                                keySeq, valueDim, type);
+  std::string r = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, heads,
+                                querySeq, valueDim, type);
+  std::string configAttr =
+      config.empty() ? "" : ", kiln.cpu_config = " + config.str();
+  return llvm::formatv(R"mlir(
+    func.func @attn(%q: {0}, %k: {1}, %v: {2}) -> {3} attributes {{kiln.kernel{5}} {{
+      %0 = kiln.attention %q, %k, %v {4} : ({0}, {1}, {2}) -> {3}
+      return %0 : {3}
+    }
+  )mlir",
+                       q, k, v, r, attributes, configAttr);
+}
+
+TEST_F(CpuCodegenTest, AttentionCausalGroupedQuery) {
+  // Four query heads over two kv heads; one tile per head.
+  checkKernel(attentionKernel("f32", 1, 4, 2, 13, 13, 16, 16,
+                              "{causal = true}", ""),
+              kF32, /*expectedTiles=*/4);
+}
+
+TEST_F(CpuCodegenTest, AttentionCausalQueryAndKeyBlocks) {
+  // Query blocks of 8 over 17 rows, 131 keys: three key blocks of 64, the
+  // last partial, and the diagonal masked; causal with Sk > Sq.
+  checkKernel(attentionKernel("f32", 1, 2, 1, 17, 131, 16, 16,
+                              "{causal = true}",
+                              "#kiln.cpu_config<tile_sizes = [1, 1, 8, 0], "
+                              "vector_width = 8, micro_tile = [4, 16, 1]>"),
+              kF32, /*expectedTiles=*/6);
+}
+
+TEST_F(CpuCodegenTest, AttentionNonCausalScaleAndValueWidth) {
+  // Sq 13 against Sk 17, a value width other than the key width, a scale.
+  checkKernel(attentionKernel("f32", 2, 3, 3, 13, 17, 16, 8,
+                              "{scale = 0.5 : f32}",
+                              "#kiln.cpu_config<tile_sizes = [1, 0, 5, 0], "
+                              "vector_width = 8, micro_tile = [4, 16, 1]>"),
+              kF32, /*expectedTiles=*/6);
+}
+
+TEST_F(CpuCodegenTest, AttentionCausalRowsWithoutKeys) {
+  // 13 queries, 5 keys: the first 8 rows see no key and are zero.
+  checkKernel(attentionKernel("f32", 1, 1, 1, 13, 5, 8, 8, "{causal = true}",
+                              "#kiln.cpu_config<tile_sizes = [0, 0, 4, 0], "
+                              "vector_width = 8, micro_tile = [4, 16, 1]>"),
+              kF32, /*expectedTiles=*/4);
+}
+
+TEST_F(CpuCodegenTest, AttentionOneByOne) {
+  checkKernel(attentionKernel("f32", 1, 1, 1, 1, 1, 1, 1, "{causal = true}",
+                              ""),
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, AttentionUntiled) {
+  // A config without tiles: the whole op is one tile of its decomposition.
+  checkKernel(attentionKernel("f32", 2, 4, 2, 17, 70, 16, 16,
+                              "{causal = true}",
+                              "#kiln.cpu_config<tile_sizes = [0, 0, 0, 0], "
+                              "vector_width = 8>"),
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, AttentionBf16GroupedQuery) {
+  checkKernel(attentionKernel("bf16", 2, 4, 1, 17, 17, 32, 32,
+                              "{causal = true}", ""),
+              kBf16, /*expectedTiles=*/8);
+}
+
+TEST_F(CpuCodegenTest, AttentionWithRopeAndTransposesFused) {
+  // The decoder's attention kernel: the producers run inside each tile.
+  checkKernel(R"mlir(
+    func.func @attention_rope(%x: tensor<1x13x64xf32>, %y: tensor<1x13x32xf32>, %z: tensor<1x13x32xf32>) -> tensor<1x4x13x16xf32> attributes {kiln.kernel} {
+      %0 = kiln.reshape %x : tensor<1x13x64xf32> to tensor<1x13x4x16xf32>
+      %1 = kiln.transpose %0 {permutation = array<i64: 0, 2, 1, 3>} : (tensor<1x13x4x16xf32>) -> tensor<1x4x13x16xf32>
+      %2 = kiln.reshape %y : tensor<1x13x32xf32> to tensor<1x13x2x16xf32>
+      %3 = kiln.transpose %2 {permutation = array<i64: 0, 2, 1, 3>} : (tensor<1x13x2x16xf32>) -> tensor<1x2x13x16xf32>
+      %4 = kiln.reshape %z : tensor<1x13x32xf32> to tensor<1x13x2x16xf32>
+      %5 = kiln.transpose %4 {permutation = array<i64: 0, 2, 1, 3>} : (tensor<1x13x2x16xf32>) -> tensor<1x2x13x16xf32>
+      %6 = kiln.rope %1 : tensor<1x4x13x16xf32>
+      %7 = kiln.rope %3 : tensor<1x2x13x16xf32>
+      %8 = kiln.attention %6, %7, %5 {causal = true} : (tensor<1x4x13x16xf32>, tensor<1x2x13x16xf32>, tensor<1x2x13x16xf32>) -> tensor<1x4x13x16xf32>
+      return %8 : tensor<1x4x13x16xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/4);
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, MoeRouterTopTwo) {
+  // Two results tiled over tokens together.
+  checkKernel(R"mlir(
+    func.func @router(%l: tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>) attributes {kiln.kernel} {
+      %w, %i = kiln.moe_router %l {top_k = 2 : i64} : (tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>)
+      return %w, %i : tensor<13x2xf32>, tensor<13x2xi32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeRouterTiesTakeTheLowerIndex) {
+  // relu makes many logits 0: equal probabilities go lowest index first.
+  checkKernel(R"mlir(
+    func.func @router(%x: tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>) attributes {kiln.kernel} {
+      %l = kiln.relu %x : tensor<17x6xf32>
+      %w, %i = kiln.moe_router %l {top_k = 3 : i64, normalize = false} : (tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>)
+      return %w, %i : tensor<17x3xf32>, tensor<17x3xi32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/3);
+}
+
+/// A kernel of one kiln.moe_experts over 4 experts whose indices are drawn
+/// from [`low`, `high`).
+static std::string expertsKernel(StringRef type, int64_t tokens, int64_t topK,
+                                 int64_t low, int64_t high) {
+  return llvm::formatv(R"mlir(
+    func.func @experts(%x: tensor<{0}x16x{1}>, %w: tensor<{0}x{2}x{1}>, %i: tensor<{0}x{2}xi32> {{kiln.range = array<i64: {3}, {4}>}, %g: tensor<4x16x24x{1}>, %u: tensor<4x16x24x{1}>, %d: tensor<4x24x16x{1}>) -> tensor<{0}x16x{1}> attributes {{kiln.kernel} {{
+      %0 = kiln.moe_experts %x, %w, %i, %g, %u, %d : (tensor<{0}x16x{1}>, tensor<{0}x{2}x{1}>, tensor<{0}x{2}xi32>, tensor<4x16x24x{1}>, tensor<4x16x24x{1}>, tensor<4x24x16x{1}>) -> tensor<{0}x16x{1}>
+      return %0 : tensor<{0}x16x{1}>
+    }
+  )mlir",
+                       tokens, type, topK, low, high);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsTopTwoSomeExpertsIdle) {
+  // Experts 2 and 3 get no token.
+  checkKernel(expertsKernel("f32", 13, 2, 0, 2), kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsAllTokensToOneExpert) {
+  checkKernel(expertsKernel("f32", 17, 1, 3, 4), kF32, /*expectedTiles=*/3);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsBf16) {
+  checkKernel(expertsKernel("bf16", 9, 2, 0, 4), kBf16, /*expectedTiles=*/2);
+}
+
+/// The moe model's feed-forward kernel with `topK` experts per token.
+static std::string moeLayerKernel(int64_t topK) {
+  return llvm::formatv(R"mlir(
+    func.func @moe(%x: tensor<1x13x32xf32>, %s: tensor<32xf32>, %r: tensor<32x4xf32>, %g: tensor<4x32x48xf32>, %u: tensor<4x32x48xf32>, %d: tensor<4x48x32xf32>) -> tensor<1x13x32xf32> attributes {{kiln.kernel} {{
+      %0 = kiln.rms_norm %x, %s : (tensor<1x13x32xf32>, tensor<32xf32>) -> tensor<1x13x32xf32>
+      %1 = kiln.reshape %0 : tensor<1x13x32xf32> to tensor<13x32xf32>
+      %2 = kiln.matmul %1, %r : (tensor<13x32xf32>, tensor<32x4xf32>) -> tensor<13x4xf32>
+      %w, %i = kiln.moe_router %2 {{top_k = {0} : i64} : (tensor<13x4xf32>) -> (tensor<13x{0}xf32>, tensor<13x{0}xi32>)
+      %3 = kiln.moe_experts %1, %w, %i, %g, %u, %d : (tensor<13x32xf32>, tensor<13x{0}xf32>, tensor<13x{0}xi32>, tensor<4x32x48xf32>, tensor<4x32x48xf32>, tensor<4x48x32xf32>) -> tensor<13x32xf32>
+      %4 = kiln.reshape %3 : tensor<13x32xf32> to tensor<1x13x32xf32>
+      %5 = kiln.add %x, %4 : (tensor<1x13x32xf32>, tensor<1x13x32xf32>) -> tensor<1x13x32xf32>
+      return %5 : tensor<1x13x32xf32>
+    }
+  )mlir",
+                       topK);
+}
+
+TEST_F(CpuCodegenTest, MoeLayerTopOne) {
+  checkKernel(moeLayerKernel(1), kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeLayerTopTwo) {
+  checkKernel(moeLayerKernel(2), kF32, /*expectedTiles=*/2);
+}
+
+//===----------------------------------------------------------------------===//
+// Several results
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, ThreeMatmulsOfOneNormTiledByRows) {
+  // The decoder's q, k, v projections: results of different widths share
+  // the row tiles.
+  checkKernel(R"mlir(
+    func.func @qkv(%x: tensor<1x13x64xf32>, %s: tensor<64xf32>, %a: tensor<64x64xf32>, %b: tensor<64x32xf32>, %c: tensor<64x32xf32>) -> (tensor<1x13x64xf32>, tensor<1x13x32xf32>, tensor<1x13x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 4, 0], vector_width = 8, micro_tile = [4, 16, 1]>} {
+      %0 = kiln.rms_norm %x, %s : (tensor<1x13x64xf32>, tensor<64xf32>) -> tensor<1x13x64xf32>
+      %1 = kiln.matmul %0, %a : (tensor<1x13x64xf32>, tensor<64x64xf32>) -> tensor<1x13x64xf32>
+      %2 = kiln.matmul %0, %b : (tensor<1x13x64xf32>, tensor<64x32xf32>) -> tensor<1x13x32xf32>
+      %3 = kiln.matmul %0, %c : (tensor<1x13x64xf32>, tensor<64x32xf32>) -> tensor<1x13x32xf32>
+      return %1, %2, %3 : tensor<1x13x64xf32>, tensor<1x13x32xf32>, tensor<1x13x32xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/4);
+}
+
+TEST_F(CpuCodegenTest, TwoElementwiseResultsTiled) {
+  checkKernel(R"mlir(
+    func.func @two(%x: tensor<5x40xf32>) -> (tensor<5x40xf32>, tensor<5x40xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [2, 16], vector_width = 8>} {
+      %0 = kiln.exp %x : tensor<5x40xf32>
+      %1 = kiln.neg %0 : tensor<5x40xf32>
+      return %0, %1 : tensor<5x40xf32>, tensor<5x40xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/9);
+}
+
+//===----------------------------------------------------------------------===//
 // Targets
 //===----------------------------------------------------------------------===//
 
@@ -508,9 +720,9 @@ TEST(CpuTargetTest, HostIsDetectedFromTheMachine) {
 
 TEST_F(CpuCodegenTest, UnsupportedOpIsAnErrorAtTheOp) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
-    func.func @attn(%q: tensor<1x1x4x8xf32>) -> tensor<1x1x4x8xf32> attributes {kiln.kernel} {
-      %0 = kiln.attention %q, %q, %q : (tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>) -> tensor<1x1x4x8xf32>
-      return %0 : tensor<1x1x4x8xf32>
+    func.func @weight() -> tensor<4xf32> attributes {kiln.kernel} {
+      %0 = kiln.weight "w" : tensor<4xf32>
+      return %0 : tensor<4xf32>
     }
   )mlir",
                                                              &context);
@@ -518,7 +730,7 @@ TEST_F(CpuCodegenTest, UnsupportedOpIsAnErrorAtTheOp) {
   PassManager pm(&context);
   cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
   EXPECT_TRUE(failed(pm.run(*module)));
-  EXPECT_NE(diagnostics.find("'kiln.attention' cannot be lowered by the CPU "
+  EXPECT_NE(diagnostics.find("'kiln.weight' cannot be lowered by the CPU "
                              "backend yet"),
             std::string::npos)
       << diagnostics;
