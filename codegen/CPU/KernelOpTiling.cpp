@@ -643,14 +643,21 @@ struct MoeRouterTilingModel
     return success();
   }
 
+  /// The tile of result `resultNumber` alone, as fusion expects it.
   FailureOr<TilingResult>
-  generateResultTileValue(Operation *op, OpBuilder &b, unsigned,
+  generateResultTileValue(Operation *op, OpBuilder &b, unsigned resultNumber,
                           ArrayRef<OpFoldResult> offsets,
                           ArrayRef<OpFoldResult> sizes) const {
     if (!isConstantIntValue(offsets[1], 0) ||
         !isConstantIntValue(sizes[1], cast<MoeRouterOp>(op).getTopK()))
       return failure();
-    return getTiledImplementation(op, b, offsets[0], sizes[0]);
+    FailureOr<TilingResult> tiled =
+        getTiledImplementation(op, b, offsets[0], sizes[0]);
+    if (failed(tiled))
+      return failure();
+    Value result = tiled->tiledValues[resultNumber];
+    return TilingResult{{result.getDefiningOp()}, {result},
+                        tiled->generatedSlices};
   }
 };
 
@@ -744,13 +751,11 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
           // 4. Down, then the weighted sum.
           Value down = project(op.getDown(), ffnSize, hiddenSize, activation);
           return buildGeneric(
-              b, loc, {out, down},
-              emptyTensor(b, loc, {hiddenSize}, b.getF32Type()),
-              {{0}, {0}, {0}}, {kParallel},
+              b, loc, {down}, out, {{0}, {0}}, {kParallel},
               [&](OpBuilder &b, Location loc, ValueRange args) {
                 return arith::AddFOp::create(
-                    b, loc, args[0],
-                    arith::MulFOp::create(b, loc, weight, args[1]));
+                    b, loc, args[1],
+                    arith::MulFOp::create(b, loc, weight, args[0]));
               });
         });
     Value rounded = buildGeneric(
