@@ -22,9 +22,9 @@ def SelectKernelConfigPass
     attribute, attaches the default config that `KernelConfig.cpp` derives
     from the kernel's ops and shapes and from the target's vector width. An
     existing config (from the autotuner or written by hand) is checked
-    against the kernel: one tile size per dimension of the first result, no
-    tiling of a kernel with several results, a micro tile only where there is
-    a contraction. Functions without `kiln.kernel` are left alone.
+    against the kernel: one tile size per dimension of the first result, and
+    with several results only dimensions that every result has with the same
+    extent tiled. Functions without `kiln.kernel` are left alone.
 
     Before:
     ```mlir
@@ -125,12 +125,16 @@ def TileAndFuseKernelPass
     : Pass<"kiln-cpu-tile-and-fuse", "::mlir::func::FuncOp"> {
   let summary = "tiles a kernel's root op by its config and fuses producers";
   let description = [{
-    Precondition: `kiln-cpu-lower-kernel-signature`. The root op is the
-    linalg op that computes the kernel's first result. Its parallel loops are
+    Precondition: `kiln-cpu-lower-kernel-signature`. The root op is the op
+    (a linalg op, or a kiln op with a TilingInterface model: attention, the
+    MoE ops) that computes the kernel's first result. Its parallel loops are
     tiled by `tile_sizes` of the kernel's `kiln.cpu_config` into one
     `scf.forall`, whose iterations are the kernel's tiles, and every producer
-    inside the kernel is fused into the loop. The number of tiles is stored
-    in the function attribute `kiln.tile_count` (1 for an untiled kernel).
+    inside the kernel is fused into the loop, through reshapes. Each further
+    result is tiled alike over the dimensions the results share, and the
+    loops are merged, so that one tile computes every result. The number of
+    tiles is stored in the function attribute `kiln.tile_count` (1 for an
+    untiled kernel).
 
     Before:
     ```mlir

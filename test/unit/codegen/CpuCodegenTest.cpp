@@ -15,6 +15,8 @@
 #include "codegen/CPU/Patterns.h"
 #include "codegen/CPU/Pipelines.h"
 #include "codegen/Common/Target.h"
+#include "models/zoo/Zoo.h"
+#include "passes/Pipelines.h"
 #include "reference/Evaluator.h"
 #include "runtime/HostTensor.h"
 #include "runtime/KernelAbi.h"
@@ -47,6 +49,9 @@ struct Tolerance {
 };
 constexpr Tolerance kF32{1e-4, 1e-5};
 constexpr Tolerance kBf16{2e-2, 1e-2};
+/// Whole zoo kernels chain reductions (norm, matmul, SwiGLU, matmul) whose
+/// f32 rounding adds up beyond kF32 against the double reference.
+constexpr Tolerance kF32Chained{1e-3, 1e-4};
 
 /// A kernel compiled into a loaded shared object.
 struct LoadedKernel {
@@ -665,6 +670,87 @@ TEST_F(CpuCodegenTest, TwoElementwiseResultsTiled) {
     }
   )mlir",
               kF32, /*expectedTiles=*/9);
+}
+
+//===----------------------------------------------------------------------===//
+// The zoo
+//===----------------------------------------------------------------------===//
+
+/// Every kernel of a zoo model after the graph pipeline, lowered and
+/// compiled into one shared object, against the reference on seeded inputs,
+/// over all tiles and over two ranges.
+class CpuZooTest : public CpuCodegenTest {
+protected:
+  void checkModel(StringRef name, ArrayRef<std::string> settings = {}) {
+    SCOPED_TRACE(name.str());
+    std::string error;
+    FailureOr<zoo::Model> model =
+        zoo::buildModel(context, name, settings, error);
+    ASSERT_TRUE(succeeded(model)) << error;
+    PassManager graph(&context);
+    graph::buildGraphPipeline(graph, graph::GraphPipelineOptions());
+    ASSERT_TRUE(succeeded(graph.run(*model->module))) << diagnostics;
+
+    // 1. The kernels alone, for the reference and for the backend.
+    OwningOpRef<ModuleOp> kernels = model->module->clone();
+    for (func::FuncOp function :
+         llvm::make_early_inc_range(kernels->getOps<func::FuncOp>()))
+      if (!cpu::isKernel(function))
+        function.erase();
+    reference = kernels->clone();
+    PassManager pm(&context);
+    cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
+    ASSERT_TRUE(succeeded(pm.run(*kernels))) << diagnostics;
+    std::string path = directory + "/" + name.str() +
+                       std::to_string(libraries.size()) + ".so";
+    ASSERT_TRUE(succeeded(cpu::compileToSharedObject(
+        *kernels, codegen::getHostCpuTarget(), path)))
+        << diagnostics;
+    void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(library, nullptr) << dlerror();
+    libraries.push_back(library);
+
+    // 2. Each kernel against the reference.
+    SmallVector<cpu::KernelEntry> entries = cpu::getKernelEntries(*kernels);
+    for (func::FuncOp function : reference->getOps<func::FuncOp>()) {
+      SCOPED_TRACE(function.getSymName().str());
+      const cpu::KernelEntry *entry =
+          llvm::find_if(entries, [&](const cpu::KernelEntry &e) {
+            return e.symbol == function.getSymName();
+          });
+      ASSERT_NE(entry, entries.end());
+      LoadedKernel kernel;
+      kernel.info = *entry;
+      kernel.entry = reinterpret_cast<KilnKernelFn>(
+          dlsym(library, entry->symbol.c_str()));
+      ASSERT_NE(kernel.entry, nullptr);
+      FailureOr<std::vector<HostTensor>> inputs =
+          reference::makeSeededInputs(function, /*seed=*/11);
+      ASSERT_TRUE(succeeded(inputs)) << diagnostics;
+      FailureOr<std::vector<HostTensor>> expected =
+          reference::evaluate(function, *inputs, {});
+      ASSERT_TRUE(succeeded(expected)) << diagnostics;
+      int64_t tiles = kernel.info.tileCount;
+      for (auto ranges : {std::vector<std::pair<int64_t, int64_t>>{{0, tiles}},
+                          {{tiles / 2, tiles}, {0, tiles / 2}}}) {
+        std::vector<HostTensor> outputs = makeOutputs(*expected);
+        run(kernel, *inputs, outputs, ranges);
+        for (size_t i = 0; i < outputs.size(); ++i)
+          expectClose(outputs[i], (*expected)[i], kF32Chained,
+                      function.getSymName().str() + " result " +
+                          std::to_string(i));
+      }
+    }
+  }
+};
+
+TEST_F(CpuZooTest, EveryModelsKernelsMatchTheReference) {
+  for (const zoo::ModelInfo &info : zoo::listModels())
+    checkModel(info.name);
+}
+
+TEST_F(CpuZooTest, DecoderWithExperts) {
+  checkModel("decoder", {"experts=4"});
 }
 
 //===----------------------------------------------------------------------===//
