@@ -39,7 +39,8 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
 
     - `tile_sizes`: one per dimension of the kernel's first result, that is
       per parallel loop of the root op that produces it; 0 leaves the
-      dimension untiled. The tiles form the kernel's tile space, which the
+      dimension untiled. A kernel with several results tiles them all alike,
+      so only dimensions they share may be tiled. The tiles form the kernel's tile space, which the
       runtime splits across threads.
     - `vector_width`: f32 lanes of the vectors the kernel computes with (a
       power of two, 1 to 64).

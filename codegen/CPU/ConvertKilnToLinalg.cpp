@@ -1066,7 +1066,8 @@ void ConvertKilnToLinalgPass::runOnOperation() {
   // 1. Name the ops this backend has no lowering for, each at its location.
   bool unsupported = false;
   function.walk([&](Operation *op) {
-    if (!isa<KilnDialect>(op->getDialect()) || isLowered(op))
+    if (!isa<KilnDialect>(op->getDialect()) || isLowered(op) ||
+        isTiledKernelOp(op))
       return;
     op->emitError() << "'" << op->getName()
                     << "' cannot be lowered by the CPU backend yet";
@@ -1078,6 +1079,7 @@ void ConvertKilnToLinalgPass::runOnOperation() {
   // 2. Convert every kiln op.
   ConversionTarget target(getContext());
   configureKilnToLinalgTarget(target);
+  target.addDynamicallyLegalDialect<KilnDialect>(isTiledKernelOp);
   RewritePatternSet patterns(&getContext());
   populateKilnToLinalgPatterns(patterns);
   if (failed(applyPartialConversion(function, target, std::move(patterns))))

@@ -16,7 +16,10 @@ namespace kiln::cpu {
 
 KernelKind classifyKernel(func::FuncOp kernel) {
   KernelKind kind = KernelKind::Elementwise;
+  bool attention = false, experts = false;
   kernel.walk([&](Operation *op) {
+    attention |= isa<AttentionOp>(op);
+    experts |= isa<MoeRouterOp, MoeExpertsOp>(op);
     if (isa<MatmulOp>(op))
       kind = KernelKind::Matmul;
     else if (isa<Conv2DOp>(op) && kind != KernelKind::Matmul)
@@ -26,6 +29,10 @@ KernelKind classifyKernel(func::FuncOp kernel) {
              kind == KernelKind::Elementwise)
       kind = KernelKind::Reduction;
   });
+  if (attention)
+    return KernelKind::Attention;
+  if (experts)
+    return KernelKind::MixtureOfExperts;
   return kind;
 }
 
@@ -62,6 +69,17 @@ static SmallVector<int64_t> getBudgetTiles(ArrayRef<int64_t> shape,
   return tiles;
 }
 
+/// Whether every result of a kernel with `results` has dimension `dim`, of
+/// the same extent as the first.
+static bool isSharedDim(ArrayRef<Type> results, int64_t dim) {
+  auto first = cast<ShapedType>(results.front());
+  return llvm::all_of(results, [&](Type type) {
+    auto shaped = dyn_cast<ShapedType>(type);
+    return shaped && shaped.hasRank() && shaped.getRank() > dim &&
+           shaped.getDimSize(dim) == first.getDimSize(dim);
+  });
+}
+
 CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
                                   const codegen::CpuTarget &target) {
   MLIRContext *context = kernel.getContext();
@@ -70,7 +88,10 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
   ArrayRef<Type> results = kernel.getFunctionType().getResults();
   SmallVector<int64_t> tiles;
   SmallVector<int64_t, 3> microTile;
-  if (kind == KernelKind::Matmul)
+  // Attention and the experts contract too, and an MoE kernel holds the
+  // router's matmul.
+  if (kind == KernelKind::Matmul || kind == KernelKind::Attention ||
+      kind == KernelKind::MixtureOfExperts)
     microTile = getMicroTile(target);
 
   auto resultType = results.empty() ? RankedTensorType()
@@ -79,8 +100,15 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
     ArrayRef<int64_t> shape = resultType.getShape();
     int64_t rank = resultType.getRank();
     tiles.assign(rank, 0);
-    if (results.size() > 1) {
-      // Several results are computed as one tile (see verifyCpuConfig).
+    if (kind == KernelKind::Attention && rank == 4) {
+      // 1. Attention: one (batch, head) and a block of query rows per tile.
+      tiles = {shape[0] > 1 ? 1 : 0, shape[1] > 1 ? 1 : 0,
+               shape[2] > kAttentionQueryBlock ? kAttentionQueryBlock : 0, 0};
+    } else if (kind == KernelKind::MixtureOfExperts && rank >= 2) {
+      // 2. Experts: blocks of tokens (the rows); the hidden dimension whole.
+      for (int64_t d = 0; d < rank - 2; ++d)
+        tiles[d] = shape[d] > 1 ? 1 : 0;
+      tiles[rank - 2] = shape[rank - 2] > kMoeTokenBlock ? kMoeTokenBlock : 0;
     } else if (kind == KernelKind::Matmul && rank >= 2) {
       // 1. Batch dimensions one at a time; m and n in multiples of the
       //    micro tile, whole when they are small.
@@ -92,13 +120,20 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       tiles[rank - 2] = m > tileM ? tileM : 0;
       tiles[rank - 1] = n > tileN ? tileN : 0;
     } else {
-      // 2. Everything else by an element budget. Reduction kernels keep the
+      // 3. Everything else by an element budget. Reduction kernels keep the
       //    last dimension whole: their reductions run along it.
       SmallVector<bool> keep(rank, false);
-      if (kind == KernelKind::Reduction && rank > 0)
+      if ((kind == KernelKind::Reduction || kind == KernelKind::Attention ||
+           kind == KernelKind::MixtureOfExperts) &&
+          rank > 0)
         keep.back() = true;
       tiles = getBudgetTiles(shape, keep, kTargetTileElements, lanes);
     }
+    // 4. Several results share the tile loop: only dimensions they all have
+    //    with the same extent are tiled.
+    for (int64_t d = 0; d < rank; ++d)
+      if (!isSharedDim(results, d))
+        tiles[d] = 0;
   }
   return CpuConfigAttr::get(
       context, DenseI64ArrayAttr::get(context, tiles), lanes,
@@ -123,11 +158,14 @@ LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {
     return kernel.emitError("expected one tile size per dimension of the "
                             "first result (rank ")
            << rank << ", got " << tiles.size() << " tile sizes)";
-  if (results.size() > 1 &&
-      llvm::any_of(tiles, [](int64_t size) { return size != 0; }))
-    return kernel.emitError("expected tile sizes of zeros for a kernel with ")
-           << results.size() << " results (tiling several results is not "
-           << "implemented yet)";
+  for (auto [dim, size] : llvm::enumerate(tiles)) {
+    if (size == 0 || size >= resultType.getDimSize(dim) ||
+        isSharedDim(results, dim))
+      continue;
+    return kernel.emitError("expected tile size 0 for dimension ")
+           << dim << " (tile size " << size << "), which the "
+           << results.size() << " results of the kernel do not share";
+  }
   if (config.getPackMatmul())
     return kernel.emitError(
         "expected pack_matmul = false (packed matmul operands are not "

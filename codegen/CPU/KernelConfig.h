@@ -25,6 +25,10 @@ namespace kiln::cpu {
 /// tile's temporaries stay in L2.
 inline constexpr int64_t kTargetTileElements = 16384;
 
+/// Keys per block of the online softmax of attention: the scores of a
+/// tile's query rows against one block stay in L1.
+inline constexpr int64_t kAttentionKeyBlock = 64;
+
 /// The kind of work that dominates a kernel, from which its config follows.
 enum class KernelKind {
   /// Elementwise and data movement only.
@@ -35,7 +39,18 @@ enum class KernelKind {
   Matmul,
   /// A convolution.
   Convolution,
+  /// Attention, tiled over (batch, head, query block).
+  Attention,
+  /// Mixture-of-experts routing and experts, tiled over tokens.
+  MixtureOfExperts,
 };
+
+/// Query rows per tile of an attention kernel.
+inline constexpr int64_t kAttentionQueryBlock = 32;
+
+/// Tokens per tile of a mixture-of-experts kernel: each tile routes its
+/// tokens and reads only their experts' weights.
+inline constexpr int64_t kMoeTokenBlock = 8;
 
 /// Classifies `kernel` by its kiln ops.
 KernelKind classifyKernel(mlir::func::FuncOp kernel);
@@ -46,8 +61,9 @@ CpuConfigAttr getDefaultCpuConfig(mlir::func::FuncOp kernel,
                                   const codegen::CpuTarget &target);
 
 /// Checks `config` against `kernel`: one tile size per dimension of the first
-/// result, no tiling when there are several results, no packing (not
-/// implemented yet). Emits an error at the kernel on failure.
+/// result, with several results only dimensions that every result has with
+/// the same extent tiled, no packing (not implemented yet). Emits an error
+/// at the kernel on failure.
 mlir::LogicalResult verifyCpuConfig(mlir::func::FuncOp kernel,
                                     CpuConfigAttr config);
 

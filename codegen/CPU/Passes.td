@@ -22,9 +22,9 @@ def SelectKernelConfigPass
     attribute, attaches the default config that `KernelConfig.cpp` derives
     from the kernel's ops and shapes and from the target's vector width. An
     existing config (from the autotuner or written by hand) is checked
-    against the kernel: one tile size per dimension of the first result, no
-    tiling of a kernel with several results, a micro tile only where there is
-    a contraction. Functions without `kiln.kernel` are left alone.
+    against the kernel: one tile size per dimension of the first result, and
+    with several results only dimensions that every result has with the same
+    extent tiled. Functions without `kiln.kernel` are left alone.
 
     Before:
     ```mlir
@@ -57,8 +57,10 @@ def ConvertKilnToLinalgPass
     gather and rope to generics that read with `tensor.extract`. bf16 and
     f16 values are computed in f32 and rounded once when stored.
 
-    An op the backend cannot lower yet (`kiln.attention`, the MoE ops,
-    `kiln.weight` inside a kernel) is an error at that op.
+    `kiln.attention`, `kiln.moe_router` and `kiln.moe_experts` stay: they
+    are tiled through their TilingInterface models and computed by
+    `kiln-cpu-decompose-kernel-ops`. An op the backend cannot lower
+    (`kiln.weight` inside a kernel) is an error at that op.
 
     Before:
     ```mlir
@@ -123,12 +125,16 @@ def TileAndFuseKernelPass
     : Pass<"kiln-cpu-tile-and-fuse", "::mlir::func::FuncOp"> {
   let summary = "tiles a kernel's root op by its config and fuses producers";
   let description = [{
-    Precondition: `kiln-cpu-lower-kernel-signature`. The root op is the
-    linalg op that computes the kernel's first result. Its parallel loops are
+    Precondition: `kiln-cpu-lower-kernel-signature`. The root op is the op
+    (a linalg op, or a kiln op with a TilingInterface model: attention, the
+    MoE ops) that computes the kernel's first result. Its parallel loops are
     tiled by `tile_sizes` of the kernel's `kiln.cpu_config` into one
     `scf.forall`, whose iterations are the kernel's tiles, and every producer
-    inside the kernel is fused into the loop. The number of tiles is stored
-    in the function attribute `kiln.tile_count` (1 for an untiled kernel).
+    inside the kernel is fused into the loop, through reshapes. Each further
+    result is tiled alike over the dimensions the results share, and the
+    loops are merged, so that one tile computes every result. The number of
+    tiles is stored in the function attribute `kiln.tile_count` (1 for an
+    untiled kernel).
 
     Before:
     ```mlir
@@ -144,6 +150,45 @@ def TileAndFuseKernelPass
   let dependentDialects = [
     "::mlir::affine::AffineDialect",
     "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def DecomposeKernelOpsPass
+    : Pass<"kiln-cpu-decompose-kernel-ops", "::mlir::func::FuncOp"> {
+  let summary = "computes the attention and MoE ops that tiling left whole";
+  let description = [{
+    Precondition: `kiln-cpu-tile-and-fuse`. `kiln.attention`,
+    `kiln.moe_router` and `kiln.moe_experts` implement TilingInterface over
+    their parallel loops (batch, head and query rows; tokens), and a tile of
+    them is their final computation on tensors: flash attention with an
+    online softmax over key blocks, the router's softmax and top-k, and the
+    experts' SwiGLU per token and chosen expert. Tile-and-fuse leaves these
+    ops whole when they are not the root of the kernel's tile loop or cannot
+    be fused into it; this pass replaces each by its tiled implementation
+    over its whole iteration domain.
+
+    Before:
+    ```mlir
+    %0 = kiln.attention %q, %k, %v : (tensor<1x2x8x16xf32>, ...) -> tensor<1x2x8x16xf32>
+    ```
+    After:
+    ```mlir
+    %0 = scf.for %b = %c0 to %c1 step %c1 iter_args(%t = %e) -> (tensor<1x2x8x16xf32>) {
+      %1 = scf.for %h = ... {
+        %q = tensor.extract_slice ...
+        %2:3 = scf.for %k0 = %c0 to %c8 step %c64 iter_args(...) { ... }
+        ...
+      }
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
   ];

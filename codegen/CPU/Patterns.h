@@ -15,6 +15,7 @@
 
 namespace mlir {
 class ConversionTarget;
+class Operation;
 class DialectRegistry;
 class RewriterBase;
 namespace func {
@@ -57,6 +58,20 @@ mlir::LogicalResult lowerKernelSignature(mlir::RewriterBase &rewriter,
 mlir::LogicalResult tileAndFuseKernel(mlir::RewriterBase &rewriter,
                                       mlir::func::FuncOp kernel,
                                       CpuConfigAttr config);
+
+/// Attaches TilingInterface to kiln.attention, kiln.moe_router and
+/// kiln.moe_experts: tiled over their parallel loops, each tile becomes the
+/// op's final computation on tensors (KernelOpTiling.cpp).
+void registerKernelOpTilingModels(mlir::DialectRegistry &registry);
+
+/// Whether `op` is a kiln op that stays through kiln-to-linalg and is
+/// computed by its tiled implementation.
+bool isTiledKernelOp(mlir::Operation *op);
+
+/// Replaces every kiln op of `kernel` that tiling left whole by its tiled
+/// implementation over its whole iteration domain.
+mlir::LogicalResult decomposeKernelOps(mlir::RewriterBase &rewriter,
+                                       mlir::func::FuncOp kernel);
 
 /// Tiles every linalg op of `kernel` to vector sizes from `config` and
 /// vectorizes it.

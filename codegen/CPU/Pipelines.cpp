@@ -75,6 +75,7 @@ void buildCpuLowerKernelPipeline(OpPassManager &pm,
 
   // 2. Tiles and vectors on tensors.
   pm.addNestedPass<func::FuncOp>(createTileAndFuseKernelPass());
+  pm.addNestedPass<func::FuncOp>(createDecomposeKernelOpsPass());
   VectorizeKernelPassOptions vectorizeOptions;
   vectorizeOptions.vectorizeContractions = options.vectorizeContractions;
   pm.addNestedPass<func::FuncOp>(createVectorizeKernelPass(vectorizeOptions));
@@ -148,6 +149,7 @@ void registerCpuCodegenDialects(DialectRegistry &registry) {
   vector::registerBufferizableOpInterfaceExternalModels(registry);
   vector::registerSubsetOpInterfaceExternalModels(registry);
   vector::registerValueBoundsOpInterfaceExternalModels(registry);
+  registerKernelOpTilingModels(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
 }

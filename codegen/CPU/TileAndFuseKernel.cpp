@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -42,6 +43,98 @@ static void setTileCount(func::FuncOp kernel, int64_t count) {
       IntegerAttr::get(IntegerType::get(kernel.getContext(), 64), count));
 }
 
+/// The loop tile sizes of `root` that tile the dimensions of its result
+/// `result` by `tiles`: through the indexing map of a linalg op; for the
+/// kiln ops with tiling models, loop d is dimension d of the result and the
+/// dimensions past the loops stay whole. Fails with a remark when the
+/// result is not indexed by loops.
+static FailureOr<SmallVector<OpFoldResult>>
+getLoopTiles(RewriterBase &rewriter, TilingInterface root, OpResult result,
+             ArrayRef<int64_t> tiles) {
+  size_t numLoops = root.getLoopIteratorTypes().size();
+  SmallVector<OpFoldResult> loopTiles(numLoops, rewriter.getIndexAttr(0));
+  if (auto linalgOp = dyn_cast<linalg::LinalgOp>(root.getOperation())) {
+    AffineMap outputMap = linalgOp.getIndexingMapMatchingResult(result);
+    if (!outputMap.isProjectedPermutation())
+      return failure();
+    for (auto [dim, tile] : llvm::enumerate(tiles))
+      loopTiles[outputMap.getDimPosition(dim)] = rewriter.getIndexAttr(tile);
+    return loopTiles;
+  }
+  for (auto [dim, tile] : llvm::enumerate(tiles)) {
+    if (dim < numLoops)
+      loopTiles[dim] = rewriter.getIndexAttr(tile);
+    else if (tile != 0)
+      return failure();
+  }
+  return loopTiles;
+}
+
+/// Tiles the op computing `result` by `tiles` (one per result dimension)
+/// into an scf.forall and fuses its producers; returns the loop, or null
+/// with a remark when the op cannot be tiled that way.
+static FailureOr<scf::ForallOp> tileRoot(RewriterBase &rewriter,
+                                         func::FuncOp kernel, Value result,
+                                         ArrayRef<int64_t> tiles) {
+  auto opResult = dyn_cast<OpResult>(result);
+  auto root = opResult ? dyn_cast<TilingInterface>(opResult.getOwner())
+                       : TilingInterface();
+  auto dps = root ? dyn_cast<DestinationStyleOpInterface>(root.getOperation())
+                  : DestinationStyleOpInterface();
+  if (!root || (dps && !dps.hasPureTensorSemantics())) {
+    kernel.emitRemark("the root of the kernel is not a tileable op; it runs "
+                      "as one tile");
+    return scf::ForallOp();
+  }
+  FailureOr<SmallVector<OpFoldResult>> loopTiles =
+      getLoopTiles(rewriter, root, opResult, tiles);
+  if (failed(loopTiles)) {
+    kernel.emitRemark("the root of the kernel does not index its result by "
+                      "loops; it runs as one tile");
+    return scf::ForallOp();
+  }
+
+  // Tile into an scf.forall and fuse every producer, greedily; slices move
+  // up through reshapes on the way.
+  scf::SCFTilingOptions tilingOptions;
+  tilingOptions.setTileSizes(*loopTiles);
+  tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+  scf::SCFTileAndFuseOptions options;
+  options.setTilingOptions(tilingOptions);
+  RewritePatternSet cleanup(rewriter.getContext());
+  tensor::populateBubbleUpExtractSliceOpPatterns(cleanup);
+  options.cleanupPatterns = FrozenRewritePatternSet(std::move(cleanup));
+  rewriter.setInsertionPoint(root);
+  FailureOr<scf::SCFTileAndFuseResult> tiled =
+      scf::tileConsumerAndFuseProducersUsingSCF(rewriter, root, options);
+  if (failed(tiled))
+    return root.emitError("failed to tile the root op of the kernel");
+  // Only the kernel's outputs read the tiled results; other consumers keep
+  // the original op, which fuses into their own tile loops.
+  for (auto [original, replacement] : tiled->replacements)
+    rewriter.replaceUsesWithIf(original, replacement, [](OpOperand &use) {
+      return isa<bufferization::MaterializeInDestinationOp>(use.getOwner());
+    });
+  return cast<scf::ForallOp>(tiled->loops.front().getOperation());
+}
+
+/// Makes the tile loop write `output`, the result materialized into an
+/// output buffer, in place: a shared output that is a tensor.empty (the
+/// destination of an op without one) becomes the buffer.
+static void writeInPlace(RewriterBase &rewriter, scf::ForallOp loop,
+                         bufferization::MaterializeInDestinationOp output) {
+  for (OpOperand &init : loop.getOutputsMutable()) {
+    if (loop.getTiedOpResult(&init) != output.getSource() ||
+        !init.get().getDefiningOp<tensor::EmptyOp>())
+      continue;
+    rewriter.setInsertionPoint(loop);
+    Value buffer = bufferization::ToTensorOp::create(
+        rewriter, loop.getLoc(), init.get().getType(), output.getDest(),
+        /*restrict=*/true, /*writable=*/true);
+    rewriter.modifyOpInPlace(loop, [&] { init.set(buffer); });
+  }
+}
+
 LogicalResult kiln::cpu::tileAndFuseKernel(RewriterBase &rewriter,
                                            func::FuncOp kernel,
                                            CpuConfigAttr config) {
@@ -57,7 +150,8 @@ LogicalResult kiln::cpu::tileAndFuseKernel(RewriterBase &rewriter,
   }
 
   // 2. The tile sizes of the first result's dimensions; a size of at least
-  //    the dimension leaves it whole.
+  //    the dimension leaves it whole. Every result is tiled alike: they
+  //    share the tiled dimensions (see verifyCpuConfig).
   Value result = outputs.front().getSource();
   auto resultType = cast<RankedTensorType>(result.getType());
   ArrayRef<int64_t> shape = resultType.getShape();
@@ -79,46 +173,39 @@ LogicalResult kiln::cpu::tileAndFuseKernel(RewriterBase &rewriter,
     setTileCount(kernel, 1);
     return success();
   }
-  if (outputs.size() > 1)
-    return kernel.emitError("expected a kernel with one result to be tiled "
-                            "(got ")
-           << outputs.size() << " results)";
 
-  // 3. The root op's loops that index the result.
-  auto root = result.getDefiningOp<linalg::LinalgOp>();
-  if (!root || !root.hasPureTensorSemantics()) {
-    kernel.emitRemark("the root of the kernel is not a linalg op; it runs "
-                      "as one tile");
-    setTileCount(kernel, 1);
-    return success();
+  // 3. One tile loop per result, each with its producers fused; the loops
+  //    are then merged into one, so that a tile computes every result.
+  SmallVector<scf::ForallOp> loops;
+  for (bufferization::MaterializeInDestinationOp output : outputs) {
+    // A result of an op with several results is tiled with the first.
+    if (output.getSource().getDefiningOp<scf::ForallOp>()) {
+      writeInPlace(rewriter, output.getSource().getDefiningOp<scf::ForallOp>(),
+                   output);
+      continue;
+    }
+    auto type = cast<RankedTensorType>(output.getSource().getType());
+    SmallVector<int64_t> resultTiles(tiles.begin(),
+                                     tiles.begin() + std::min<int64_t>(
+                                                         tiles.size(),
+                                                         type.getRank()));
+    FailureOr<scf::ForallOp> loop =
+        tileRoot(rewriter, kernel, output.getSource(), resultTiles);
+    if (failed(loop))
+      return failure();
+    if (!*loop) {
+      if (!loops.empty())
+        return kernel.emitError("expected every result of the kernel to be "
+                                "tileable like the first one");
+      setTileCount(kernel, 1);
+      return success();
+    }
+    writeInPlace(rewriter, *loop, output);
+    loops.push_back(*loop);
   }
-  AffineMap outputMap =
-      root.getIndexingMapMatchingResult(cast<OpResult>(result));
-  if (!outputMap.isProjectedPermutation()) {
-    kernel.emitRemark("the root of the kernel does not index its result by "
-                      "loops; it runs as one tile");
-    setTileCount(kernel, 1);
-    return success();
-  }
-  SmallVector<OpFoldResult> loopTiles(root.getNumLoops(),
-                                      rewriter.getIndexAttr(0));
-  for (auto [dim, tile] : llvm::enumerate(tiles))
-    loopTiles[outputMap.getDimPosition(dim)] = rewriter.getIndexAttr(tile);
-
-  // 4. Tile into an scf.forall and fuse every producer, greedily.
-  scf::SCFTilingOptions tilingOptions;
-  tilingOptions.setTileSizes(loopTiles);
-  tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
-  scf::SCFTileAndFuseOptions options;
-  options.setTilingOptions(tilingOptions);
-  rewriter.setInsertionPoint(root);
-  FailureOr<scf::SCFTileAndFuseResult> tiled =
-      scf::tileConsumerAndFuseProducersUsingSCF(
-          rewriter, cast<TilingInterface>(root.getOperation()), options);
-  if (failed(tiled))
-    return root.emitError("failed to tile the root op of the kernel");
-  for (auto [original, replacement] : tiled->replacements)
-    rewriter.replaceAllUsesWith(original, replacement);
+  scf::ForallOp merged = loops.front();
+  for (scf::ForallOp loop : llvm::drop_begin(loops))
+    merged = fuseIndependentSiblingForallLoops(merged, loop, rewriter);
   setTileCount(kernel, tileCount);
   return success();
 }

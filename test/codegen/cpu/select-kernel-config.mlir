@@ -54,13 +54,45 @@ func.func @softmax_rows(%x: tensor<300x257xf32>) -> tensor<300x257xf32> attribut
 
 // -----
 
-// A kernel with several results is one tile.
+// Several results share the tile loop: they are tiled like the first one.
 // CHECK-LABEL: func.func @two_results
-// AVX512-SAME: tile_sizes = [0, 0]
+// AVX512-SAME: tile_sizes = [16, 0]
 func.func @two_results(%x: tensor<64x1024xf32>) -> (tensor<64x1024xf32>, tensor<64x1024xf32>) attributes {kiln.kernel} {
   %0 = kiln.exp %x : tensor<64x1024xf32>
   %1 = kiln.neg %0 : tensor<64x1024xf32>
   return %0, %1 : tensor<64x1024xf32>, tensor<64x1024xf32>
+}
+
+// -----
+
+// Results of different widths share only the rows.
+// CHECK-LABEL: func.func @results_of_two_widths
+// AVX512-SAME: tile_sizes = [16, 0]
+func.func @results_of_two_widths(%x: tensor<64x1024xf32>, %y: tensor<64x512xf32>) -> (tensor<64x1024xf32>, tensor<64x512xf32>) attributes {kiln.kernel} {
+  %0 = kiln.exp %x : tensor<64x1024xf32>
+  %1 = kiln.exp %y : tensor<64x512xf32>
+  return %0, %1 : tensor<64x1024xf32>, tensor<64x512xf32>
+}
+
+// -----
+
+// Attention goes by (batch, head, query block), with a micro tile for its
+// contractions.
+// CHECK-LABEL: func.func @attention
+// AVX512-SAME: tile_sizes = [1, 1, 32, 0], vector_width = 16, micro_tile = [8, 32, 1]
+func.func @attention(%q: tensor<2x4x100x16xf32>, %k: tensor<2x2x100x16xf32>) -> tensor<2x4x100x16xf32> attributes {kiln.kernel} {
+  %0 = kiln.attention %q, %k, %k {causal = true} : (tensor<2x4x100x16xf32>, tensor<2x2x100x16xf32>, tensor<2x2x100x16xf32>) -> tensor<2x4x100x16xf32>
+  return %0 : tensor<2x4x100x16xf32>
+}
+
+// -----
+
+// Experts go by blocks of tokens.
+// CHECK-LABEL: func.func @experts
+// AVX512-SAME: tile_sizes = [8, 0]
+func.func @experts(%x: tensor<20x16xf32>, %w: tensor<20x2xf32>, %i: tensor<20x2xi32>, %g: tensor<4x16x8xf32>, %d: tensor<4x8x16xf32>) -> tensor<20x16xf32> attributes {kiln.kernel} {
+  %0 = kiln.moe_experts %x, %w, %i, %g, %g, %d : (tensor<20x16xf32>, tensor<20x2xf32>, tensor<20x2xi32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>, tensor<4x8x16xf32>) -> tensor<20x16xf32>
+  return %0 : tensor<20x16xf32>
 }
 
 // -----

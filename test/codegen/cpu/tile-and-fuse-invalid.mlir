@@ -10,8 +10,8 @@ func.func @negative_rank(%A: memref<8xf32>, %R: memref<8xf32>) attributes {kiln.
 
 // -----
 
-// A kernel whose result is not computed by a linalg op runs as one tile.
-// expected-remark @+1 {{the root of the kernel is not a linalg op; it runs as one tile}}
+// A kernel whose result is not computed by a tileable op runs as one tile.
+// expected-remark @+1 {{the root of the kernel is not a tileable op; it runs as one tile}}
 func.func @remark_copy(%A: memref<8xf32>, %R: memref<8xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 16>} {
   %a = bufferization.to_tensor %A restrict : memref<8xf32> to tensor<8xf32>
   bufferization.materialize_in_destination %a in restrict writable %R : (tensor<8xf32>, memref<8xf32>) -> ()

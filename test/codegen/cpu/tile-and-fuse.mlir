@@ -74,3 +74,59 @@ func.func @row_sum(%A: memref<10x64xf32>, %R: memref<10xf32>) attributes {kiln.k
   bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<10xf32>, memref<10xf32>) -> ()
   return
 }
+
+// -----
+
+// kiln.attention is a root through its tiling model: tiles over (head,
+// query rows) whose key producer is fused into the key loop, written into
+// the output buffer in place.
+// CHECK-LABEL: func.func @attention_root
+// CHECK-SAME: kiln.tile_count = 4 : i64
+// CHECK: %[[OUT:.+]] = bufferization.to_tensor %{{.+}} restrict writable
+// CHECK: scf.forall (%[[H:.+]], %[[I:.+]]) = (0, 0) to (2, 8) step (1, 4) shared_outs(%[[SHARED:.+]] = %[[OUT]])
+// CHECK: scf.for
+// CHECK: arith.negf
+// CHECK: tensor.parallel_insert_slice %{{.+}} into %[[SHARED]][0, %[[H]], %[[I]], 0] [1, 1, 4, 16]
+func.func @attention_root(%Q: memref<1x2x8x16xf32>, %K: memref<1x1x8x16xf32>, %R: memref<1x2x8x16xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 1, 4, 0], vector_width = 8>} {
+  %q = bufferization.to_tensor %Q restrict : memref<1x2x8x16xf32> to tensor<1x2x8x16xf32>
+  %k = bufferization.to_tensor %K restrict : memref<1x1x8x16xf32> to tensor<1x1x8x16xf32>
+  %e = tensor.empty() : tensor<1x1x8x16xf32>
+  %n = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, affine_map<(a, b, c, d) -> (a, b, c, d)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%k : tensor<1x1x8x16xf32>) outs(%e : tensor<1x1x8x16xf32>) {
+  ^bb0(%x: f32, %o: f32):
+    %y = arith.negf %x : f32
+    linalg.yield %y : f32
+  } -> tensor<1x1x8x16xf32>
+  %0 = kiln.attention %q, %n, %k {causal = true} : (tensor<1x2x8x16xf32>, tensor<1x1x8x16xf32>, tensor<1x1x8x16xf32>) -> tensor<1x2x8x16xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<1x2x8x16xf32>, memref<1x2x8x16xf32>) -> ()
+  return
+}
+
+// -----
+
+// Two results of different widths share the row tiles: one loop computes
+// both, each written into its own buffer.
+// CHECK-LABEL: func.func @two_widths
+// CHECK-SAME: kiln.tile_count = 3 : i64
+// CHECK: %[[LOOP:.+]]:2 = scf.forall (%[[I:.+]]) = (0) to (6) step (2) shared_outs(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}})
+// CHECK-COUNT-2: tensor.parallel_insert_slice
+// CHECK: bufferization.materialize_in_destination %[[LOOP]]#0
+// CHECK: bufferization.materialize_in_destination %[[LOOP]]#1
+func.func @two_widths(%X: memref<6x8xf32>, %Y: memref<6x4xf32>, %R: memref<6x8xf32>, %S: memref<6x4xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [2, 0], vector_width = 8>} {
+  %x = bufferization.to_tensor %X restrict : memref<6x8xf32> to tensor<6x8xf32>
+  %y = bufferization.to_tensor %Y restrict : memref<6x4xf32> to tensor<6x4xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<6x8xf32> to tensor<6x8xf32>
+  %s = bufferization.to_tensor %S restrict writable : memref<6x4xf32> to tensor<6x4xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<6x8xf32>) outs(%r : tensor<6x8xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %b = arith.negf %a : f32
+    linalg.yield %b : f32
+  } -> tensor<6x8xf32>
+  %1 = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]} ins(%y : tensor<6x4xf32>) outs(%s : tensor<6x4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %b = math.exp %a : f32
+    linalg.yield %b : f32
+  } -> tensor<6x4xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<6x8xf32>, memref<6x8xf32>) -> ()
+  bufferization.materialize_in_destination %1 in restrict writable %S : (tensor<6x4xf32>, memref<6x4xf32>) -> ()
+  return
+}

@@ -15,6 +15,8 @@
 #include "codegen/CPU/Patterns.h"
 #include "codegen/CPU/Pipelines.h"
 #include "codegen/Common/Target.h"
+#include "models/zoo/Zoo.h"
+#include "passes/Pipelines.h"
 #include "reference/Evaluator.h"
 #include "runtime/HostTensor.h"
 #include "runtime/KernelAbi.h"
@@ -47,6 +49,9 @@ struct Tolerance {
 };
 constexpr Tolerance kF32{1e-4, 1e-5};
 constexpr Tolerance kBf16{2e-2, 1e-2};
+/// Whole zoo kernels chain reductions (norm, matmul, SwiGLU, matmul) whose
+/// f32 rounding adds up beyond kF32 against the double reference.
+constexpr Tolerance kF32Chained{1e-3, 1e-4};
 
 /// A kernel compiled into a loaded shared object.
 struct LoadedKernel {
@@ -202,10 +207,12 @@ protected:
     // An empty range writes nothing.
     std::vector<HostTensor> untouched = makeOutputs(*expected);
     run(kernel, *inputs, untouched, {{tiles, tiles}, {1, 0}});
-    for (const HostTensor &tensor : untouched)
-      for (int64_t i = 0; i < tensor.getNumElements(); ++i)
-        ASSERT_TRUE(std::isnan(tensor.getFloat(i)))
-            << "an empty tile range wrote element " << i;
+    // (The fill pattern of all ones bits, so that integer results count.)
+    for (const HostTensor &tensor : untouched) {
+      const uint8_t *bytes = tensor.data();
+      for (int64_t i = 0; i < tensor.getByteSize(); ++i)
+        ASSERT_EQ(bytes[i], 0xff) << "an empty tile range wrote byte " << i;
+    }
   }
 
   MLIRContext context;
@@ -454,6 +461,299 @@ TEST_F(CpuCodegenTest, TwoResultsAndAPassthrough) {
 }
 
 //===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// A kernel of one kiln.attention with `attributes`; `config` (if any) is
+/// its #kiln.cpu_config.
+static std::string attentionKernel(StringRef type, int64_t batch,
+                                   int64_t heads, int64_t kvHeads,
+                                   int64_t querySeq, int64_t keySeq,
+                                   int64_t dim, int64_t valueDim,
+                                   StringRef attributes, StringRef config) {
+  std::string q = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, heads,
+                                querySeq, dim, type);
+  std::string k = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, kvHeads,
+                                keySeq, dim, type);
+  std::string v = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, kvHeads,
+                                keySeq, valueDim, type);
+  std::string r = llvm::formatv("tensor<{0}x{1}x{2}x{3}x{4}>", batch, heads,
+                                querySeq, valueDim, type);
+  std::string configAttr =
+      config.empty() ? "" : ", kiln.cpu_config = " + config.str();
+  return llvm::formatv(R"mlir(
+    func.func @attn(%q: {0}, %k: {1}, %v: {2}) -> {3} attributes {{kiln.kernel{5}} {{
+      %0 = kiln.attention %q, %k, %v {4} : ({0}, {1}, {2}) -> {3}
+      return %0 : {3}
+    }
+  )mlir",
+                       q, k, v, r, attributes, configAttr);
+}
+
+TEST_F(CpuCodegenTest, AttentionCausalGroupedQuery) {
+  // Four query heads over two kv heads; one tile per head.
+  checkKernel(attentionKernel("f32", 1, 4, 2, 13, 13, 16, 16,
+                              "{causal = true}", ""),
+              kF32, /*expectedTiles=*/4);
+}
+
+TEST_F(CpuCodegenTest, AttentionCausalQueryAndKeyBlocks) {
+  // Query blocks of 8 over 17 rows, 131 keys: three key blocks of 64, the
+  // last partial, and the diagonal masked; causal with Sk > Sq.
+  checkKernel(attentionKernel("f32", 1, 2, 1, 17, 131, 16, 16,
+                              "{causal = true}",
+                              "#kiln.cpu_config<tile_sizes = [1, 1, 8, 0], "
+                              "vector_width = 8, micro_tile = [4, 16, 1]>"),
+              kF32, /*expectedTiles=*/6);
+}
+
+TEST_F(CpuCodegenTest, AttentionNonCausalScaleAndValueWidth) {
+  // Sq 13 against Sk 17, a value width other than the key width, a scale.
+  checkKernel(attentionKernel("f32", 2, 3, 3, 13, 17, 16, 8,
+                              "{scale = 0.5 : f32}",
+                              "#kiln.cpu_config<tile_sizes = [1, 0, 5, 0], "
+                              "vector_width = 8, micro_tile = [4, 16, 1]>"),
+              kF32, /*expectedTiles=*/6);
+}
+
+TEST_F(CpuCodegenTest, AttentionCausalRowsWithoutKeys) {
+  // 13 queries, 5 keys: the first 8 rows see no key and are zero.
+  checkKernel(attentionKernel("f32", 1, 1, 1, 13, 5, 8, 8, "{causal = true}",
+                              "#kiln.cpu_config<tile_sizes = [0, 0, 4, 0], "
+                              "vector_width = 8, micro_tile = [4, 16, 1]>"),
+              kF32, /*expectedTiles=*/4);
+}
+
+TEST_F(CpuCodegenTest, AttentionOneByOne) {
+  checkKernel(attentionKernel("f32", 1, 1, 1, 1, 1, 1, 1, "{causal = true}",
+                              ""),
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, AttentionUntiled) {
+  // A config without tiles: the whole op is one tile of its decomposition.
+  checkKernel(attentionKernel("f32", 2, 4, 2, 17, 70, 16, 16,
+                              "{causal = true}",
+                              "#kiln.cpu_config<tile_sizes = [0, 0, 0, 0], "
+                              "vector_width = 8>"),
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, AttentionBf16GroupedQuery) {
+  checkKernel(attentionKernel("bf16", 2, 4, 1, 17, 17, 32, 32,
+                              "{causal = true}", ""),
+              kBf16, /*expectedTiles=*/8);
+}
+
+TEST_F(CpuCodegenTest, AttentionWithRopeAndTransposesFused) {
+  // The decoder's attention kernel: the producers run inside each tile.
+  checkKernel(R"mlir(
+    func.func @attention_rope(%x: tensor<1x13x64xf32>, %y: tensor<1x13x32xf32>, %z: tensor<1x13x32xf32>) -> tensor<1x4x13x16xf32> attributes {kiln.kernel} {
+      %0 = kiln.reshape %x : tensor<1x13x64xf32> to tensor<1x13x4x16xf32>
+      %1 = kiln.transpose %0 {permutation = array<i64: 0, 2, 1, 3>} : (tensor<1x13x4x16xf32>) -> tensor<1x4x13x16xf32>
+      %2 = kiln.reshape %y : tensor<1x13x32xf32> to tensor<1x13x2x16xf32>
+      %3 = kiln.transpose %2 {permutation = array<i64: 0, 2, 1, 3>} : (tensor<1x13x2x16xf32>) -> tensor<1x2x13x16xf32>
+      %4 = kiln.reshape %z : tensor<1x13x32xf32> to tensor<1x13x2x16xf32>
+      %5 = kiln.transpose %4 {permutation = array<i64: 0, 2, 1, 3>} : (tensor<1x13x2x16xf32>) -> tensor<1x2x13x16xf32>
+      %6 = kiln.rope %1 : tensor<1x4x13x16xf32>
+      %7 = kiln.rope %3 : tensor<1x2x13x16xf32>
+      %8 = kiln.attention %6, %7, %5 {causal = true} : (tensor<1x4x13x16xf32>, tensor<1x2x13x16xf32>, tensor<1x2x13x16xf32>) -> tensor<1x4x13x16xf32>
+      return %8 : tensor<1x4x13x16xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/4);
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, MoeRouterTopTwo) {
+  // Two results tiled over tokens together.
+  checkKernel(R"mlir(
+    func.func @router(%l: tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>) attributes {kiln.kernel} {
+      %w, %i = kiln.moe_router %l {top_k = 2 : i64} : (tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>)
+      return %w, %i : tensor<13x2xf32>, tensor<13x2xi32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeRouterTiesTakeTheLowerIndex) {
+  // relu makes many logits 0: equal probabilities go lowest index first.
+  checkKernel(R"mlir(
+    func.func @router(%x: tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>) attributes {kiln.kernel} {
+      %l = kiln.relu %x : tensor<17x6xf32>
+      %w, %i = kiln.moe_router %l {top_k = 3 : i64, normalize = false} : (tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>)
+      return %w, %i : tensor<17x3xf32>, tensor<17x3xi32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/3);
+}
+
+/// A kernel of one kiln.moe_experts over 4 experts whose indices are drawn
+/// from [`low`, `high`).
+static std::string expertsKernel(StringRef type, int64_t tokens, int64_t topK,
+                                 int64_t low, int64_t high) {
+  return llvm::formatv(R"mlir(
+    func.func @experts(%x: tensor<{0}x16x{1}>, %w: tensor<{0}x{2}x{1}>, %i: tensor<{0}x{2}xi32> {{kiln.range = array<i64: {3}, {4}>}, %g: tensor<4x16x24x{1}>, %u: tensor<4x16x24x{1}>, %d: tensor<4x24x16x{1}>) -> tensor<{0}x16x{1}> attributes {{kiln.kernel} {{
+      %0 = kiln.moe_experts %x, %w, %i, %g, %u, %d : (tensor<{0}x16x{1}>, tensor<{0}x{2}x{1}>, tensor<{0}x{2}xi32>, tensor<4x16x24x{1}>, tensor<4x16x24x{1}>, tensor<4x24x16x{1}>) -> tensor<{0}x16x{1}>
+      return %0 : tensor<{0}x16x{1}>
+    }
+  )mlir",
+                       tokens, type, topK, low, high);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsTopTwoSomeExpertsIdle) {
+  // Experts 2 and 3 get no token.
+  checkKernel(expertsKernel("f32", 13, 2, 0, 2), kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsAllTokensToOneExpert) {
+  checkKernel(expertsKernel("f32", 17, 1, 3, 4), kF32, /*expectedTiles=*/3);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsBf16) {
+  checkKernel(expertsKernel("bf16", 9, 2, 0, 4), kBf16, /*expectedTiles=*/2);
+}
+
+/// The moe model's feed-forward kernel with `topK` experts per token.
+static std::string moeLayerKernel(int64_t topK) {
+  return llvm::formatv(R"mlir(
+    func.func @moe(%x: tensor<1x13x32xf32>, %s: tensor<32xf32>, %r: tensor<32x4xf32>, %g: tensor<4x32x48xf32>, %u: tensor<4x32x48xf32>, %d: tensor<4x48x32xf32>) -> tensor<1x13x32xf32> attributes {{kiln.kernel} {{
+      %0 = kiln.rms_norm %x, %s : (tensor<1x13x32xf32>, tensor<32xf32>) -> tensor<1x13x32xf32>
+      %1 = kiln.reshape %0 : tensor<1x13x32xf32> to tensor<13x32xf32>
+      %2 = kiln.matmul %1, %r : (tensor<13x32xf32>, tensor<32x4xf32>) -> tensor<13x4xf32>
+      %w, %i = kiln.moe_router %2 {{top_k = {0} : i64} : (tensor<13x4xf32>) -> (tensor<13x{0}xf32>, tensor<13x{0}xi32>)
+      %3 = kiln.moe_experts %1, %w, %i, %g, %u, %d : (tensor<13x32xf32>, tensor<13x{0}xf32>, tensor<13x{0}xi32>, tensor<4x32x48xf32>, tensor<4x32x48xf32>, tensor<4x48x32xf32>) -> tensor<13x32xf32>
+      %4 = kiln.reshape %3 : tensor<13x32xf32> to tensor<1x13x32xf32>
+      %5 = kiln.add %x, %4 : (tensor<1x13x32xf32>, tensor<1x13x32xf32>) -> tensor<1x13x32xf32>
+      return %5 : tensor<1x13x32xf32>
+    }
+  )mlir",
+                       topK);
+}
+
+TEST_F(CpuCodegenTest, MoeLayerTopOne) {
+  checkKernel(moeLayerKernel(1), kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeLayerTopTwo) {
+  checkKernel(moeLayerKernel(2), kF32, /*expectedTiles=*/2);
+}
+
+//===----------------------------------------------------------------------===//
+// Several results
+//===----------------------------------------------------------------------===//
+
+TEST_F(CpuCodegenTest, ThreeMatmulsOfOneNormTiledByRows) {
+  // The decoder's q, k, v projections: results of different widths share
+  // the row tiles.
+  checkKernel(R"mlir(
+    func.func @qkv(%x: tensor<1x13x64xf32>, %s: tensor<64xf32>, %a: tensor<64x64xf32>, %b: tensor<64x32xf32>, %c: tensor<64x32xf32>) -> (tensor<1x13x64xf32>, tensor<1x13x32xf32>, tensor<1x13x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 4, 0], vector_width = 8, micro_tile = [4, 16, 1]>} {
+      %0 = kiln.rms_norm %x, %s : (tensor<1x13x64xf32>, tensor<64xf32>) -> tensor<1x13x64xf32>
+      %1 = kiln.matmul %0, %a : (tensor<1x13x64xf32>, tensor<64x64xf32>) -> tensor<1x13x64xf32>
+      %2 = kiln.matmul %0, %b : (tensor<1x13x64xf32>, tensor<64x32xf32>) -> tensor<1x13x32xf32>
+      %3 = kiln.matmul %0, %c : (tensor<1x13x64xf32>, tensor<64x32xf32>) -> tensor<1x13x32xf32>
+      return %1, %2, %3 : tensor<1x13x64xf32>, tensor<1x13x32xf32>, tensor<1x13x32xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/4);
+}
+
+TEST_F(CpuCodegenTest, TwoElementwiseResultsTiled) {
+  checkKernel(R"mlir(
+    func.func @two(%x: tensor<5x40xf32>) -> (tensor<5x40xf32>, tensor<5x40xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [2, 16], vector_width = 8>} {
+      %0 = kiln.exp %x : tensor<5x40xf32>
+      %1 = kiln.neg %0 : tensor<5x40xf32>
+      return %0, %1 : tensor<5x40xf32>, tensor<5x40xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/9);
+}
+
+//===----------------------------------------------------------------------===//
+// The zoo
+//===----------------------------------------------------------------------===//
+
+/// Every kernel of a zoo model after the graph pipeline, lowered and
+/// compiled into one shared object, against the reference on seeded inputs,
+/// over all tiles and over two ranges.
+class CpuZooTest : public CpuCodegenTest {
+protected:
+  void checkModel(StringRef name, ArrayRef<std::string> settings = {}) {
+    SCOPED_TRACE(name.str());
+    std::string error;
+    FailureOr<zoo::Model> model =
+        zoo::buildModel(context, name, settings, error);
+    ASSERT_TRUE(succeeded(model)) << error;
+    PassManager graph(&context);
+    graph::buildGraphPipeline(graph, graph::GraphPipelineOptions());
+    ASSERT_TRUE(succeeded(graph.run(*model->module))) << diagnostics;
+
+    // 1. The kernels alone, for the reference and for the backend.
+    OwningOpRef<ModuleOp> kernels = model->module->clone();
+    for (func::FuncOp function :
+         llvm::make_early_inc_range(kernels->getOps<func::FuncOp>()))
+      if (!cpu::isKernel(function))
+        function.erase();
+    reference = kernels->clone();
+    PassManager pm(&context);
+    cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
+    ASSERT_TRUE(succeeded(pm.run(*kernels))) << diagnostics;
+    std::string path = directory + "/" + name.str() +
+                       std::to_string(libraries.size()) + ".so";
+    ASSERT_TRUE(succeeded(cpu::compileToSharedObject(
+        *kernels, codegen::getHostCpuTarget(), path)))
+        << diagnostics;
+    void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(library, nullptr) << dlerror();
+    libraries.push_back(library);
+
+    // 2. Each kernel against the reference.
+    SmallVector<cpu::KernelEntry> entries = cpu::getKernelEntries(*kernels);
+    for (func::FuncOp function : reference->getOps<func::FuncOp>()) {
+      SCOPED_TRACE(function.getSymName().str());
+      const cpu::KernelEntry *entry =
+          llvm::find_if(entries, [&](const cpu::KernelEntry &e) {
+            return e.symbol == function.getSymName();
+          });
+      ASSERT_NE(entry, entries.end());
+      LoadedKernel kernel;
+      kernel.info = *entry;
+      kernel.entry = reinterpret_cast<KilnKernelFn>(
+          dlsym(library, entry->symbol.c_str()));
+      ASSERT_NE(kernel.entry, nullptr);
+      FailureOr<std::vector<HostTensor>> inputs =
+          reference::makeSeededInputs(function, /*seed=*/11);
+      ASSERT_TRUE(succeeded(inputs)) << diagnostics;
+      FailureOr<std::vector<HostTensor>> expected =
+          reference::evaluate(function, *inputs, {});
+      ASSERT_TRUE(succeeded(expected)) << diagnostics;
+      int64_t tiles = kernel.info.tileCount;
+      for (auto ranges : {std::vector<std::pair<int64_t, int64_t>>{{0, tiles}},
+                          {{tiles / 2, tiles}, {0, tiles / 2}}}) {
+        std::vector<HostTensor> outputs = makeOutputs(*expected);
+        run(kernel, *inputs, outputs, ranges);
+        for (size_t i = 0; i < outputs.size(); ++i)
+          expectClose(outputs[i], (*expected)[i], kF32Chained,
+                      function.getSymName().str() + " result " +
+                          std::to_string(i));
+      }
+    }
+  }
+};
+
+TEST_F(CpuZooTest, EveryModelsKernelsMatchTheReference) {
+  for (const zoo::ModelInfo &info : zoo::listModels())
+    checkModel(info.name);
+}
+
+TEST_F(CpuZooTest, DecoderWithExperts) {
+  checkModel("decoder", {"experts=4"});
+}
+
+//===----------------------------------------------------------------------===//
 // Targets
 //===----------------------------------------------------------------------===//
 
@@ -508,9 +808,9 @@ TEST(CpuTargetTest, HostIsDetectedFromTheMachine) {
 
 TEST_F(CpuCodegenTest, UnsupportedOpIsAnErrorAtTheOp) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
-    func.func @attn(%q: tensor<1x1x4x8xf32>) -> tensor<1x1x4x8xf32> attributes {kiln.kernel} {
-      %0 = kiln.attention %q, %q, %q : (tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>) -> tensor<1x1x4x8xf32>
-      return %0 : tensor<1x1x4x8xf32>
+    func.func @weight() -> tensor<4xf32> attributes {kiln.kernel} {
+      %0 = kiln.weight "w" : tensor<4xf32>
+      return %0 : tensor<4xf32>
     }
   )mlir",
                                                              &context);
@@ -518,7 +818,7 @@ TEST_F(CpuCodegenTest, UnsupportedOpIsAnErrorAtTheOp) {
   PassManager pm(&context);
   cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
   EXPECT_TRUE(failed(pm.run(*module)));
-  EXPECT_NE(diagnostics.find("'kiln.attention' cannot be lowered by the CPU "
+  EXPECT_NE(diagnostics.find("'kiln.weight' cannot be lowered by the CPU "
                              "backend yet"),
             std::string::npos)
       << diagnostics;

@@ -1,0 +1,863 @@
+//===- KernelOpTiling.cpp - Tiling of attention and MoE ops -----*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// kiln.attention, kiln.moe_router and kiln.moe_experts have no linalg
+// counterpart. They implement TilingInterface here, as external models the
+// CPU backend registers, over their parallel loops: (batch, head, query) for
+// attention, tokens for the MoE ops. The tiled implementation of a tile is
+// already the final computation on tensors (linalg, scf and tensor ops that
+// the vectorizer and bufferization handle), and reads its operands through
+// `tensor.extract_slice`s that it reports as generated slices, so that
+// tile-and-fuse fuses the producers (rope, transposes, the router's matmul)
+// into the tile.
+//
+//  - Attention is flash-style: per (batch, head), the query rows of the tile
+//    run over blocks of `kAttentionKeyBlock` keys with an online softmax (a
+//    running maximum, a running sum and a rescaled accumulator in f32), so
+//    no score matrix larger than [query rows x key block] exists. A causal
+//    tile stops at the last key its last row sees and masks the rest.
+//  - The router takes the softmax statistics of each token with linalg
+//    reductions and picks the top k with a scalar loop.
+//  - The experts read, per token and chosen expert, only that expert's
+//    weights: two matrix-vector products, SwiGLU, one more product, and the
+//    weighted sum.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/CPU/KernelConfig.h"
+#include "codegen/CPU/Patterns.h"
+#include "ir/KilnDialect.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Interfaces/TilingInterface.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace kiln;
+using namespace kiln::cpu;
+
+//===----------------------------------------------------------------------===//
+// Builders
+//===----------------------------------------------------------------------===//
+
+/// `value` (a float) extended to f32.
+static Value toF32(OpBuilder &b, Location loc, Value value) {
+  if (value.getType().isF32())
+    return value;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+}
+
+/// `value` (f32) rounded to the float type `type`.
+static Value fromF32(OpBuilder &b, Location loc, Value value, Type type) {
+  if (type.isF32())
+    return value;
+  return arith::TruncFOp::create(b, loc, type, value);
+}
+
+static Value f32Constant(OpBuilder &b, Location loc, double value) {
+  return arith::ConstantOp::create(
+      b, loc, b.getF32FloatAttr(static_cast<float>(value)));
+}
+
+static Value indexValue(OpBuilder &b, Location loc, OpFoldResult value) {
+  return getValueOrCreateConstantIndexOp(b, loc, value);
+}
+
+/// A tensor of `sizes` elements of `type`.
+static Value emptyTensor(OpBuilder &b, Location loc,
+                         ArrayRef<OpFoldResult> sizes, Type type) {
+  return tensor::EmptyOp::create(b, loc, sizes, type);
+}
+
+/// A tensor of `sizes` f32 elements equal to `value`.
+static Value filledTensor(OpBuilder &b, Location loc,
+                          ArrayRef<OpFoldResult> sizes, double value) {
+  Value empty = emptyTensor(b, loc, sizes, b.getF32Type());
+  return linalg::FillOp::create(b, loc, f32Constant(b, loc, value), empty)
+      .getResult(0);
+}
+
+/// The body of a generic: its block arguments (inputs, then the init) to the
+/// value it yields.
+using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+/// A linalg.generic with one init and result; `maps` are written as lists of
+/// loop positions per operand (inputs, then the init) over `loops` loops.
+static Value buildGeneric(OpBuilder &b, Location loc, ValueRange inputs,
+                          Value init, ArrayRef<ArrayRef<unsigned>> operandLoops,
+                          ArrayRef<utils::IteratorType> iterators,
+                          BodyFn body) {
+  MLIRContext *context = b.getContext();
+  SmallVector<AffineMap> maps;
+  for (ArrayRef<unsigned> positions : operandLoops) {
+    SmallVector<AffineExpr> exprs;
+    for (unsigned position : positions)
+      exprs.push_back(getAffineDimExpr(position, context));
+    maps.push_back(AffineMap::get(iterators.size(), 0, exprs, context));
+  }
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+             iterators,
+             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               linalg::YieldOp::create(nested, nestedLoc,
+                                       body(nested, nestedLoc, args));
+             })
+      .getResult(0);
+}
+
+static constexpr utils::IteratorType kParallel = utils::IteratorType::parallel;
+static constexpr utils::IteratorType kReduction =
+    utils::IteratorType::reduction;
+
+/// A slice of `source` at `offsets` with `sizes` and unit strides, with the
+/// dimensions in `dropped` (each of size 1) dropped from its type.
+static tensor::ExtractSliceOp
+extractSlice(OpBuilder &b, Location loc, Value source,
+             ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes,
+             ArrayRef<int64_t> dropped = {}) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  SmallVector<int64_t> shape;
+  for (auto [d, size] : llvm::enumerate(sizes)) {
+    if (llvm::is_contained(dropped, static_cast<int64_t>(d)))
+      continue;
+    std::optional<int64_t> constant = getConstantIntValue(size);
+    shape.push_back(constant ? *constant : ShapedType::kDynamic);
+  }
+  auto type = RankedTensorType::get(shape, sourceType.getElementType());
+  SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, type, source, offsets, sizes,
+                                        strides);
+}
+
+/// `value` inserted into `dest` at `offsets` with `sizes` and unit strides.
+static Value insertSlice(OpBuilder &b, Location loc, Value value, Value dest,
+                         ArrayRef<OpFoldResult> offsets,
+                         ArrayRef<OpFoldResult> sizes) {
+  SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+  return tensor::InsertSliceOp::create(b, loc, value, dest, offsets, sizes,
+                                       strides);
+}
+
+/// `lhs + rhs` folded where both are constants.
+static OpFoldResult addIndex(OpBuilder &b, Location loc, OpFoldResult lhs,
+                             OpFoldResult rhs) {
+  AffineExpr d0, d1;
+  bindDims(b.getContext(), d0, d1);
+  return affine::makeComposedFoldedAffineApply(b, loc, d0 + d1, {lhs, rhs});
+}
+
+/// Runs `body` for `iv` in [0, `count`) with one tensor carried through;
+/// returns the final tensor.
+static Value buildLoop(
+    OpBuilder &b, Location loc, OpFoldResult count, Value init,
+    function_ref<Value(OpBuilder &, Location, Value iv, Value carried)> body) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto loop = scf::ForOp::create(
+      b, loc, zero, indexValue(b, loc, count), one, ValueRange{init},
+      [&](OpBuilder &nested, Location nestedLoc, Value iv, ValueRange args) {
+        scf::YieldOp::create(nested, nestedLoc,
+                             body(nested, nestedLoc, iv, args.front()));
+      });
+  return loop.getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+/// One (batch, head) of an attention tile: the rows [`row0`, `row0` +
+/// `rows`) of query head `head` against kv head `kvHead`, as a
+/// [rows, Dv] tensor of the result element type. Appends the operand slices
+/// to `slices`.
+static Value buildFlashAttention(OpBuilder &b, Location loc, AttentionOp op,
+                                 Value batch, Value head, Value kvHead,
+                                 OpFoldResult row0, OpFoldResult rows,
+                                 SmallVectorImpl<Operation *> &slices) {
+  auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+  auto keyType = cast<RankedTensorType>(op.getKey().getType());
+  auto valueType = cast<RankedTensorType>(op.getValue().getType());
+  int64_t querySeq = queryType.getDimSize(2), dim = queryType.getDimSize(3);
+  int64_t keySeq = keyType.getDimSize(2), valueDim = valueType.getDimSize(3);
+  Type elementType = queryType.getElementType();
+  double scale = op.getScale()
+                     ? op.getScale()->convertToDouble()
+                     : 1.0 / std::sqrt(static_cast<double>(dim));
+  bool causal = op.getCausal();
+  MLIRContext *context = b.getContext();
+  OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+  OpFoldResult dimSize = b.getIndexAttr(dim);
+  OpFoldResult valueDimSize = b.getIndexAttr(valueDim);
+
+  // 1. The query rows, and the keys they see: all of them, or with `causal`
+  //    those up to the last row's limit `row0 + rows + Sk - Sq`, clamped to
+  //    [0, Sk]; later key blocks are fully masked and never visited.
+  auto query = extractSlice(b, loc, op.getQuery(),
+                            {batch, head, row0, zero}, {one, one, rows, dimSize},
+                            /*dropped=*/{0, 1});
+  slices.push_back(query);
+  OpFoldResult visible = b.getIndexAttr(keySeq);
+  if (causal) {
+    AffineExpr d0, d1;
+    bindDims(context, d0, d1);
+    AffineMap limit = AffineMap::get(
+        2, 0, {d0 + d1 + (keySeq - querySeq), getAffineConstantExpr(keySeq, context)},
+        context);
+    OpFoldResult upper =
+        affine::makeComposedFoldedAffineMin(b, loc, limit, {row0, rows});
+    visible = affine::makeComposedFoldedAffineMax(
+        b, loc,
+        AffineMap::get(1, 0, {d0, getAffineConstantExpr(0, context)}, context),
+        {upper});
+  }
+
+  // 2. The running maximum, sum and accumulator of each row.
+  Value maxInit =
+      filledTensor(b, loc, {rows}, -std::numeric_limits<double>::infinity());
+  Value sumInit = filledTensor(b, loc, {rows}, 0.0);
+  Value accInit = filledTensor(b, loc, {rows, valueDimSize}, 0.0);
+
+  // 3. One key block per iteration.
+  Value lower = arith::ConstantIndexOp::create(b, loc, 0);
+  Value step = arith::ConstantIndexOp::create(b, loc, kAttentionKeyBlock);
+  auto loop = scf::ForOp::create(
+      b, loc, lower, indexValue(b, loc, visible), step,
+      ValueRange{maxInit, sumInit, accInit},
+      [&](OpBuilder &b, Location loc, Value key0, ValueRange carried) {
+        Value runningMax = carried[0], runningSum = carried[1],
+              acc = carried[2];
+        AffineExpr d0, d1;
+        bindDims(context, d0, d1);
+        OpFoldResult keys = affine::makeComposedFoldedAffineMin(
+            b, loc,
+            AffineMap::get(2, 0,
+                           {getAffineConstantExpr(kAttentionKeyBlock, context),
+                            d0 - d1},
+                           context),
+            {visible, key0});
+        auto key = extractSlice(b, loc, op.getKey(),
+                                {batch, kvHead, key0, zero},
+                                {one, one, keys, dimSize}, /*dropped=*/{0, 1});
+        auto value = extractSlice(b, loc, op.getValue(),
+                                  {batch, kvHead, key0, zero},
+                                  {one, one, keys, valueDimSize},
+                                  /*dropped=*/{0, 1});
+        slices.push_back(key);
+        slices.push_back(value);
+
+        // 3a. Scores q k^T over (i, j, d), scaled and causally masked.
+        Value scores = buildGeneric(
+            b, loc, {query, key}, filledTensor(b, loc, {rows, keys}, 0.0),
+            {{0, 2}, {1, 2}, {0, 1}}, {kParallel, kParallel, kReduction},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              Value product = arith::MulFOp::create(
+                  b, loc, toF32(b, loc, args[0]), toF32(b, loc, args[1]));
+              return arith::AddFOp::create(b, loc, args[2], product);
+            });
+        Value row0Value = indexValue(b, loc, row0);
+        Value masked = buildGeneric(
+            b, loc, {scores},
+            emptyTensor(b, loc, {rows, keys}, b.getF32Type()), {{0, 1}, {0, 1}},
+            {kParallel, kParallel},
+            [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+              Value scaled = arith::MulFOp::create(b, loc, args[0],
+                                                   f32Constant(b, loc, scale));
+              if (!causal)
+                return scaled;
+              // Key key0 + j is masked for row row0 + i when
+              // key0 + j > row0 + i + Sk - Sq.
+              Value i = linalg::IndexOp::create(b, loc, 0);
+              Value j = linalg::IndexOp::create(b, loc, 1);
+              Value keyIndex = arith::AddIOp::create(b, loc, key0, j);
+              Value limit = arith::AddIOp::create(
+                  b, loc, arith::AddIOp::create(b, loc, row0Value, i),
+                  arith::ConstantIndexOp::create(b, loc, keySeq - querySeq));
+              Value hidden = arith::CmpIOp::create(
+                  b, loc, arith::CmpIPredicate::sgt, keyIndex, limit);
+              return arith::SelectOp::create(
+                  b, loc, hidden,
+                  f32Constant(b, loc, -std::numeric_limits<double>::infinity()),
+                  scaled);
+            });
+
+        // 3b. The block's maximum, the factor exp(m - m') that rescales
+        //     what the rows have summed so far, then the new maximum m'. A
+        //     row that has seen only masked keys keeps m' = -inf and
+        //     subtracts 0 instead, so that its exps are 0, not NaN. Each
+        //     running value is updated in place, after its last read.
+        Value blockMax = buildGeneric(
+            b, loc, {masked},
+            filledTensor(b, loc, {rows},
+                         -std::numeric_limits<double>::infinity()),
+            {{0, 1}, {0}}, {kParallel, kReduction},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              return arith::MaximumFOp::create(b, loc, args[0], args[1]);
+            });
+        auto safeMax = [&](OpBuilder &b, Location loc, Value max) -> Value {
+          Value isInf = arith::CmpFOp::create(
+              b, loc, arith::CmpFPredicate::OEQ, max,
+              f32Constant(b, loc, -std::numeric_limits<double>::infinity()));
+          return arith::SelectOp::create(b, loc, isInf,
+                                         f32Constant(b, loc, 0.0), max);
+        };
+        Value correction = buildGeneric(
+            b, loc, {runningMax, blockMax},
+            emptyTensor(b, loc, {rows}, b.getF32Type()), {{0}, {0}, {0}},
+            {kParallel}, [&](OpBuilder &b, Location loc, ValueRange args) {
+              Value max = arith::MaximumFOp::create(b, loc, args[0], args[1]);
+              Value shifted = arith::SubFOp::create(b, loc, args[0],
+                                                    safeMax(b, loc, max));
+              return math::ExpOp::create(b, loc, shifted);
+            });
+        Value newMax = buildGeneric(
+            b, loc, {blockMax}, runningMax, {{0}, {0}}, {kParallel},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              return arith::MaximumFOp::create(b, loc, args[0], args[1]);
+            });
+        Value probabilities = buildGeneric(
+            b, loc, {masked, newMax},
+            emptyTensor(b, loc, {rows, keys}, b.getF32Type()),
+            {{0, 1}, {0}, {0, 1}}, {kParallel, kParallel},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              Value shifted = arith::SubFOp::create(
+                  b, loc, args[0], safeMax(b, loc, args[1]));
+              return math::ExpOp::create(b, loc, shifted);
+            });
+
+        // 3c. Rescale the sum and the accumulator, then add this block.
+        auto rescale = [&](Value running, ArrayRef<unsigned> loops) {
+          SmallVector<utils::IteratorType> iterators(loops.size(), kParallel);
+          return buildGeneric(
+              b, loc, {correction}, running, {{0}, loops}, iterators,
+              [&](OpBuilder &b, Location loc, ValueRange args) {
+                return arith::MulFOp::create(b, loc, args[1], args[0]);
+              });
+        };
+        Value newSum = buildGeneric(
+            b, loc, {probabilities}, rescale(runningSum, {0}), {{0, 1}, {0}},
+            {kParallel, kReduction},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              return arith::AddFOp::create(b, loc, args[0], args[1]);
+            });
+        Value newAcc = buildGeneric(
+            b, loc, {probabilities, value}, rescale(acc, {0, 1}),
+            {{0, 2}, {2, 1}, {0, 1}}, {kParallel, kParallel, kReduction},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              Value product = arith::MulFOp::create(b, loc, args[0],
+                                                    toF32(b, loc, args[1]));
+              return arith::AddFOp::create(b, loc, args[2], product);
+            });
+        scf::YieldOp::create(b, loc, ValueRange{newMax, newSum, newAcc});
+      });
+
+  // 4. Normalize; a row that sees no key is zero.
+  return buildGeneric(
+      b, loc, {loop.getResult(2), loop.getResult(1)},
+      emptyTensor(b, loc, {rows, valueDimSize}, elementType),
+      {{0, 1}, {0}, {0, 1}}, {kParallel, kParallel},
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        Value zeroF = f32Constant(b, loc, 0.0);
+        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            args[1], zeroF);
+        Value quotient = arith::DivFOp::create(b, loc, args[0], args[1]);
+        Value out = arith::SelectOp::create(b, loc, empty, zeroF, quotient);
+        return fromF32(b, loc, out, elementType);
+      });
+}
+
+namespace {
+
+/// Tiles kiln.attention over (batch, query head, query row).
+struct AttentionTilingModel
+    : TilingInterface::ExternalModel<AttentionTilingModel, AttentionOp> {
+  SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *) const {
+    return SmallVector<utils::IteratorType>(3, kParallel);
+  }
+
+  SmallVector<Range> getIterationDomain(Operation *op, OpBuilder &b) const {
+    ArrayRef<int64_t> shape =
+        cast<RankedTensorType>(op->getResult(0).getType()).getShape();
+    SmallVector<Range> domain;
+    for (int64_t d = 0; d < 3; ++d)
+      domain.push_back(
+          {b.getIndexAttr(0), b.getIndexAttr(shape[d]), b.getIndexAttr(1)});
+    return domain;
+  }
+
+  FailureOr<TilingResult>
+  getTiledImplementation(Operation *operation, OpBuilder &b,
+                         ArrayRef<OpFoldResult> offsets,
+                         ArrayRef<OpFoldResult> sizes) const {
+    auto op = cast<AttentionOp>(operation);
+    Location loc = op.getLoc();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    int64_t valueDim = resultType.getDimSize(3);
+    int64_t groupSize = resultType.getDimSize(1) /
+                        cast<RankedTensorType>(op.getKey().getType())
+                            .getDimSize(1);
+    OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+    OpFoldResult valueDimSize = b.getIndexAttr(valueDim);
+    SmallVector<Operation *> slices;
+    Value init = emptyTensor(b, loc, {sizes[0], sizes[1], sizes[2], valueDimSize},
+                             resultType.getElementType());
+    // One flash loop per (batch, head) of the tile.
+    Value result = buildLoop(
+        b, loc, sizes[0], init,
+        [&](OpBuilder &b, Location loc, Value bi, Value tile) {
+          return buildLoop(
+              b, loc, sizes[1], tile,
+              [&](OpBuilder &b, Location loc, Value hi, Value tile) {
+                Value batch = indexValue(b, loc, addIndex(b, loc, offsets[0], bi));
+                OpFoldResult headFold = addIndex(b, loc, offsets[1], hi);
+                Value head = indexValue(b, loc, headFold);
+                AffineExpr d0;
+                bindDims(b.getContext(), d0);
+                Value kvHead = indexValue(
+                    b, loc,
+                    affine::makeComposedFoldedAffineApply(
+                        b, loc, d0.floorDiv(groupSize), {headFold}));
+                Value rows = buildFlashAttention(b, loc, op, batch, head,
+                                                 kvHead, offsets[2], sizes[2],
+                                                 slices);
+                return insertSlice(b, loc, rows, tile, {bi, hi, zero, zero},
+                                   {one, one, sizes[2], valueDimSize});
+              });
+        });
+    return TilingResult{{result.getDefiningOp()}, {result}, slices};
+  }
+
+  LogicalResult
+  getResultTilePosition(Operation *op, OpBuilder &b, unsigned,
+                        ArrayRef<OpFoldResult> offsets,
+                        ArrayRef<OpFoldResult> sizes,
+                        SmallVector<OpFoldResult> &resultOffsets,
+                        SmallVector<OpFoldResult> &resultSizes) const {
+    int64_t valueDim =
+        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(3);
+    resultOffsets.assign(offsets.begin(), offsets.end());
+    resultOffsets.push_back(b.getIndexAttr(0));
+    resultSizes.assign(sizes.begin(), sizes.end());
+    resultSizes.push_back(b.getIndexAttr(valueDim));
+    return success();
+  }
+
+  FailureOr<TilingResult>
+  generateResultTileValue(Operation *op, OpBuilder &b, unsigned,
+                          ArrayRef<OpFoldResult> offsets,
+                          ArrayRef<OpFoldResult> sizes) const {
+    // Only whole rows of the head dimension are computed.
+    int64_t valueDim =
+        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(3);
+    if (!isConstantIntValue(offsets[3], 0) ||
+        !isConstantIntValue(sizes[3], valueDim))
+      return failure();
+    return getTiledImplementation(op, b, offsets.take_front(3),
+                                  sizes.take_front(3));
+  }
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// MoeRouterOp
+//===----------------------------------------------------------------------===//
+
+/// The router of tokens [`token0`, `token0` + `tokens`): weights and
+/// indices of shape [tokens, k].
+static SmallVector<Value> buildRouter(OpBuilder &b, Location loc,
+                                      MoeRouterOp op, OpFoldResult token0,
+                                      OpFoldResult tokens,
+                                      SmallVectorImpl<Operation *> &slices) {
+  auto logitsType = cast<RankedTensorType>(op.getLogits().getType());
+  int64_t experts = logitsType.getDimSize(1), topK = op.getTopK();
+  Type elementType = logitsType.getElementType();
+  OpFoldResult zero = b.getIndexAttr(0);
+  OpFoldResult kSize = b.getIndexAttr(topK);
+  auto logits = extractSlice(b, loc, op.getLogits(), {token0, zero},
+                             {tokens, b.getIndexAttr(experts)});
+  slices.push_back(logits);
+
+  // 1. Softmax statistics per token: the maximum and the sum of exps.
+  double infinity = std::numeric_limits<double>::infinity();
+  Value max = buildGeneric(
+      b, loc, {logits}, filledTensor(b, loc, {tokens}, -infinity),
+      {{0, 1}, {0}}, {kParallel, kReduction},
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        return arith::MaximumFOp::create(b, loc, toF32(b, loc, args[0]),
+                                         args[1]);
+      });
+  Value sum = buildGeneric(
+      b, loc, {logits, max}, filledTensor(b, loc, {tokens}, 0.0),
+      {{0, 1}, {0}, {0}}, {kParallel, kReduction},
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        Value shifted =
+            arith::SubFOp::create(b, loc, toF32(b, loc, args[0]), args[1]);
+        return arith::AddFOp::create(b, loc, args[2],
+                                     math::ExpOp::create(b, loc, shifted));
+      });
+
+  // 2. Slot j of a token holds the largest logit below slot j - 1 in the
+  //    order (logit descending, index ascending): the softmax is monotonic,
+  //    so this is the reference's order of probabilities with ties broken
+  //    by the lower index.
+  Value indicesInit = emptyTensor(b, loc, {tokens, kSize}, b.getI32Type());
+  Value probabilitiesInit =
+      emptyTensor(b, loc, {tokens, kSize}, b.getF32Type());
+  Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  Value cK = arith::ConstantIndexOp::create(b, loc, topK);
+  Value cE = arith::ConstantIndexOp::create(b, loc, experts);
+  auto tokenLoop = scf::ForOp::create(
+      b, loc, c0, indexValue(b, loc, tokens), c1,
+      ValueRange{indicesInit, probabilitiesInit},
+      [&](OpBuilder &b, Location loc, Value t, ValueRange tokenArgs) {
+        Value rowMax = tensor::ExtractOp::create(b, loc, max, t);
+        Value rowSum = tensor::ExtractOp::create(b, loc, sum, t);
+        auto slotLoop = scf::ForOp::create(
+            b, loc, c0, cK, c1,
+            ValueRange{tokenArgs[0], tokenArgs[1], f32Constant(b, loc, infinity),
+                       arith::ConstantIndexOp::create(b, loc, -1)},
+            [&](OpBuilder &b, Location loc, Value j, ValueRange slotArgs) {
+              Value previous = slotArgs[2], previousIndex = slotArgs[3];
+              auto expertLoop = scf::ForOp::create(
+                  b, loc, c0, cE, c1,
+                  ValueRange{f32Constant(b, loc, -infinity), cE},
+                  [&](OpBuilder &b, Location loc, Value e,
+                      ValueRange bestArgs) {
+                    Value logit = toF32(
+                        b, loc,
+                        tensor::ExtractOp::create(b, loc, logits,
+                                                  ValueRange{t, e}));
+                    // Below the previous slot in the order.
+                    Value below = arith::CmpFOp::create(
+                        b, loc, arith::CmpFPredicate::OLT, logit, previous);
+                    Value tie = arith::AndIOp::create(
+                        b, loc,
+                        arith::CmpFOp::create(
+                            b, loc, arith::CmpFPredicate::OEQ, logit, previous),
+                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                              e, previousIndex));
+                    Value eligible = arith::OrIOp::create(b, loc, below, tie);
+                    // Above the best so far, or the first eligible one.
+                    Value better = arith::OrIOp::create(
+                        b, loc,
+                        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                              logit, bestArgs[0]),
+                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                              bestArgs[1], cE));
+                    Value take = arith::AndIOp::create(b, loc, eligible, better);
+                    scf::YieldOp::create(
+                        b, loc,
+                        ValueRange{arith::SelectOp::create(b, loc, take, logit,
+                                                           bestArgs[0]),
+                                   arith::SelectOp::create(b, loc, take, e,
+                                                           bestArgs[1])});
+                  });
+              Value best = expertLoop.getResult(0);
+              Value bestIndex = expertLoop.getResult(1);
+              Value probability = arith::DivFOp::create(
+                  b, loc,
+                  math::ExpOp::create(
+                      b, loc, arith::SubFOp::create(b, loc, best, rowMax)),
+                  rowSum);
+              Value index = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                                       bestIndex);
+              Value indices = tensor::InsertOp::create(
+                  b, loc, index, slotArgs[0], ValueRange{t, j});
+              Value probabilities = tensor::InsertOp::create(
+                  b, loc, probability, slotArgs[1], ValueRange{t, j});
+              scf::YieldOp::create(
+                  b, loc, ValueRange{indices, probabilities, best, bestIndex});
+            });
+        scf::YieldOp::create(
+            b, loc, ValueRange{slotLoop.getResult(0), slotLoop.getResult(1)});
+      });
+  Value indices = tokenLoop.getResult(0);
+  Value probabilities = tokenLoop.getResult(1);
+
+  // 3. The weights, rescaled to sum to one if asked.
+  Value total = buildGeneric(
+      b, loc, {probabilities}, filledTensor(b, loc, {tokens}, 0.0),
+      {{0, 1}, {0}}, {kParallel, kReduction},
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        return arith::AddFOp::create(b, loc, args[0], args[1]);
+      });
+  bool normalize = op.getNormalize();
+  Value weights = buildGeneric(
+      b, loc, {probabilities, total},
+      emptyTensor(b, loc, {tokens, kSize}, elementType), {{0, 1}, {0}, {0, 1}},
+      {kParallel, kParallel}, [&](OpBuilder &b, Location loc, ValueRange args) {
+        Value weight = normalize
+                           ? arith::DivFOp::create(b, loc, args[0], args[1])
+                           : args[0];
+        return fromF32(b, loc, weight, elementType);
+      });
+  return {weights, indices};
+}
+
+namespace {
+
+/// Tiles kiln.moe_router over tokens.
+struct MoeRouterTilingModel
+    : TilingInterface::ExternalModel<MoeRouterTilingModel, MoeRouterOp> {
+  SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *) const {
+    return {kParallel};
+  }
+
+  SmallVector<Range> getIterationDomain(Operation *op, OpBuilder &b) const {
+    int64_t tokens =
+        cast<RankedTensorType>(op->getOperand(0).getType()).getDimSize(0);
+    return {{b.getIndexAttr(0), b.getIndexAttr(tokens), b.getIndexAttr(1)}};
+  }
+
+  FailureOr<TilingResult>
+  getTiledImplementation(Operation *op, OpBuilder &b,
+                         ArrayRef<OpFoldResult> offsets,
+                         ArrayRef<OpFoldResult> sizes) const {
+    SmallVector<Operation *> slices;
+    SmallVector<Value> results = buildRouter(
+        b, op->getLoc(), cast<MoeRouterOp>(op), offsets[0], sizes[0], slices);
+    return TilingResult{{results[0].getDefiningOp(), results[1].getDefiningOp()},
+                        results, slices};
+  }
+
+  LogicalResult
+  getResultTilePosition(Operation *op, OpBuilder &b, unsigned,
+                        ArrayRef<OpFoldResult> offsets,
+                        ArrayRef<OpFoldResult> sizes,
+                        SmallVector<OpFoldResult> &resultOffsets,
+                        SmallVector<OpFoldResult> &resultSizes) const {
+    resultOffsets = {offsets[0], b.getIndexAttr(0)};
+    resultSizes = {sizes[0],
+                   b.getIndexAttr(cast<MoeRouterOp>(op).getTopK())};
+    return success();
+  }
+
+  /// The tile of result `resultNumber` alone, as fusion expects it.
+  FailureOr<TilingResult>
+  generateResultTileValue(Operation *op, OpBuilder &b, unsigned resultNumber,
+                          ArrayRef<OpFoldResult> offsets,
+                          ArrayRef<OpFoldResult> sizes) const {
+    if (!isConstantIntValue(offsets[1], 0) ||
+        !isConstantIntValue(sizes[1], cast<MoeRouterOp>(op).getTopK()))
+      return failure();
+    FailureOr<TilingResult> tiled =
+        getTiledImplementation(op, b, offsets[0], sizes[0]);
+    if (failed(tiled))
+      return failure();
+    Value result = tiled->tiledValues[resultNumber];
+    return TilingResult{{result.getDefiningOp()}, {result},
+                        tiled->generatedSlices};
+  }
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// MoeExpertsOp
+//===----------------------------------------------------------------------===//
+
+/// The experts' output for tokens [`token0`, `token0` + `tokens`), as a
+/// [tokens, H] tensor: per token and slot, the chosen expert's SwiGLU.
+static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
+                          OpFoldResult token0, OpFoldResult tokens,
+                          SmallVectorImpl<Operation *> &slices) {
+  auto inputType = cast<RankedTensorType>(op.getInput().getType());
+  auto gateType = cast<RankedTensorType>(op.getGate().getType());
+  int64_t hidden = inputType.getDimSize(1), experts = gateType.getDimSize(0);
+  int64_t ffn = gateType.getDimSize(2);
+  int64_t topK = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
+  Type elementType = inputType.getElementType();
+  OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+  OpFoldResult hiddenSize = b.getIndexAttr(hidden);
+  OpFoldResult ffnSize = b.getIndexAttr(ffn);
+  OpFoldResult kSize = b.getIndexAttr(topK);
+
+  auto input =
+      extractSlice(b, loc, op.getInput(), {token0, zero}, {tokens, hiddenSize});
+  auto weights =
+      extractSlice(b, loc, op.getWeights(), {token0, zero}, {tokens, kSize});
+  auto indices =
+      extractSlice(b, loc, op.getIndices(), {token0, zero}, {tokens, kSize});
+  slices.append({input, weights, indices});
+
+  Value init = emptyTensor(b, loc, {tokens, hiddenSize}, elementType);
+  return buildLoop(b, loc, tokens, init, [&](OpBuilder &b, Location loc,
+                                             Value t, Value result) {
+    auto row = extractSlice(b, loc, input, {t, zero}, {one, hiddenSize},
+                            /*dropped=*/{0});
+    Value out = buildLoop(
+        b, loc, kSize, filledTensor(b, loc, {hiddenSize}, 0.0),
+        [&](OpBuilder &b, Location loc, Value j, Value out) {
+          // 1. The expert, clamped into [0, E): the router never picks
+          //    another, and no index may read outside the weights.
+          Value raw = tensor::ExtractOp::create(b, loc, indices,
+                                                ValueRange{t, j});
+          Value expert = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                                    raw);
+          expert = arith::MaxSIOp::create(
+              b, loc, expert, arith::ConstantIndexOp::create(b, loc, 0));
+          expert = arith::MinSIOp::create(
+              b, loc, expert, arith::ConstantIndexOp::create(b, loc, experts - 1));
+          Value weight = toF32(
+              b, loc,
+              tensor::ExtractOp::create(b, loc, weights, ValueRange{t, j}));
+
+          // 2. x gate[e] and x up[e], by rows of the expert's matrices.
+          auto project = [&](Value matrix, OpFoldResult rowsSize,
+                             OpFoldResult colsSize, Value vector) {
+            auto slice = extractSlice(b, loc, matrix, {expert, zero, zero},
+                                      {one, rowsSize, colsSize},
+                                      /*dropped=*/{0});
+            return buildGeneric(
+                b, loc, {vector, slice}, filledTensor(b, loc, {colsSize}, 0.0),
+                {{0}, {0, 1}, {1}}, {kReduction, kParallel},
+                [&](OpBuilder &b, Location loc, ValueRange args) {
+                  Value product =
+                      arith::MulFOp::create(b, loc, toF32(b, loc, args[0]),
+                                            toF32(b, loc, args[1]));
+                  return arith::AddFOp::create(b, loc, args[2], product);
+                });
+          };
+          Value gate = project(op.getGate(), hiddenSize, ffnSize, row);
+          Value up = project(op.getUp(), hiddenSize, ffnSize, row);
+
+          // 3. silu(g) * u, rounded to the input type as the reference does.
+          Value activation = buildGeneric(
+              b, loc, {gate, up}, emptyTensor(b, loc, {ffnSize}, b.getF32Type()),
+              {{0}, {0}, {0}}, {kParallel},
+              [&](OpBuilder &b, Location loc, ValueRange args) {
+                Value negated = arith::NegFOp::create(b, loc, args[0]);
+                Value sigmoid = arith::DivFOp::create(
+                    b, loc, f32Constant(b, loc, 1.0),
+                    arith::AddFOp::create(b, loc, f32Constant(b, loc, 1.0),
+                                          math::ExpOp::create(b, loc, negated)));
+                Value value = arith::MulFOp::create(
+                    b, loc, arith::MulFOp::create(b, loc, args[0], sigmoid),
+                    args[1]);
+                return toF32(b, loc, fromF32(b, loc, value, elementType));
+              });
+
+          // 4. Down, then the weighted sum.
+          Value down = project(op.getDown(), ffnSize, hiddenSize, activation);
+          return buildGeneric(
+              b, loc, {down}, out, {{0}, {0}}, {kParallel},
+              [&](OpBuilder &b, Location loc, ValueRange args) {
+                return arith::AddFOp::create(
+                    b, loc, args[1],
+                    arith::MulFOp::create(b, loc, weight, args[0]));
+              });
+        });
+    Value rounded = buildGeneric(
+        b, loc, {out}, emptyTensor(b, loc, {hiddenSize}, elementType),
+        {{0}, {0}}, {kParallel},
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          return fromF32(b, loc, args[0], elementType);
+        });
+    return insertSlice(b, loc, rounded, result, {t, zero}, {one, hiddenSize});
+  });
+}
+
+namespace {
+
+/// Tiles kiln.moe_experts over tokens.
+struct MoeExpertsTilingModel
+    : TilingInterface::ExternalModel<MoeExpertsTilingModel, MoeExpertsOp> {
+  SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *) const {
+    return {kParallel};
+  }
+
+  SmallVector<Range> getIterationDomain(Operation *op, OpBuilder &b) const {
+    int64_t tokens =
+        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(0);
+    return {{b.getIndexAttr(0), b.getIndexAttr(tokens), b.getIndexAttr(1)}};
+  }
+
+  FailureOr<TilingResult>
+  getTiledImplementation(Operation *op, OpBuilder &b,
+                         ArrayRef<OpFoldResult> offsets,
+                         ArrayRef<OpFoldResult> sizes) const {
+    SmallVector<Operation *> slices;
+    Value result = buildExperts(b, op->getLoc(), cast<MoeExpertsOp>(op),
+                                offsets[0], sizes[0], slices);
+    return TilingResult{{result.getDefiningOp()}, {result}, slices};
+  }
+
+  LogicalResult
+  getResultTilePosition(Operation *op, OpBuilder &b, unsigned,
+                        ArrayRef<OpFoldResult> offsets,
+                        ArrayRef<OpFoldResult> sizes,
+                        SmallVector<OpFoldResult> &resultOffsets,
+                        SmallVector<OpFoldResult> &resultSizes) const {
+    int64_t hidden =
+        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(1);
+    resultOffsets = {offsets[0], b.getIndexAttr(0)};
+    resultSizes = {sizes[0], b.getIndexAttr(hidden)};
+    return success();
+  }
+
+  FailureOr<TilingResult>
+  generateResultTileValue(Operation *op, OpBuilder &b, unsigned,
+                          ArrayRef<OpFoldResult> offsets,
+                          ArrayRef<OpFoldResult> sizes) const {
+    int64_t hidden =
+        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(1);
+    if (!isConstantIntValue(offsets[1], 0) ||
+        !isConstantIntValue(sizes[1], hidden))
+      return failure();
+    return getTiledImplementation(op, b, offsets[0], sizes[0]);
+  }
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Entry points
+//===----------------------------------------------------------------------===//
+
+void kiln::cpu::registerKernelOpTilingModels(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *context, KilnDialect *) {
+    AttentionOp::attachInterface<AttentionTilingModel>(*context);
+    MoeRouterOp::attachInterface<MoeRouterTilingModel>(*context);
+    MoeExpertsOp::attachInterface<MoeExpertsTilingModel>(*context);
+  });
+}
+
+bool kiln::cpu::isTiledKernelOp(Operation *op) {
+  return isa<AttentionOp, MoeRouterOp, MoeExpertsOp>(op);
+}
+
+LogicalResult kiln::cpu::decomposeKernelOps(RewriterBase &rewriter,
+                                            func::FuncOp kernel) {
+  SmallVector<Operation *> ops;
+  kernel.walk([&](Operation *op) {
+    if (isTiledKernelOp(op))
+      ops.push_back(op);
+  });
+  for (Operation *op : ops) {
+    // The whole iteration domain is one tile.
+    auto tileable = cast<TilingInterface>(op);
+    rewriter.setInsertionPoint(op);
+    SmallVector<OpFoldResult> offsets, sizes;
+    for (Range range : tileable.getIterationDomain(rewriter)) {
+      offsets.push_back(range.offset);
+      sizes.push_back(range.size);
+    }
+    FailureOr<TilingResult> tiled =
+        tileable.getTiledImplementation(rewriter, offsets, sizes);
+    if (failed(tiled))
+      return op->emitError("failed to decompose the op");
+    rewriter.replaceOp(op, tiled->tiledValues);
+  }
+  return success();
+}

@@ -1,0 +1,59 @@
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-decompose-kernel-ops))' --split-input-file | FileCheck %s
+
+// Attention left whole runs per (batch, head) over key blocks of 64 with an
+// online softmax; query head h reads kv head h floordiv 2.
+// CHECK-LABEL: func.func @attention_grouped
+// CHECK-NOT: kiln.attention
+// CHECK: scf.for %[[B:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: %[[KV:.+]] = affine.apply #{{.+}}(%[[H]])
+// CHECK: tensor.extract_slice %{{.+}}[%[[B]], %[[H]], 0, 0] [1, 1, 8, 16] [1, 1, 1, 1] : tensor<1x2x8x16xf32> to tensor<8x16xf32>
+// CHECK: scf.for %[[K0:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{.+}}) -> (tensor<8xf32>, tensor<8xf32>, tensor<8x16xf32>)
+// CHECK: tensor.extract_slice %{{.+}}[%[[B]], %[[KV]], %[[K0]], 0] [1, 1, %{{.+}}, 16] [1, 1, 1, 1] : tensor<1x1x100x16xf32> to tensor<?x16xf32>
+// CHECK: math.exp
+// CHECK: tensor.insert_slice
+func.func @attention_grouped(%q: tensor<1x2x8x16xf32>, %k: tensor<1x1x100x16xf32>) -> tensor<1x2x8x16xf32> {
+  %0 = kiln.attention %q, %k, %k : (tensor<1x2x8x16xf32>, tensor<1x1x100x16xf32>, tensor<1x1x100x16xf32>) -> tensor<1x2x8x16xf32>
+  return %0 : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+// A causal tile stops at the last key its last row sees: 4 rows against 10
+// keys see keys [0, 10), so the key loop ends at 10.
+// CHECK-LABEL: func.func @attention_causal
+// CHECK: %[[C10:.+]] = arith.constant 10 : index
+// CHECK: scf.for %{{.+}} = %{{.+}} to %[[C10]] step
+// CHECK: arith.cmpi sgt
+func.func @attention_causal(%q: tensor<1x1x4x8xf32>, %k: tensor<1x1x10x8xf32>) -> tensor<1x1x4x8xf32> {
+  %0 = kiln.attention %q, %k, %k {causal = true} : (tensor<1x1x4x8xf32>, tensor<1x1x10x8xf32>, tensor<1x1x10x8xf32>) -> tensor<1x1x4x8xf32>
+  return %0 : tensor<1x1x4x8xf32>
+}
+
+// -----
+
+// The router picks per token with loops over the slots and the experts.
+// CHECK-LABEL: func.func @router
+// CHECK-NOT: kiln.moe_router
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: tensor.insert %{{.+}} : tensor<3x2xi32>
+func.func @router(%l: tensor<3x4xf32>) -> (tensor<3x2xf32>, tensor<3x2xi32>) {
+  %w, %i = kiln.moe_router %l {top_k = 2 : i64} : (tensor<3x4xf32>) -> (tensor<3x2xf32>, tensor<3x2xi32>)
+  return %w, %i : tensor<3x2xf32>, tensor<3x2xi32>
+}
+
+// -----
+
+// The experts read only the chosen expert's matrices, per token and slot.
+// CHECK-LABEL: func.func @experts
+// CHECK-NOT: kiln.moe_experts
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: %[[E:.+]] = arith.minsi
+// CHECK: tensor.extract_slice %{{.+}}[%[[E]], 0, 0] [1, 16, 8] [1, 1, 1] : tensor<4x16x8xf32> to tensor<16x8xf32>
+func.func @experts(%x: tensor<3x16xf32>, %w: tensor<3x2xf32>, %i: tensor<3x2xi32>, %g: tensor<4x16x8xf32>, %d: tensor<4x8x16xf32>) -> tensor<3x16xf32> {
+  %0 = kiln.moe_experts %x, %w, %i, %g, %g, %d : (tensor<3x16xf32>, tensor<3x2xf32>, tensor<3x2xi32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>, tensor<4x8x16xf32>) -> tensor<3x16xf32>
+  return %0 : tensor<3x16xf32>
+}
