@@ -58,7 +58,9 @@ class PassNameRecorder : public PassInstrumentation {
 public:
   explicit PassNameRecorder(std::set<std::string> &names) : names(names) {}
   void runAfterPass(Pass *pass, Operation *) override {
-    names.insert(pass->getArgument().str());
+    // Pass adaptors and the like have no argument to ask for.
+    if (!pass->getArgument().empty())
+      names.insert(pass->getArgument().str());
   }
 
 private:
@@ -87,10 +89,13 @@ public:
         /*printAfterOnlyOnFailure=*/false, *options.stream);
   }
 
-  /// Prints `module` after the stage `name`, which is not a pass, when every
-  /// stage is printed.
+  /// Prints `module` after the stage `name`, which is not a pass, as a pass
+  /// of that argument would be printed.
   void printStage(StringRef name, ModuleOp module) {
-    if (!options.isEnabled() || !options.afterAll)
+    if (!options.isEnabled())
+      return;
+    passesRun.insert(name.str());
+    if (!options.afterAll && !llvm::is_contained(options.afterPasses, name))
       return;
     *options.stream << "// -----// IR Dump After " << name << " //----- //\n";
     module->print(*options.stream);

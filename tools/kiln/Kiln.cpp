@@ -145,10 +145,29 @@ public:
         filter(&context, [this](Diagnostic &diagnostic) {
           if (diagnostic.getSeverity() != DiagnosticSeverity::Error)
             return failure();
-          return success(std::exchange(sawError, true));
+          if (std::exchange(sawError, true))
+            return success();
+          return printWithoutFile(diagnostic);
         }) {}
 
 private:
+  /// Prints an error whose location has no file, such as the named scopes
+  /// of zoo models ("decoder.layers.0.attn"), as "error: at 'NAME': ...";
+  /// the source manager's handler would print "<unknown>:0: error:
+  /// loc(...)". Leaves errors with a file to it.
+  static LogicalResult printWithoutFile(Diagnostic &diagnostic) {
+    Location loc = diagnostic.getLocation();
+    if (loc->findInstanceOf<FileLineColLoc>())
+      return failure();
+    llvm::errs() << "error: ";
+    if (auto name = loc->findInstanceOf<NameLoc>())
+      llvm::errs() << "at '" << name.getName().strref() << "': ";
+    llvm::errs() << diagnostic.str() << "\n";
+    for (const Diagnostic &note : diagnostic.getNotes())
+      llvm::errs() << "note: " << note.str() << "\n";
+    return success();
+  }
+
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler printer;
   ScopedDiagnosticHandler filter;
@@ -446,7 +465,7 @@ static int compileModel(MLIRContext &context) {
   os << "compiled for " << targetName << ": " << compiled->numKernels
      << " kernels, " << manifest.steps.size() << " kernel calls";
   if (compiled->kernelsPerBlock)
-    os << llvm::formatv(" ({0:F1} per transformer block)",
+    os << llvm::formatv(" ({0:F1} per block)",
                         *compiled->kernelsPerBlock);
   os << "\ncode " << formatBytes(compiled->artifact.code.size())
      << ", weights " << compiled->artifact.weights.size() << " tensors\n";
@@ -622,7 +641,7 @@ static void printProfile(const RunnableModel &runnable,
      << formatSeconds(profile.latency.min) << "), " << manifest.steps.size()
      << " kernel calls";
   if (runnable.kernelsPerBlock)
-    os << llvm::formatv(", {0:F1} per transformer block",
+    os << llvm::formatv(", {0:F1} per block",
                         *runnable.kernelsPerBlock);
   os << "\nmemory plan: " << formatMemoryPlan(manifest) << "\n";
   os << "roofline (" << peaks.numThreads << " threads): "
@@ -713,7 +732,7 @@ static int explainModel(MLIRContext &context) {
      << ", fusion " << (noFusion ? "off" : "on") << ": "
      << explanation->kernels.size() << " kernels";
   if (explanation->kernelsPerBlock)
-    os << llvm::formatv(" ({0:F1} per transformer block)",
+    os << llvm::formatv(" ({0:F1} per block)",
                         *explanation->kernelsPerBlock);
   os << ", " << formatScaled(flops, "FLOP") << ", " << formatBytes(bytes)
      << " moved\n";
