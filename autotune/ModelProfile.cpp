@@ -47,13 +47,15 @@ std::optional<ModelProfile> profileModel(CompiledModel &model, int warmupRuns,
     kernel.seconds = summarize(stepSeconds[i]);
     // Past the ridge point, FLOPs take longer at peak than bytes do.
     kernel.computeBound =
-        kernel.bytes > 0
-            ? static_cast<double>(kernel.flops) / kernel.bytes > peaks.getRidge()
-            : kernel.flops > 0;
+        kernel.bytes > 0 ? static_cast<double>(kernel.flops) / kernel.bytes >
+                               peaks.getRidge()
+                         : kernel.flops > 0;
     double median = kernel.seconds.median;
     if (median > 0) {
-      kernel.rate = (kernel.computeBound ? kernel.flops : kernel.bytes) / median;
-      kernel.rooflineFraction = peaks.getMinSeconds(kernel.flops, kernel.bytes) / median;
+      kernel.rate =
+          (kernel.computeBound ? kernel.flops : kernel.bytes) / median;
+      kernel.rooflineFraction =
+          peaks.getMinSeconds(kernel.flops, kernel.bytes) / median;
     }
   }
   return profile;

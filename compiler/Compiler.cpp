@@ -172,7 +172,8 @@ static std::string getBlockName(Location loc) {
       return WalkResult::advance();
     size_t end = text.find('.', at + 7);
     StringRef index = text.slice(at + 7, end);
-    if (index.empty() || !llvm::all_of(index, [](char c) { return llvm::isDigit(c); }))
+    if (index.empty() ||
+        !llvm::all_of(index, [](char c) { return llvm::isDigit(c); }))
       return WalkResult::advance();
     block = text.take_front(end).str();
     return WalkResult::interrupt();
@@ -332,8 +333,8 @@ FailureOr<ModelExplanation> explainModel(ModuleOp module,
   SingleThreadedScope singleThreaded(module.getContext(),
                                      options.printIR.isEnabled());
   IRPrinter printer(options.printIR);
-  if (failed(runGraphStages(*prepared->graph, prepared->entry,
-                            prepared->target, options, printer)) ||
+  if (failed(runGraphStages(*prepared->graph, prepared->entry, prepared->target,
+                            options, printer)) ||
       failed(printer.checkRequestedPasses(module.getLoc())))
     return failure();
   ModelExplanation explanation;
@@ -361,7 +362,8 @@ FailureOr<CompiledArtifact> compileModel(ModuleOp module,
     return failure();
 
   // 2. The manifest, from the entry function.
-  std::vector<graph::KernelExplanation> kernels = graph::explainKernels(outlined);
+  std::vector<graph::KernelExplanation> kernels =
+      graph::explainKernels(outlined);
   FailureOr<ModelPlan> plan = planModel(entry, weights, kernels);
   if (failed(plan))
     return failure();
@@ -370,10 +372,12 @@ FailureOr<CompiledArtifact> compileModel(ModuleOp module,
   result.kernelsPerBlock = countKernelsPerBlock(entry);
 
   // 3. The kernels alone through the CPU backend.
-  for (auto function : llvm::make_early_inc_range(outlined.getOps<func::FuncOp>()))
+  for (auto function :
+       llvm::make_early_inc_range(outlined.getOps<func::FuncOp>()))
     if (!function->hasAttr(graph::kKernelAttrName))
       function.erase();
-  FailureOr<std::vector<uint8_t>> code = compileKernels(outlined, target, printer);
+  FailureOr<std::vector<uint8_t>> code =
+      compileKernels(outlined, target, printer);
   if (failed(code) || failed(setTiles(outlined, plan->manifest)) ||
       failed(printer.checkRequestedPasses(module.getLoc())))
     return failure();

@@ -120,10 +120,9 @@ private:
 FailureOr<TensorSpec> Planner::makeSpec(Location loc, std::string name,
                                         Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
-  FailureOr<ElementType> element =
-      tensor && tensor.hasStaticShape()
-          ? toElementType(tensor.getElementType())
-          : FailureOr<ElementType>(failure());
+  FailureOr<ElementType> element = tensor && tensor.hasStaticShape()
+                                       ? toElementType(tensor.getElementType())
+                                       : FailureOr<ElementType>(failure());
   if (failed(element))
     return emitError(loc, "'") << name << "' has type " << type
                                << ", which the runtime cannot hold (expected "
@@ -162,8 +161,9 @@ LogicalResult Planner::planSignature() {
     if (!outputIndex.try_emplace(value, i).second ||
         !value.getDefiningOp<func::CallOp>())
       return terminator->emitError("output '")
-             << name << "' is not a kernel result of its own (run "
-                        "materializeOutputs first)";
+             << name
+             << "' is not a kernel result of its own (run "
+                "materializeOutputs first)";
     plan.manifest.outputs.push_back(std::move(*spec));
   }
   return success();
@@ -223,8 +223,9 @@ LogicalResult Planner::planCall(func::CallOp call) {
     auto found = refs.find(operand);
     if (found == refs.end())
       return call.emitError("an argument of the call to '@")
-             << call.getCallee() << "' is not an input, weight, constant or "
-                                    "kernel result";
+             << call.getCallee()
+             << "' is not an input, weight, constant or "
+                "kernel result";
     if (found->second.kind == StepArgKind::Buffer)
       lifetimes[found->second.index].lastStep = stepIndex;
     step.args.push_back(found->second);
@@ -260,7 +261,8 @@ FailureOr<ModelPlan> Planner::run() {
             .Case<WeightOp>([&](WeightOp weight) { return planWeight(weight); })
             .Case<ConstantOp>(
                 [&](ConstantOp constant) { return planConstant(constant); })
-            .Case<func::CallOp>([&](func::CallOp call) { return planCall(call); })
+            .Case<func::CallOp>(
+                [&](func::CallOp call) { return planCall(call); })
             .Case<func::ReturnOp>([](func::ReturnOp) { return success(); })
             .Default([](Operation *other) {
               return other->emitError("'")

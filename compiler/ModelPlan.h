@@ -1,4 +1,5 @@
-//===- ModelPlan.h - An outlined entry function as runtime steps -*- C++ -*-===//
+//===- ModelPlan.h - An outlined entry function as runtime steps -*- C++
+//-*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //

@@ -32,7 +32,8 @@ static bool isClose(double got, double want, Tolerance tolerance) {
     return std::isnan(want) && std::isnan(got);
   if (std::isinf(want) || std::isinf(got))
     return got == want;
-  return std::fabs(got - want) <= tolerance.atol + tolerance.rtol * std::fabs(want);
+  return std::fabs(got - want) <=
+         tolerance.atol + tolerance.rtol * std::fabs(want);
 }
 
 Comparison compareTensors(const HostTensor &actual, const HostTensor &expected,

@@ -152,9 +152,10 @@ static bool writeContents(const std::string &path,
   // The oldest version that holds the contents, for older runtimes.
   uint32_t version = 1;
   if (!contents.graph.empty()) {
-    sections.push_back({kGraphSection,
-                        reinterpret_cast<const uint8_t *>(contents.graph.data()),
-                        contents.graph.size()});
+    sections.push_back(
+        {kGraphSection,
+         reinterpret_cast<const uint8_t *>(contents.graph.data()),
+         contents.graph.size()});
     version = kGraphVersion;
   }
   return writeFile(path, sections, version, message);
@@ -181,9 +182,8 @@ bool writeArtifact(const std::string &path, const ArtifactContents &contents,
 //===----------------------------------------------------------------------===//
 
 /// Checks the magic and version and reads the section count.
-static bool parsePreamble(const std::vector<uint8_t> &bytes,
-                          uint32_t &version, uint32_t &numSections,
-                          std::string &message) {
+static bool parsePreamble(const std::vector<uint8_t> &bytes, uint32_t &version,
+                          uint32_t &numSections, std::string &message) {
   if (bytes.size() < kPreambleSize) {
     message = "file is " + std::to_string(bytes.size()) +
               " bytes, too short for the " + std::to_string(kPreambleSize) +
@@ -342,8 +342,8 @@ static bool checkSections(const std::vector<uint8_t> &bytes,
 // Reading the contents
 //===----------------------------------------------------------------------===//
 
-static const SectionEntry *
-findSection(const std::vector<SectionEntry> &entries, const char *name) {
+static const SectionEntry *findSection(const std::vector<SectionEntry> &entries,
+                                       const char *name) {
   auto found =
       std::find_if(entries.begin(), entries.end(),
                    [&](const SectionEntry &e) { return e.name == name; });
@@ -395,9 +395,9 @@ decodeSections(const std::vector<uint8_t> &bytes,
 
   // 4. The graph, opaque to the runtime.
   if (const SectionEntry *graph = findSection(entries, kGraphSection))
-    artifact.graph.assign(
-        reinterpret_cast<const char *>(bytes.data()) + graph->offset,
-        graph->size);
+    artifact.graph.assign(reinterpret_cast<const char *>(bytes.data()) +
+                              graph->offset,
+                          graph->size);
 
   // 5. What the manifest means, now that the weights are known.
   if (!validateManifest(artifact.manifest, artifact.weights, message)) {

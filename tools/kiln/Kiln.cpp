@@ -25,8 +25,8 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/MapVector.h"
-#include "llvm/Support/CommandLine.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
@@ -45,11 +45,13 @@ static cl::SubCommand exportCommand("export",
 static cl::SubCommand evalCommand(
     "eval", "Evaluate a model with the reference evaluator on seeded inputs");
 
-static cl::SubCommand compileCommand(
-    "compile", "Compile a model for a CPU into a model.kiln artifact");
-static cl::SubCommand runCommand(
-    "run", "Run a compiled model, check it against the reference evaluator "
-           "and time each kernel");
+static cl::SubCommand
+    compileCommand("compile",
+                   "Compile a model for a CPU into a model.kiln artifact");
+static cl::SubCommand
+    runCommand("run",
+               "Run a compiled model, check it against the reference evaluator "
+               "and time each kernel");
 static cl::SubCommand explainCommand(
     "explain", "Show the kernels a model fuses into and their roofline bound");
 
@@ -69,8 +71,7 @@ static cl::list<std::string>
              cl::sub(compileCommand), cl::sub(runCommand),
              cl::sub(explainCommand));
 static cl::opt<std::string>
-    weightsFile("weights",
-                cl::desc("Use the weights of this safetensors file"),
+    weightsFile("weights", cl::desc("Use the weights of this safetensors file"),
                 cl::value_desc("file.safetensors"), cl::sub(exportCommand),
                 cl::sub(evalCommand), cl::sub(compileCommand),
                 cl::sub(runCommand), cl::sub(explainCommand));
@@ -106,13 +107,14 @@ static cl::list<std::string> printIRAfter(
     "print-ir-after",
     cl::desc("Print the module to stderr after the passes with these "
              "arguments"),
-    cl::value_desc("pass-arg,..."), cl::CommaSeparated,
-    cl::sub(compileCommand), cl::sub(runCommand), cl::sub(explainCommand));
+    cl::value_desc("pass-arg,..."), cl::CommaSeparated, cl::sub(compileCommand),
+    cl::sub(runCommand), cl::sub(explainCommand));
 
 // Running.
-static cl::opt<int> numThreads(
-    "threads", cl::desc("Threads per kernel (0: one per hardware thread)"),
-    cl::init(0), cl::sub(runCommand), cl::sub(explainCommand));
+static cl::opt<int>
+    numThreads("threads",
+               cl::desc("Threads per kernel (0: one per hardware thread)"),
+               cl::init(0), cl::sub(runCommand), cl::sub(explainCommand));
 static cl::opt<int> numRepeats("repeat",
                                cl::desc("Timed runs after one warm-up run"),
                                cl::init(10), cl::sub(runCommand));
@@ -122,8 +124,7 @@ static cl::opt<std::string>
                         "file, by name (default: seeded random inputs)"),
                cl::value_desc("file.safetensors"), cl::sub(runCommand));
 static cl::opt<bool>
-    noCheck("no-check",
-            cl::desc("Do not compare with the reference evaluator"),
+    noCheck("no-check", cl::desc("Do not compare with the reference evaluator"),
             cl::sub(runCommand));
 static cl::opt<double> ridgeOption(
     "ridge",
@@ -412,12 +413,11 @@ static std::string formatOps(const std::vector<std::string> &ops) {
 
 /// "arena 12.0 KiB peak vs 20.0 KiB sum of buffers (60%)".
 static std::string formatMemoryPlan(const kiln::Manifest &manifest) {
-  std::string text = "arena " + formatBytes(manifest.arenaBytes) +
-                     " peak vs " + formatBytes(manifest.unplannedBytes) +
-                     " sum of buffers";
+  std::string text = "arena " + formatBytes(manifest.arenaBytes) + " peak vs " +
+                     formatBytes(manifest.unplannedBytes) + " sum of buffers";
   if (manifest.unplannedBytes > 0)
-    text += llvm::formatv(" ({0:F0}%)", 100.0 * manifest.arenaBytes /
-                                            manifest.unplannedBytes)
+    text += llvm::formatv(" ({0:F0}%)",
+                          100.0 * manifest.arenaBytes / manifest.unplannedBytes)
                 .str();
   return text;
 }
@@ -465,10 +465,9 @@ static int compileModel(MLIRContext &context) {
   os << "compiled for " << targetName << ": " << compiled->numKernels
      << " kernels, " << manifest.steps.size() << " kernel calls";
   if (compiled->kernelsPerBlock)
-    os << llvm::formatv(" ({0:F1} per block)",
-                        *compiled->kernelsPerBlock);
-  os << "\ncode " << formatBytes(compiled->artifact.code.size())
-     << ", weights " << compiled->artifact.weights.size() << " tensors\n";
+    os << llvm::formatv(" ({0:F1} per block)", *compiled->kernelsPerBlock);
+  os << "\ncode " << formatBytes(compiled->artifact.code.size()) << ", weights "
+     << compiled->artifact.weights.size() << " tensors\n";
   os << "memory plan: " << formatMemoryPlan(manifest) << "\n";
   os << "wrote " << outputFile << "\n";
   return 0;
@@ -518,8 +517,8 @@ static FailureOr<RunnableModel> getRunnableModel(MLIRContext &context) {
   if (failed(compiled))
     return failure();
   runnable.artifact = std::move(compiled->artifact);
-  runnable.name = modelName.empty() ? inputFile.getValue()
-                                    : modelName.getValue();
+  runnable.name =
+      modelName.empty() ? inputFile.getValue() : modelName.getValue();
   runnable.graph = std::move(model.module);
   runnable.kernelsPerBlock = compiled->kernelsPerBlock;
   return runnable;
@@ -627,9 +626,8 @@ static void printProfile(const RunnableModel &runnable,
   os << llvm::formatv("\n{0,3}  {1,-40} {2,-32} {3,10}  {4,16}  {5,8}\n", "#",
                       "kernel", "fused ops", "median", "rate", "roofline");
   for (auto [index, kernel] : llvm::enumerate(profile.kernels)) {
-    std::string rate = kernel.computeBound
-                           ? formatScaled(kernel.rate, "FLOP/s")
-                           : formatScaled(kernel.rate, "B/s");
+    std::string rate = kernel.computeBound ? formatScaled(kernel.rate, "FLOP/s")
+                                           : formatScaled(kernel.rate, "B/s");
     os << llvm::formatv("{0,3}  {1,-40} {2,-32} {3,10}  {4,16}  {5,7:F1}%\n",
                         index, kernel.kernel, formatOps(kernel.fusedOps),
                         formatSeconds(kernel.seconds.median), rate,
@@ -641,12 +639,12 @@ static void printProfile(const RunnableModel &runnable,
      << formatSeconds(profile.latency.min) << "), " << manifest.steps.size()
      << " kernel calls";
   if (runnable.kernelsPerBlock)
-    os << llvm::formatv(", {0:F1} per block",
-                        *runnable.kernelsPerBlock);
+    os << llvm::formatv(", {0:F1} per block", *runnable.kernelsPerBlock);
   os << "\nmemory plan: " << formatMemoryPlan(manifest) << "\n";
-  os << "roofline (" << peaks.numThreads << " threads): "
-     << formatScaled(peaks.flopsPerSecond, "FLOP/s") << " f32 FMA peak, "
-     << formatScaled(peaks.bytesPerSecond, "B/s") << " STREAM bandwidth\n";
+  os << "roofline (" << peaks.numThreads
+     << " threads): " << formatScaled(peaks.flopsPerSecond, "FLOP/s")
+     << " f32 FMA peak, " << formatScaled(peaks.bytesPerSecond, "B/s")
+     << " STREAM bandwidth\n";
 }
 
 static int runModel(MLIRContext &context) {
@@ -675,8 +673,8 @@ static int runModel(MLIRContext &context) {
   kiln::ThreadPool pool(model->numThreads());
   kiln::MachinePeaks peaks = kiln::measureMachinePeaks(pool);
   std::optional<kiln::autotune::ModelProfile> profile =
-      kiln::autotune::profileModel(*model, /*warmupRuns=*/1, numRepeats,
-                                   peaks, error);
+      kiln::autotune::profileModel(*model, /*warmupRuns=*/1, numRepeats, peaks,
+                                   error);
   if (!profile)
     return fail(error);
   llvm::outs() << "model: " << runnable->name << " ("
@@ -732,8 +730,7 @@ static int explainModel(MLIRContext &context) {
      << ", fusion " << (noFusion ? "off" : "on") << ": "
      << explanation->kernels.size() << " kernels";
   if (explanation->kernelsPerBlock)
-    os << llvm::formatv(" ({0:F1} per block)",
-                        *explanation->kernelsPerBlock);
+    os << llvm::formatv(" ({0:F1} per block)", *explanation->kernelsPerBlock);
   os << ", " << formatScaled(flops, "FLOP") << ", " << formatBytes(bytes)
      << " moved\n";
   os << llvm::formatv("ridge point: {0:F2} FLOP/byte ({1})\n\n", ridge,
@@ -744,14 +741,13 @@ static int explainModel(MLIRContext &context) {
     os << kernel.name << "  [" << kernel.kind << "]\n";
     os << "  ops (" << kernel.ops.size() << "): " << formatOps(kernel.ops)
        << "\n";
-    os << llvm::formatv("  {0}, {1} (in {2}, weights {3}, out {4}), "
-                        "{5:F2} FLOP/byte: {6}-bound\n",
-                        formatScaled(kernel.flops, "FLOP"),
-                        formatBytes(kernel.getBytes()),
-                        formatBytes(kernel.inputBytes),
-                        formatBytes(kernel.weightBytes),
-                        formatBytes(kernel.outputBytes),
-                        kernel.getIntensity(), compute ? "compute" : "memory");
+    os << llvm::formatv(
+        "  {0}, {1} (in {2}, weights {3}, out {4}), "
+        "{5:F2} FLOP/byte: {6}-bound\n",
+        formatScaled(kernel.flops, "FLOP"), formatBytes(kernel.getBytes()),
+        formatBytes(kernel.inputBytes), formatBytes(kernel.weightBytes),
+        formatBytes(kernel.outputBytes), kernel.getIntensity(),
+        compute ? "compute" : "memory");
   }
   return 0;
 }

@@ -40,8 +40,8 @@ namespace {
 /// moe, tiny-multimodal mixture-of-experts) ops, which the CPU backend
 /// lowers on another branch. Their cases are skipped, not dropped, so that
 /// enabling one is deleting its name here.
-const std::set<std::string> kNotYetCompilable = {
-    "decoder", "encoder", "moe", "tiny-multimodal", "vit"};
+const std::set<std::string> kNotYetCompilable = {"decoder", "encoder", "moe",
+                                                 "tiny-multimodal", "vit"};
 
 class CompilerTest : public ::testing::Test {
 protected:
@@ -72,7 +72,8 @@ protected:
   }
 
   OwningOpRef<ModuleOp> parse(StringRef source) {
-    OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(source, &context);
+    OwningOpRef<ModuleOp> module =
+        parseSourceString<ModuleOp>(source, &context);
     EXPECT_TRUE(module) << diagnostics;
     return module;
   }
@@ -179,7 +180,8 @@ std::vector<ZooCase> getZooCases() {
        {"seq=7", "hidden=36", "heads=3", "kv_heads=1", "ffn=97", "vocab=101"},
        true},
       {"encoder", {"seq=13", "hidden=20", "heads=5", "ffn=37"}, false},
-      {"vit", {"image=20", "patch=5", "channels=1", "hidden=24", "heads=3"},
+      {"vit",
+       {"image=20", "patch=5", "channels=1", "hidden=24", "heads=3"},
        true},
       {"moe", {"experts=3", "top_k=1", "seq=11"}, true},
   };
@@ -203,8 +205,8 @@ TEST_P(ZooModelTest, MatchesTheReference) {
   compileAndCheck(*model.module, model.weights, options);
 }
 
-INSTANTIATE_TEST_SUITE_P(Zoo, ZooModelTest,
-                         ::testing::ValuesIn(getZooCases()), describeCase);
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooModelTest, ::testing::ValuesIn(getZooCases()),
+                         describeCase);
 
 //===----------------------------------------------------------------------===//
 // Outputs and buffers
@@ -358,8 +360,8 @@ TEST_F(CompilerTest, PrintsTheIRAfterAPass) {
   compiler::CompileOptions options;
   options.printIR.stream = &stream;
   options.printIR.afterPasses = {"kiln-select-kernel-config"};
-  ASSERT_TRUE(succeeded(
-      compiler::compileModel(*model.module, model.weights, options)))
+  ASSERT_TRUE(
+      succeeded(compiler::compileModel(*model.module, model.weights, options)))
       << diagnostics;
   EXPECT_NE(dump.find("IR Dump After"), std::string::npos);
   EXPECT_NE(dump.find("kiln.cpu_config"), std::string::npos);
@@ -415,11 +417,16 @@ TEST_F(CompilerTest, WrongInputsAreRefusedByTheRuntime) {
   std::optional<CompiledModel> loaded = CompiledModel::load(
       std::move(compiled->artifact), "mlp", LoadOptions(), error);
   ASSERT_TRUE(loaded) << error;
-  EXPECT_FALSE(loaded->bindInput(0, HostTensor(ElementType::F32, {1, 63}), error));
-  EXPECT_EQ(error, "input 'input' of model 'mlp' expects 1x64xf32, got 1x63xf32");
-  EXPECT_FALSE(loaded->bindInput(0, HostTensor(ElementType::BF16, {1, 64}), error));
-  EXPECT_EQ(error, "input 'input' of model 'mlp' expects 1x64xf32, got 1x64xbf16");
-  EXPECT_FALSE(loaded->bindInput(1, HostTensor(ElementType::F32, {1, 64}), error));
+  EXPECT_FALSE(
+      loaded->bindInput(0, HostTensor(ElementType::F32, {1, 63}), error));
+  EXPECT_EQ(error,
+            "input 'input' of model 'mlp' expects 1x64xf32, got 1x63xf32");
+  EXPECT_FALSE(
+      loaded->bindInput(0, HostTensor(ElementType::BF16, {1, 64}), error));
+  EXPECT_EQ(error,
+            "input 'input' of model 'mlp' expects 1x64xf32, got 1x64xbf16");
+  EXPECT_FALSE(
+      loaded->bindInput(1, HostTensor(ElementType::F32, {1, 64}), error));
   EXPECT_EQ(error, "model 'mlp' has no input 1 (it has 1)");
   EXPECT_FALSE(loaded->run(error));
   EXPECT_EQ(error, "cannot run model 'mlp': input 'input' is not bound");

@@ -399,10 +399,10 @@ TEST_F(ArtifactTest, UnsupportedVersion) {
   for (uint64_t version : {0u, 3u}) {
     putInt(bytes, 8, version, 4);
     resealTable(bytes);
-    expectReadError(path(), bytes,
-                    {"unsupported artifact format version " +
-                         std::to_string(version),
-                     "versions 1 to 2"});
+    expectReadError(
+        path(), bytes,
+        {"unsupported artifact format version " + std::to_string(version),
+         "versions 1 to 2"});
   }
 }
 
