@@ -145,6 +145,15 @@ struct ZooCase {
   bool fusion;
 };
 
+/// Prints a case as "mlp --set dtype=bf16 --no-fusion" in test reports.
+void PrintTo(const ZooCase &zooCase, std::ostream *os) {
+  *os << zooCase.model;
+  for (const std::string &setting : zooCase.settings)
+    *os << " --set " << setting;
+  if (!zooCase.fusion)
+    *os << " --no-fusion";
+}
+
 std::string describeCase(const ::testing::TestParamInfo<ZooCase> &info) {
   std::string name = info.param.model;
   for (const std::string &setting : info.param.settings)
