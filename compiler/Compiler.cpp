@@ -71,7 +71,7 @@ private:
 /// prints the stages that are not passes in the same format.
 class IRPrinter {
 public:
-  IRPrinter(const IRPrintingOptions &options) : options(options) {}
+  explicit IRPrinter(const IRPrintingOptions &options) : options(options) {}
 
   /// Prints the module after the passes `options` selects.
   void configure(PassManager &pm) {
