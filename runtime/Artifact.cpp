@@ -35,6 +35,9 @@ static constexpr uint64_t kMaxManifestBytes = uint64_t(64) << 20;
 static constexpr const char *kManifestSection = "manifest";
 static constexpr const char *kCodeSection = "code";
 static constexpr const char *kWeightsSection = "weights";
+static constexpr const char *kGraphSection = "graph";
+/// The container version that introduced the graph section.
+static constexpr uint32_t kGraphVersion = 2;
 
 uint64_t fnv1a64(const uint8_t *data, size_t size) {
   uint64_t hash = 14695981039346656037ull;
@@ -79,9 +82,9 @@ struct SectionBytes {
 /// The preamble, section table and table checksum for `sections`, which
 /// follow back to back.
 static std::vector<uint8_t>
-buildHeader(const std::vector<SectionBytes> &sections) {
+buildHeader(const std::vector<SectionBytes> &sections, uint32_t version) {
   std::vector<uint8_t> header(kMagic, kMagic + sizeof(kMagic));
-  appendInt(header, kArtifactFormatVersion, 4);
+  appendInt(header, version, 4);
   appendInt(header, sections.size(), 4);
   uint64_t offset = kPreambleSize + kEntrySize * sections.size() + 8;
   for (const SectionBytes &section : sections) {
@@ -100,8 +103,8 @@ buildHeader(const std::vector<SectionBytes> &sections) {
 
 static bool writeFile(const std::string &path,
                       const std::vector<SectionBytes> &sections,
-                      std::string &message) {
-  std::vector<uint8_t> header = buildHeader(sections);
+                      uint32_t version, std::string &message) {
+  std::vector<uint8_t> header = buildHeader(sections, version);
   errno = 0;
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   if (!file) {
@@ -141,13 +144,21 @@ static bool writeContents(const std::string &path,
   std::vector<uint8_t> weights;
   if (!writeSafetensorsToMemory(contents.weights, weights, message))
     return false;
-  return writeFile(
-      path,
-      {{kManifestSection, reinterpret_cast<const uint8_t *>(manifest.data()),
-        manifest.size()},
-       {kCodeSection, contents.code.data(), contents.code.size()},
-       {kWeightsSection, weights.data(), weights.size()}},
-      message);
+  std::vector<SectionBytes> sections = {
+      {kManifestSection, reinterpret_cast<const uint8_t *>(manifest.data()),
+       manifest.size()},
+      {kCodeSection, contents.code.data(), contents.code.size()},
+      {kWeightsSection, weights.data(), weights.size()}};
+  // The oldest version that holds the contents, for older runtimes.
+  uint32_t version = 1;
+  if (!contents.graph.empty()) {
+    sections.push_back(
+        {kGraphSection,
+         reinterpret_cast<const uint8_t *>(contents.graph.data()),
+         contents.graph.size()});
+    version = kGraphVersion;
+  }
+  return writeFile(path, sections, version, message);
 }
 
 bool writeArtifact(const std::string &path, const ArtifactContents &contents,
@@ -171,7 +182,7 @@ bool writeArtifact(const std::string &path, const ArtifactContents &contents,
 //===----------------------------------------------------------------------===//
 
 /// Checks the magic and version and reads the section count.
-static bool parsePreamble(const std::vector<uint8_t> &bytes,
+static bool parsePreamble(const std::vector<uint8_t> &bytes, uint32_t &version,
                           uint32_t &numSections, std::string &message) {
   if (bytes.size() < kPreambleSize) {
     message = "file is " + std::to_string(bytes.size()) +
@@ -183,10 +194,10 @@ static bool parsePreamble(const std::vector<uint8_t> &bytes,
     message = "not a Kiln artifact (bad magic)";
     return false;
   }
-  uint64_t version = readInt(bytes.data() + 8, 4);
-  if (version != kArtifactFormatVersion) {
+  version = static_cast<uint32_t>(readInt(bytes.data() + 8, 4));
+  if (version < 1 || version > kArtifactFormatVersion) {
     message = "unsupported artifact format version " + std::to_string(version) +
-              " (this runtime reads version " +
+              " (this runtime reads versions 1 to " +
               std::to_string(kArtifactFormatVersion) + ")";
     return false;
   }
@@ -214,15 +225,16 @@ static bool parseName(const uint8_t *field, std::string &name) {
                      [](uint8_t c) { return c == 0; });
 }
 
-static bool isKnownSection(const std::string &name) {
+static bool isKnownSection(const std::string &name, uint32_t version) {
   return name == kManifestSection || name == kCodeSection ||
-         name == kWeightsSection;
+         name == kWeightsSection ||
+         (name == kGraphSection && version >= kGraphVersion);
 }
 
 /// Reads the table after checking its checksum, and checks each entry's
 /// name and bounds.
-static bool parseTable(const std::vector<uint8_t> &bytes, uint32_t numSections,
-                       std::vector<SectionEntry> &entries,
+static bool parseTable(const std::vector<uint8_t> &bytes, uint32_t version,
+                       uint32_t numSections, std::vector<SectionEntry> &entries,
                        std::string &message) {
   // 1. The table and its checksum must fit, and match.
   uint64_t tableEnd = kPreambleSize + uint64_t(kEntrySize) * numSections;
@@ -246,7 +258,7 @@ static bool parseTable(const std::vector<uint8_t> &bytes, uint32_t numSections,
       message = "section " + std::to_string(i) + " has an invalid name";
       return false;
     }
-    if (!isKnownSection(entry.name)) {
+    if (!isKnownSection(entry.name, version)) {
       message = "unknown section '" + entry.name + "'";
       return false;
     }
@@ -330,10 +342,12 @@ static bool checkSections(const std::vector<uint8_t> &bytes,
 // Reading the contents
 //===----------------------------------------------------------------------===//
 
-static const SectionEntry &findSection(const std::vector<SectionEntry> &entries,
+static const SectionEntry *findSection(const std::vector<SectionEntry> &entries,
                                        const char *name) {
-  return *std::find_if(entries.begin(), entries.end(),
-                       [&](const SectionEntry &e) { return e.name == name; });
+  auto found =
+      std::find_if(entries.begin(), entries.end(),
+                   [&](const SectionEntry &e) { return e.name == name; });
+  return found == entries.end() ? nullptr : &*found;
 }
 
 /// Decodes the checked sections and validates the manifest against the
@@ -344,7 +358,7 @@ decodeSections(const std::vector<uint8_t> &bytes,
   Artifact artifact;
 
   // 1. The manifest's schema.
-  const SectionEntry &manifest = findSection(entries, kManifestSection);
+  const SectionEntry &manifest = *findSection(entries, kManifestSection);
   if (manifest.size > kMaxManifestBytes) {
     message = "the manifest section (" + std::to_string(manifest.size) +
               " bytes) is absurdly large";
@@ -362,7 +376,7 @@ decodeSections(const std::vector<uint8_t> &bytes,
   artifact.manifest = std::move(*parsed);
 
   // 2. The code, which only the loader can check further.
-  const SectionEntry &code = findSection(entries, kCodeSection);
+  const SectionEntry &code = *findSection(entries, kCodeSection);
   if (code.size == 0) {
     message = "the code section is empty";
     return std::nullopt;
@@ -371,7 +385,7 @@ decodeSections(const std::vector<uint8_t> &bytes,
                        bytes.begin() + code.offset + code.size);
 
   // 3. The weights.
-  const SectionEntry &weights = findSection(entries, kWeightsSection);
+  const SectionEntry &weights = *findSection(entries, kWeightsSection);
   std::optional<TensorMap> tensors =
       readSafetensorsFromMemory(bytes.data() + weights.offset, weights.size,
                                 "in section 'weights'", message);
@@ -379,7 +393,13 @@ decodeSections(const std::vector<uint8_t> &bytes,
     return std::nullopt;
   artifact.weights = std::move(*tensors);
 
-  // 4. What the manifest means, now that the weights are known.
+  // 4. The graph, opaque to the runtime.
+  if (const SectionEntry *graph = findSection(entries, kGraphSection))
+    artifact.graph.assign(reinterpret_cast<const char *>(bytes.data()) +
+                              graph->offset,
+                          graph->size);
+
+  // 5. What the manifest means, now that the weights are known.
   if (!validateManifest(artifact.manifest, artifact.weights, message)) {
     message = "invalid manifest: " + message;
     return std::nullopt;
@@ -390,11 +410,11 @@ decodeSections(const std::vector<uint8_t> &bytes,
 static std::optional<Artifact> readContents(const std::string &path,
                                             std::string &message) {
   std::vector<uint8_t> bytes;
-  uint32_t numSections;
+  uint32_t version, numSections;
   std::vector<SectionEntry> entries;
   if (!readFileBytes(path, bytes, message) ||
-      !parsePreamble(bytes, numSections, message) ||
-      !parseTable(bytes, numSections, entries, message) ||
+      !parsePreamble(bytes, version, numSections, message) ||
+      !parseTable(bytes, version, numSections, entries, message) ||
       !checkCoverage(entries, bytes.size(), numSections, message) ||
       !checkSections(bytes, entries, message))
     return std::nullopt;

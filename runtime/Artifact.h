@@ -5,13 +5,16 @@
 // A compiled model ships as one file holding three sections: "manifest" (the
 // JSON described in runtime/Manifest.h), "code" (the kernels as one shared
 // object exporting the KernelAbi.h functions) and "weights" (a safetensors
-// blob). No MLIR dependency.
+// blob); from version 2 on, optionally a fourth, "graph": the model's kiln
+// graph as MLIR text, without its weights, so that a tool can check the
+// compiled model against the reference evaluator. The runtime never reads the
+// graph. No MLIR dependency.
 //
-// Layout, version 1, all integers little-endian:
+// Layout, versions 1 and 2, all integers little-endian:
 //
 //   offset  size      field
 //   0       8         magic "KILNART\0"
-//   8       4         u32 format version (1)
+//   8       4         u32 format version (1, or 2 with a graph)
 //   12      4         u32 section count N (1..16)
 //   16      40 * N    section table; per section:
 //                       16  name, ASCII, NUL-padded
@@ -23,7 +26,9 @@
 //
 // Sections must not overlap and must cover every byte after the table
 // checksum, so any damaged byte, anywhere, is detected. The writer puts the
-// sections in the order manifest, code, weights, back to back.
+// sections in the order manifest, code, weights (, graph), back to back, and
+// writes version 1 when there is no graph, so that a version-1 runtime still
+// reads every artifact that does not need version 2.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,8 +45,9 @@
 
 namespace kiln {
 
-/// The artifact container version this runtime reads and writes.
-inline constexpr uint32_t kArtifactFormatVersion = 1;
+/// The newest artifact container version this runtime reads and writes; it
+/// reads every version from 1 up.
+inline constexpr uint32_t kArtifactFormatVersion = 2;
 
 /// Everything a model.kiln file holds.
 struct Artifact {
@@ -49,6 +55,9 @@ struct Artifact {
   /// The bytes of the kernels' shared object.
   std::vector<uint8_t> code;
   TensorMap weights;
+  /// The kiln graph as MLIR text (version 2); empty when the artifact has
+  /// none.
+  std::string graph;
 };
 
 /// What `writeArtifact` takes: the same three parts.

@@ -220,25 +220,36 @@ static bool resolveKernels(const Manifest &manifest,
 std::optional<CompiledModel> CompiledModel::load(const std::string &path,
                                                  const LoadOptions &options,
                                                  std::string &error) {
-  if (options.numThreads < 0) {
-    error = "failed to load model '" + path + "': the thread count " +
-            std::to_string(options.numThreads) + " is negative";
-    return std::nullopt;
-  }
   std::optional<Artifact> artifact = readArtifact(path, error);
   if (!artifact)
     return std::nullopt;
+  return load(std::move(*artifact), path, options, error);
+}
+
+std::optional<CompiledModel> CompiledModel::load(Artifact artifact,
+                                                 const std::string &name,
+                                                 const LoadOptions &options,
+                                                 std::string &error) {
   std::string message;
-  try {
-    auto state = std::make_unique<State>();
-    state->path = path;
-    if (state->initialize(std::move(*artifact), options, message))
-      return CompiledModel(std::move(state));
-  } catch (const std::exception &e) {
-    // Allocation failures, and a system that cannot start a thread.
-    message = std::string("unexpected error: ") + e.what();
+  if (options.numThreads < 0) {
+    message = "the thread count " + std::to_string(options.numThreads) +
+              " is negative";
+  } else if (!validateManifest(artifact.manifest, artifact.weights, message)) {
+    message = "invalid manifest: " + message;
+  } else if (artifact.code.empty()) {
+    message = "the code section is empty";
+  } else {
+    try {
+      auto state = std::make_unique<State>();
+      state->path = name;
+      if (state->initialize(std::move(artifact), options, message))
+        return CompiledModel(std::move(state));
+    } catch (const std::exception &e) {
+      // Allocation failures, and a system that cannot start a thread.
+      message = std::string("unexpected error: ") + e.what();
+    }
   }
-  error = "failed to load model '" + path + "': " + message;
+  error = "failed to load model '" + name + "': " + message;
   return std::nullopt;
 }
 

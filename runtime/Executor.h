@@ -18,6 +18,7 @@
 #ifndef KILN_RUNTIME_EXECUTOR_H_
 #define KILN_RUNTIME_EXECUTOR_H_
 
+#include "runtime/Artifact.h"
 #include "runtime/HostTensor.h"
 #include "runtime/Manifest.h"
 
@@ -51,6 +52,15 @@ public:
   /// `error` to one message naming the file and what is wrong. Never throws.
   static std::optional<CompiledModel>
   load(const std::string &path, const LoadOptions &options, std::string &error);
+
+  /// Loads `artifact`, held in memory (a model compiled in this process),
+  /// after checking it as `readArtifact` checks a file; `name` stands for
+  /// the file in messages. On failure returns std::nullopt and sets `error`.
+  /// Never throws.
+  static std::optional<CompiledModel> load(Artifact artifact,
+                                           const std::string &name,
+                                           const LoadOptions &options,
+                                           std::string &error);
 
   CompiledModel(CompiledModel &&) noexcept;
   CompiledModel &operator=(CompiledModel &&) noexcept;

@@ -2,23 +2,31 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 //
-// kiln models | export | eval. A thin main(): parsing options, printing
-// results; the work is done by the libraries. Every error is printed once,
-// with its location, and gives exit status 1.
+// kiln models | export | eval | compile | run | explain. A thin main():
+// parsing options, printing results; the work is done by the libraries.
+// Every error is printed once, with its location, and gives exit status 1.
 //
 //===----------------------------------------------------------------------===//
 
+#include "autotune/ModelProfile.h"
+#include "compiler/Compiler.h"
 #include "ir/Cost.h"
 #include "ir/KilnDialect.h"
 #include "models/io/ModelFile.h"
 #include "models/zoo/Zoo.h"
+#include "reference/Compare.h"
 #include "reference/Evaluator.h"
+#include "runtime/Artifact.h"
+#include "runtime/Executor.h"
+#include "runtime/MachinePeaks.h"
+#include "runtime/ThreadPool.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/ADT/MapVector.h"
-#include "llvm/Support/CommandLine.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
@@ -37,30 +45,92 @@ static cl::SubCommand exportCommand("export",
 static cl::SubCommand evalCommand(
     "eval", "Evaluate a model with the reference evaluator on seeded inputs");
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
-                                      cl::sub(evalCommand));
-static cl::opt<std::string> modelName("model", cl::desc("A zoo model name"),
-                                      cl::value_desc("name"),
-                                      cl::sub(exportCommand),
-                                      cl::sub(evalCommand));
+static cl::SubCommand
+    compileCommand("compile",
+                   "Compile a model for a CPU into a model.kiln artifact");
+static cl::SubCommand
+    runCommand("run",
+               "Run a compiled model, check it against the reference evaluator "
+               "and time each kernel");
+static cl::SubCommand explainCommand(
+    "explain", "Show the kernels a model fuses into and their roofline bound");
+
+static cl::opt<std::string>
+    inputFile(cl::Positional, cl::desc("<model.mlir | model.kiln>"),
+              cl::sub(evalCommand), cl::sub(compileCommand),
+              cl::sub(runCommand), cl::sub(explainCommand));
+static cl::opt<std::string>
+    modelName("model", cl::desc("A zoo model name"), cl::value_desc("name"),
+              cl::sub(exportCommand), cl::sub(evalCommand),
+              cl::sub(compileCommand), cl::sub(runCommand),
+              cl::sub(explainCommand));
 static cl::list<std::string>
     settings("set", cl::desc("Knob settings of the zoo model"),
              cl::value_desc("knob=value,..."), cl::CommaSeparated,
-             cl::sub(exportCommand), cl::sub(evalCommand));
+             cl::sub(exportCommand), cl::sub(evalCommand),
+             cl::sub(compileCommand), cl::sub(runCommand),
+             cl::sub(explainCommand));
 static cl::opt<std::string>
-    weightsFile("weights",
-                cl::desc("Use the weights of this safetensors file"),
+    weightsFile("weights", cl::desc("Use the weights of this safetensors file"),
                 cl::value_desc("file.safetensors"), cl::sub(exportCommand),
-                cl::sub(evalCommand));
+                cl::sub(evalCommand), cl::sub(compileCommand),
+                cl::sub(runCommand), cl::sub(explainCommand));
 static cl::opt<uint64_t> inputSeed("seed", cl::desc("Seed of the inputs"),
-                                   cl::init(0), cl::sub(evalCommand));
-static cl::opt<std::string> outputFile("o", cl::desc("Output .mlir file"),
-                                       cl::value_desc("file.mlir"),
-                                       cl::sub(exportCommand));
+                                   cl::init(0), cl::sub(evalCommand),
+                                   cl::sub(runCommand));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::value_desc("file"),
+                                       cl::sub(exportCommand),
+                                       cl::sub(compileCommand));
 static cl::opt<bool> inlineWeightsFlag(
     "inline-weights",
     cl::desc("Store the weights as constants in the .mlir itself"),
     cl::sub(exportCommand));
+
+// Compiling.
+static cl::opt<std::string>
+    targetName("target",
+               cl::desc("The CPU to compile for: host, x86-64, x86-64-v2, "
+                        "x86-64-v3 (avx2) or x86-64-v4 (avx512)"),
+               cl::value_desc("name"), cl::init("host"),
+               cl::sub(compileCommand), cl::sub(runCommand),
+               cl::sub(explainCommand));
+static cl::opt<bool> noFusion("no-fusion",
+                              cl::desc("Make every op its own kernel"),
+                              cl::sub(compileCommand), cl::sub(runCommand),
+                              cl::sub(explainCommand));
+static cl::opt<bool> printIRAfterAll(
+    "print-ir-after-all",
+    cl::desc("Print the module to stderr after every pass and stage"),
+    cl::sub(compileCommand), cl::sub(runCommand), cl::sub(explainCommand));
+static cl::list<std::string> printIRAfter(
+    "print-ir-after",
+    cl::desc("Print the module to stderr after the passes with these "
+             "arguments"),
+    cl::value_desc("pass-arg,..."), cl::CommaSeparated, cl::sub(compileCommand),
+    cl::sub(runCommand), cl::sub(explainCommand));
+
+// Running.
+static cl::opt<int>
+    numThreads("threads",
+               cl::desc("Threads per kernel (0: one per hardware thread)"),
+               cl::init(0), cl::sub(runCommand), cl::sub(explainCommand));
+static cl::opt<int> numRepeats("repeat",
+                               cl::desc("Timed runs after one warm-up run"),
+                               cl::init(10), cl::sub(runCommand));
+static cl::opt<std::string>
+    inputsFile("inputs",
+               cl::desc("Bind the inputs to the tensors of this safetensors "
+                        "file, by name (default: seeded random inputs)"),
+               cl::value_desc("file.safetensors"), cl::sub(runCommand));
+static cl::opt<bool>
+    noCheck("no-check", cl::desc("Do not compare with the reference evaluator"),
+            cl::sub(runCommand));
+static cl::opt<double> ridgeOption(
+    "ridge",
+    cl::desc("The machine's ridge point in FLOP/byte (default: measure this "
+             "machine)"),
+    cl::init(0), cl::sub(explainCommand));
 
 //===----------------------------------------------------------------------===//
 // Diagnostics
@@ -76,10 +146,29 @@ public:
         filter(&context, [this](Diagnostic &diagnostic) {
           if (diagnostic.getSeverity() != DiagnosticSeverity::Error)
             return failure();
-          return success(std::exchange(sawError, true));
+          if (std::exchange(sawError, true))
+            return success();
+          return printWithoutFile(diagnostic);
         }) {}
 
 private:
+  /// Prints an error whose location has no file, such as the named scopes
+  /// of zoo models ("decoder.layers.0.attn"), as "error: at 'NAME': ...";
+  /// the source manager's handler would print "<unknown>:0: error:
+  /// loc(...)". Leaves errors with a file to it.
+  static LogicalResult printWithoutFile(Diagnostic &diagnostic) {
+    Location loc = diagnostic.getLocation();
+    if (loc->findInstanceOf<FileLineColLoc>())
+      return failure();
+    llvm::errs() << "error: ";
+    if (auto name = loc->findInstanceOf<NameLoc>())
+      llvm::errs() << "at '" << name.getName().strref() << "': ";
+    llvm::errs() << diagnostic.str() << "\n";
+    for (const Diagnostic &note : diagnostic.getNotes())
+      llvm::errs() << "note: " << note.str() << "\n";
+    return success();
+  }
+
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler printer;
   ScopedDiagnosticHandler filter;
@@ -275,6 +364,394 @@ static int evalModel(MLIRContext &context) {
   return 0;
 }
 
+//===----------------------------------------------------------------------===//
+// Formatting
+//===----------------------------------------------------------------------===//
+
+/// `value` with a decimal SI prefix: "12.3 G" + unit.
+static std::string formatScaled(double value, StringRef unit) {
+  const char *prefixes[] = {"", "K", "M", "G", "T", "P"};
+  int prefix = 0;
+  while (std::fabs(value) >= 1000 && prefix < 5) {
+    value /= 1000;
+    ++prefix;
+  }
+  return llvm::formatv("{0:F1} {1}{2}", value, prefixes[prefix], unit).str();
+}
+
+/// A byte count in binary units: "12.0 KiB".
+static std::string formatBytes(int64_t bytes) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? llvm::formatv("{0} B", bytes).str()
+                   : llvm::formatv("{0:F1} {1}", value, units[unit]).str();
+}
+
+static std::string formatSeconds(double seconds) {
+  if (seconds < 1e-3)
+    return llvm::formatv("{0:F1} us", seconds * 1e6).str();
+  if (seconds < 1)
+    return llvm::formatv("{0:F3} ms", seconds * 1e3).str();
+  return llvm::formatv("{0:F3} s", seconds).str();
+}
+
+/// The fused ops of a kernel without the dialect prefix: "matmul add relu".
+static std::string formatOps(const std::vector<std::string> &ops) {
+  std::string text;
+  for (const std::string &op : ops) {
+    if (!text.empty())
+      text += " ";
+    text += StringRef(op).starts_with("kiln.") ? op.substr(5) : op;
+  }
+  return text.empty() ? "-" : text;
+}
+
+/// "arena 12.0 KiB peak vs 20.0 KiB sum of buffers (60%)".
+static std::string formatMemoryPlan(const kiln::Manifest &manifest) {
+  std::string text = "arena " + formatBytes(manifest.arenaBytes) + " peak vs " +
+                     formatBytes(manifest.unplannedBytes) + " sum of buffers";
+  if (manifest.unplannedBytes > 0)
+    text += llvm::formatv(" ({0:F0}%)",
+                          100.0 * manifest.arenaBytes / manifest.unplannedBytes)
+                .str();
+  return text;
+}
+
+//===----------------------------------------------------------------------===//
+// kiln compile
+//===----------------------------------------------------------------------===//
+
+/// The compile options of the command line.
+static kiln::compiler::CompileOptions getCompileOptions() {
+  kiln::compiler::CompileOptions options;
+  options.target = targetName;
+  options.fusion = !noFusion;
+  options.printIR.stream = &llvm::errs();
+  options.printIR.afterAll = printIRAfterAll;
+  options.printIR.afterPasses.assign(printIRAfter.begin(), printIRAfter.end());
+  return options;
+}
+
+/// The model of the command line, compiled. Errors are already reported
+/// when this fails.
+static FailureOr<kiln::compiler::CompiledArtifact>
+compileFromCommandLine(MLIRContext &context, kiln::LoadedModel &model) {
+  FailureOr<kiln::LoadedModel> loaded = loadModel(context, inputFile);
+  if (failed(loaded))
+    return failure();
+  model = std::move(*loaded);
+  return kiln::compiler::compileModel(*model.module, model.weights,
+                                      getCompileOptions());
+}
+
+static int compileModel(MLIRContext &context) {
+  if (outputFile.empty())
+    return fail("kiln compile needs -o FILE.kiln");
+  kiln::LoadedModel model;
+  FailureOr<kiln::compiler::CompiledArtifact> compiled =
+      compileFromCommandLine(context, model);
+  if (failed(compiled))
+    return 1;
+  std::string error;
+  if (!kiln::writeArtifact(outputFile, compiled->artifact, error))
+    return fail(error);
+  const kiln::Manifest &manifest = compiled->artifact.manifest;
+  raw_ostream &os = llvm::outs();
+  os << "compiled for " << targetName << ": " << compiled->numKernels
+     << " kernels, " << manifest.steps.size() << " kernel calls";
+  if (compiled->kernelsPerBlock)
+    os << llvm::formatv(" ({0:F1} per block)", *compiled->kernelsPerBlock);
+  os << "\ncode " << formatBytes(compiled->artifact.code.size()) << ", weights "
+     << compiled->artifact.weights.size() << " tensors\n";
+  os << "memory plan: " << formatMemoryPlan(manifest) << "\n";
+  os << "wrote " << outputFile << "\n";
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
+// kiln run
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A model to run: the artifact, and the graph and weights to check it
+/// against.
+struct RunnableModel {
+  kiln::Artifact artifact;
+  std::string name;
+  /// The reference graph; null when the artifact carries none.
+  OwningOpRef<ModuleOp> graph;
+  std::optional<double> kernelsPerBlock;
+};
+} // namespace
+
+/// The artifact file, or the model compiled in memory. Errors are already
+/// reported when this fails.
+static FailureOr<RunnableModel> getRunnableModel(MLIRContext &context) {
+  RunnableModel runnable;
+  if (modelName.empty() && StringRef(inputFile).ends_with(".kiln")) {
+    std::string error;
+    std::optional<kiln::Artifact> artifact =
+        kiln::readArtifact(inputFile, error);
+    if (!artifact) {
+      (void)fail(error);
+      return failure();
+    }
+    runnable.artifact = std::move(*artifact);
+    runnable.name = inputFile;
+    if (!runnable.artifact.graph.empty()) {
+      runnable.graph = parseSourceString<ModuleOp>(
+          runnable.artifact.graph, &context, inputFile + ":graph");
+      if (!runnable.graph)
+        return failure();
+    }
+    return runnable;
+  }
+  kiln::LoadedModel model;
+  FailureOr<kiln::compiler::CompiledArtifact> compiled =
+      compileFromCommandLine(context, model);
+  if (failed(compiled))
+    return failure();
+  runnable.artifact = std::move(compiled->artifact);
+  runnable.name =
+      modelName.empty() ? inputFile.getValue() : modelName.getValue();
+  runnable.graph = std::move(model.module);
+  runnable.kernelsPerBlock = compiled->kernelsPerBlock;
+  return runnable;
+}
+
+/// The inputs to bind: the tensors of `--inputs` by name, or seeded ones
+/// from the graph. Errors are already reported when this fails.
+static FailureOr<std::vector<kiln::HostTensor>>
+getInputs(const RunnableModel &runnable) {
+  const std::vector<kiln::TensorSpec> &specs =
+      runnable.artifact.manifest.inputs;
+  if (inputsFile.empty()) {
+    if (!runnable.graph) {
+      (void)fail("'" + runnable.name +
+                 "' holds no graph to make seeded inputs from; give --inputs "
+                 "FILE.safetensors");
+      return failure();
+    }
+    FailureOr<func::FuncOp> entry = kiln::getEntryFunction(*runnable.graph);
+    if (failed(entry))
+      return failure();
+    return kiln::reference::makeSeededInputs(*entry, inputSeed);
+  }
+  std::string error;
+  std::optional<kiln::TensorMap> tensors =
+      kiln::readSafetensors(inputsFile, error);
+  if (!tensors) {
+    (void)fail(error);
+    return failure();
+  }
+  std::vector<kiln::HostTensor> inputs;
+  for (const kiln::TensorSpec &spec : specs) {
+    auto found = tensors->find(spec.name);
+    if (found == tensors->end()) {
+      (void)fail("'" + inputsFile + "' has no tensor '" + spec.name +
+                 "' for input '" + spec.name + "' (" +
+                 kiln::formatTensorType(spec.type, spec.shape) + ")");
+      return failure();
+    }
+    inputs.push_back(std::move(found->second));
+    tensors->erase(found);
+  }
+  if (!tensors->empty()) {
+    (void)fail("'" + inputsFile + "' has tensor '" + tensors->begin()->first +
+               "', which is not an input of '" + runnable.name + "'");
+    return failure();
+  }
+  return inputs;
+}
+
+/// Compares the model's outputs with the reference evaluator's and prints
+/// the errors. Returns whether all matched; errors are already reported
+/// when this fails.
+static FailureOr<bool> checkOutputs(const RunnableModel &runnable,
+                                    const kiln::CompiledModel &model,
+                                    ArrayRef<kiln::HostTensor> inputs) {
+  raw_ostream &os = llvm::outs();
+  if (!runnable.graph) {
+    os << "check: skipped ('" << runnable.name << "' holds no graph)\n";
+    return true;
+  }
+  FailureOr<func::FuncOp> entry = kiln::getEntryFunction(*runnable.graph);
+  if (failed(entry))
+    return failure();
+  FailureOr<std::vector<kiln::HostTensor>> expected =
+      kiln::reference::evaluate(*entry, inputs, runnable.artifact.weights);
+  if (failed(expected))
+    return failure();
+  bool passed = true;
+  os << "check against the reference evaluator:\n";
+  for (auto [index, spec] : llvm::enumerate(model.outputs())) {
+    const kiln::HostTensor &reference = (*expected)[index];
+    kiln::reference::Comparison comparison =
+        kiln::reference::compareWithReference(model.output(index), reference);
+    kiln::reference::Tolerance tolerance =
+        kiln::reference::getTolerance(reference.getElementType());
+    os << llvm::formatv("  {0,-16} {1,-18} max abs error {2:E2}  max rel "
+                        "error {3:E2}  (rtol {4:E0}, atol {5:E0})  ",
+                        spec.name,
+                        kiln::formatTensorType(spec.type, spec.shape),
+                        comparison.maxAbsError, comparison.maxRelError,
+                        tolerance.rtol, tolerance.atol);
+    if (!comparison.typeMismatch.empty())
+      os << "FAIL: " << comparison.typeMismatch << "\n";
+    else if (comparison.passed())
+      os << "PASS\n";
+    else
+      os << "FAIL: " << comparison.mismatches << " of "
+         << reference.getNumElements() << " elements differ, first at "
+         << comparison.firstMismatch << " ("
+         << model.output(index).getFloat(comparison.firstMismatch)
+         << ", expected " << reference.getFloat(comparison.firstMismatch)
+         << ")\n";
+    passed &= comparison.passed();
+  }
+  return passed;
+}
+
+/// The per-kernel table and the totals.
+static void printProfile(const RunnableModel &runnable,
+                         const kiln::CompiledModel &model,
+                         const kiln::autotune::ModelProfile &profile,
+                         const kiln::MachinePeaks &peaks) {
+  raw_ostream &os = llvm::outs();
+  os << llvm::formatv("\n{0,3}  {1,-40} {2,-32} {3,10}  {4,16}  {5,8}\n", "#",
+                      "kernel", "fused ops", "median", "rate", "roofline");
+  for (auto [index, kernel] : llvm::enumerate(profile.kernels)) {
+    std::string rate = kernel.computeBound ? formatScaled(kernel.rate, "FLOP/s")
+                                           : formatScaled(kernel.rate, "B/s");
+    os << llvm::formatv("{0,3}  {1,-40} {2,-32} {3,10}  {4,16}  {5,7:F1}%\n",
+                        index, kernel.kernel, formatOps(kernel.fusedOps),
+                        formatSeconds(kernel.seconds.median), rate,
+                        100 * kernel.rooflineFraction);
+  }
+  const kiln::Manifest &manifest = model.manifest();
+  os << "\ntotal latency: " << formatSeconds(profile.latency.median)
+     << " median of " << profile.latency.count << " runs (min "
+     << formatSeconds(profile.latency.min) << "), " << manifest.steps.size()
+     << " kernel calls";
+  if (runnable.kernelsPerBlock)
+    os << llvm::formatv(", {0:F1} per block", *runnable.kernelsPerBlock);
+  os << "\nmemory plan: " << formatMemoryPlan(manifest) << "\n";
+  os << "roofline (" << peaks.numThreads
+     << " threads): " << formatScaled(peaks.flopsPerSecond, "FLOP/s")
+     << " f32 FMA peak, " << formatScaled(peaks.bytesPerSecond, "B/s")
+     << " STREAM bandwidth\n";
+}
+
+static int runModel(MLIRContext &context) {
+  if (numRepeats < 1)
+    return fail("--repeat must be at least 1");
+  if (numThreads < 0)
+    return fail("--threads must not be negative");
+  FailureOr<RunnableModel> runnable = getRunnableModel(context);
+  if (failed(runnable))
+    return 1;
+  FailureOr<std::vector<kiln::HostTensor>> inputs = getInputs(*runnable);
+  if (failed(inputs))
+    return 1;
+
+  // 1. Load, bind and run.
+  std::string error;
+  kiln::LoadOptions loadOptions;
+  loadOptions.numThreads = numThreads;
+  std::optional<kiln::CompiledModel> model = kiln::CompiledModel::load(
+      runnable->artifact, runnable->name, loadOptions, error);
+  if (!model)
+    return fail(error);
+  for (auto [index, tensor] : llvm::enumerate(*inputs))
+    if (!model->bindInput(index, tensor, error))
+      return fail(error);
+  kiln::ThreadPool pool(model->numThreads());
+  kiln::MachinePeaks peaks = kiln::measureMachinePeaks(pool);
+  std::optional<kiln::autotune::ModelProfile> profile =
+      kiln::autotune::profileModel(*model, /*warmupRuns=*/1, numRepeats, peaks,
+                                   error);
+  if (!profile)
+    return fail(error);
+  llvm::outs() << "model: " << runnable->name << " ("
+               << model->manifest().steps.size() << " kernel calls, "
+               << model->numThreads() << " threads)\n";
+
+  // 2. The check, then the table.
+  bool passed = true;
+  if (!noCheck) {
+    FailureOr<bool> checked = checkOutputs(*runnable, *model, *inputs);
+    if (failed(checked))
+      return 1;
+    passed = *checked;
+    llvm::outs() << (passed ? "PASS" : "FAIL") << "\n";
+  }
+  printProfile(*runnable, *model, *profile, peaks);
+  return passed ? 0 : 1;
+}
+
+//===----------------------------------------------------------------------===//
+// kiln explain
+//===----------------------------------------------------------------------===//
+
+static int explainModel(MLIRContext &context) {
+  if (numThreads < 0)
+    return fail("--threads must not be negative");
+  if (ridgeOption < 0)
+    return fail("--ridge must not be negative");
+  FailureOr<kiln::LoadedModel> model = loadModel(context, inputFile);
+  if (failed(model))
+    return 1;
+  FailureOr<kiln::compiler::ModelExplanation> explanation =
+      kiln::compiler::explainModel(*model->module, getCompileOptions());
+  if (failed(explanation))
+    return 1;
+  double ridge = ridgeOption;
+  std::string ridgeSource = "given";
+  if (ridge == 0) {
+    kiln::ThreadPool pool(numThreads);
+    ridge = kiln::measureMachinePeaks(pool).getRidge();
+    ridgeSource = "measured on this machine, " +
+                  std::to_string(pool.getNumThreads()) + " threads";
+  }
+
+  raw_ostream &os = llvm::outs();
+  int64_t flops = 0, bytes = 0;
+  for (const kiln::graph::KernelExplanation &kernel : explanation->kernels) {
+    flops += kernel.flops;
+    bytes += kernel.getBytes();
+  }
+  os << "model: "
+     << (modelName.empty() ? inputFile.getValue() : modelName.getValue())
+     << ", fusion " << (noFusion ? "off" : "on") << ": "
+     << explanation->kernels.size() << " kernels";
+  if (explanation->kernelsPerBlock)
+    os << llvm::formatv(" ({0:F1} per block)", *explanation->kernelsPerBlock);
+  os << ", " << formatScaled(flops, "FLOP") << ", " << formatBytes(bytes)
+     << " moved\n";
+  os << llvm::formatv("ridge point: {0:F2} FLOP/byte ({1})\n\n", ridge,
+                      ridgeSource);
+  for (const kiln::graph::KernelExplanation &kernel : explanation->kernels) {
+    bool compute = kiln::graph::getRooflineBound(kernel, ridge) ==
+                   kiln::graph::RooflineBound::Compute;
+    os << kernel.name << "  [" << kernel.kind << "]\n";
+    os << "  ops (" << kernel.ops.size() << "): " << formatOps(kernel.ops)
+       << "\n";
+    os << llvm::formatv(
+        "  {0}, {1} (in {2}, weights {3}, out {4}), "
+        "{5:F2} FLOP/byte: {6}-bound\n",
+        formatScaled(kernel.flops, "FLOP"), formatBytes(kernel.getBytes()),
+        formatBytes(kernel.inputBytes), formatBytes(kernel.weightBytes),
+        formatBytes(kernel.outputBytes), kernel.getIntensity(),
+        compute ? "compute" : "memory");
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   cl::ParseCommandLineOptions(
@@ -282,7 +759,14 @@ int main(int argc, char **argv) {
       "Kiln: a model compiler and kernel autotuner\n\n"
       "  kiln models\n"
       "  kiln export --model NAME [--set knob=value,...] [-o FILE.mlir]\n"
-      "  kiln eval (FILE.mlir | --model NAME [--set knob=value,...])\n");
+      "  kiln eval (FILE.mlir | --model NAME [--set knob=value,...])\n"
+      "  kiln compile (FILE.mlir | --model NAME [--set ...]) [--target host]\n"
+      "      [--no-fusion] [--print-ir-after-all] -o FILE.kiln\n"
+      "  kiln run (FILE.kiln | FILE.mlir | --model NAME [--set ...])\n"
+      "      [--threads N] [--repeat N] [--inputs FILE.safetensors] "
+      "[--no-check]\n"
+      "  kiln explain (FILE.mlir | --model NAME [--set ...]) [--no-fusion]\n"
+      "      [--ridge FLOP/BYTE]\n");
 
   MLIRContext context;
   context.loadDialect<kiln::KilnDialect, func::FuncDialect>();
@@ -296,5 +780,12 @@ int main(int argc, char **argv) {
     return exportModel(context);
   if (evalCommand)
     return evalModel(context);
-  return fail("expected a command: models, export or eval (see kiln --help)");
+  if (compileCommand)
+    return compileModel(context);
+  if (runCommand)
+    return runModel(context);
+  if (explainCommand)
+    return explainModel(context);
+  return fail("expected a command: models, export, eval, compile, run or "
+              "explain (see kiln --help)");
 }

@@ -396,10 +396,42 @@ TEST_F(ArtifactTest, BadMagic) {
 
 TEST_F(ArtifactTest, UnsupportedVersion) {
   std::string bytes = buildContainer(makeSections(getManifestJson().dump()));
-  putInt(bytes, 8, 2, 4);
-  resealTable(bytes);
-  expectReadError(path(), bytes,
-                  {"unsupported artifact format version 2", "version 1"});
+  for (uint64_t version : {0u, 3u}) {
+    putInt(bytes, 8, version, 4);
+    resealTable(bytes);
+    expectReadError(
+        path(), bytes,
+        {"unsupported artifact format version " + std::to_string(version),
+         "versions 1 to 2"});
+  }
+}
+
+TEST_F(ArtifactTest, GraphSectionRoundTripsAsVersion2) {
+  Artifact original = makeArtifact();
+  original.graph = "module {}\n";
+  std::string error;
+  ASSERT_TRUE(writeArtifact(path(), original, error)) << error;
+  std::string bytes = readBytes(path());
+  EXPECT_EQ(getInt(bytes, 8, 4), 2u);
+  ASSERT_EQ(getInt(bytes, 12, 4), 4u);
+  EXPECT_EQ(bytes.substr(16 + 3 * 40, 6), std::string("graph\0", 6));
+  std::optional<Artifact> read = readArtifact(path(), error);
+  ASSERT_TRUE(read.has_value()) << error;
+  EXPECT_EQ(read->graph, original.graph);
+
+  // Without a graph the writer keeps version 1, and the graph reads empty.
+  ASSERT_TRUE(writeArtifact(path(), makeArtifact(), error)) << error;
+  EXPECT_EQ(getInt(readBytes(path()), 8, 4), 1u);
+  read = readArtifact(path(), error);
+  ASSERT_TRUE(read.has_value()) << error;
+  EXPECT_TRUE(read->graph.empty());
+}
+
+TEST_F(ArtifactTest, GraphSectionNeedsVersion2) {
+  Sections sections = makeSections(getManifestJson().dump());
+  sections.emplace_back("graph", "module {}");
+  expectReadError(path(), buildContainer(sections),
+                  {"unknown section 'graph'"});
 }
 
 TEST_F(ArtifactTest, InvalidSectionCount) {
