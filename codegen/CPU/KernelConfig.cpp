@@ -104,7 +104,7 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       context, DenseI64ArrayAttr::get(context, tiles), lanes,
       microTile.empty() ? DenseI64ArrayAttr()
                         : DenseI64ArrayAttr::get(context, microTile),
-      /*pack_matmul=*/false);
+      /*pack_matmul=*/false, /*k_block=*/0);
 }
 
 LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {
@@ -128,10 +128,6 @@ LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {
     return kernel.emitError("expected tile sizes of zeros for a kernel with ")
            << results.size() << " results (tiling several results is not "
            << "implemented yet)";
-  if (config.getPackMatmul())
-    return kernel.emitError(
-        "expected pack_matmul = false (packed matmul operands are not "
-        "implemented by the CPU backend yet)");
   return success();
 }
 

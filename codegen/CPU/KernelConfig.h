@@ -46,8 +46,7 @@ CpuConfigAttr getDefaultCpuConfig(mlir::func::FuncOp kernel,
                                   const codegen::CpuTarget &target);
 
 /// Checks `config` against `kernel`: one tile size per dimension of the first
-/// result, no tiling when there are several results, no packing (not
-/// implemented yet). Emits an error at the kernel on failure.
+/// result, no tiling when there are several results. Emits an error at the kernel on failure.
 mlir::LogicalResult verifyCpuConfig(mlir::func::FuncOp kernel,
                                     CpuConfigAttr config);
 

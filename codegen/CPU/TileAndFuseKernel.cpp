@@ -84,26 +84,34 @@ LogicalResult kiln::cpu::tileAndFuseKernel(RewriterBase &rewriter,
                             "(got ")
            << outputs.size() << " results)";
 
-  // 3. The root op's loops that index the result.
-  auto root = result.getDefiningOp<linalg::LinalgOp>();
-  if (!root || !root.hasPureTensorSemantics()) {
-    kernel.emitRemark("the root of the kernel is not a linalg op; it runs "
-                      "as one tile");
-    setTileCount(kernel, 1);
-    return success();
+  // 3. The root op's loops that index the result: a linalg op's by its
+  //    output map, an unpack's (a packed matmul, see kiln-cpu-pack-matmul)
+  //    are the result's dimensions.
+  Operation *root = result.getDefiningOp();
+  SmallVector<OpFoldResult> loopTiles;
+  if (isa_and_nonnull<linalg::UnPackOp>(root)) {
+    for (int64_t tile : tiles)
+      loopTiles.push_back(rewriter.getIndexAttr(tile));
+  } else {
+    auto linalgRoot = dyn_cast_or_null<linalg::LinalgOp>(root);
+    if (!linalgRoot || !linalgRoot.hasPureTensorSemantics()) {
+      kernel.emitRemark("the root of the kernel is not a linalg op; it runs "
+                        "as one tile");
+      setTileCount(kernel, 1);
+      return success();
+    }
+    AffineMap outputMap =
+        linalgRoot.getIndexingMapMatchingResult(cast<OpResult>(result));
+    if (!outputMap.isProjectedPermutation()) {
+      kernel.emitRemark("the root of the kernel does not index its result by "
+                        "loops; it runs as one tile");
+      setTileCount(kernel, 1);
+      return success();
+    }
+    loopTiles.assign(linalgRoot.getNumLoops(), rewriter.getIndexAttr(0));
+    for (auto [dim, tile] : llvm::enumerate(tiles))
+      loopTiles[outputMap.getDimPosition(dim)] = rewriter.getIndexAttr(tile);
   }
-  AffineMap outputMap =
-      root.getIndexingMapMatchingResult(cast<OpResult>(result));
-  if (!outputMap.isProjectedPermutation()) {
-    kernel.emitRemark("the root of the kernel does not index its result by "
-                      "loops; it runs as one tile");
-    setTileCount(kernel, 1);
-    return success();
-  }
-  SmallVector<OpFoldResult> loopTiles(root.getNumLoops(),
-                                      rewriter.getIndexAttr(0));
-  for (auto [dim, tile] : llvm::enumerate(tiles))
-    loopTiles[outputMap.getDimPosition(dim)] = rewriter.getIndexAttr(tile);
 
   // 4. Tile into an scf.forall and fuse every producer, greedily.
   scf::SCFTilingOptions tilingOptions;
@@ -114,9 +122,9 @@ LogicalResult kiln::cpu::tileAndFuseKernel(RewriterBase &rewriter,
   rewriter.setInsertionPoint(root);
   FailureOr<scf::SCFTileAndFuseResult> tiled =
       scf::tileConsumerAndFuseProducersUsingSCF(
-          rewriter, cast<TilingInterface>(root.getOperation()), options);
+          rewriter, cast<TilingInterface>(root), options);
   if (failed(tiled))
-    return root.emitError("failed to tile the root op of the kernel");
+    return root->emitError("failed to tile the root op of the kernel");
   for (auto [original, replacement] : tiled->replacements)
     rewriter.replaceAllUsesWith(original, replacement);
   setTileCount(kernel, tileCount);
