@@ -276,8 +276,11 @@ static void vectorizePads(RewriterBase &rewriter, func::FuncOp kernel) {
   SmallVector<tensor::PadOp> pads;
   kernel.walk([&](tensor::PadOp pad) { pads.push_back(pad); });
   for (tensor::PadOp pad : pads) {
+    // Packs pad at the high end only; a convolution's pads at the low end
+    // stay with the bufferized copy.
     RankedTensorType type = pad.getResultType();
-    if (!type.hasStaticShape() || type.getNumElements() > kMaxVectorElements)
+    if (!type.hasStaticShape() || type.getNumElements() > kMaxVectorElements ||
+        !llvm::all_of(pad.getMixedLowPad(), isZeroInteger))
       continue;
     rewriter.setInsertionPoint(pad);
     FailureOr<linalg::VectorizationResult> vectorized =
@@ -327,7 +330,6 @@ static void vectorizeBoundedOps(RewriterBase &rewriter, func::FuncOp kernel) {
 
 void kiln::cpu::populatePostVectorizationPatterns(RewritePatternSet &patterns) {
   vector::populateVectorReductionToContractPatterns(patterns);
-  vector::populateFoldArithExtensionPatterns(patterns);
   vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
   vector::populateSinkVectorOpsPatterns(patterns);
 }
