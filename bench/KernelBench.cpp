@@ -109,7 +109,7 @@ public:
     if (llvm::sys::fs::createUniqueDirectory("kiln-bench", path))
       fail("cannot create a temporary directory");
     directory = path.str().str();
-    measureOptions.maxSeconds = smoke ? 0.05 : 1.0;
+    measureOptions.maxSeconds = smoke ? 0.05 : 0.5;
     measureOptions.minSamples = smoke ? 2 : 5;
   }
   ~Bench() { llvm::sys::fs::remove_directories(directory); }
@@ -342,16 +342,16 @@ void Bench::run(const std::vector<int> &threadCounts) {
                                        {2048, 2048, 2048},
                                        {128, 768, 3072},
                                        {512, 384, 1536}};
-  // Well past the last-level cache of most machines: 256 MiB per tensor.
+  // Well past the last-level cache of most machines: 128 MiB per tensor.
   std::vector<StreamKernel> streams =
-      smoke ? getStreamKernels(8, 100) : getStreamKernels(65536, 1024);
+      smoke ? getStreamKernels(8, 100) : getStreamKernels(32768, 1024);
   for (int threads : threadCounts) {
     ThreadPool pool(threads);
     MachinePeaks peaks;
     peaks.numThreads = threads;
     peaks.flopsPerSecond = measureFmaPeak(pool, smoke ? 1 : 5);
     peaks.bytesPerSecond =
-        measureStreamBandwidth(pool, smoke ? 1 << 16 : 0, smoke ? 1 : 5)
+        measureStreamBandwidth(pool, smoke ? 1 << 16 : 0, smoke ? 1 : 3)
             .getBest();
     machine.push_back(peaks);
     for (const MatmulShape &shape : matmuls)

@@ -62,6 +62,18 @@ static SmallVector<int64_t> getBudgetTiles(ArrayRef<int64_t> shape,
   return tiles;
 }
 
+/// The k extent of the first matmul of `kernel`, 0 without one.
+static int64_t getContractionDepth(func::FuncOp kernel) {
+  int64_t depth = 0;
+  kernel.walk([&](MatmulOp matmul) {
+    auto lhs = cast<RankedTensorType>(matmul.getLhs().getType());
+    depth = lhs.getDimSize(matmul.getTransposeLhs() ? lhs.getRank() - 2
+                                                    : lhs.getRank() - 1);
+    return WalkResult::interrupt();
+  });
+  return depth;
+}
+
 CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
                                   const codegen::CpuTarget &target) {
   MLIRContext *context = kernel.getContext();
@@ -70,6 +82,8 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
   ArrayRef<Type> results = kernel.getFunctionType().getResults();
   SmallVector<int64_t> tiles;
   SmallVector<int64_t, 3> microTile;
+  bool pack = false;
+  int64_t kBlock = 0;
   if (kind == KernelKind::Matmul)
     microTile = getMicroTile(target);
 
@@ -91,8 +105,19 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       int64_t tileN = llvm::alignTo(128, microTile[1]);
       tiles[rank - 2] = m > tileM ? tileM : 0;
       tiles[rank - 1] = n > tileN ? tileN : 0;
+      // 2. A rhs of at least two k blocks is packed into panels and swept a
+      //    block at a time: rows of a large rhs lie a multiple of 4 KiB
+      //    apart, so unpacked they evict each other from L1. Below that the
+      //    packing costs more than it saves (measured with bench/, see
+      //    BENCHMARKS.md: 1024^3 went from 22 to 87 GFLOP/s, 512x384x1536
+      //    from 122 to 96).
+      int64_t k = getContractionDepth(kernel);
+      if (k >= 2 * kKBlock) {
+        pack = true;
+        kBlock = kKBlock;
+      }
     } else {
-      // 2. Everything else by an element budget. Reduction kernels keep the
+      // 3. Everything else by an element budget. Reduction kernels keep the
       //    last dimension whole: their reductions run along it.
       SmallVector<bool> keep(rank, false);
       if (kind == KernelKind::Reduction && rank > 0)
@@ -104,7 +129,7 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       context, DenseI64ArrayAttr::get(context, tiles), lanes,
       microTile.empty() ? DenseI64ArrayAttr()
                         : DenseI64ArrayAttr::get(context, microTile),
-      /*pack_matmul=*/false, /*k_block=*/0);
+      pack, kBlock);
 }
 
 LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {

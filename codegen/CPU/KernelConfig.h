@@ -25,6 +25,10 @@ namespace kiln::cpu {
 /// tile's temporaries stay in L2.
 inline constexpr int64_t kTargetTileElements = 16384;
 
+/// The default k block of contractions: a 256 x 32 f32 rhs panel (32 KiB)
+/// stays in L1 while a tile's micro kernels sweep it.
+inline constexpr int64_t kKBlock = 256;
+
 /// The kind of work that dominates a kernel, from which its config follows.
 enum class KernelKind {
   /// Elementwise and data movement only.

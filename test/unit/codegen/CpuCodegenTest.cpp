@@ -336,6 +336,14 @@ TEST_F(CpuCodegenTest, PackedMatmulBf16) {
               kBf16, 6);
 }
 
+TEST_F(CpuCodegenTest, DefaultDeepMatmulIsPackedBothTargets) {
+  // k = 600 is deep enough for the default config to pack, in blocks of 256
+  // with a partial last one.
+  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 2);
+  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 2, /*seed=*/7,
+              "x86-64-v3");
+}
+
 TEST_F(CpuCodegenTest, PackedBatchMatmulTransposes) {
   // The rhs is shared by both batches and read transposed; the lhs too.
   checkKernel(llvm::formatv(R"mlir(
