@@ -1,4 +1,4 @@
-//===- KernelBench.cpp - Kiln kernels next to OpenBLAS and oneDNN -*- C++ -*-===//
+//===- KernelBench.cpp - Kiln kernels next to OpenBLAS, oneDNN -*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //

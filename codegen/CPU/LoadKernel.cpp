@@ -1,4 +1,4 @@
-//===- LoadKernel.cpp - Compile one kernel and load it in-process -*- C++ -*-===//
+//===- LoadKernel.cpp - Compile one kernel, load it in-process -*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //
