@@ -22,7 +22,8 @@ using namespace kiln;
 LogicalResult
 CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       DenseI64ArrayAttr tileSizes, int64_t vectorWidth,
-                      DenseI64ArrayAttr microTile, bool packMatmul) {
+                      DenseI64ArrayAttr microTile, bool packMatmul,
+                      int64_t kBlock) {
   if (!tileSizes)
     return emitError() << "expected tile_sizes";
   for (auto [index, size] : llvm::enumerate(tileSizes.asArrayRef()))
@@ -41,5 +42,10 @@ CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
         return emitError() << "expected micro_tile sizes (" << size
                            << ") to be >= 1";
   }
+  if (kBlock < 0)
+    return emitError() << "expected k_block (" << kBlock << ") to be >= 0";
+  if (packMatmul && !microTile)
+    return emitError() << "expected a micro_tile with pack_matmul = true "
+                          "(the packing tile follows the micro tile)";
   return success();
 }

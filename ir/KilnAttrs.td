@@ -48,6 +48,9 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
       tile (matmul); omitted for kernels without one.
     - `pack_matmul`: whether contractions pack their operands into tiled
       layouts first (data tiling in the style of linalg.pack + mmt4d).
+    - `k_block`: the cache block of the reduction (k) loop of contractions:
+      a tile's micro kernels sweep this many k at a time, so the operand
+      panels they reuse stay in cache; 0 (the default) leaves k whole.
 
     ```mlir
     func.func @k(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32>
@@ -58,7 +61,8 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
     "::mlir::DenseI64ArrayAttr":$tile_sizes,
     "int64_t":$vector_width,
     OptionalParameter<"::mlir::DenseI64ArrayAttr">:$micro_tile,
-    DefaultValuedParameter<"bool", "false">:$pack_matmul
+    DefaultValuedParameter<"bool", "false">:$pack_matmul,
+    DefaultValuedParameter<"int64_t", "0">:$k_block
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

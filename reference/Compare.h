@@ -7,10 +7,14 @@
 //
 //   |actual - expected| <= atol + rtol * |expected|
 //
-// with f32 rtol 1e-4 / atol 1e-5, bf16 rtol 2e-2 / atol 1e-2 and f16 rtol
-// 2e-3 / atol 1e-3; integers must be equal, and NaN matches only NaN. No
-// MLIR dependency: `kiln run`, the tests and the autotuner's correctness
-// check all call this.
+// with, for one kernel, f32 rtol 1e-4 / atol 1e-5, bf16 rtol 2e-2 / atol
+// 1e-2 and f16 rtol 2e-3 / atol 1e-3. A whole model in bf16 or f16 gets a
+// looser atol (bf16 5e-2, f16 1e-2): the reference rounds after every op and
+// a compiled model after every kernel, so the roundings differ at every
+// kernel boundary and values that cancel to near zero keep a few ulps of
+// the larger terms they came from. Integers must be equal, and NaN matches
+// only NaN. No MLIR dependency: `kiln run`, the tests and the autotuner's
+// correctness check all call this.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,8 +34,17 @@ struct Tolerance {
   double atol = 0;
 };
 
+/// What a compiled output went through since its inputs.
+enum class ToleranceScope {
+  /// One kernel.
+  Kernel,
+  /// A whole model: a chain of kernels.
+  Model,
+};
+
 /// The tolerance for outputs of element type `type` (zero for integers).
-Tolerance getTolerance(ElementType type);
+Tolerance getTolerance(ElementType type,
+                       ToleranceScope scope = ToleranceScope::Kernel);
 
 /// The outcome of comparing an output with its reference.
 struct Comparison {
@@ -55,8 +68,9 @@ Comparison compareTensors(const HostTensor &actual, const HostTensor &expected,
                           Tolerance tolerance);
 
 /// compareTensors with getTolerance of `expected`'s element type.
-Comparison compareWithReference(const HostTensor &actual,
-                                const HostTensor &expected);
+Comparison
+compareWithReference(const HostTensor &actual, const HostTensor &expected,
+                     ToleranceScope scope = ToleranceScope::Kernel);
 
 } // namespace kiln::reference
 

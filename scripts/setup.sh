@@ -18,6 +18,9 @@ packages=(
   # Libraries.
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
   nlohmann-json3-dev zlib1g-dev libzstd-dev
+  # Peers the benchmarks measure against (bench/ only, never linked into
+  # Kiln's libraries).
+  libopenblas-dev libdnnl-dev
   # Python for lit and the test harness.
   python3
 )

@@ -80,6 +80,18 @@ static bool isSharedDim(ArrayRef<Type> results, int64_t dim) {
   });
 }
 
+/// The k extent of the first matmul of `kernel`, 0 without one.
+static int64_t getContractionDepth(func::FuncOp kernel) {
+  int64_t depth = 0;
+  kernel.walk([&](MatmulOp matmul) {
+    auto lhs = cast<RankedTensorType>(matmul.getLhs().getType());
+    depth = lhs.getDimSize(matmul.getTransposeLhs() ? lhs.getRank() - 2
+                                                    : lhs.getRank() - 1);
+    return WalkResult::interrupt();
+  });
+  return depth;
+}
+
 CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
                                   const codegen::CpuTarget &target) {
   MLIRContext *context = kernel.getContext();
@@ -88,6 +100,8 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
   ArrayRef<Type> results = kernel.getFunctionType().getResults();
   SmallVector<int64_t> tiles;
   SmallVector<int64_t, 3> microTile;
+  bool pack = false;
+  int64_t kBlock = 0;
   // Attention and the experts contract too, and an MoE kernel holds the
   // router's matmul.
   if (kind == KernelKind::Matmul || kind == KernelKind::Attention ||
@@ -119,6 +133,19 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       int64_t tileN = llvm::alignTo(128, microTile[1]);
       tiles[rank - 2] = m > tileM ? tileM : 0;
       tiles[rank - 1] = n > tileN ? tileN : 0;
+      // 2. A rhs of at least two k blocks is packed into panels and swept a
+      //    block at a time: rows of a large rhs lie a multiple of 4 KiB
+      //    apart, so unpacked they evict each other from L1. Below that the
+      //    packing costs more than it saves (measured with bench/, see
+      //    BENCHMARKS.md: 1024^3 went from 22 to 87 GFLOP/s, 512x384x1536
+      //    from 122 to 96).
+      //    Kernels with several results stay unpacked: their tile loops are
+      //    merged, which kiln-cpu-pack-matmul does not handle.
+      int64_t k = getContractionDepth(kernel);
+      if (results.size() == 1 && k >= 2 * kKBlock) {
+        pack = true;
+        kBlock = kKBlock;
+      }
     } else {
       // 3. Everything else by an element budget. Reduction kernels keep the
       //    last dimension whole: their reductions run along it.
@@ -139,7 +166,7 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       context, DenseI64ArrayAttr::get(context, tiles), lanes,
       microTile.empty() ? DenseI64ArrayAttr()
                         : DenseI64ArrayAttr::get(context, microTile),
-      /*pack_matmul=*/false);
+      pack, kBlock);
 }
 
 LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {
@@ -166,10 +193,6 @@ LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {
            << dim << " (tile size " << size << "), which the "
            << results.size() << " results of the kernel do not share";
   }
-  if (config.getPackMatmul())
-    return kernel.emitError(
-        "expected pack_matmul = false (packed matmul operands are not "
-        "implemented by the CPU backend yet)");
   return success();
 }
 

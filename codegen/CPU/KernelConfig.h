@@ -29,6 +29,10 @@ inline constexpr int64_t kTargetTileElements = 16384;
 /// tile's query rows against one block stay in L1.
 inline constexpr int64_t kAttentionKeyBlock = 64;
 
+/// The default k block of contractions: a 256 x 32 f32 rhs panel (32 KiB)
+/// stays in L1 while a tile's micro kernels sweep it.
+inline constexpr int64_t kKBlock = 256;
+
 /// The kind of work that dominates a kernel, from which its config follows.
 enum class KernelKind {
   /// Elementwise and data movement only.
@@ -62,8 +66,7 @@ CpuConfigAttr getDefaultCpuConfig(mlir::func::FuncOp kernel,
 
 /// Checks `config` against `kernel`: one tile size per dimension of the first
 /// result, with several results only dimensions that every result has with
-/// the same extent tiled, no packing (not implemented yet). Emits an error
-/// at the kernel on failure.
+/// the same extent tiled. Emits an error at the kernel on failure.
 mlir::LogicalResult verifyCpuConfig(mlir::func::FuncOp kernel,
                                     CpuConfigAttr config);
 

@@ -121,6 +121,41 @@ def LowerKernelSignaturePass
   ];
 }
 
+def PackMatmulPass : Pass<"kiln-cpu-pack-matmul", "::mlir::func::FuncOp"> {
+  let summary = "packs the rhs of a kernel's contractions into panels";
+  let description = [{
+    Precondition: `kiln-cpu-lower-kernel-signature`; does nothing unless the
+    kernel's `kiln.cpu_config` has `pack_matmul = true`. Data tiling in the
+    style of linalg.pack + mmt4d: each contraction's n loop is split by the
+    micro tile's n (`n0`), its rhs is packed into panels of `n0` columns laid
+    out panel by panel (`[N/n0, K, n0]`, zero padded), so the micro kernel
+    reads each k step's `n0` values from one contiguous run and a panel stays
+    in cache for all the rows of a tile; the result is computed packed
+    (`[M, N/n0, n0]`) and unpacked before the epilogue. Tiling later fuses
+    the packs into each tile. The lhs stays in rows: the micro kernel reads
+    one lhs element per row and k step, which a packed layout would only
+    transpose at a cost.
+
+    Before:
+    ```mlir
+    %0 = linalg.matmul ins(%a, %b : tensor<64x256xf32>, tensor<256x96xf32>)
+                       outs(%c : tensor<64x96xf32>) -> tensor<64x96xf32>
+    ```
+    After (`micro_tile = [8, 32, 1]`):
+    ```mlir
+    %p = linalg.pack %b outer_dims_perm = [1, 0] inner_dims_pos = [1]
+        inner_tiles = [32] into %e : tensor<256x96xf32> -> tensor<3x256x32xf32>
+    %1 = linalg.generic ... ins(%a, %p) outs(... : tensor<64x3x32xf32>)
+    %0 = linalg.unpack %1 inner_dims_pos = [1] inner_tiles = [32] into %c
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 def TileAndFuseKernelPass
     : Pass<"kiln-cpu-tile-and-fuse", "::mlir::func::FuncOp"> {
   let summary = "tiles a kernel's root op by its config and fuses producers";

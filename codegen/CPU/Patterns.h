@@ -10,6 +10,7 @@
 #ifndef KILN_CODEGEN_CPU_PATTERNS_H_
 #define KILN_CODEGEN_CPU_PATTERNS_H_
 
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Support/LLVM.h"
 
@@ -52,6 +53,18 @@ void configureKilnToLinalgTarget(mlir::ConversionTarget &target);
 /// `kiln-cpu-lower-kernel-signature`).
 mlir::LogicalResult lowerKernelSignature(mlir::RewriterBase &rewriter,
                                          mlir::func::FuncOp kernel);
+
+/// The contraction dimensions of `op` when it is a contraction with at least
+/// one m, n and k loop: a matmul, batched or with transposed operands.
+std::optional<mlir::linalg::ContractionDimensions>
+getMatmulDims(mlir::linalg::LinalgOp op);
+
+/// With `pack_matmul` in `config`, packs the rhs and result of every
+/// contraction of `kernel` into panels of the micro tile's n (see
+/// `kiln-cpu-pack-matmul`).
+mlir::LogicalResult packMatmuls(mlir::RewriterBase &rewriter,
+                                mlir::func::FuncOp kernel,
+                                CpuConfigAttr config);
 
 /// Tiles the root op of `kernel` by `config` into an scf.forall and fuses its
 /// producers into it; sets `kiln.tile_count`.

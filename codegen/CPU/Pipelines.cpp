@@ -72,6 +72,7 @@ void buildCpuLowerKernelPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(createLowerKernelSignaturePass());
+  pm.addNestedPass<func::FuncOp>(createPackMatmulPass());
 
   // 2. Tiles and vectors on tensors.
   pm.addNestedPass<func::FuncOp>(createTileAndFuseKernelPass());

@@ -45,7 +45,8 @@ static void setTileCount(func::FuncOp kernel, int64_t count) {
 
 /// The loop tile sizes of `root` that tile the dimensions of its result
 /// `result` by `tiles`: through the indexing map of a linalg op; for the
-/// kiln ops with tiling models, loop d is dimension d of the result and the
+/// kiln ops with tiling models and for the unpack of a packed matmul (see
+/// kiln-cpu-pack-matmul), loop d is dimension d of the result and the
 /// dimensions past the loops stay whole. Fails with a remark when the
 /// result is not indexed by loops.
 static FailureOr<SmallVector<OpFoldResult>>

@@ -5,15 +5,22 @@
 // Inside a kernel tile every linalg op is tiled once more, to the size of a
 // few vector registers, and vectorized:
 //
-//  1. Contractions go by the config's micro tile [m, n, k]. The loops over m
-//     and n are peeled: full micro tiles have static shapes and vectorize
-//     without masks into a vector.contract; the remainders are tiled again
-//     into rows of `vector_width` lanes.
+//  0. Packs and unpacks (kiln-cpu-pack-matmul) go by one inner tile and
+//     decompose into pads and slices; pads are vectorized with masks.
+//  1. Contractions go by `k_block` of k first (the cache block), then by the
+//     config's micro tile [m, n, k], n loops outside m loops so that a rhs
+//     panel stays in L1 for all the rows. The loops over m and n are peeled:
+//     full micro tiles have static shapes and vectorize without masks into a
+//     vector.contract; the remainders are tiled again into rows of
+//     `vector_width` lanes.
 //  2. Every other op goes by `vector_width` lanes of its innermost loop and
 //     1 along the others.
 //  3. Each linalg op whose loop extents are then bounded by small constants
 //     is vectorized with those bounds as vector sizes; a dynamic extent
 //     becomes a mask. Ops the vectorizer cannot handle stay scalar.
+//  4. Accumulators are hoisted out of the k loops: a micro tile's result
+//     stays in registers for the whole k loop instead of being read and
+//     written back at every step.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,6 +44,7 @@
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
 #include "mlir/Interfaces/ValueBoundsOpInterface.h"
+#include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
 
@@ -58,11 +66,12 @@ static constexpr int64_t kMaxVectorElements = 1024;
 /// replaces it; returns the loops, outermost first.
 static FailureOr<SmallVector<scf::ForOp>>
 tileWithFor(RewriterBase &rewriter, TilingInterface op,
-            ArrayRef<int64_t> tileSizes) {
+            ArrayRef<int64_t> tileSizes, ArrayRef<int64_t> interchange = {}) {
   scf::SCFTilingOptions options;
   options.setTileSizes(
       getAsIndexOpFoldResult(rewriter.getContext(), tileSizes));
   options.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  options.setInterchange(interchange);
   rewriter.setInsertionPoint(op);
   FailureOr<scf::SCFTilingResult> tiled =
       scf::tileUsingSCF(rewriter, op, options);
@@ -84,45 +93,99 @@ static SmallVector<int64_t> getLaneTiles(linalg::LinalgOp op, int64_t lanes) {
   return tiles;
 }
 
-/// The contraction dimensions of `op` when it is a contraction with at least
-/// one m, n and k loop.
-static std::optional<linalg::ContractionDimensions>
-getContraction(linalg::LinalgOp op) {
-  if (!linalg::isaContractionOpInterface(op))
-    return std::nullopt;
-  FailureOr<linalg::ContractionDimensions> dims =
-      linalg::inferContractionDims(op);
-  if (failed(dims) || dims->m.empty() || dims->n.empty() || dims->k.empty())
-    return std::nullopt;
-  return *dims;
+/// Step 0: tiles every pack and unpack of `kernel` to one inner tile per
+/// iteration and decomposes them into pads, transposes and slices.
+static LogicalResult lowerRelayouts(RewriterBase &rewriter,
+                                    func::FuncOp kernel) {
+  SmallVector<Operation *> relayouts;
+  kernel.walk([&](Operation *op) {
+    if (isa<linalg::PackOp, linalg::UnPackOp>(op))
+      relayouts.push_back(op);
+  });
+  for (Operation *op : relayouts) {
+    // A pack's loops are its outer dimensions; an unpack's are the unpacked
+    // dimensions, which go by whole inner tiles.
+    SmallVector<int64_t> tiles;
+    if (auto pack = dyn_cast<linalg::PackOp>(op)) {
+      tiles.assign(pack.getSourceRank(), 1);
+    } else {
+      auto unpack = cast<linalg::UnPackOp>(op);
+      tiles.assign(unpack.getDestRank(), 1);
+      for (auto [pos, size] : llvm::zip_equal(unpack.getInnerDimsPos(),
+                                              unpack.getStaticInnerTiles()))
+        tiles[pos] = ShapedType::isDynamic(size) ? 1 : size;
+    }
+    if (failed(tileWithFor(rewriter, cast<TilingInterface>(op), tiles)))
+      return op->emitError("failed to tile a pack to its inner tiles");
+  }
+  RewritePatternSet patterns =
+      linalg::getLinalgTilingCanonicalizationPatterns(kernel.getContext());
+  linalg::populateDecomposePackUnpackPatterns(patterns);
+  return applyPatternsGreedily(kernel, std::move(patterns));
 }
 
-/// Step 1: tiles a contraction by the micro tile, peels the m and n loops,
-/// and tiles the partial micro tiles into rows of `lanes`.
+/// Tiles the k loop `kLoop` of `op` by `kBlock` and returns the tiled op.
+static FailureOr<linalg::LinalgOp> tileKBlock(RewriterBase &rewriter,
+                                              linalg::LinalgOp op,
+                                              unsigned kLoop, int64_t kBlock) {
+  SmallVector<int64_t> tiles(op.getNumLoops(), 0);
+  tiles[kLoop] = kBlock;
+  scf::SCFTilingOptions options;
+  options.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), tiles));
+  options.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
+      rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(tiled) || tiled->tiledOps.size() != 1)
+    return failure();
+  rewriter.replaceOp(op, tiled->replacements);
+  return cast<linalg::LinalgOp>(tiled->tiledOps.front());
+}
+
+/// Step 1: tiles a contraction by the k block, then by the micro tile with
+/// the n loops outermost, peels the m and n loops, and tiles the partial
+/// micro tiles into rows of `lanes`.
 static LogicalResult tileContraction(RewriterBase &rewriter,
                                      linalg::LinalgOp op,
                                      const linalg::ContractionDimensions &dims,
                                      ArrayRef<int64_t> microTile,
-                                     int64_t lanes) {
-  // Every batch loop and every m, n, k loop but the innermost one goes by 1.
-  SmallVector<int64_t> tiles(op.getNumLoops(), 1);
+                                     int64_t kBlock, int64_t lanes) {
   unsigned mLoop = dims.m.back(), nLoop = dims.n.back(), kLoop = dims.k.back();
+  int64_t kExtent = op.getStaticLoopRanges()[kLoop];
+  if (kBlock > 0 && (ShapedType::isDynamic(kExtent) || kExtent > kBlock)) {
+    FailureOr<linalg::LinalgOp> blocked =
+        tileKBlock(rewriter, op, kLoop, kBlock);
+    if (failed(blocked))
+      return op.emitError("failed to tile a contraction by its k block");
+    op = *blocked;
+  }
+
+  // Every batch loop and every m, n, k loop but the innermost one goes by 1,
+  // the n loops first.
+  SmallVector<int64_t> tiles(op.getNumLoops(), 1);
   tiles[mLoop] = microTile[0];
   tiles[nLoop] = microTile[1];
   tiles[kLoop] = microTile[2];
-  FailureOr<SmallVector<scf::ForOp>> loops =
-      tileWithFor(rewriter, cast<TilingInterface>(op.getOperation()), tiles);
-  if (failed(loops))
+  SmallVector<int64_t> interchange(dims.n.begin(), dims.n.end());
+  for (int64_t loop : llvm::seq<int64_t>(0, op.getNumLoops()))
+    if (!llvm::is_contained(dims.n, loop))
+      interchange.push_back(loop);
+  FailureOr<SmallVector<scf::ForOp>> ordered = tileWithFor(
+      rewriter, cast<TilingInterface>(op.getOperation()), tiles, interchange);
+  if (failed(ordered))
     return op.emitError("failed to tile a contraction by its micro tile");
+  SmallVector<scf::ForOp> loops(ordered->size());
+  for (auto [position, loop] : llvm::enumerate(interchange))
+    loops[loop] = (*ordered)[position];
 
-  // Peel m, then n inside the full m iterations. A loop whose extent is a
+  // Peel n, then m inside the full n iterations. A loop whose extent is a
   // multiple of its step has nothing to peel.
   SmallVector<scf::ForOp> partials;
   scf::ForOp partial;
-  if (succeeded(scf::peelForLoopAndSimplifyBounds(rewriter, (*loops)[mLoop],
+  if (succeeded(scf::peelForLoopAndSimplifyBounds(rewriter, loops[nLoop],
                                                   partial)))
     partials.push_back(partial);
-  if (succeeded(scf::peelForLoopAndSimplifyBounds(rewriter, (*loops)[nLoop],
+  if (succeeded(scf::peelForLoopAndSimplifyBounds(rewriter, loops[mLoop],
                                                   partial)))
     partials.push_back(partial);
 
@@ -150,6 +213,8 @@ LogicalResult kiln::cpu::vectorizeKernel(RewriterBase &rewriter,
   if (config.getMicroTile())
     microTile = config.getMicroTile().asArrayRef();
 
+  if (failed(lowerRelayouts(rewriter, kernel)))
+    return failure();
   SmallVector<linalg::LinalgOp> ops;
   kernel.walk([&](linalg::LinalgOp op) {
     if (op.hasPureTensorSemantics() && op.getNumLoops() > 0)
@@ -160,10 +225,11 @@ LogicalResult kiln::cpu::vectorizeKernel(RewriterBase &rewriter,
     if (linalg::isaConvolutionOpInterface(op))
       continue;
     if (std::optional<linalg::ContractionDimensions> dims =
-            getContraction(op)) {
+            getMatmulDims(op)) {
       if (!vectorizeContractions || microTile.size() != 3)
         continue;
-      if (failed(tileContraction(rewriter, op, *dims, microTile, lanes)))
+      if (failed(tileContraction(rewriter, op, *dims, microTile,
+                                 config.getKBlock(), lanes)))
         return failure();
       continue;
     }
@@ -202,6 +268,26 @@ static FailureOr<SmallVector<int64_t>> getLoopBounds(linalg::LinalgOp op) {
       return failure();
   }
   return bounds;
+}
+
+/// Step 0 continued: vectorizes the pads of packed operands that have a
+/// small static shape, reading the padded source with a mask.
+static void vectorizePads(RewriterBase &rewriter, func::FuncOp kernel) {
+  SmallVector<tensor::PadOp> pads;
+  kernel.walk([&](tensor::PadOp pad) { pads.push_back(pad); });
+  for (tensor::PadOp pad : pads) {
+    // Packs pad at the high end only; a convolution's pads at the low end
+    // stay with the bufferized copy.
+    RankedTensorType type = pad.getResultType();
+    if (!type.hasStaticShape() || type.getNumElements() > kMaxVectorElements ||
+        !llvm::all_of(pad.getMixedLowPad(), isZeroInteger))
+      continue;
+    rewriter.setInsertionPoint(pad);
+    FailureOr<linalg::VectorizationResult> vectorized =
+        linalg::vectorize(rewriter, pad, type.getShape());
+    if (succeeded(vectorized))
+      rewriter.replaceOp(pad, vectorized->replacements);
+  }
 }
 
 /// Step 3: vectorizes every linalg op of `kernel` whose loops are bounded by
@@ -244,7 +330,6 @@ static void vectorizeBoundedOps(RewriterBase &rewriter, func::FuncOp kernel) {
 
 void kiln::cpu::populatePostVectorizationPatterns(RewritePatternSet &patterns) {
   vector::populateVectorReductionToContractPatterns(patterns);
-  vector::populateFoldArithExtensionPatterns(patterns);
   vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
   vector::populateSinkVectorOpsPatterns(patterns);
 }
@@ -285,10 +370,19 @@ void VectorizeKernelPass::runOnOperation() {
   }
 
   // 3. Vectorize, then clean up on tensors.
+  vectorizePads(rewriter, function);
   vectorizeBoundedOps(rewriter, function);
-  RewritePatternSet patterns =
-      linalg::getLinalgTilingCanonicalizationPatterns(context);
-  populatePostVectorizationPatterns(patterns);
-  if (failed(applyPatternsGreedily(function, std::move(patterns))))
-    signalPassFailure();
+  {
+    RewritePatternSet patterns =
+        linalg::getLinalgTilingCanonicalizationPatterns(context);
+    populatePostVectorizationPatterns(patterns);
+    if (failed(applyPatternsGreedily(function, std::move(patterns))))
+      return signalPassFailure();
+  }
+
+  // 4. Accumulators out of the loops, innermost loops first.
+  SmallVector<scf::ForOp> loops;
+  function.walk([&](scf::ForOp loop) { loops.push_back(loop); });
+  for (scf::ForOp loop : loops)
+    hoistLoopInvariantSubsets(rewriter, loop);
 }

@@ -592,9 +592,11 @@ static FailureOr<bool> checkOutputs(const RunnableModel &runnable,
   for (auto [index, spec] : llvm::enumerate(model.outputs())) {
     const kiln::HostTensor &reference = (*expected)[index];
     kiln::reference::Comparison comparison =
-        kiln::reference::compareWithReference(model.output(index), reference);
-    kiln::reference::Tolerance tolerance =
-        kiln::reference::getTolerance(reference.getElementType());
+        kiln::reference::compareWithReference(
+            model.output(index), reference,
+            kiln::reference::ToleranceScope::Model);
+    kiln::reference::Tolerance tolerance = kiln::reference::getTolerance(
+        reference.getElementType(), kiln::reference::ToleranceScope::Model);
     os << llvm::formatv("  {0,-16} {1,-18} max abs error {2:E2}  max rel "
                         "error {3:E2}  (rtol {4:E0}, atol {5:E0})  ",
                         spec.name,

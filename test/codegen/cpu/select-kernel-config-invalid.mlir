@@ -22,15 +22,6 @@ func.func @negative_unshared_dim(%x: tensor<4x8xf32>, %y: tensor<4x16xf32>) -> (
 
 // -----
 
-// Packed matmul operands are not implemented.
-// expected-error @+1 {{expected pack_matmul = false (packed matmul operands are not implemented by the CPU backend yet)}}
-func.func @negative_packing(%a: tensor<4x8xf32>, %b: tensor<8x4xf32>) -> tensor<4x4xf32> attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true>} {
-  %0 = kiln.matmul %a, %b : (tensor<4x8xf32>, tensor<8x4xf32>) -> tensor<4x4xf32>
-  return %0 : tensor<4x4xf32>
-}
-
-// -----
-
 // The config attribute must be a #kiln.cpu_config.
 // expected-error @+1 {{expected 'kiln.cpu_config' to be a #kiln.cpu_config (got [1, 2])}}
 func.func @negative_attribute_kind(%x: tensor<4x8xf32>) -> tensor<4x8xf32> attributes {kiln.kernel, kiln.cpu_config = [1, 2]} {

@@ -13,6 +13,18 @@ func.func @matmul_large(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tenso
 
 // -----
 
+// A matmul at least two k blocks deep packs its rhs and sweeps k in blocks
+// of 256; the transposed lhs is read for its k extent.
+// CHECK-LABEL: func.func @matmul_deep
+// AVX512-SAME: micro_tile = [8, 32, 1], pack_matmul = true, k_block = 256>
+// AVX2-SAME: micro_tile = [4, 16, 1], pack_matmul = true, k_block = 256>
+func.func @matmul_deep(%a: tensor<512x64xf32>, %b: tensor<512x256xf32>) -> tensor<64x256xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %a, %b {transpose_lhs = true} : (tensor<512x64xf32>, tensor<512x256xf32>) -> tensor<64x256xf32>
+  return %0 : tensor<64x256xf32>
+}
+
+// -----
+
 // A small matmul is one tile; batches go one at a time.
 // CHECK-LABEL: func.func @matmul_batched_small
 // AVX512-SAME: tile_sizes = [1, 0, 0], vector_width = 16

@@ -52,3 +52,42 @@ func.func @elementwise(%A: memref<4x20xf32>, %R: memref<4x20xf32>) attributes {k
   bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<4x20xf32>, memref<4x20xf32>) -> ()
   return
 }
+
+// -----
+
+// With k_block = 16, k goes by blocks of 16 outermost, then the n micro
+// tiles, then m; each micro tile's accumulator stays a vector carried
+// through the k loop, read before it and written after it.
+// CHECK-LABEL: func.func @matmul_k_block
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %[[C16:.+]] iter_args
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %[[C32:.+]] iter_args
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %[[C8:.+]] iter_args
+// CHECK: %[[ACC:.+]] = vector.transfer_read {{.+}} : tensor<8x32xf32>, vector<8x32xf32>
+// CHECK: %[[K:.+]]:3 = scf.for {{.+}} -> (tensor<16x64xf32>, tensor<8x32xf32>, vector<8x32xf32>)
+// CHECK: vector.contract
+// CHECK: vector.transfer_write %[[K]]#2, %[[K]]#1
+func.func @matmul_k_block(%A: memref<16x40xf32>, %B: memref<40x64xf32>, %R: memref<16x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], k_block = 16>} {
+  %a = bufferization.to_tensor %A restrict : memref<16x40xf32> to tensor<16x40xf32>
+  %b = bufferization.to_tensor %B restrict : memref<40x64xf32> to tensor<40x64xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<16x64xf32> to tensor<16x64xf32>
+  %0 = linalg.matmul ins(%a, %b : tensor<16x40xf32>, tensor<40x64xf32>) outs(%r : tensor<16x64xf32>) -> tensor<16x64xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<16x64xf32>, memref<16x64xf32>) -> ()
+  return
+}
+
+// -----
+
+// A pack goes by one inner tile: a masked read of up to 32 columns padded
+// with zeros, written as one panel row.
+// CHECK-LABEL: func.func @pack_panels
+// CHECK-NOT: linalg.pack
+// CHECK: vector.mask %{{.+}} { vector.transfer_read {{.+}} : tensor<1x?xf32>, vector<1x32xf32> }
+// CHECK-NOT: linalg.pack
+func.func @pack_panels(%B: memref<5x40xf32>, %R: memref<2x5x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true>} {
+  %zero = arith.constant 0.0 : f32
+  %b = bufferization.to_tensor %B restrict : memref<5x40xf32> to tensor<5x40xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<2x5x32xf32> to tensor<2x5x32xf32>
+  %0 = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [1, 0] inner_dims_pos = [1] inner_tiles = [32] into %r : tensor<5x40xf32> -> tensor<2x5x32xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<2x5x32xf32>, memref<2x5x32xf32>) -> ()
+  return
+}

@@ -26,3 +26,18 @@ func.func @negative_micro_tile_rank() attributes {kiln.cpu_config = #kiln.cpu_co
 func.func @negative_micro_tile_size() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 0, 1]>} {
   return
 }
+
+// -----
+
+// expected-error @+1 {{expected k_block (-1) to be >= 0}}
+func.func @negative_k_block() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, k_block = -1>} {
+  return
+}
+
+// -----
+
+// The packing tile of the rhs is the micro tile's n.
+// expected-error @+1 {{expected a micro_tile with pack_matmul = true}}
+func.func @negative_pack_without_micro_tile() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, pack_matmul = true>} {
+  return
+}

@@ -11,7 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "codegen/CPU/Compile.h"
+#include "codegen/CPU/LoadKernel.h"
 #include "codegen/CPU/Patterns.h"
 #include "codegen/CPU/Pipelines.h"
 #include "codegen/Common/Target.h"
@@ -33,7 +33,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <dlfcn.h>
 #include <limits>
 #include <string>
 #include <vector>
@@ -53,13 +52,6 @@ constexpr Tolerance kBf16{2e-2, 1e-2};
 /// f32 rounding adds up beyond kF32 against the double reference.
 constexpr Tolerance kF32Chained{1e-3, 1e-4};
 
-/// A kernel compiled into a loaded shared object.
-struct LoadedKernel {
-  void *library = nullptr;
-  KilnKernelFn entry = nullptr;
-  cpu::KernelEntry info;
-};
-
 class CpuCodegenTest : public ::testing::Test {
 protected:
   CpuCodegenTest() {
@@ -78,49 +70,26 @@ protected:
     directory = path.str().str();
   }
 
-  ~CpuCodegenTest() override {
-    for (void *library : libraries)
-      dlclose(library);
-    llvm::sys::fs::remove_directories(directory);
-  }
+  ~CpuCodegenTest() override { llvm::sys::fs::remove_directories(directory); }
 
-  /// Lowers, compiles and loads the single kernel of `source`; `reference`
-  /// receives the kernel as written, for the evaluator.
-  LoadedKernel compile(StringRef source) {
+  /// Lowers, compiles and loads the single kernel of `source` for `target`;
+  /// `reference` receives the kernel as written, for the evaluator.
+  cpu::LoadedKernel compile(StringRef source, StringRef target = "host") {
     reference = parseSourceString<ModuleOp>(source, &context);
     EXPECT_TRUE(reference) << diagnostics;
     OwningOpRef<ModuleOp> module =
         parseSourceString<ModuleOp>(source, &context);
     if (!reference || !module)
       return {};
-    PassManager pm(&context);
-    cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
-    if (failed(pm.run(*module))) {
-      ADD_FAILURE() << "lowering failed:\n" << diagnostics;
-      return {};
-    }
-    SmallVector<cpu::KernelEntry> entries = cpu::getKernelEntries(*module);
-    EXPECT_EQ(entries.size(), 1u);
-    if (entries.size() != 1)
-      return {};
     std::string path =
-        directory + "/kernel" + std::to_string(libraries.size()) + ".so";
-    if (failed(cpu::compileToSharedObject(*module, codegen::getHostCpuTarget(),
-                                          path))) {
+        directory + "/kernel" + std::to_string(compiled++) + ".so";
+    FailureOr<cpu::LoadedKernel> kernel =
+        cpu::compileAndLoadKernel(*module, target, path);
+    if (failed(kernel)) {
       ADD_FAILURE() << "compiling failed:\n" << diagnostics;
       return {};
     }
-    LoadedKernel kernel;
-    kernel.info = entries.front();
-    kernel.library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    EXPECT_NE(kernel.library, nullptr) << dlerror();
-    if (!kernel.library)
-      return {};
-    libraries.push_back(kernel.library);
-    kernel.entry = reinterpret_cast<KilnKernelFn>(
-        dlsym(kernel.library, kernel.info.symbol.c_str()));
-    EXPECT_NE(kernel.entry, nullptr) << kernel.info.symbol;
-    return kernel;
+    return std::move(*kernel);
   }
 
   func::FuncOp getReferenceKernel() {
@@ -139,7 +108,7 @@ protected:
   }
 
   /// Calls `kernel` on each [begin, end) range in `ranges`.
-  static void run(const LoadedKernel &kernel, std::vector<HostTensor> &inputs,
+  static void run(const cpu::LoadedKernel &kernel, std::vector<HostTensor> &inputs,
                   std::vector<HostTensor> &outputs,
                   ArrayRef<std::pair<int64_t, int64_t>> ranges) {
     std::vector<void *> buffers;
@@ -148,7 +117,7 @@ protected:
     for (HostTensor &tensor : outputs)
       buffers.push_back(tensor.data());
     for (auto [begin, end] : ranges)
-      kernel.entry(buffers.data(), begin, end);
+      kernel(buffers.data(), begin, end);
   }
 
   /// Expects `actual` to match `expected` element by element.
@@ -171,14 +140,14 @@ protected:
                              << expected.getNumElements() << " elements differ";
   }
 
-  /// Compiles `source`, checks its tile count, and compares its outputs with
-  /// the reference over all tiles, over two ranges, and over a range that
-  /// overhangs both ends.
+  /// Compiles `source` for `target`, checks its tile count, and compares its
+  /// outputs with the reference over all tiles, over two ranges, and over a
+  /// range that overhangs both ends.
   void checkKernel(StringRef source, Tolerance tolerance, int64_t expectedTiles,
-                   uint64_t seed = 7) {
-    LoadedKernel kernel = compile(source);
-    ASSERT_NE(kernel.entry, nullptr);
-    EXPECT_EQ(kernel.info.tileCount, expectedTiles);
+                   uint64_t seed = 7, StringRef target = "host") {
+    cpu::LoadedKernel kernel = compile(source, target);
+    ASSERT_NE(kernel.getEntry(), nullptr);
+    EXPECT_EQ(kernel.getInfo().tileCount, expectedTiles);
     func::FuncOp function = getReferenceKernel();
     FailureOr<std::vector<HostTensor>> inputs =
         reference::makeSeededInputs(function, seed);
@@ -186,10 +155,10 @@ protected:
     FailureOr<std::vector<HostTensor>> expected =
         reference::evaluate(function, *inputs, {});
     ASSERT_TRUE(succeeded(expected)) << diagnostics;
-    EXPECT_EQ(kernel.info.numBuffers,
+    EXPECT_EQ(kernel.getInfo().numBuffers,
               static_cast<int64_t>(inputs->size() + expected->size()));
 
-    int64_t tiles = kernel.info.tileCount;
+    int64_t tiles = kernel.getInfo().tileCount;
     int64_t half = tiles / 2;
     std::vector<
         std::pair<std::string, std::vector<std::pair<int64_t, int64_t>>>>
@@ -219,7 +188,7 @@ protected:
   std::unique_ptr<ScopedDiagnosticHandler> handler;
   std::string diagnostics;
   std::string directory;
-  std::vector<void *> libraries;
+  int compiled = 0;
   OwningOpRef<ModuleOp> reference;
 };
 
@@ -319,6 +288,92 @@ TEST_F(CpuCodegenTest, BatchMatmulBroadcastAndTransposes) {
     }
   )mlir",
               kF32, /*expectedTiles=*/6);
+}
+
+//===----------------------------------------------------------------------===//
+// Packed matmuls (pack_matmul = true, k blocks)
+//===----------------------------------------------------------------------===//
+
+/// The config attribute of a packed matmul with `tiles` over the result,
+/// AVX-512 micro tiles (or AVX2 ones with `avx2`) and k blocks of `kBlock`.
+static std::string packedConfig(StringRef tiles, int64_t kBlock, bool avx2) {
+  return llvm::formatv(
+             "#kiln.cpu_config<tile_sizes = [{0}], vector_width = {1}, "
+             "micro_tile = [{2}, {3}, 1], pack_matmul = true, k_block = {4}>",
+             tiles, avx2 ? 8 : 16, avx2 ? 4 : 8, avx2 ? 16 : 32, kBlock)
+      .str();
+}
+
+/// `gelu(x w + b) + r` for x: MxK, w: KxN, b: N, r: MxN with `config`.
+static std::string packedMatmul(int64_t m, int64_t n, int64_t k,
+                                StringRef type, StringRef config) {
+  return llvm::formatv(R"mlir(
+    func.func @mm(%x: tensor<{0}x{2}x{3}>, %w: tensor<{2}x{1}x{3}>, %b: tensor<{1}x{3}>, %r: tensor<{0}x{1}x{3}>) -> tensor<{0}x{1}x{3}> attributes {{kiln.kernel, kiln.cpu_config = {4}} {{
+      %0 = kiln.matmul %x, %w : (tensor<{0}x{2}x{3}>, tensor<{2}x{1}x{3}>) -> tensor<{0}x{1}x{3}>
+      %1 = kiln.add %0, %b : (tensor<{0}x{1}x{3}>, tensor<{1}x{3}>) -> tensor<{0}x{1}x{3}>
+      %2 = kiln.gelu %1 : tensor<{0}x{1}x{3}>
+      %3 = kiln.add %2, %r : (tensor<{0}x{1}x{3}>, tensor<{0}x{1}x{3}>) -> tensor<{0}x{1}x{3}>
+      return %3 : tensor<{0}x{1}x{3}>
+    }
+  )mlir",
+                       m, n, k, type, config)
+      .str();
+}
+
+TEST_F(CpuCodegenTest, PackedMatmulOneByOne) {
+  checkKernel(packedMatmul(1, 1, 1, "f32", packedConfig("0, 0", 0, false)),
+              kF32, 1);
+}
+
+TEST_F(CpuCodegenTest, PackedMatmulPrimes) {
+  // 37 rows in tiles of 16, 41 columns in tiles of 32 (panels of 32: the
+  // second one padded), k = 53 in blocks of 16 (the last one partial).
+  checkKernel(packedMatmul(37, 41, 53, "f32", packedConfig("16, 32", 16, false)),
+              kF32, 6);
+}
+
+TEST_F(CpuCodegenTest, PackedMatmulAwkwardAvx2) {
+  // AVX2 micro tiles of 4 x 16 on x86-64-v3.
+  checkKernel(packedMatmul(130, 70, 33, "f32", packedConfig("64, 48", 8, true)),
+              kF32, 6, /*seed=*/7, "x86-64-v3");
+}
+
+TEST_F(CpuCodegenTest, PackedMatmulBf16) {
+  checkKernel(packedMatmul(19, 45, 70, "bf16", packedConfig("8, 32", 32, false)),
+              kBf16, 6);
+}
+
+TEST_F(CpuCodegenTest, DefaultDeepMatmulIsPackedBothTargets) {
+  // k = 600 is deep enough for the default config to pack, in blocks of 256
+  // with a partial last one.
+  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 2);
+  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 2, /*seed=*/7,
+              "x86-64-v3");
+}
+
+TEST_F(CpuCodegenTest, PackedBatchMatmulTransposes) {
+  // The rhs is shared by both batches and read transposed; the lhs too.
+  checkKernel(llvm::formatv(R"mlir(
+    func.func @bmm(%a: tensor<2x3x9x11xf32>, %b: tensor<1x1x37x9xf32>) -> tensor<2x3x11x37xf32> attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
+      %0 = kiln.matmul %a, %b {{transpose_lhs = true, transpose_rhs = true} : (tensor<2x3x9x11xf32>, tensor<1x1x37x9xf32>) -> tensor<2x3x11x37xf32>
+      return %0 : tensor<2x3x11x37xf32>
+    }
+  )mlir",
+                            packedConfig("1, 1, 0, 32", 4, false))
+                  .str(),
+              kF32, 12);
+}
+
+TEST_F(CpuCodegenTest, PackedBatchMatmulAvx2) {
+  checkKernel(llvm::formatv(R"mlir(
+    func.func @bmm(%a: tensor<3x5x20xf32>, %b: tensor<3x20x17xf32>) -> tensor<3x5x17xf32> attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
+      %0 = kiln.matmul %a, %b : (tensor<3x5x20xf32>, tensor<3x20x17xf32>) -> tensor<3x5x17xf32>
+      return %0 : tensor<3x5x17xf32>
+    }
+  )mlir",
+                            packedConfig("1, 0, 0", 0, true))
+                  .str(),
+              kF32, 3, /*seed=*/7, "x86-64-v3");
 }
 
 //===----------------------------------------------------------------------===//
@@ -701,14 +756,11 @@ protected:
     PassManager pm(&context);
     cpu::buildCpuLowerKernelPipeline(pm, cpu::CpuLowerKernelPipelineOptions());
     ASSERT_TRUE(succeeded(pm.run(*kernels))) << diagnostics;
-    std::string path = directory + "/" + name.str() +
-                       std::to_string(libraries.size()) + ".so";
+    std::string path =
+        directory + "/" + name.str() + std::to_string(compiled++) + ".so";
     ASSERT_TRUE(succeeded(cpu::compileToSharedObject(
         *kernels, codegen::getHostCpuTarget(), path)))
         << diagnostics;
-    void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(library, nullptr) << dlerror();
-    libraries.push_back(library);
 
     // 2. Each kernel against the reference.
     SmallVector<cpu::KernelEntry> entries = cpu::getKernelEntries(*kernels);
@@ -719,22 +771,20 @@ protected:
             return e.symbol == function.getSymName();
           });
       ASSERT_NE(entry, entries.end());
-      LoadedKernel kernel;
-      kernel.info = *entry;
-      kernel.entry = reinterpret_cast<KilnKernelFn>(
-          dlsym(library, entry->symbol.c_str()));
-      ASSERT_NE(kernel.entry, nullptr);
+      FailureOr<cpu::LoadedKernel> kernel =
+          cpu::loadKernel(function.getLoc(), path, *entry);
+      ASSERT_TRUE(succeeded(kernel)) << diagnostics;
       FailureOr<std::vector<HostTensor>> inputs =
           reference::makeSeededInputs(function, /*seed=*/11);
       ASSERT_TRUE(succeeded(inputs)) << diagnostics;
       FailureOr<std::vector<HostTensor>> expected =
           reference::evaluate(function, *inputs, {});
       ASSERT_TRUE(succeeded(expected)) << diagnostics;
-      int64_t tiles = kernel.info.tileCount;
+      int64_t tiles = kernel->getInfo().tileCount;
       for (auto ranges : {std::vector<std::pair<int64_t, int64_t>>{{0, tiles}},
                           {{tiles / 2, tiles}, {0, tiles / 2}}}) {
         std::vector<HostTensor> outputs = makeOutputs(*expected);
-        run(kernel, *inputs, outputs, ranges);
+        run(*kernel, *inputs, outputs, ranges);
         for (size_t i = 0; i < outputs.size(); ++i)
           expectClose(outputs[i], (*expected)[i], kF32Chained,
                       function.getSymName().str() + " result " +

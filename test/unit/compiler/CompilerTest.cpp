@@ -112,7 +112,8 @@ protected:
     EXPECT_EQ(model->outputs().size(), expected->size());
     for (size_t i = 0; i < expected->size(); ++i) {
       reference::Comparison comparison =
-          reference::compareWithReference(model->output(i), (*expected)[i]);
+          reference::compareWithReference(model->output(i), (*expected)[i],
+                                          reference::ToleranceScope::Model);
       EXPECT_TRUE(comparison.passed())
           << "output " << i << ": " << comparison.typeMismatch
           << comparison.mismatches << " elements differ, first at "

@@ -32,6 +32,20 @@ TEST(CompareTest, DocumentedTolerances) {
   EXPECT_EQ(getTolerance(ElementType::I32).rtol, 0);
 }
 
+TEST(CompareTest, WholeModelsHaveALooserAtolInNarrowTypes) {
+  const ToleranceScope model = ToleranceScope::Model;
+  EXPECT_EQ(getTolerance(ElementType::F32, model).atol, 1e-5);
+  EXPECT_EQ(getTolerance(ElementType::BF16, model).rtol, 2e-2);
+  EXPECT_EQ(getTolerance(ElementType::BF16, model).atol, 5e-2);
+  EXPECT_EQ(getTolerance(ElementType::F16, model).rtol, 2e-3);
+  EXPECT_EQ(getTolerance(ElementType::F16, model).atol, 1e-2);
+  EXPECT_EQ(getTolerance(ElementType::I64, model).atol, 0);
+  HostTensor expected = makeTensor(ElementType::F16, {0.0f});
+  HostTensor actual = makeTensor(ElementType::F16, {0.004f});
+  EXPECT_FALSE(compareWithReference(actual, expected).passed());
+  EXPECT_TRUE(compareWithReference(actual, expected, model).passed());
+}
+
 TEST(CompareTest, WithinAndOutsideTolerance) {
   HostTensor expected = makeTensor(ElementType::F32, {1.0f, 100.0f, 0.0f});
   // 1 + 1e-4 * 1 + 1e-5 is the edge for the first element.
