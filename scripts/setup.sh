@@ -18,8 +18,11 @@ packages=(
   # Libraries.
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
   nlohmann-json3-dev zlib1g-dev libzstd-dev
-  # Python for lit and the test harness.
-  python3
+  # ONNX import: the ONNX protobuf schema (C++) and protobuf itself.
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  # Python for lit and the test harness; onnx and numpy build the ONNX test
+  # models and their expected outputs.
+  python3 python3-onnx python3-numpy
 )
 
 missing=()
