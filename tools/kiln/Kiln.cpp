@@ -22,6 +22,7 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
@@ -37,8 +38,14 @@ static cl::SubCommand exportCommand("export",
 static cl::SubCommand evalCommand(
     "eval", "Evaluate a model with the reference evaluator on seeded inputs");
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
+static cl::opt<std::string> inputFile(cl::Positional,
+                                      cl::desc("<model.mlir|model.onnx>"),
+                                      cl::sub(exportCommand),
                                       cl::sub(evalCommand));
+static cl::list<std::string>
+    inputShapes("shape", cl::desc("Sizes of an ONNX model's input"),
+                cl::value_desc("name=AxB"), cl::sub(exportCommand),
+                cl::sub(evalCommand));
 static cl::opt<std::string> modelName("model", cl::desc("A zoo model name"),
                                       cl::value_desc("name"),
                                       cl::sub(exportCommand),
@@ -101,7 +108,7 @@ static int fail(const Twine &message) {
 static FailureOr<kiln::LoadedModel> loadModel(MLIRContext &context,
                                               StringRef file) {
   if (file.empty() == modelName.empty()) {
-    (void)fail("give exactly one of a .mlir file or --model NAME");
+    (void)fail("give exactly one of a model file or --model NAME");
     return failure();
   }
   kiln::LoadedModel model;
@@ -121,7 +128,15 @@ static FailureOr<kiln::LoadedModel> loadModel(MLIRContext &context,
       (void)fail("--set applies to zoo models (--model), not to a .mlir file");
       return failure();
     }
-    FailureOr<kiln::LoadedModel> loaded = kiln::loadModelFile(context, file);
+    kiln::LoadOptions options;
+    std::string error;
+    for (const std::string &setting : inputShapes)
+      if (!kiln::addInputShape(options, setting, error)) {
+        (void)fail(error);
+        return failure();
+      }
+    FailureOr<kiln::LoadedModel> loaded =
+        kiln::loadModelFile(context, file, options);
     if (failed(loaded))
       return failure();
     model = std::move(*loaded);
@@ -162,13 +177,13 @@ static int listModels() {
 //===----------------------------------------------------------------------===//
 
 static int exportModel(MLIRContext &context) {
-  if (modelName.empty())
-    return fail("kiln export needs --model NAME");
-  FailureOr<kiln::LoadedModel> model = loadModel(context, "");
+  FailureOr<kiln::LoadedModel> model = loadModel(context, inputFile);
   if (failed(model))
     return 1;
-  std::string path =
-      outputFile.empty() ? modelName.getValue() + ".mlir" : outputFile.getValue();
+  std::string path = outputFile;
+  if (path.empty())
+    path = modelName.empty() ? llvm::sys::path::stem(inputFile).str() + ".mlir"
+                             : modelName.getValue() + ".mlir";
   if (inlineWeightsFlag &&
       failed(kiln::inlineWeights(*model->module, model->weights)))
     return 1;
@@ -281,8 +296,10 @@ int main(int argc, char **argv) {
       argc, argv,
       "Kiln: a model compiler and kernel autotuner\n\n"
       "  kiln models\n"
-      "  kiln export --model NAME [--set knob=value,...] [-o FILE.mlir]\n"
-      "  kiln eval (FILE.mlir | --model NAME [--set knob=value,...])\n");
+      "  kiln export (FILE.onnx [--shape name=AxB] | --model NAME "
+      "[--set knob=value,...]) [-o FILE.mlir]\n"
+      "  kiln eval (FILE.mlir | FILE.onnx [--shape name=AxB] | --model NAME "
+      "[--set knob=value,...])\n");
 
   MLIRContext context;
   context.loadDialect<kiln::KilnDialect, func::FuncDialect>();
