@@ -1744,7 +1744,16 @@ LogicalResult Importer::addInputs(const GraphProto &graph,
 LogicalResult Importer::convertNode(const NodeProto &current) {
   node = &current;
   loc = getNodeLoc(current);
-  builder.setInsertionPointToEnd(builder.getBlock());
+  // Errors of the kiln ops built here (shape inference) say which node they
+  // come from; the importer's own errors already do.
+  ScopedDiagnosticHandler context(&this->context, [&](Diagnostic &diagnostic) {
+    if (diagnostic.getSeverity() == DiagnosticSeverity::Error &&
+        !StringRef(diagnostic.str()).starts_with("node '"))
+      diagnostic.attachNote(loc)
+          << "while importing node '" << describeNodeName(current) << "' ("
+          << current.op_type() << ", opset " << opset << ")";
+    return failure();
+  });
   Converter converter = getConverters().lookup(current.op_type());
   return (this->*converter)(current);
 }
