@@ -1673,13 +1673,19 @@ LogicalResult Importer::addInputs(const GraphProto &graph,
                                   func::FuncOp function) {
   Location fileLoc = FileLineColLoc::get(&context, path, 0, 0);
   Block &entry = function.getBody().front();
-  llvm::StringSet<> seen;
+  llvm::StringSet<> inputNames;
+  for (const auto &graphInput : graph.input())
+    inputNames.insert(graphInput.name());
+  for (const auto &[name, shape] : options.inputShapes)
+    if (!inputNames.contains(name) || values.count(name))
+      return emitError(fileLoc)
+             << "--shape names '" << name << "', which is not an input of "
+             << "the model";
   for (const auto &graphInput : graph.input()) {
     const std::string &name = graphInput.name();
     // Before IR version 4, initializers were listed among the inputs too.
     if (values.count(name))
       continue;
-    seen.insert(name);
     if (!graphInput.type().has_tensor_type())
       return emitError(fileLoc) << "input '" << name << "' is not a tensor";
     const auto &tensorType = graphInput.type().tensor_type();
@@ -1733,11 +1739,6 @@ LogicalResult Importer::addInputs(const GraphProto &graph,
                         builder.getStringAttr(name));
     values[name] = Tensor{argument, std::nullopt};
   }
-  for (const auto &[name, shape] : options.inputShapes)
-    if (!seen.contains(name))
-      return emitError(fileLoc)
-             << "--shape names '" << name << "', which is not an input of "
-             << "the model";
   return success();
 }
 
