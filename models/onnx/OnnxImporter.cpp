@@ -1465,7 +1465,6 @@ LogicalResult Importer::convertRange(const NodeProto &) {
     return nodeError("delta is zero");
   double steps = std::ceil((limit - start) / delta);
   ElementType type = args[0]->getElementType();
-  std::string error;
   if (!(steps < double(kMaxTensorBytes)))
     return nodeError("the range is larger than the limit of ")
            << kMaxTensorBytes << " bytes";
@@ -1747,7 +1746,7 @@ LogicalResult Importer::convertNode(const NodeProto &current) {
   loc = getNodeLoc(current);
   // Errors of the kiln ops built here (shape inference) say which node they
   // come from; the importer's own errors already do.
-  ScopedDiagnosticHandler context(&this->context, [&](Diagnostic &diagnostic) {
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
     if (diagnostic.getSeverity() == DiagnosticSeverity::Error &&
         !StringRef(diagnostic.str()).starts_with("node '"))
       diagnostic.attachNote(loc)
