@@ -41,9 +41,15 @@ int64_t countFlops(Operation *op) {
   return llvm::TypeSwitch<Operation *, int64_t>(op)
       .Case<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp, AbsOp,
             ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, SigmoidOp, ReluOp, SiluOp,
-            GeluOp>([](Operation *op) { return elementsOf(op->getResult(0)); })
+            GeluOp, ErfOp>(
+          [](Operation *op) { return elementsOf(op->getResult(0)); })
       .Case<ReduceSumOp, ReduceMeanOp, ReduceMaxOp>(
           [](Operation *op) { return elementsOf(op->getOperand(0)); })
+      .Case<MaxPool2DOp, AvgPool2DOp>([](Operation *op) {
+        ArrayRef<int64_t> kernel =
+            op->getAttrOfType<DenseI64ArrayAttr>("kernel").asArrayRef();
+        return kernel[0] * kernel[1] * elementsOf(op->getResult(0));
+      })
       .Case([](SoftmaxOp op) { return 5 * elementsOf(op.getInput()); })
       .Case([](LayerNormOp op) { return 8 * elementsOf(op.getInput()); })
       .Case([](RmsNormOp op) { return 5 * elementsOf(op.getInput()); })

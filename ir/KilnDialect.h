@@ -36,6 +36,15 @@ inferReductionResult(std::optional<mlir::Location> location,
                      llvm::ArrayRef<int64_t> axes, bool keepDims,
                      llvm::SmallVectorImpl<mlir::Type> &results);
 
+/// Infers the result of a 2-D pooling op over `kernel` windows.
+llvm::LogicalResult
+inferPool2DResult(std::optional<mlir::Location> location,
+                  llvm::StringRef opName, mlir::Type input,
+                  llvm::ArrayRef<int64_t> kernel,
+                  llvm::ArrayRef<int64_t> strides,
+                  llvm::ArrayRef<int64_t> padding,
+                  llvm::SmallVectorImpl<mlir::Type> &results);
+
 /// The numpy broadcast of two shapes, or failure when they do not broadcast.
 llvm::FailureOr<llvm::SmallVector<int64_t>>
 broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs);

@@ -134,6 +134,7 @@ def Kiln_TanhOp : Kiln_UnaryOp<"tanh", "hyperbolic tangent">;
 def Kiln_SigmoidOp : Kiln_UnaryOp<"sigmoid", "logistic sigmoid">;
 def Kiln_ReluOp : Kiln_UnaryOp<"relu", "rectified linear unit">;
 def Kiln_SiluOp : Kiln_UnaryOp<"silu", "sigmoid linear unit x * sigmoid(x)">;
+def Kiln_ErfOp : Kiln_UnaryOp<"erf", "gauss error function">;
 
 def Kiln_GeluOp : Kiln_UnaryOp<"gelu", "gaussian error linear unit"> {
   let description = [{
@@ -164,6 +165,26 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure, SameOperandsAndResultShape]> {
   let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
   let hasVerifier = 1;
   let hasFolder = 1;
+}
+
+def Kiln_SelectOp : Kiln_Op<"select", [Pure, InferTypeOpAdaptor]> {
+  let summary = "elementwise choice between two tensors by a condition";
+  let description = [{
+    Takes `true_value` where `condition` is non-zero and `false_value`
+    elsewhere. The three shapes broadcast as numpy does; the values share
+    their element type, which the result has.
+
+    ```mlir
+    %0 = kiln.select %c, %a, %b : (tensor<4x1xi32>, tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_IndexTensor:$condition, Kiln_AnyTensor:$true_value,
+      Kiln_AnyTensor:$false_value);
+  let results = (outs Kiln_AnyTensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $true_value `,` $false_value attr-dict `:`
+    functional-type(operands, results)
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -211,6 +232,58 @@ def Kiln_Conv2DOp : Kiln_Op<"conv2d", [Pure, InferTypeOpAdaptor,
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat =
       "$input `,` $filter attr-dict `:` functional-type(operands, results)";
+}
+
+class Kiln_Pool2DOp<string mnemonic, string what, dag extraArguments = (ins)>
+    : Kiln_Op<mnemonic, [Pure, InferTypeOpAdaptor,
+                         SameOperandsAndResultElementType]> {
+  let summary = "2-D " # what # " pooling in NCHW layout";
+  let arguments = !con((ins Kiln_FloatTensor:$input,
+      DenseI64ArrayAttr:$kernel,
+      DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+      DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0, 0, 0}">:$padding),
+      extraArguments);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &results) {
+      return inferPool2DResult(location, getOperationName(),
+                               adaptor.getInput().getType(),
+                               adaptor.getKernel(), adaptor.getStrides(),
+                               adaptor.getPadding(), results);
+    }
+  }];
+}
+
+def Kiln_MaxPool2DOp : Kiln_Pool2DOp<"max_pool2d", "max"> {
+  let description = [{
+    The maximum of each `kernel = [KH, KW]` window of an `[N, C, H, W]`
+    input, moved by `strides = [h, w]`. `padding` is
+    `[top, left, bottom, right]`; padded positions take no part. Every window
+    must overlap the input. Result `[N, C, OH, OW]` with
+    `OH = (H + top + bottom - KH) / sh + 1` (likewise OW).
+
+    ```mlir
+    %0 = kiln.max_pool2d %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x8x16x16xf32>) -> tensor<1x8x8x8xf32>
+    ```
+  }];
+}
+
+def Kiln_AvgPool2DOp : Kiln_Pool2DOp<"avg_pool2d", "average",
+    (ins DefaultValuedAttr<BoolAttr, "false">:$count_include_pad)> {
+  let description = [{
+    The mean of each `kernel = [KH, KW]` window of an `[N, C, H, W]` input,
+    moved by `strides = [h, w]`, with `padding` `[top, left, bottom, right]`
+    as for `kiln.max_pool2d`. The mean divides by the window's positions
+    inside the input, or by `KH * KW` with `count_include_pad` (padded
+    positions count as zeros).
+
+    ```mlir
+    %0 = kiln.avg_pool2d %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<1x8x16x16xf32>) -> tensor<1x8x8x8xf32>
+    ```
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -116,6 +116,41 @@ LogicalResult inferReductionResult(std::optional<Location> location,
 }
 
 //===----------------------------------------------------------------------===//
+// SelectOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SelectOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  auto condition = staticTensor(location, "select",
+                                adaptor.getCondition().getType(), "condition");
+  auto onTrue = staticTensor(location, "select",
+                             adaptor.getTrueValue().getType(), "true_value");
+  auto onFalse = staticTensor(location, "select",
+                              adaptor.getFalseValue().getType(), "false_value");
+  if (failed(condition) || failed(onTrue) || failed(onFalse))
+    return failure();
+  if (onTrue->getElementType() != onFalse->getElementType())
+    return fail(location, "select",
+                "expected true_value and false_value to have the same "
+                "element type");
+  FailureOr<SmallVector<int64_t>> values =
+      broadcastShapes(onTrue->getShape(), onFalse->getShape());
+  FailureOr<SmallVector<int64_t>> shape = failure();
+  if (succeeded(values))
+    shape = broadcastShapes(condition->getShape(), *values);
+  if (failed(shape))
+    return fail(location, "select",
+                "expected operand shapes " +
+                    formatShape(condition->getShape()) + ", " +
+                    formatShape(onTrue->getShape()) + " and " +
+                    formatShape(onFalse->getShape()) + " to broadcast");
+  results.push_back(RankedTensorType::get(*shape, onTrue->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // MatmulOp
 //===----------------------------------------------------------------------===//
 
@@ -214,6 +249,53 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
     shape.push_back((padded - window) / strides[i] + 1);
   }
   results.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// MaxPool2DOp and AvgPool2DOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult inferPool2DResult(std::optional<Location> location,
+                                StringRef opName, Type input,
+                                ArrayRef<int64_t> kernel,
+                                ArrayRef<int64_t> strides,
+                                ArrayRef<int64_t> padding,
+                                SmallVectorImpl<Type> &results) {
+  auto type = staticTensor(location, opName, input, "input");
+  if (failed(type))
+    return failure();
+  if (type->getRank() != 4)
+    return fail(location, opName,
+                "expected a rank-4 input [N, C, H, W] (got rank " +
+                    Twine(type->getRank()) + ")");
+  if (kernel.size() != 2 || strides.size() != 2 || padding.size() != 4)
+    return fail(location, opName, "expected 2 kernel sizes, 2 strides and 4 "
+                                  "paddings");
+  auto inRange = [](int64_t v, int64_t lo) { return v >= lo && v <= kMaxDim; };
+  if (!llvm::all_of(kernel, [&](int64_t k) { return inRange(k, 1); }) ||
+      !llvm::all_of(strides, [&](int64_t s) { return inRange(s, 1); }) ||
+      !llvm::all_of(padding, [&](int64_t p) { return inRange(p, 0); }))
+    return fail(location, opName,
+                "expected kernel sizes and strides in [1, 2^31] and paddings "
+                "in [0, 2^31]");
+  SmallVector<int64_t> shape(type->getShape().take_front(2));
+  for (int i = 0; i < 2; ++i) {
+    int64_t size = type->getShape()[2 + i];
+    // A padding as large as the kernel would make windows that hold only
+    // padding, which have no maximum (and no mean without the padding).
+    if (padding[i] >= kernel[i] || padding[i + 2] >= kernel[i])
+      return fail(location, opName,
+                  "expected paddings to be smaller than the kernel (" +
+                      Twine(kernel[i]) + ")");
+    int64_t padded = size + padding[i] + padding[i + 2];
+    if (padded < kernel[i])
+      return fail(location, opName,
+                  "expected the kernel (" + Twine(kernel[i]) +
+                      ") to fit the padded input (" + Twine(padded) + ")");
+    shape.push_back((padded - kernel[i]) / strides[i] + 1);
+  }
+  results.push_back(RankedTensorType::get(shape, type->getElementType()));
   return success();
 }
 

@@ -280,6 +280,10 @@ FailureOr<Interpreter::Results> Interpreter::evaluateOp(Operation *op) {
       .Case([&](SigmoidOp) { return unary(UnaryKind::Sigmoid); })
       .Case([&](ReluOp) { return unary(UnaryKind::Relu); })
       .Case([&](SiluOp) { return unary(UnaryKind::Silu); })
+      .Case([&](ErfOp) { return unary(UnaryKind::Erf); })
+      .Case([&](SelectOp) {
+        return one(reference::select(in(0), in(1), in(2)));
+      })
       .Case([&](GeluOp g) {
         return unary(g.getApproximation() == GeluApproximation::Tanh
                          ? UnaryKind::GeluTanh
@@ -298,6 +302,16 @@ FailureOr<Interpreter::Results> Interpreter::evaluateOp(Operation *op) {
                                      toVector(c.getPadding()),
                                      toVector(c.getDilations()),
                                      c.getGroups()));
+      })
+      .Case([&](MaxPool2DOp p) {
+        return one(reference::maxPool2d(in(0), toVector(p.getKernel()),
+                                        toVector(p.getStrides()),
+                                        toVector(p.getPadding())));
+      })
+      .Case([&](AvgPool2DOp p) {
+        return one(reference::avgPool2d(
+            in(0), toVector(p.getKernel()), toVector(p.getStrides()),
+            toVector(p.getPadding()), p.getCountIncludePad()));
       })
       .Case([&](ReduceSumOp r) { return reduce(ReduceKind::Sum, r); })
       .Case([&](ReduceMeanOp r) { return reduce(ReduceKind::Mean, r); })

@@ -292,6 +292,8 @@ static double applyUnary(UnaryKind kind, double x) {
   case UnaryKind::GeluTanh:
     return 0.5 * x *
            (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
+  case UnaryKind::Erf:
+    return std::erf(x);
   }
   assert(false && "unknown unary kind");
   return kNaN;
@@ -353,6 +355,24 @@ HostTensor binary(BinaryKind kind, const HostTensor &lhs,
     store(result, flat,
           applyBinary(kind, load(lhs, dot(index, lhsStrides)),
                       load(rhs, dot(index, rhsStrides))));
+  });
+  return result;
+}
+
+HostTensor select(const HostTensor &condition, const HostTensor &trueValue,
+                  const HostTensor &falseValue) {
+  Shape shape = broadcastShapes(
+      condition.getShape(),
+      broadcastShapes(trueValue.getShape(), falseValue.getShape()));
+  Shape conditionStrides = broadcastStrides(condition.getShape(), shape.size());
+  Shape trueStrides = broadcastStrides(trueValue.getShape(), shape.size());
+  Shape falseStrides = broadcastStrides(falseValue.getShape(), shape.size());
+  HostTensor result(trueValue.getElementType(), shape);
+  forEachIndex(shape, [&](const Shape &index, int64_t flat) {
+    if (condition.getInt(dot(index, conditionStrides)) != 0)
+      copyElements(result, flat, trueValue, dot(index, trueStrides), 1);
+    else
+      copyElements(result, flat, falseValue, dot(index, falseStrides), 1);
   });
   return result;
 }
@@ -473,6 +493,68 @@ HostTensor conv2d(const HostTensor &input, const HostTensor &filter,
     store(result, flat, acc);
   });
   return result;
+}
+
+/// Applies `combine(window positions inside the input, window size)` to each
+/// pooling window of an NCHW input and stores its result.
+template <typename Combine>
+static HostTensor pool2d(const HostTensor &input,
+                         const std::vector<int64_t> &kernel,
+                         const std::vector<int64_t> &strides,
+                         const std::vector<int64_t> &padding,
+                         Combine combine) {
+  assert(kernel.size() == 2 && strides.size() == 2 && padding.size() == 4 &&
+         "bad pooling attributes");
+  const Shape &in = input.getShape();
+  int64_t height = in[2], width = in[3];
+  int64_t outH = convOutputSize(height, padding[0] + padding[2], kernel[0],
+                                strides[0], /*dilation=*/1);
+  int64_t outW = convOutputSize(width, padding[1] + padding[3], kernel[1],
+                                strides[1], /*dilation=*/1);
+  HostTensor result(input.getElementType(), {in[0], in[1], outH, outW});
+  std::vector<double> window;
+  forEachIndex(result.getShape(), [&](const Shape &index, int64_t flat) {
+    int64_t plane = (index[0] * in[1] + index[1]) * height;
+    window.clear();
+    for (int64_t ky = 0; ky < kernel[0]; ++ky) {
+      for (int64_t kx = 0; kx < kernel[1]; ++kx) {
+        int64_t iy = index[2] * strides[0] - padding[0] + ky;
+        int64_t ix = index[3] * strides[1] - padding[1] + kx;
+        if (iy >= 0 && iy < height && ix >= 0 && ix < width)
+          window.push_back(load(input, (plane + iy) * width + ix));
+      }
+    }
+    store(result, flat, combine(window, kernel[0] * kernel[1]));
+  });
+  return result;
+}
+
+HostTensor maxPool2d(const HostTensor &input,
+                     const std::vector<int64_t> &kernel,
+                     const std::vector<int64_t> &strides,
+                     const std::vector<int64_t> &padding) {
+  return pool2d(input, kernel, strides, padding,
+                [](const std::vector<double> &window, int64_t) {
+                  double result = -kInfinity;
+                  for (double x : window)
+                    result = maximum(result, x);
+                  return result;
+                });
+}
+
+HostTensor avgPool2d(const HostTensor &input,
+                     const std::vector<int64_t> &kernel,
+                     const std::vector<int64_t> &strides,
+                     const std::vector<int64_t> &padding,
+                     bool countIncludePad) {
+  return pool2d(input, kernel, strides, padding,
+                [&](const std::vector<double> &window, int64_t size) {
+                  double sum = 0.0;
+                  for (double x : window)
+                    sum += x;
+                  return sum / static_cast<double>(
+                                   countIncludePad ? size : window.size());
+                });
 }
 
 //===----------------------------------------------------------------------===//

@@ -58,6 +58,7 @@ enum class UnaryKind {
   GeluErf,
   /// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
   GeluTanh,
+  Erf,
 };
 enum class BinaryKind { Add, Sub, Mul, Div, Max, Min, Pow };
 enum class ReduceKind { Sum, Mean, Max };
@@ -69,6 +70,12 @@ HostTensor unary(UnaryKind kind, const HostTensor &input);
 /// broadcast of both shapes and the element type is `lhs`'s.
 HostTensor binary(BinaryKind kind, const HostTensor &lhs,
                   const HostTensor &rhs);
+
+/// `trueValue` where `condition` (i32/i64) is non-zero, else `falseValue`,
+/// with the three shapes broadcast as numpy does. Copies element bytes, so
+/// it is exact for every element type.
+HostTensor select(const HostTensor &condition, const HostTensor &trueValue,
+                  const HostTensor &falseValue);
 
 /// The `kiln.cast` op: converts to `to`, between float types (round to
 /// nearest even), from integers to floats (correctly rounded), and between
@@ -91,6 +98,21 @@ HostTensor conv2d(const HostTensor &input, const HostTensor &filter,
                   const std::vector<int64_t> &strides,
                   const std::vector<int64_t> &padding,
                   const std::vector<int64_t> &dilations, int64_t groups);
+
+/// Pools each `kernel` `{KH, KW}` window of an NCHW input moved by
+/// `strides` `{h, w}`, with `padding` `{top, left, bottom, right}`: the
+/// maximum of the window's positions inside the input, or their mean (divided
+/// by `KH * KW` with `countIncludePad`, padding counting as zeros). Result
+/// `[N, C, OH, OW]` with `OH = (H + top + bottom - KH) / sh + 1`.
+HostTensor maxPool2d(const HostTensor &input,
+                     const std::vector<int64_t> &kernel,
+                     const std::vector<int64_t> &strides,
+                     const std::vector<int64_t> &padding);
+HostTensor avgPool2d(const HostTensor &input,
+                     const std::vector<int64_t> &kernel,
+                     const std::vector<int64_t> &strides,
+                     const std::vector<int64_t> &padding,
+                     bool countIncludePad);
 
 /// Reduces the listed `axes` (each in [0, rank), no repeats); with `keepDims`
 /// they stay as size 1, otherwise they are dropped.

@@ -21,8 +21,11 @@ packages=(
   # Peers the benchmarks measure against (bench/ only, never linked into
   # Kiln's libraries).
   libopenblas-dev libdnnl-dev
-  # Python for lit and the test harness.
-  python3
+  # ONNX import: the ONNX protobuf schema (C++) and protobuf itself.
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  # Python for lit and the test harness; onnx and numpy build the ONNX test
+  # models and their expected outputs.
+  python3 python3-onnx python3-numpy
 )
 
 missing=()

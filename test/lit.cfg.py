@@ -14,6 +14,7 @@ config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
 
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 config.substitutions.append(("%kiln_src_root", config.kiln_src_root))
+config.substitutions.append(("%onnx_python", config.onnx_python))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

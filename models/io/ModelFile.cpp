@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "models/io/ModelFile.h"
+#include "models/io/ModelFolder.h"
+#include "models/onnx/OnnxImporter.h"
 
 #include "ir/ElementTypes.h"
 #include "ir/KilnDialect.h"
@@ -22,39 +24,56 @@ using namespace mlir;
 
 namespace kiln {
 
-/// The weights file `name` of the model at `modelPath`, as a path that is
-/// known to stay inside the model's folder: relative, without `..`, and not
-/// leaving the folder through a symlink.
+/// The weights file `name` of the model at `modelPath`, resolved inside the
+/// model's folder.
 static FailureOr<std::string> resolveWeightsPath(ModuleOp module,
                                                  StringRef modelPath,
                                                  StringRef name) {
-  auto refuse = [&](const Twine &why) {
-    return module.emitError("weights file '") << name << "' " << why;
-  };
-  if (name.empty() || llvm::sys::path::is_absolute(name))
-    return refuse("must be a relative path inside the model's folder");
-  for (StringRef component : llvm::make_range(llvm::sys::path::begin(name),
-                                              llvm::sys::path::end(name)))
-    if (component == "..")
-      return refuse("must not leave the model's folder ('..')");
-
-  SmallString<256> folder = llvm::sys::path::parent_path(modelPath);
-  if (folder.empty())
-    folder = ".";
-  SmallString<256> candidate = folder;
-  llvm::sys::path::append(candidate, name);
-  SmallString<256> realFolder, realCandidate;
-  if (llvm::sys::fs::real_path(folder, realFolder) ||
-      llvm::sys::fs::real_path(candidate, realCandidate))
-    return refuse("not found in the model's folder ('" + folder + "')");
-  if (!StringRef(realCandidate).starts_with(Twine(realFolder, "/").str()))
-    return refuse("resolves outside the model's folder (through a symlink)");
-  if (!llvm::sys::fs::is_regular_file(realCandidate))
-    return refuse("is not a regular file");
-  return std::string(realCandidate);
+  std::string whyNot;
+  std::optional<std::string> path =
+      resolveInModelFolder(modelPath, name, whyNot);
+  if (!path)
+    return module.emitError("weights file '") << name << "' " << whyNot;
+  return *path;
 }
 
-FailureOr<LoadedModel> loadModelFile(MLIRContext &context, StringRef path) {
+bool addInputShape(ModelFileOptions &options, StringRef setting,
+                   std::string &error) {
+  auto [key, dims] = setting.rsplit('=');
+  if (key.empty() || dims.empty() || key.size() == setting.size()) {
+    error = "expected NAME=DIMS (e.g. input_ids=1x128), got '" +
+            setting.str() + "'";
+    return false;
+  }
+  std::string name = key.str();
+  std::vector<int64_t> shape;
+  SmallVector<StringRef> parts;
+  dims.split(parts, 'x');
+  for (StringRef part : parts) {
+    int64_t dim;
+    if (part.getAsInteger(10, dim) || dim < 0) {
+      error = "expected dims of '" + name +
+              "' to be non-negative integers joined by 'x', got '" +
+              dims.str() + "'";
+      return false;
+    }
+    shape.push_back(dim);
+  }
+  if (!options.inputShapes.emplace(name, std::move(shape)).second) {
+    error = "the shape of '" + name + "' is given twice";
+    return false;
+  }
+  return true;
+}
+
+FailureOr<LoadedModel> loadModelFile(MLIRContext &context, StringRef path,
+                                     const ModelFileOptions &options) {
+  if (llvm::sys::path::extension(path) == ".onnx")
+    return onnx::importOnnxFile(context, path, {options.inputShapes});
+  if (!options.inputShapes.empty())
+    return emitError(FileLineColLoc::get(&context, path, 0, 0),
+                     "input shapes apply to ONNX models, not to '")
+           << path << "'";
   llvm::SourceMgr sourceMgr;
   OwningOpRef<ModuleOp> module =
       parseSourceFile<ModuleOp>(path, sourceMgr, ParserConfig(&context));

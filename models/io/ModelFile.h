@@ -4,18 +4,19 @@
 //
 // A model on disk is a .mlir file in the kiln dialect whose module attribute
 // `kiln.weights_file` names a safetensors file in the same folder (or whose
-// weights are all inline constants). Loading never reads outside the
-// model's folder.
+// weights are all inline constants), or an ONNX file (imported by
+// models/onnx). Loading never reads outside the model's folder.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_MODELS_IO_MODELFILE_H_
 #define KILN_MODELS_IO_MODELFILE_H_
 
-#include "runtime/Safetensors.h"
+#include "models/io/LoadedModel.h"
 
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/OwningOpRef.h"
+#include <map>
+#include <string>
+#include <vector>
 
 namespace mlir::func {
 class FuncOp;
@@ -23,16 +24,23 @@ class FuncOp;
 
 namespace kiln {
 
-/// A model in memory: its IR and the tensors its `kiln.weight` ops name.
-struct LoadedModel {
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  TensorMap weights;
+/// How to load a model file.
+struct ModelFileOptions {
+  /// Full shapes of the inputs by name, fixing an ONNX model's symbolic dims.
+  std::map<std::string, std::vector<int64_t>> inputShapes;
 };
 
-/// Parses and verifies the .mlir at `path` and loads its weights file. Every
-/// problem is emitted as one diagnostic with its location.
+/// Adds the input shape `setting`, "name=2x128", to `options`; false on a
+/// malformed or repeated setting, with `error` saying why.
+bool addInputShape(ModelFileOptions &options, llvm::StringRef setting,
+                   std::string &error);
+
+/// Loads the model at `path`: a `.onnx` file is imported, any other file is
+/// parsed as .mlir, verified, and its weights file loaded. Every problem is
+/// emitted as a diagnostic with its location.
 mlir::FailureOr<LoadedModel> loadModelFile(mlir::MLIRContext &context,
-                                           llvm::StringRef path);
+                                           llvm::StringRef path,
+                                           const ModelFileOptions &options = {});
 
 /// The model's entry function: `@main`, else the module's only function.
 mlir::FailureOr<mlir::func::FuncOp> getEntryFunction(mlir::ModuleOp module);

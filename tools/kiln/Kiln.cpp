@@ -30,6 +30,7 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
@@ -56,9 +57,16 @@ static cl::SubCommand explainCommand(
     "explain", "Show the kernels a model fuses into and their roofline bound");
 
 static cl::opt<std::string>
-    inputFile(cl::Positional, cl::desc("<model.mlir | model.kiln>"),
-              cl::sub(evalCommand), cl::sub(compileCommand),
-              cl::sub(runCommand), cl::sub(explainCommand));
+    inputFile(cl::Positional,
+              cl::desc("<model.mlir | model.onnx | model.kiln>"),
+              cl::sub(exportCommand), cl::sub(evalCommand),
+              cl::sub(compileCommand), cl::sub(runCommand),
+              cl::sub(explainCommand));
+static cl::list<std::string>
+    inputShapes("shape", cl::desc("Sizes of an ONNX model's input"),
+                cl::value_desc("name=AxB"), cl::sub(exportCommand),
+                cl::sub(evalCommand), cl::sub(compileCommand),
+                cl::sub(runCommand), cl::sub(explainCommand));
 static cl::opt<std::string>
     modelName("model", cl::desc("A zoo model name"), cl::value_desc("name"),
               cl::sub(exportCommand), cl::sub(evalCommand),
@@ -190,7 +198,7 @@ static int fail(const Twine &message) {
 static FailureOr<kiln::LoadedModel> loadModel(MLIRContext &context,
                                               StringRef file) {
   if (file.empty() == modelName.empty()) {
-    (void)fail("give exactly one of a .mlir file or --model NAME");
+    (void)fail("give exactly one of a model file or --model NAME");
     return failure();
   }
   kiln::LoadedModel model;
@@ -210,7 +218,15 @@ static FailureOr<kiln::LoadedModel> loadModel(MLIRContext &context,
       (void)fail("--set applies to zoo models (--model), not to a .mlir file");
       return failure();
     }
-    FailureOr<kiln::LoadedModel> loaded = kiln::loadModelFile(context, file);
+    kiln::ModelFileOptions options;
+    std::string error;
+    for (const std::string &setting : inputShapes)
+      if (!kiln::addInputShape(options, setting, error)) {
+        (void)fail(error);
+        return failure();
+      }
+    FailureOr<kiln::LoadedModel> loaded =
+        kiln::loadModelFile(context, file, options);
     if (failed(loaded))
       return failure();
     model = std::move(*loaded);
@@ -251,13 +267,13 @@ static int listModels() {
 //===----------------------------------------------------------------------===//
 
 static int exportModel(MLIRContext &context) {
-  if (modelName.empty())
-    return fail("kiln export needs --model NAME");
-  FailureOr<kiln::LoadedModel> model = loadModel(context, "");
+  FailureOr<kiln::LoadedModel> model = loadModel(context, inputFile);
   if (failed(model))
     return 1;
-  std::string path =
-      outputFile.empty() ? modelName.getValue() + ".mlir" : outputFile.getValue();
+  std::string path = outputFile;
+  if (path.empty())
+    path = modelName.empty() ? llvm::sys::path::stem(inputFile).str() + ".mlir"
+                             : modelName.getValue() + ".mlir";
   if (inlineWeightsFlag &&
       failed(kiln::inlineWeights(*model->module, model->weights)))
     return 1;
@@ -760,14 +776,19 @@ int main(int argc, char **argv) {
       argc, argv,
       "Kiln: a model compiler and kernel autotuner\n\n"
       "  kiln models\n"
-      "  kiln export --model NAME [--set knob=value,...] [-o FILE.mlir]\n"
-      "  kiln eval (FILE.mlir | --model NAME [--set knob=value,...])\n"
-      "  kiln compile (FILE.mlir | --model NAME [--set ...]) [--target host]\n"
+      "  kiln export (FILE.onnx [--shape name=AxB] | --model NAME "
+      "[--set knob=value,...]) [-o FILE.mlir]\n"
+      "  kiln eval (FILE.mlir | FILE.onnx [--shape name=AxB] | --model NAME "
+      "[--set knob=value,...])\n"
+      "  kiln compile (FILE.mlir | FILE.onnx | --model NAME [--set ...]) "
+      "[--target host]\n"
       "      [--no-fusion] [--print-ir-after-all] -o FILE.kiln\n"
-      "  kiln run (FILE.kiln | FILE.mlir | --model NAME [--set ...])\n"
+      "  kiln run (FILE.kiln | FILE.mlir | FILE.onnx | --model NAME "
+      "[--set ...])\n"
       "      [--threads N] [--repeat N] [--inputs FILE.safetensors] "
       "[--no-check]\n"
-      "  kiln explain (FILE.mlir | --model NAME [--set ...]) [--no-fusion]\n"
+      "  kiln explain (FILE.mlir | FILE.onnx | --model NAME [--set ...]) "
+      "[--no-fusion]\n"
       "      [--ridge FLOP/BYTE]\n");
 
   MLIRContext context;

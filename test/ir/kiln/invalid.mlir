@@ -1043,3 +1043,71 @@ func.func @fused_return_terminator(%x: tensor<4xf32>) -> tensor<4xf32> {
   }
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// select
+//===----------------------------------------------------------------------===//
+
+// The condition must broadcast against the values.
+func.func @select_shapes(%c: tensor<3xi32>, %a: tensor<4x8xf32>, %b: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+2 {{expected operand shapes [3], [4, 8] and [4, 8] to broadcast}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = kiln.select %c, %a, %b : (tensor<3xi32>, tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+// Both values have the result's element type.
+func.func @select_element_types(%c: tensor<4xi32>, %a: tensor<4xf32>, %b: tensor<4xf16>) -> tensor<4xf32> {
+  // expected-error @+2 {{expected true_value and false_value to have the same element type}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = kiln.select %c, %a, %b : (tensor<4xi32>, tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// max_pool2d and avg_pool2d
+//===----------------------------------------------------------------------===//
+
+// Pooling is NCHW only.
+func.func @pool_rank(%x: tensor<8x16x16xf32>) -> tensor<8x8x8xf32> {
+  // expected-error @+2 {{expected a rank-4 input [N, C, H, W] (got rank 3)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = kiln.max_pool2d %x {kernel = array<i64: 2, 2>} : (tensor<8x16x16xf32>) -> tensor<8x8x8xf32>
+  return %0 : tensor<8x8x8xf32>
+}
+
+// -----
+
+// A window of padding alone has no maximum.
+func.func @pool_padding(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x6x6xf32> {
+  // expected-error @+2 {{expected paddings to be smaller than the kernel (2)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = kiln.max_pool2d %x {kernel = array<i64: 2, 2>, padding = array<i64: 2, 2, 2, 2>} : (tensor<1x1x4x4xf32>) -> tensor<1x1x6x6xf32>
+  return %0 : tensor<1x1x6x6xf32>
+}
+
+// -----
+
+// The kernel must fit the (padded) input.
+func.func @pool_kernel_too_large(%x: tensor<1x1x2x2xf32>) -> tensor<1x1x1x1xf32> {
+  // expected-error @+2 {{expected the kernel (3) to fit the padded input (2)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = kiln.avg_pool2d %x {kernel = array<i64: 3, 3>} : (tensor<1x1x2x2xf32>) -> tensor<1x1x1x1xf32>
+  return %0 : tensor<1x1x1x1xf32>
+}
+
+// -----
+
+// Kernel sizes, strides and paddings are 2, 2 and 4 values.
+func.func @pool_attribute_sizes(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32> {
+  // expected-error @+2 {{expected 2 kernel sizes, 2 strides and 4 paddings}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = kiln.avg_pool2d %x {kernel = array<i64: 2>} : (tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32>
+  return %0 : tensor<1x1x2x2xf32>
+}

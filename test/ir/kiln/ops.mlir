@@ -416,3 +416,26 @@ func.func @fused_no_inputs() -> tensor<2xbf16> {
   }
   return %0 : tensor<2xbf16>
 }
+
+// CHECK-LABEL: func.func @erf
+func.func @erf(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // CHECK: kiln.erf %{{.*}} : tensor<2x3xf32>
+  %0 = kiln.erf %x : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// CHECK-LABEL: func.func @select_broadcast
+func.func @select_broadcast(%c: tensor<4x1xi32>, %a: tensor<4x8xf32>, %b: tensor<f32>) -> tensor<4x8xf32> {
+  // CHECK: kiln.select %{{.*}}, %{{.*}}, %{{.*}} : (tensor<4x1xi32>, tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  %0 = kiln.select %c, %a, %b : (tensor<4x1xi32>, tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// CHECK-LABEL: func.func @pooling
+func.func @pooling(%x: tensor<1x8x16x16xf32>) -> (tensor<1x8x8x8xf32>, tensor<1x8x8x8xf32>) {
+  // CHECK: kiln.max_pool2d %{{.*}} {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>} : (tensor<1x8x16x16xf32>) -> tensor<1x8x8x8xf32>
+  %0 = kiln.max_pool2d %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x8x16x16xf32>) -> tensor<1x8x8x8xf32>
+  // CHECK: kiln.avg_pool2d %{{.*}} {count_include_pad = true, kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<1x8x16x16xf32>) -> tensor<1x8x8x8xf32>
+  %1 = kiln.avg_pool2d %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, count_include_pad = true} : (tensor<1x8x16x16xf32>) -> tensor<1x8x8x8xf32>
+  return %0, %1 : tensor<1x8x8x8xf32>, tensor<1x8x8x8xf32>
+}
