@@ -641,13 +641,27 @@ static void printProfile(const RunnableModel &runnable,
                          const kiln::autotune::ModelProfile &profile,
                          const kiln::MachinePeaks &peaks) {
   raw_ostream &os = llvm::outs();
-  os << llvm::formatv("\n{0,3}  {1,-40} {2,-32} {3,10}  {4,16}  {5,8}\n", "#",
-                      "kernel", "fused ops", "median", "rate", "roofline");
+  // Columns as wide as their longest entry, so long fused kernels stay
+  // aligned.
+  size_t kernelWidth = StringRef("kernel").size();
+  size_t opsWidth = StringRef("fused ops").size();
+  std::vector<std::string> ops;
+  for (const auto &kernel : profile.kernels) {
+    ops.push_back(formatOps(kernel.fusedOps));
+    kernelWidth = std::max(kernelWidth, kernel.kernel.size());
+    opsWidth = std::max(opsWidth, ops.back().size());
+  }
+  os << "\n"
+     << llvm::formatv("{0,3}  {1}  {2}  {3,10}  {4,16}  {5,8}\n", "#",
+                      llvm::left_justify("kernel", kernelWidth),
+                      llvm::left_justify("fused ops", opsWidth), "median",
+                      "rate", "roofline");
   for (auto [index, kernel] : llvm::enumerate(profile.kernels)) {
     std::string rate = kernel.computeBound ? formatScaled(kernel.rate, "FLOP/s")
                                            : formatScaled(kernel.rate, "B/s");
-    os << llvm::formatv("{0,3}  {1,-40} {2,-32} {3,10}  {4,16}  {5,7:F1}%\n",
-                        index, kernel.kernel, formatOps(kernel.fusedOps),
+    os << llvm::formatv("{0,3}  {1}  {2}  {3,10}  {4,16}  {5,7:F1}%\n", index,
+                        llvm::left_justify(kernel.kernel, kernelWidth),
+                        llvm::left_justify(ops[index], opsWidth),
                         formatSeconds(kernel.seconds.median), rate,
                         100 * kernel.rooflineFraction);
   }
