@@ -40,7 +40,10 @@ struct TuningKey {
   std::string target;
   std::string compilerVersion;
 
-  bool operator==(const TuningKey &other) const = default;
+  bool operator==(const TuningKey &other) const {
+    return signature == other.signature && target == other.target &&
+           compilerVersion == other.compilerVersion;
+  }
 };
 
 /// One stored tuning.
