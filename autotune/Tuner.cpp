@@ -146,10 +146,17 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
       tuning.failures.push_back(
           {printConfig(applyCandidate(space, trial.candidate)), trial.result});
   tuning.wallSeconds = clock.now() - start;
-  if (!result.best)
-    return kernel.emitError("no candidate config of kernel '")
-           << tuning.kernel << "' compiled and computed the right result ("
-           << tuning.trials << " tried)";
+  if (!result.best) {
+    InFlightDiagnostic error =
+        kernel.emitError("no candidate config of kernel '")
+        << tuning.kernel << "' compiled and computed the right result ("
+        << tuning.trials << " tried";
+    if (!tuning.failures.empty())
+      error << "; the first "
+            << getTrialStatusName(tuning.failures[0].result.status) << ": "
+            << tuning.failures[0].result.reason;
+    return error << ")";
+  }
 
   // 5. The best, stored with its baseline.
   const SearchTrial &best = result.trials[*result.best];
