@@ -35,8 +35,8 @@ Measurement measure(const std::function<void()> &work,
 
   // 2. Batch calls so a sample is long enough for the clock to resolve.
   if (perCall > 0 && perCall < options.minSampleSeconds)
-    result.callsPerSample = static_cast<int64_t>(
-        std::ceil(options.minSampleSeconds / perCall));
+    result.callsPerSample =
+        static_cast<int64_t>(std::ceil(options.minSampleSeconds / perCall));
 
   // 3. Sample until the median is stable or the budget is spent.
   while (static_cast<int>(result.samples.size()) < options.maxSamples) {

@@ -80,8 +80,7 @@ static bool isSharedDim(ArrayRef<Type> results, int64_t dim) {
   });
 }
 
-/// The k extent of the first matmul of `kernel`, 0 without one.
-static int64_t getContractionDepth(func::FuncOp kernel) {
+int64_t getContractionDepth(func::FuncOp kernel) {
   int64_t depth = 0;
   kernel.walk([&](MatmulOp matmul) {
     auto lhs = cast<RankedTensorType>(matmul.getLhs().getType());
@@ -190,8 +189,8 @@ LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {
         isSharedDim(results, dim))
       continue;
     return kernel.emitError("expected tile size 0 for dimension ")
-           << dim << " (tile size " << size << "), which the "
-           << results.size() << " results of the kernel do not share";
+           << dim << " (tile size " << size << "), which the " << results.size()
+           << " results of the kernel do not share";
   }
   return success();
 }

@@ -59,6 +59,9 @@ inline constexpr int64_t kMoeTokenBlock = 8;
 /// Classifies `kernel` by its kiln ops.
 KernelKind classifyKernel(mlir::func::FuncOp kernel);
 
+/// The k extent of the first matmul of `kernel`, 0 without one.
+int64_t getContractionDepth(mlir::func::FuncOp kernel);
+
 /// The default config of `kernel`, a function of kiln ops on tensors, for
 /// `target`.
 CpuConfigAttr getDefaultCpuConfig(mlir::func::FuncOp kernel,

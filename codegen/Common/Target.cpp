@@ -8,10 +8,14 @@
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/xxhash.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/Triple.h"
 
 #include <algorithm>
+#include <thread>
 #include <vector>
 
 using namespace llvm;
@@ -87,6 +91,70 @@ Expected<CpuTarget> getCpuTarget(StringRef name) {
   target.hasAvx512 = cpu == "x86-64-v4";
   target.vectorBits = widestVector(target, /*hasAvx=*/v3);
   return target;
+}
+
+/// The text of the small file at `path` without surrounding space; empty
+/// when it cannot be read.
+static std::string readSmallFile(const Twine &path) {
+  // Files under /proc and /sys report size 0: read them as streams.
+  auto buffer = MemoryBuffer::getFileAsStream(path);
+  return buffer ? (*buffer)->getBuffer().trim().str() : "";
+}
+
+/// A cache size as /sys writes it ("48K", "2048K", "32M") in bytes.
+static int64_t parseCacheSize(StringRef text) {
+  int64_t scale = 1;
+  if (text.consume_back("K"))
+    scale = 1024;
+  else if (text.consume_back("M"))
+    scale = 1024 * 1024;
+  int64_t value = 0;
+  return text.getAsInteger(10, value) ? 0 : value * scale;
+}
+
+HostMachine getHostMachine() {
+  HostMachine machine;
+  machine.logicalCpus = std::max(1u, std::thread::hardware_concurrency());
+  SmallVector<StringRef> lines;
+  std::string cpuinfo = readSmallFile("/proc/cpuinfo");
+  StringRef(cpuinfo).split(lines, '\n');
+  for (StringRef line : lines) {
+    auto [name, value] = line.split(':');
+    if (name.trim() == "model name") {
+      machine.modelName = value.trim().str();
+      break;
+    }
+  }
+  for (int index = 0; index < 8; ++index) {
+    std::string folder =
+        formatv("/sys/devices/system/cpu/cpu0/cache/index{0}", index).str();
+    std::string type = readSmallFile(folder + "/type");
+    if (type.empty())
+      break;
+    if (type == "Instruction")
+      continue;
+    int64_t bytes = parseCacheSize(readSmallFile(folder + "/size"));
+    std::string level = readSmallFile(folder + "/level");
+    if (level == "1")
+      machine.l1dBytes = bytes;
+    else if (level == "2")
+      machine.l2Bytes = bytes;
+    else if (level == "3")
+      machine.l3Bytes = bytes;
+  }
+  return machine;
+}
+
+std::string getTuningFingerprint(const CpuTarget &target,
+                                 const HostMachine &machine) {
+  // The feature list is long (over a hundred flags): a hash keeps the key
+  // readable while any feature change still changes it.
+  uint64_t features = xxh3_64bits(target.features);
+  return formatv("{0} f={1:x-16} cpu={2} cpus={3} l1d={4}K l2={5}K l3={6}K",
+                 target.getFingerprint(), features, machine.modelName,
+                 machine.logicalCpus, machine.l1dBytes / 1024,
+                 machine.l2Bytes / 1024, machine.l3Bytes / 1024)
+      .str();
 }
 
 } // namespace kiln::codegen

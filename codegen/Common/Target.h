@@ -58,6 +58,30 @@ CpuTarget getHostCpuTarget();
 /// names.
 llvm::Expected<CpuTarget> getCpuTarget(llvm::StringRef name);
 
+/// The machine kernels are measured on, as far as it decides which config
+/// is fastest: the same code runs at different speeds on CPUs of one ISA
+/// with different caches or core counts.
+struct HostMachine {
+  /// The CPU's marketing name ("model name" of /proc/cpuinfo), or "unknown".
+  std::string modelName = "unknown";
+  /// Logical CPUs available to this process.
+  int64_t logicalCpus = 1;
+  /// Data cache sizes in bytes per level (L1d, L2, L3); 0 where unknown.
+  int64_t l1dBytes = 0, l2Bytes = 0, l3Bytes = 0;
+};
+
+/// This machine, from /proc/cpuinfo and /sys/devices/system/cpu.
+HostMachine getHostMachine();
+
+/// The key of tunings measured on `machine` for code generated for
+/// `target`: the target's fingerprint, a hash of its feature string, the
+/// CPU model, logical CPUs and cache sizes, e.g.
+/// "x86_64/sapphirerapids/avx512 f=1a2b3c4d5e6f7a8b cpu=Intel(R) Xeon(R)
+/// Processor cpus=2 l1d=48K l2=2048K l3=491520K". Stable: the same inputs
+/// always give the same string.
+std::string getTuningFingerprint(const CpuTarget &target,
+                                 const HostMachine &machine);
+
 } // namespace kiln::codegen
 
 #endif // KILN_CODEGEN_COMMON_TARGET_H_

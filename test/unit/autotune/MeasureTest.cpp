@@ -116,8 +116,8 @@ TEST(MeasureTest, ShortWorkIsBatched) {
       options, clock);
   EXPECT_EQ(m.callsPerSample, 100);
   EXPECT_NEAR(m.summary.median, 1e-5, 1e-12);
-  EXPECT_EQ(calls, options.warmupCalls + 100 * static_cast<int64_t>(
-                                                   m.samples.size()));
+  EXPECT_EQ(calls,
+            options.warmupCalls + 100 * static_cast<int64_t>(m.samples.size()));
 }
 
 TEST(MeasureTest, NoisyWorkRunsUntilTheBudgetAndIsNotStable) {
@@ -126,8 +126,8 @@ TEST(MeasureTest, NoisyWorkRunsUntilTheBudgetAndIsNotStable) {
   MeasureOptions options;
   options.minSampleSeconds = 0;
   options.maxSeconds = 10;
-  Measurement m = measure(
-      [&] { clock.time += (call++ % 2) ? 0.1 : 0.2; }, options, clock);
+  Measurement m =
+      measure([&] { clock.time += (call++ % 2) ? 0.1 : 0.2; }, options, clock);
   EXPECT_FALSE(m.stable);
   // Each sample takes 0.1 or 0.2 s; the loop stops once 10 s have passed.
   EXPECT_GE(m.samples.size(), 60u);
@@ -140,8 +140,8 @@ TEST(MeasureTest, SampleCountIsCapped) {
   MeasureOptions options;
   options.minSampleSeconds = 0;
   options.maxSamples = 12;
-  Measurement m = measure(
-      [&] { clock.time += (call++ % 2) ? 1e-3 : 3e-3; }, options, clock);
+  Measurement m = measure([&] { clock.time += (call++ % 2) ? 1e-3 : 3e-3; },
+                          options, clock);
   EXPECT_EQ(m.samples.size(), 12u);
 }
 

@@ -1,0 +1,101 @@
+//===- CostModel.cpp - Predicted time of a candidate config ----*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+#include "autotune/CostModel.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln::autotune {
+
+/// Seconds of bookkeeping per tile: the call, the loop set-up, the stores
+/// of a partial vector at its edges.
+static constexpr double kSecondsPerTile = 2e-7;
+/// How much faster than DRAM a working set held in L2 streams.
+static constexpr double kL2Speedup = 4.0;
+/// Independent FMAs needed in flight to hide the FMA latency (4 cycles on
+/// 2 ports).
+static constexpr double kFmasInFlight = 8.0;
+
+static int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+double predictSeconds(const SearchSpace &space, const Candidate &candidate,
+                      const MachinePeaks &peaks) {
+  CpuConfigAttr config = applyCandidate(space, candidate);
+  llvm::ArrayRef<int64_t> tiles = config.getTileSizes().asArrayRef();
+  const std::vector<int64_t> &shape = space.shape;
+  int64_t rank = static_cast<int64_t>(shape.size());
+  int64_t lanes = config.getVectorWidth();
+  double threads = std::max(1, peaks.numThreads);
+  constexpr double kBytes = 4;
+
+  // 1. Tiles per dimension and the parallel efficiency of their waves.
+  int64_t numTiles = 1;
+  std::vector<int64_t> covered(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    covered[d] = tiles[d] == 0 ? shape[d] : std::min(tiles[d], shape[d]);
+    numTiles *= ceilDiv(shape[d], covered[d]);
+  }
+  double waves = std::ceil(numTiles / threads);
+  double parallel = numTiles / (waves * threads);
+  double overhead = numTiles * kSecondsPerTile / threads;
+
+  int64_t elements = 1;
+  for (int64_t extent : shape)
+    elements *= extent;
+
+  if (space.kind == cpu::KernelKind::Matmul && rank >= 2 &&
+      config.getMicroTile() && space.depth > 0) {
+    // 2. Compute at the register tile's efficiency: per k step it loads m
+    //    broadcasts and n / lanes vectors for m * n / lanes FMAs.
+    llvm::ArrayRef<int64_t> micro = config.getMicroTile().asArrayRef();
+    double fmas = static_cast<double>(micro[0] * micro[1] / lanes);
+    double loads = static_cast<double>(micro[0] + micro[1] / lanes);
+    double efficiency =
+        std::min(1.0, fmas / loads) * std::min(1.0, fmas / kFmasInFlight);
+    // Edges: the part of a tile the register tile does not divide runs at
+    // a fraction of the speed.
+    int64_t tm = covered[rank - 2], tn = covered[rank - 1];
+    double rowsUsed =
+        static_cast<double>(tm) / (ceilDiv(tm, micro[0]) * micro[0]);
+    double colsUsed =
+        static_cast<double>(tn) / (ceilDiv(tn, micro[1]) * micro[1]);
+    efficiency *= rowsUsed * colsUsed;
+    // Unpacked, the rows of a deep rhs panel alias in L1.
+    int64_t k = space.depth;
+    int64_t kb = config.getKBlock() > 0 ? std::min(config.getKBlock(), k) : k;
+    if (!config.getPackMatmul() && kb * tn * kBytes > 32 * 1024)
+      efficiency *= 0.7;
+    double flops = 2.0 * elements * k;
+    double compute = flops / (peaks.flopsPerSecond * efficiency);
+    // 3. Memory: each tile reads its lhs rows and rhs panel; packing adds a
+    //    pass over the rhs.
+    int64_t m = shape[rank - 2], n = shape[rank - 1];
+    int64_t batches = elements / (m * n);
+    double bytes = batches *
+                   (ceilDiv(n, tn) * static_cast<double>(m) * k +
+                    ceilDiv(m, tm) * static_cast<double>(k) * n +
+                    static_cast<double>(m) * n) *
+                   kBytes;
+    if (config.getPackMatmul())
+      bytes += 2.0 * batches * k * n * kBytes;
+    double workingSet = (tm * kb + kb * tn + tm * tn) * kBytes;
+    double bandwidth = peaks.bytesPerSecond *
+                       (workingSet <= space.limits.l2Bytes ? kL2Speedup : 1.0);
+    double memory = bytes / bandwidth;
+    return std::max(compute, memory) / parallel + overhead;
+  }
+
+  // 4. Other kernels stream their operands once; a short innermost tile
+  //    wastes vector lanes.
+  double bytes = elements * kBytes * (space.numInputs + space.numResults);
+  double memory = bytes / peaks.bytesPerSecond;
+  if (rank > 0 && covered[rank - 1] < lanes)
+    memory *= static_cast<double>(lanes) / covered[rank - 1];
+  return memory / parallel + overhead;
+}
+
+} // namespace kiln::autotune

@@ -1,0 +1,72 @@
+//===- Search.h - Choosing which candidates to measure ---------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The search strategy, apart from how a candidate is measured (a callback)
+// and from the clock (a Clock), so it runs deterministically under a fake
+// timer in the tests:
+//
+//   1. the candidates asked for first (the default config) are measured;
+//   2. a space no larger than the trial budget is measured exhaustively, in
+//      enumeration order;
+//   3. a larger one is ranked by the cost model; the best-ranked half of the
+//      budget is measured in rank order, then the rest of the budget goes to
+//      the neighbours (one knob one step away) of the fastest candidate
+//      measured so far, best-ranked first, falling back to the global rank
+//      when the best's neighbourhood is exhausted.
+//
+// The search stops at the trial budget or when the time budget is spent. A
+// failed candidate counts as a trial and is never the best.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_AUTOTUNE_SEARCH_H_
+#define KILN_AUTOTUNE_SEARCH_H_
+
+#include "autotune/Measure.h"
+#include "autotune/Worker.h"
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+namespace kiln::autotune {
+
+/// A candidate as the search sees it: one index per knob.
+using CandidateIndices = std::vector<int64_t>;
+
+struct SearchOptions {
+  /// Candidates measured at most, the first ones included.
+  int64_t maxTrials = 32;
+  /// Seconds of search at most (a trial under way is finished).
+  double maxSeconds = 300;
+};
+
+/// One measured candidate.
+struct SearchTrial {
+  CandidateIndices candidate;
+  TrialResult result;
+};
+
+struct SearchResult {
+  /// In the order measured.
+  std::vector<SearchTrial> trials;
+  /// The fastest correct trial's index in `trials`.
+  std::optional<size_t> best;
+  /// Whether every legal candidate was measured.
+  bool exhaustive = false;
+};
+
+/// Searches `legal` (candidates in enumeration order; `first` are measured
+/// before anything else and need not be in it), ranked by `predict`
+/// (predicted seconds), measuring with `measure`, timed by `clock`.
+SearchResult
+search(const std::vector<CandidateIndices> &legal,
+       const std::vector<CandidateIndices> &first,
+       const std::function<double(const CandidateIndices &)> &predict,
+       const std::function<TrialResult(const CandidateIndices &)> &measure,
+       const SearchOptions &options, Clock &clock);
+
+} // namespace kiln::autotune
+
+#endif // KILN_AUTOTUNE_SEARCH_H_

@@ -1,0 +1,307 @@
+//===- Space.cpp - The configs a kernel may be tuned over ------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+#include "autotune/Space.h"
+
+#include "codegen/Common/Target.h"
+
+#include "mlir/IR/Diagnostics.h"
+
+#include <algorithm>
+#include <set>
+
+using namespace mlir;
+
+namespace kiln::autotune {
+
+using cpu::KernelKind;
+
+SpaceLimits getSpaceLimits(const codegen::CpuTarget &target, int64_t l2Bytes) {
+  SpaceLimits limits;
+  limits.vectorRegisters = target.hasAvx512 ? 32 : 16;
+  if (l2Bytes > 0)
+    limits.l2Bytes = l2Bytes;
+  return limits;
+}
+
+int64_t SearchSpace::getSize() const {
+  int64_t size = 1;
+  for (const Knob &knob : knobs)
+    size *= static_cast<int64_t>(knob.values.size());
+  return size;
+}
+
+/// Tile sizes worth trying for a dimension of `extent`: whole (0), powers of
+/// two from `least` and the even splits of the extent into 2 to 8 parts,
+/// each smaller than the extent; plus `keep` (the default's).
+static std::vector<int64_t> getTileValues(int64_t extent, int64_t least,
+                                          int64_t keep) {
+  std::set<int64_t> values = {0, keep};
+  for (int64_t p = std::max<int64_t>(1, least); p < extent; p *= 2)
+    values.insert(p);
+  for (int64_t parts : {2, 3, 4, 6, 8})
+    if (extent % parts == 0 && extent / parts >= least)
+      values.insert(extent / parts);
+  return {values.begin(), values.end()};
+}
+
+/// `fixed` values below `extent`, whole (0) and `keep`.
+static std::vector<int64_t> getBlockValues(int64_t extent,
+                                           std::initializer_list<int64_t> fixed,
+                                           int64_t keep) {
+  std::set<int64_t> values = {0, keep};
+  for (int64_t value : fixed)
+    if (value < extent)
+      values.insert(value);
+  return {values.begin(), values.end()};
+}
+
+/// Whether `kernel` accepts a tile on dimension `dim` at all (several
+/// results only share some dimensions), asked of verifyCpuConfig itself.
+static bool isTileableDim(func::FuncOp kernel, CpuConfigAttr base,
+                          int64_t dim) {
+  SmallVector<int64_t> tiles(base.getTileSizes().asArrayRef());
+  tiles[dim] = 1;
+  MLIRContext *context = kernel.getContext();
+  CpuConfigAttr probe = CpuConfigAttr::get(
+      context, DenseI64ArrayAttr::get(context, tiles), base.getVectorWidth(),
+      base.getMicroTile(), base.getPackMatmul(), base.getKBlock());
+  ScopedDiagnosticHandler silence(context,
+                                  [](Diagnostic &) { return success(); });
+  return succeeded(cpu::verifyCpuConfig(kernel, probe));
+}
+
+SearchSpace buildSearchSpace(func::FuncOp kernel,
+                             const codegen::CpuTarget &target,
+                             const SpaceLimits &limits) {
+  SearchSpace space;
+  space.kind = cpu::classifyKernel(kernel);
+  space.base = cpu::getDefaultCpuConfig(kernel, target);
+  space.limits = limits;
+  space.depth = cpu::getContractionDepth(kernel);
+  FunctionType type = kernel.getFunctionType();
+  space.numInputs = type.getNumInputs();
+  space.numResults = type.getNumResults();
+  auto result = type.getNumResults()
+                    ? dyn_cast<RankedTensorType>(type.getResult(0))
+                    : RankedTensorType();
+  if (!result || !result.hasStaticShape())
+    return space;
+  space.shape.assign(result.getShape().begin(), result.getShape().end());
+  int64_t rank = result.getRank();
+  ArrayRef<int64_t> baseTiles = space.base.getTileSizes().asArrayRef();
+  int64_t lanes = target.getF32Lanes();
+  auto addTile = [&](int64_t dim, std::vector<int64_t> values) {
+    if (space.shape[dim] > 1 && isTileableDim(kernel, space.base, dim))
+      space.knobs.push_back({KnobKind::TileSize, dim, std::move(values)});
+  };
+
+  switch (space.kind) {
+  case KernelKind::Matmul: {
+    // 1. Tiles of m and n (batch dimensions stay one at a time), the
+    //    register tile, packing and the k block.
+    if (rank < 2)
+      break;
+    addTile(rank - 2,
+            getTileValues(space.shape[rank - 2], 4, baseTiles[rank - 2]));
+    addTile(rank - 1,
+            getTileValues(space.shape[rank - 1], lanes, baseTiles[rank - 1]));
+    ArrayRef<int64_t> micro = space.base.getMicroTile().asArrayRef();
+    std::set<int64_t> rows = {2, 4, 6, 8, micro[0]};
+    if (limits.vectorRegisters >= 32)
+      rows.insert({12, 14});
+    space.knobs.push_back(
+        {KnobKind::MicroTileM, -1, {rows.begin(), rows.end()}});
+    std::set<int64_t> cols = {lanes, 2 * lanes, 3 * lanes, micro[1]};
+    space.knobs.push_back(
+        {KnobKind::MicroTileN, -1, {cols.begin(), cols.end()}});
+    if (space.numResults == 1)
+      space.knobs.push_back({KnobKind::PackMatmul, -1, {0, 1}});
+    if (space.depth > 64)
+      space.knobs.push_back({KnobKind::KBlock, -1,
+                             getBlockValues(space.depth, {64, 128, 256, 512},
+                                            space.base.getKBlock())});
+    break;
+  }
+  case KernelKind::Attention:
+    // 2. Blocks of query rows; one (batch, head) per tile as the default.
+    if (rank == 4)
+      addTile(2, getBlockValues(space.shape[2], {8, 16, 32, 64, 128},
+                                baseTiles[2]));
+    break;
+  case KernelKind::MixtureOfExperts:
+    // 3. Blocks of tokens.
+    if (rank >= 2)
+      addTile(rank - 2,
+              getBlockValues(space.shape[rank - 2], {4, 8, 16, 32, 64},
+                             baseTiles[rank - 2]));
+    break;
+  case KernelKind::Elementwise:
+  case KernelKind::Reduction:
+  case KernelKind::Convolution:
+    // 4. Every dimension, the innermost in vectors; a reduction keeps its
+    //    last dimension (the one it reduces along) whole.
+    for (int64_t d = 0; d < rank; ++d) {
+      if (d == rank - 1 && space.kind == KernelKind::Reduction)
+        continue;
+      addTile(d, getTileValues(space.shape[d], d == rank - 1 ? lanes : 1,
+                               baseTiles[d]));
+    }
+    break;
+  }
+  return space;
+}
+
+CpuConfigAttr applyCandidate(const SearchSpace &space,
+                             const Candidate &candidate) {
+  CpuConfigAttr base = space.base;
+  SmallVector<int64_t> tiles(base.getTileSizes().asArrayRef());
+  SmallVector<int64_t> micro;
+  if (base.getMicroTile())
+    micro.assign(base.getMicroTile().asArrayRef().begin(),
+                 base.getMicroTile().asArrayRef().end());
+  bool pack = base.getPackMatmul();
+  int64_t kBlock = base.getKBlock();
+  for (auto [knob, choice] : llvm::zip_equal(space.knobs, candidate)) {
+    int64_t value = knob.values[choice];
+    switch (knob.kind) {
+    case KnobKind::TileSize:
+      tiles[knob.axis] = value;
+      break;
+    case KnobKind::MicroTileM:
+      micro[0] = value;
+      break;
+    case KnobKind::MicroTileN:
+      micro[1] = value;
+      break;
+    case KnobKind::PackMatmul:
+      pack = value != 0;
+      break;
+    case KnobKind::KBlock:
+      kBlock = value;
+      break;
+    }
+  }
+  MLIRContext *context = base.getContext();
+  return CpuConfigAttr::get(
+      context, DenseI64ArrayAttr::get(context, tiles), base.getVectorWidth(),
+      micro.empty() ? DenseI64ArrayAttr()
+                    : DenseI64ArrayAttr::get(context, micro),
+      pack, kBlock);
+}
+
+/// The extent a tile of `tile` covers along a dimension of `extent`.
+static int64_t covered(int64_t tile, int64_t extent) {
+  return tile == 0 ? extent : std::min(tile, extent);
+}
+
+std::optional<std::string> checkCandidate(const SearchSpace &space,
+                                          func::FuncOp kernel,
+                                          const Candidate &candidate) {
+  CpuConfigAttr config = applyCandidate(space, candidate);
+  {
+    ScopedDiagnosticHandler silence(kernel.getContext(),
+                                    [](Diagnostic &) { return success(); });
+    if (failed(cpu::verifyCpuConfig(kernel, config)))
+      return std::string("rejected by the config verifier");
+  }
+  ArrayRef<int64_t> tiles = config.getTileSizes().asArrayRef();
+  int64_t rank = static_cast<int64_t>(space.shape.size());
+  int64_t lanes = config.getVectorWidth();
+  constexpr int64_t kBytes = 4;
+  if (space.kind == KernelKind::Matmul && rank >= 2 && config.getMicroTile()) {
+    // 1. The register tile: m x n accumulators, a row of n from the rhs and
+    //    one broadcast lhs element, all in vector registers.
+    ArrayRef<int64_t> micro = config.getMicroTile().asArrayRef();
+    if (micro[1] % lanes != 0)
+      return std::string("register tile columns not a multiple of the "
+                         "vector width");
+    int64_t registers = micro[0] * micro[1] / lanes + micro[1] / lanes + 1;
+    if (registers > space.limits.vectorRegisters)
+      return "register tile needs " + std::to_string(registers) +
+             " vector registers";
+    // 2. Tiles in whole register tiles.
+    int64_t m = space.shape[rank - 2], n = space.shape[rank - 1];
+    if ((tiles[rank - 2] != 0 && tiles[rank - 2] < m &&
+         tiles[rank - 2] % micro[0] != 0) ||
+        (tiles[rank - 1] != 0 && tiles[rank - 1] < n &&
+         tiles[rank - 1] % micro[1] != 0))
+      return std::string("tile not a multiple of the register tile");
+    // 3. A tile's lhs block, rhs panel and accumulators within L2.
+    int64_t tm = covered(tiles[rank - 2], m), tn = covered(tiles[rank - 1], n);
+    int64_t kb = config.getKBlock() > 0
+                     ? std::min(config.getKBlock(), space.depth)
+                     : space.depth;
+    int64_t bytes = (tm * kb + kb * tn + tm * tn) * kBytes;
+    if (bytes > space.limits.l2Bytes)
+      return "tile working set " + std::to_string(bytes) + " bytes exceeds L2";
+    // 4. Packing reads the register tile's columns as its panel width, and
+    //    a k block only pays with a deep enough contraction.
+    if (config.getKBlock() >= space.depth && config.getKBlock() != 0)
+      return std::string("k block not smaller than the depth");
+    return std::nullopt;
+  }
+  // 5. Other kernels: a tile of every input and result within L2.
+  int64_t elements = 1;
+  for (int64_t d = 0; d < rank; ++d)
+    elements *= covered(tiles[d], space.shape[d]);
+  int64_t bytes = elements * (space.numInputs + space.numResults) * kBytes;
+  if (bytes > space.limits.l2Bytes && elements > lanes)
+    return "tile working set " + std::to_string(bytes) + " bytes exceeds L2";
+  return std::nullopt;
+}
+
+std::optional<Candidate> getBaseCandidate(const SearchSpace &space) {
+  Candidate candidate;
+  CpuConfigAttr base = space.base;
+  for (const Knob &knob : space.knobs) {
+    int64_t value = 0;
+    switch (knob.kind) {
+    case KnobKind::TileSize:
+      value = base.getTileSizes()[knob.axis];
+      break;
+    case KnobKind::MicroTileM:
+      value = base.getMicroTile()[0];
+      break;
+    case KnobKind::MicroTileN:
+      value = base.getMicroTile()[1];
+      break;
+    case KnobKind::PackMatmul:
+      value = base.getPackMatmul();
+      break;
+    case KnobKind::KBlock:
+      value = base.getKBlock();
+      break;
+    }
+    auto it = std::find(knob.values.begin(), knob.values.end(), value);
+    if (it == knob.values.end())
+      return std::nullopt;
+    candidate.push_back(it - knob.values.begin());
+  }
+  return candidate;
+}
+
+std::vector<Candidate> enumerateCandidates(const SearchSpace &space,
+                                           func::FuncOp kernel, int64_t limit) {
+  std::vector<Candidate> legal;
+  Candidate candidate(space.knobs.size(), 0);
+  // An odometer over the knob indices, the last knob fastest.
+  while (static_cast<int64_t>(legal.size()) < limit) {
+    if (!checkCandidate(space, kernel, candidate))
+      legal.push_back(candidate);
+    int64_t k = static_cast<int64_t>(candidate.size()) - 1;
+    for (; k >= 0; --k) {
+      if (++candidate[k] < static_cast<int64_t>(space.knobs[k].values.size()))
+        break;
+      candidate[k] = 0;
+    }
+    if (k < 0)
+      break;
+  }
+  return legal;
+}
+
+} // namespace kiln::autotune

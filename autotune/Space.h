@@ -1,0 +1,117 @@
+//===- Space.h - The configs a kernel may be tuned over --------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// A kernel's search space is a list of knobs, immutable records of a kind,
+// an axis and the legal values, derived from the kernel's kind and shapes
+// and from the target: tile sizes per dimension (powers of two and even
+// divisors of the extent, multiples of the register tile, or whole), the
+// register tile of a matmul, packing on or off and the k block. A candidate
+// picks one value per knob and is applied to a copy of the default config.
+//
+// Candidates that cannot be good or cannot compile are filtered before any
+// compile: configs verifyCpuConfig rejects, register tiles whose
+// accumulators and operands do not fit the vector registers, tiles not a
+// multiple of the register tile, and tiles whose working set overflows L2.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_AUTOTUNE_SPACE_H_
+#define KILN_AUTOTUNE_SPACE_H_
+
+#include "codegen/CPU/KernelConfig.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln::codegen {
+struct CpuTarget;
+} // namespace kiln::codegen
+
+namespace kiln::autotune {
+
+/// What a knob sets in a #kiln.cpu_config.
+enum class KnobKind {
+  /// tile_sizes[axis].
+  TileSize,
+  /// micro_tile[0] (rows of the register tile).
+  MicroTileM,
+  /// micro_tile[1] (columns of the register tile).
+  MicroTileN,
+  /// pack_matmul (0 or 1).
+  PackMatmul,
+  /// k_block.
+  KBlock,
+};
+
+/// One knob: its kind, the axis it applies to (tile sizes only, else -1) and
+/// its legal values in ascending order.
+struct Knob {
+  KnobKind kind;
+  int64_t axis = -1;
+  std::vector<int64_t> values;
+};
+
+/// The limits the legality checks apply.
+struct SpaceLimits {
+  /// Vector registers of the target (16 with AVX2, 32 with AVX-512).
+  int64_t vectorRegisters = 16;
+  /// The L2 cache a tile's working set must fit in, in bytes.
+  int64_t l2Bytes = 1 << 20;
+};
+
+/// The limits for `target` with an L2 of `l2Bytes` (0: 1 MiB assumed).
+SpaceLimits getSpaceLimits(const codegen::CpuTarget &target, int64_t l2Bytes);
+
+/// One choice per knob: an index into its values.
+using Candidate = std::vector<int64_t>;
+
+/// A kernel's search space.
+struct SearchSpace {
+  cpu::KernelKind kind;
+  /// The default config, which candidates modify.
+  CpuConfigAttr base;
+  std::vector<Knob> knobs;
+  SpaceLimits limits;
+  /// The shape of the kernel's first result, the contraction depth (0 when
+  /// none) and the number of inputs and results, for the legality checks
+  /// and the cost model.
+  std::vector<int64_t> shape;
+  int64_t depth = 0;
+  int64_t numInputs = 0, numResults = 0;
+
+  /// The number of candidates before filtering.
+  int64_t getSize() const;
+};
+
+/// The search space of `kernel` (a function of kiln ops with kiln.kernel)
+/// for `target` under `limits`.
+SearchSpace buildSearchSpace(mlir::func::FuncOp kernel,
+                             const codegen::CpuTarget &target,
+                             const SpaceLimits &limits);
+
+/// The config `candidate` gives: a copy of the base with its knobs set.
+CpuConfigAttr applyCandidate(const SearchSpace &space,
+                             const Candidate &candidate);
+
+/// Why `candidate` is illegal for `kernel`, or nullopt when it is legal.
+std::optional<std::string> checkCandidate(const SearchSpace &space,
+                                          mlir::func::FuncOp kernel,
+                                          const Candidate &candidate);
+
+/// The candidate whose config equals the base; nullopt when the base's
+/// values are not all in the space.
+std::optional<Candidate> getBaseCandidate(const SearchSpace &space);
+
+/// Every legal candidate in lexicographic order of the knob indices, at most
+/// `limit` of them.
+std::vector<Candidate> enumerateCandidates(const SearchSpace &space,
+                                           mlir::func::FuncOp kernel,
+                                           int64_t limit);
+
+} // namespace kiln::autotune
+
+#endif // KILN_AUTOTUNE_SPACE_H_

@@ -1,0 +1,61 @@
+//===- Trial.h - One candidate compiled, checked and timed -----*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// What `kiln-tune-worker` does for one candidate, in its own process:
+//
+//   1. parse the kernel module (one kernel, its candidate config attached);
+//   2. compile it for the target into a shared object and load it;
+//   3. run it once on the trial data's inputs and compare every result with
+//      the reference evaluator's (reference/Compare.h): a wrong candidate
+//      never gets timed, so it can never win;
+//   4. time it with the shared timing loop (autotune/Measure.h) on a thread
+//      pool, and answer one JSON line (read by autotune/Worker.h).
+//
+// The trial data (inputs and expected outputs, safetensors "in<i>" and
+// "out<i>") is computed once per kernel by the tuner: the reference
+// evaluator is slow for large kernels, and every candidate shares it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_AUTOTUNE_TRIAL_H_
+#define KILN_AUTOTUNE_TRIAL_H_
+
+#include "autotune/Measure.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <string>
+
+namespace kiln::autotune {
+
+/// A fault the worker injects on purpose, so the tests can check that the
+/// tuner survives each kind of bad candidate.
+enum class InjectedFault { None, Crash, Hang, WrongResult, OutOfMemory };
+
+struct TrialOptions {
+  /// The kernel module (.mlir) and the trial data (.safetensors).
+  std::string kernelPath, dataPath;
+  /// A folder for the compiled shared object.
+  std::string workDirectory;
+  /// The target name (codegen/Common/Target.h).
+  std::string target = "host";
+  int threads = 1;
+  MeasureOptions measure;
+  InjectedFault fault = InjectedFault::None;
+};
+
+/// Writes the trial data of `kernel` to `path`: inputs seeded by `seed`
+/// (reference::makeSeededInputs) and the reference evaluator's results.
+/// Emits an error at the kernel and returns failure when it cannot.
+mlir::LogicalResult writeTrialData(mlir::func::FuncOp kernel,
+                                   const std::string &path, uint64_t seed);
+
+/// Runs the trial and returns its JSON answer line: {"status": "ok",
+/// "median": ..., "q1": ..., ...} or {"status": "<failure>", "reason":
+/// "..."} (status names of getTrialStatusName).
+std::string runTrial(const TrialOptions &options);
+
+} // namespace kiln::autotune
+
+#endif // KILN_AUTOTUNE_TRIAL_H_

@@ -1,0 +1,233 @@
+//===- TunerTest.cpp - Spaces, keys and tuning through the worker -*- C++
+//-*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The search space of a matmul, the cache keys (they change with the
+// kernel, the target and the compiler version, and with nothing else), and
+// whole tunings through kiln-tune-worker: a small matmul tuned and found
+// again in the database, and candidates that crash, hang, run out of memory
+// or compute a wrong result, each of which the tuner survives and records.
+//
+//===----------------------------------------------------------------------===//
+
+#include "autotune/Tuner.h"
+#include "autotune/KernelSignature.h"
+#include "autotune/Trial.h"
+#include "codegen/CPU/Patterns.h"
+
+#include "mlir/AsmParser/AsmParser.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+using namespace mlir;
+using namespace kiln;
+using namespace kiln::autotune;
+
+namespace {
+
+constexpr const char *kMatmul = R"mlir(
+  func.func @mm(%a: tensor<32x64xf32>, %b: tensor<64x64xf32>) -> tensor<32x64xf32>
+      attributes {kiln.kernel} {
+    %0 = kiln.matmul %a, %b : (tensor<32x64xf32>, tensor<64x64xf32>) -> tensor<32x64xf32>
+    return %0 : tensor<32x64xf32>
+  }
+)mlir";
+
+class TunerTest : public ::testing::Test {
+protected:
+  TunerTest() {
+    DialectRegistry registry;
+    cpu::registerCpuCodegenDialects(registry);
+    context.appendDialectRegistry(registry);
+    context.loadAllAvailableDialects();
+  }
+
+  func::FuncOp parse(const std::string &source) {
+    modules.push_back(parseSourceString<ModuleOp>(source, &context));
+    EXPECT_TRUE(modules.back());
+    return *modules.back()->getOps<func::FuncOp>().begin();
+  }
+
+  TunerOptions makeOptions(const std::string &targetName = "x86-64-v3") {
+    TunerOptions options;
+    options.target = cantFail(codegen::getCpuTarget(targetName));
+    options.fingerprint =
+        codegen::getTuningFingerprint(options.target, codegen::HostMachine());
+    options.compilerVersion = "test";
+    options.workerPath = KILN_TUNE_WORKER_PATH;
+    options.peaks.flopsPerSecond = 50e9;
+    options.peaks.bytesPerSecond = 10e9;
+    options.peaks.numThreads = 1;
+    options.measureSeconds = 0.02;
+    options.search.maxTrials = 4;
+    return options;
+  }
+
+  std::unique_ptr<TuningDatabase> openDatabase() {
+    dbFolder = std::filesystem::temp_directory_path() /
+               ("kiln-tuner-test-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dbFolder);
+    std::vector<std::string> warnings;
+    std::string error;
+    auto db =
+        TuningDatabase::open((dbFolder / "t.db").string(), warnings, error);
+    EXPECT_TRUE(db) << error;
+    return db;
+  }
+  void TearDown() override { std::filesystem::remove_all(dbFolder); }
+
+  MLIRContext context;
+  std::vector<OwningOpRef<ModuleOp>> modules;
+  std::filesystem::path dbFolder;
+};
+
+TEST_F(TunerTest, MatmulSpaceIsLegalAndHoldsTheDefault) {
+  func::FuncOp kernel = parse(kMatmul);
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v3"));
+  SearchSpace space =
+      buildSearchSpace(kernel, target, getSpaceLimits(target, 1 << 20));
+  ASSERT_EQ(space.kind, cpu::KernelKind::Matmul);
+  std::vector<Candidate> legal = enumerateCandidates(space, kernel, 1 << 20);
+  EXPECT_GT(legal.size(), 10u);
+  EXPECT_LT(static_cast<int64_t>(legal.size()), space.getSize());
+  std::optional<Candidate> base = getBaseCandidate(space);
+  ASSERT_TRUE(base);
+  EXPECT_EQ(applyCandidate(space, *base), space.base);
+  EXPECT_NE(std::find(legal.begin(), legal.end(), *base), legal.end());
+  for (const Candidate &candidate : legal) {
+    CpuConfigAttr config = applyCandidate(space, candidate);
+    ArrayRef<int64_t> micro = config.getMicroTile().asArrayRef();
+    // 16 ymm registers: accumulators, a rhs row and a broadcast.
+    EXPECT_LE(micro[0] * micro[1] / 8 + micro[1] / 8 + 1, 16);
+  }
+  // The same enumeration every time.
+  EXPECT_EQ(enumerateCandidates(space, kernel, 1 << 20), legal);
+}
+
+TEST_F(TunerTest, KeysChangeWithKernelTargetAndVersionOnly) {
+  func::FuncOp kernel = parse(kMatmul);
+  TunerOptions options = makeOptions();
+  TuningKey key = getTuningKey(kernel, options);
+  EXPECT_EQ(key.signature.size(), 32u);
+
+  // Not the name, a config, the fusion kind or locations.
+  std::string renamed = kMatmul;
+  renamed.replace(renamed.find("@mm"), 3, "@other_name");
+  renamed.replace(renamed.find("{kiln.kernel}"), 13,
+                  "{kiln.kernel, kiln.cpu_config = #kiln.cpu_config<"
+                  "tile_sizes = [8, 0], vector_width = 8>}");
+  EXPECT_EQ(getTuningKey(parse(renamed), options), key);
+  func::FuncOp located = parse(kMatmul);
+  located->setLoc(FileLineColLoc::get(&context, "model.mlir", 7, 3));
+  EXPECT_EQ(getTuningKey(located, options), key);
+
+  // The kernel's code.
+  std::string wider = kMatmul;
+  for (size_t at; (at = wider.find("32x64")) != std::string::npos;)
+    wider.replace(at, 5, "48x64");
+  EXPECT_NE(getTuningKey(parse(wider), options).signature, key.signature);
+  // The target, the machine and the compiler version.
+  EXPECT_NE(getTuningKey(kernel, makeOptions("x86-64-v4")).target, key.target);
+  codegen::HostMachine machine;
+  machine.l2Bytes = 1 << 20;
+  EXPECT_NE(codegen::getTuningFingerprint(options.target, machine), key.target);
+  TunerOptions newer = options;
+  newer.compilerVersion = "test2";
+  EXPECT_FALSE(getTuningKey(kernel, newer) == key);
+  EXPECT_EQ(getTuningKey(kernel, makeOptions()), key);
+}
+
+TEST_F(TunerTest, TunesThenFindsTheTuningCached) {
+  func::FuncOp kernel = parse(kMatmul);
+  auto db = openDatabase();
+  TunerOptions options = makeOptions();
+  FailureOr<KernelTuning> tuning = tuneKernel(kernel, options, *db);
+  ASSERT_TRUE(succeeded(tuning));
+  EXPECT_FALSE(tuning->cached);
+  EXPECT_EQ(tuning->trials, 4);
+  EXPECT_TRUE(tuning->failures.empty()) << tuning->failures[0].result.reason;
+  EXPECT_GT(tuning->defaultSeconds, 0);
+  EXPECT_LE(tuning->tunedSeconds, tuning->defaultSeconds);
+  // The stored config parses back into the attribute.
+  Attribute parsed = parseAttribute(tuning->config, &context);
+  ASSERT_TRUE(parsed && isa<CpuConfigAttr>(parsed)) << tuning->config;
+
+  FailureOr<KernelTuning> again = tuneKernel(kernel, options, *db);
+  ASSERT_TRUE(succeeded(again));
+  EXPECT_TRUE(again->cached);
+  EXPECT_EQ(again->config, tuning->config);
+}
+
+TEST_F(TunerTest, SurvivesCrashingHangingWrongAndOutOfMemoryCandidates) {
+  func::FuncOp kernel = parse(kMatmul);
+  struct Case {
+    const char *fault;
+    TrialStatus status;
+    const char *reason;
+  };
+  for (const Case &c :
+       {Case{"crash", TrialStatus::Crashed, "signal 11"},
+        Case{"hang", TrialStatus::TimedOut, "killed after"},
+        Case{"wrong-result", TrialStatus::WrongResult, "elements differ"},
+        Case{"out-of-memory", TrialStatus::OutOfMemory, ""}}) {
+    auto db = openDatabase();
+    TunerOptions options = makeOptions();
+    // One candidate each; only the hang waits out its (short) timeout.
+    bool hang = std::string(c.fault) == "hang";
+    options.search.maxTrials = 1;
+    options.trialTimeoutSeconds = hang ? 3 : 60;
+    options.workerMemoryBytes = int64_t(1) << 30;
+    options.workerArguments = {"--inject-fault", c.fault};
+    std::string diagnostics;
+    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
+      diagnostics += diagnostic.str();
+      return success();
+    });
+    FailureOr<KernelTuning> tuning = tuneKernel(kernel, options, *db);
+    // Every candidate failed: no tuning, a clear error, nothing stored, and
+    // this process is still here.
+    EXPECT_TRUE(failed(tuning)) << c.fault;
+    EXPECT_NE(diagnostics.find("no candidate config"), std::string::npos)
+        << diagnostics;
+    EXPECT_TRUE(db->list().empty());
+
+    // The same through the worker directly, to see each failure's record.
+    WorkerOptions worker;
+    std::string folder = (dbFolder / "w").string();
+    std::filesystem::create_directories(folder);
+    ASSERT_TRUE(succeeded(writeTrialData(kernel, folder + "/d.st", 1)));
+    {
+      std::error_code code;
+      llvm::raw_fd_ostream os(folder + "/k.mlir", code);
+      kernel->getParentOp()->print(os);
+    }
+    worker.command = {KILN_TUNE_WORKER_PATH,
+                      "--kernel",
+                      folder + "/k.mlir",
+                      "--data",
+                      folder + "/d.st",
+                      "--work-dir",
+                      folder,
+                      "--target",
+                      "x86-64-v3",
+                      "--max-seconds",
+                      "0.01",
+                      "--inject-fault",
+                      c.fault};
+    worker.timeoutSeconds = options.trialTimeoutSeconds;
+    worker.memoryLimitBytes = options.workerMemoryBytes;
+    TrialResult result = runWorker(worker);
+    EXPECT_EQ(result.status, c.status)
+        << c.fault << ": " << getTrialStatusName(result.status) << " "
+        << result.reason;
+    EXPECT_NE(result.reason.find(c.reason), std::string::npos) << result.reason;
+  }
+}
+
+} // namespace

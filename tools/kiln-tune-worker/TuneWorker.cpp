@@ -1,0 +1,79 @@
+//===- TuneWorker.cpp - The autotuner's measurement process ----*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// Compiles, checks and times one candidate kernel (autotune/Trial.h) and
+// prints its JSON answer line; started by the tuner (autotune/Worker.h),
+// never by hand.
+//
+//   kiln-tune-worker --kernel K.mlir --data D.safetensors --work-dir DIR
+//       [--target NAME] [--threads N] [--max-seconds S] [--min-samples N]
+//       [--inject-fault crash|hang|wrong-result|out-of-memory]
+//
+// --inject-fault exists for the tests of the tuner's fault handling.
+//
+//===----------------------------------------------------------------------===//
+
+#include "autotune/Trial.h"
+
+#include "llvm/ADT/StringSwitch.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace kiln::autotune;
+
+/// Prints a failed answer and exits: the tuner reads the answer, not the
+/// exit status.
+[[noreturn]] static void answerFailure(const char *status,
+                                       const std::string &reason) {
+  std::printf(
+      "%s\n",
+      nlohmann::json{{"status", status}, {"reason", reason}}.dump().c_str());
+  std::exit(0);
+}
+
+int main(int argc, char **argv) {
+  TrialOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (i + 1 >= argc)
+      answerFailure("failed", "missing value of " + flag);
+    std::string value = argv[++i];
+    if (flag == "--kernel")
+      options.kernelPath = value;
+    else if (flag == "--data")
+      options.dataPath = value;
+    else if (flag == "--work-dir")
+      options.workDirectory = value;
+    else if (flag == "--target")
+      options.target = value;
+    else if (flag == "--threads")
+      options.threads = std::atoi(value.c_str());
+    else if (flag == "--max-seconds")
+      options.measure.maxSeconds = std::atof(value.c_str());
+    else if (flag == "--min-samples")
+      options.measure.minSamples = std::atoi(value.c_str());
+    else if (flag == "--inject-fault")
+      options.fault = llvm::StringSwitch<InjectedFault>(value)
+                          .Case("crash", InjectedFault::Crash)
+                          .Case("hang", InjectedFault::Hang)
+                          .Case("wrong-result", InjectedFault::WrongResult)
+                          .Case("out-of-memory", InjectedFault::OutOfMemory)
+                          .Default(InjectedFault::None);
+    else
+      answerFailure("failed", "unknown argument " + flag);
+  }
+  if (options.kernelPath.empty() || options.dataPath.empty() ||
+      options.workDirectory.empty() || options.threads < 1)
+    answerFailure("failed", "expected --kernel, --data, --work-dir and a "
+                            "positive --threads");
+  // Running out of memory ends in std::bad_alloc, uncaught: the tuner tells
+  // it from the runtime's message on the error output.
+  std::printf("%s\n", runTrial(options).c_str());
+  return 0;
+}
