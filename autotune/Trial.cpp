@@ -48,27 +48,6 @@ LogicalResult writeTrialData(func::FuncOp kernel, const std::string &path,
   return success();
 }
 
-/// The kernel tolerance of `expected`'s type (reference/Compare.h), with
-/// the absolute part raised to rtol times the root mean square of
-/// `expected`: a result that cancels to near zero keeps rounding errors of
-/// the size of the terms it summed (a 512-deep f32 dot product of normal
-/// inputs misses an atol of 1e-5 by rounding alone), and a config that
-/// computes the wrong thing misses by far more than that.
-static reference::Tolerance getTrialTolerance(const HostTensor &expected) {
-  reference::Tolerance tolerance =
-      reference::getTolerance(expected.getElementType());
-  int64_t count = expected.getNumElements();
-  if (!isFloatType(expected.getElementType()) || count == 0)
-    return tolerance;
-  double sumSquares = 0;
-  for (int64_t i = 0; i < count; ++i)
-    sumSquares +=
-        static_cast<double>(expected.getFloat(i)) * expected.getFloat(i);
-  tolerance.atol =
-      std::max(tolerance.atol, tolerance.rtol * std::sqrt(sumSquares / count));
-  return tolerance;
-}
-
 /// The answer of a trial that did not get to timing.
 static std::string failAnswer(TrialStatus status, const std::string &reason) {
   return nlohmann::json{{"status", getTrialStatusName(status)},
@@ -162,7 +141,7 @@ std::string runTrial(const TrialOptions &options) {
   for (auto [i, result] : llvm::enumerate(results)) {
     const HostTensor &expected = data->at("out" + std::to_string(i));
     reference::Comparison comparison = reference::compareTensors(
-        result, expected, getTrialTolerance(expected));
+        result, expected, reference::getCancellationTolerance(expected));
     if (!comparison.passed())
       return failAnswer(
           TrialStatus::WrongResult,

@@ -6,6 +6,7 @@
 
 #include "reference/Compare.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace kiln::reference {
@@ -24,6 +25,22 @@ Tolerance getTolerance(ElementType type, ToleranceScope scope) {
     return {0, 0};
   }
   return {};
+}
+
+Tolerance getCancellationTolerance(const HostTensor &expected,
+                                   ToleranceScope scope) {
+  Tolerance tolerance = getTolerance(expected.getElementType(), scope);
+  int64_t count = expected.getNumElements();
+  if (!isFloatType(expected.getElementType()) || count == 0)
+    return tolerance;
+  double sumSquares = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    double value = expected.getFloat(i);
+    sumSquares += value * value;
+  }
+  tolerance.atol =
+      std::max(tolerance.atol, tolerance.rtol * std::sqrt(sumSquares / count));
+  return tolerance;
 }
 
 /// Whether `got` is within `tolerance` of `want`; NaN matches only NaN and

@@ -46,6 +46,16 @@ enum class ToleranceScope {
 Tolerance getTolerance(ElementType type,
                        ToleranceScope scope = ToleranceScope::Kernel);
 
+/// getTolerance(expected's type, scope) with atol raised to rtol times the
+/// root mean square of `expected`, for results that sum many terms: one that
+/// cancels to near zero keeps rounding errors of the size of the terms it
+/// summed (a 512-deep f32 dot product of normal inputs misses an atol of
+/// 1e-5 by rounding alone), while a wrong computation misses by far more.
+/// The autotuner's correctness check of candidate configs uses it.
+Tolerance
+getCancellationTolerance(const HostTensor &expected,
+                         ToleranceScope scope = ToleranceScope::Kernel);
+
 /// The outcome of comparing an output with its reference.
 struct Comparison {
   /// Largest |actual - expected| over the elements.

@@ -46,6 +46,16 @@ TEST(CompareTest, WholeModelsHaveALooserAtolInNarrowTypes) {
   EXPECT_TRUE(compareWithReference(actual, expected, model).passed());
 }
 
+TEST(CompareTest, CancellationToleranceScalesWithTheResult) {
+  // RMS of {3, -4, 0, 0} is 2.5, so atol becomes 1e-4 * 2.5.
+  HostTensor expected = makeTensor(ElementType::F32, {3.0f, -4.0f, 0.0f, 0.0f});
+  Tolerance tolerance = getCancellationTolerance(expected);
+  EXPECT_DOUBLE_EQ(tolerance.rtol, 1e-4);
+  EXPECT_DOUBLE_EQ(tolerance.atol, 2.5e-4);
+  HostTensor zeros = makeTensor(ElementType::F32, {0.0f, 0.0f});
+  EXPECT_DOUBLE_EQ(getCancellationTolerance(zeros).atol, 1e-5);
+}
+
 TEST(CompareTest, WithinAndOutsideTolerance) {
   HostTensor expected = makeTensor(ElementType::F32, {1.0f, 100.0f, 0.0f});
   // 1 + 1e-4 * 1 + 1e-5 is the edge for the first element.
