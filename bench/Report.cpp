@@ -17,6 +17,7 @@
 namespace kiln::bench {
 
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 const BenchResult *BenchReport::find(const std::string &name) const {
   for (const BenchResult &result : benchmarks)
@@ -45,7 +46,8 @@ Rates getRates(const BenchResult &result, const MachineInfo &machine) {
 //===----------------------------------------------------------------------===//
 
 std::string writeReportJson(const BenchReport &report) {
-  json root;
+  // Keys in the order of bench/SCHEMA.md, for the people reading the file.
+  ordered_json root;
   root["schema"] = "kiln-bench";
   root["schema_version"] = kReportSchemaVersion;
   root["compiler_version"] = report.compilerVersion;
@@ -58,11 +60,11 @@ std::string writeReportJson(const BenchReport &report) {
                      {"threads", machine.threads},
                      {"peak_gflops", machine.peakFlopsPerSecond * 1e-9},
                      {"stream_gbps", machine.streamBytesPerSecond * 1e-9}};
-  root["benchmarks"] = json::array();
+  root["benchmarks"] = ordered_json::array();
   for (const BenchResult &result : report.benchmarks) {
     autotune::Summary summary = result.getSummary();
     Rates rates = getRates(result, machine);
-    json entry = {{"name", result.name},
+    ordered_json entry = {{"name", result.name},
                   {"suite", result.suite},
                   {"kernel", result.kernel},
                   {"shape", result.shape},
@@ -80,7 +82,8 @@ std::string writeReportJson(const BenchReport &report) {
                   {"gbps", rates.gbytesPerSecond},
                   {"roofline_fraction", rates.rooflineFraction}};
     entry["instructions"] =
-        result.instructions ? json(*result.instructions) : json(nullptr);
+        result.instructions ? ordered_json(*result.instructions)
+                           : ordered_json(nullptr);
     root["benchmarks"].push_back(std::move(entry));
   }
   return root.dump(2) + "\n";

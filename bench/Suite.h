@@ -83,8 +83,9 @@ struct BenchOptions {
   /// Run each selected benchmark once inside bench/Counters.h's counted
   /// region, on one thread, and time nothing: the child of a callgrind count.
   bool countedCallOnly = false;
-  /// For tests of the regression gate only: every timed call takes this
-  /// fraction longer (a busy wait after the call).
+  /// For tests of the regression gate only: every timed call does this
+  /// fraction more work on average (one extra call after every 1 / fraction
+  /// calls).
   double injectedSlowdown = 0;
   std::vector<MatmulPeer *> peers;
   /// Told before each benchmark is prepared: its index, the number
