@@ -21,6 +21,9 @@ packages=(
   # Peers the benchmarks measure against (bench/ only, never linked into
   # Kiln's libraries).
   libopenblas-dev libdnnl-dev
+  # Instruction counts where the CPU gives no counter (kiln bench --counts),
+  # and the plots of BENCHMARKS.md (scripts/bench.sh).
+  valgrind python3-matplotlib
   # ONNX import: the ONNX protobuf schema (C++) and protobuf itself.
   libonnx-dev libprotobuf-dev protobuf-compiler
   # Python for lit and the test harness; onnx and numpy build the ONNX test

@@ -2,13 +2,18 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 //
-// kiln models | export | eval | compile | run | explain. A thin main():
-// parsing options, printing results; the work is done by the libraries.
+// kiln models | export | eval | compile | run | explain | bench. A thin
+// main(): parsing options, printing results; the work is done by the
+// libraries.
 // Every error is printed once, with its location, and gives exit status 1.
 //
 //===----------------------------------------------------------------------===//
 
 #include "autotune/ModelProfile.h"
+#include "bench/Compare.h"
+#include "bench/Peers.h"
+#include "bench/Report.h"
+#include "bench/Suite.h"
 #include "compiler/Compiler.h"
 #include "ir/Cost.h"
 #include "ir/KilnDialect.h"
@@ -27,10 +32,12 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Regex.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
@@ -784,6 +791,192 @@ static int explainModel(MLIRContext &context) {
   return 0;
 }
 
+//===----------------------------------------------------------------------===//
+// kiln bench
+//===----------------------------------------------------------------------===//
+
+static cl::SubCommand benchCommand(
+    "bench", "Time kernel and model suites; `bench compare` gives a verdict "
+             "on two runs");
+static cl::list<std::string>
+    benchArguments(cl::Positional,
+                   cl::desc("[compare BASE.json NEW.json]"),
+                   cl::sub(benchCommand));
+static cl::opt<std::string>
+    benchSuite("suite", cl::desc("The suite: kernels, models or all"),
+               cl::value_desc("name"), cl::init("kernels"),
+               cl::sub(benchCommand));
+static cl::opt<std::string> benchTarget("target",
+                                        cl::desc("The CPU to compile for"),
+                                        cl::value_desc("name"),
+                                        cl::init("host"),
+                                        cl::sub(benchCommand));
+static cl::opt<int>
+    benchThreads("threads",
+                 cl::desc("Threads per kernel (0: one per hardware thread)"),
+                 cl::init(0), cl::sub(benchCommand));
+static cl::opt<std::string> benchJson("json",
+                                      cl::desc("Write the results as JSON "
+                                               "(bench/SCHEMA.md)"),
+                                      cl::value_desc("file"),
+                                      cl::sub(benchCommand));
+static cl::opt<std::string>
+    benchFilter("filter",
+                cl::desc("Only benchmarks whose name matches this regular "
+                         "expression"),
+                cl::value_desc("regex"), cl::sub(benchCommand));
+static cl::opt<double>
+    benchBudget("budget",
+                cl::desc("Seconds of sampling per benchmark at most "
+                         "(default 1, 0.05 with --smoke)"),
+                cl::value_desc("seconds"), cl::init(0), cl::sub(benchCommand));
+static cl::opt<bool> benchSmoke("smoke",
+                                cl::desc("Tiny sizes, for the test suite"),
+                                cl::sub(benchCommand));
+static cl::opt<bool>
+    benchCounts("counts",
+                cl::desc("Count instructions per call: perf, or callgrind "
+                         "where the machine has no counter"),
+                cl::sub(benchCommand));
+static cl::opt<bool>
+    benchNoPeers("no-peers", cl::desc("Leave out OpenBLAS and oneDNN"),
+                 cl::sub(benchCommand));
+static cl::opt<double> compareThreshold(
+    "threshold", cl::desc("bench compare: the smallest time change that counts"),
+    cl::init(0.05), cl::sub(benchCommand));
+static cl::opt<double>
+    compareAlpha("alpha", cl::desc("bench compare: the significance level"),
+                 cl::init(0.01), cl::sub(benchCommand));
+static cl::opt<double> compareCountThreshold(
+    "count-threshold",
+    cl::desc("bench compare: the smallest instruction-count change that "
+             "counts"),
+    cl::init(0.01), cl::sub(benchCommand));
+static cl::opt<bool>
+    compareMarkdown("markdown",
+                    cl::desc("bench compare: print a markdown table"),
+                    cl::sub(benchCommand));
+static cl::opt<double> benchInjectSlowdown(
+    "inject-slowdown",
+    cl::desc("Make every timed call this fraction slower (tests the gate)"),
+    cl::init(0), cl::Hidden, cl::sub(benchCommand));
+static cl::opt<bool> benchCountedCall(
+    "counted-call",
+    cl::desc("Run each benchmark once in the counted region (callgrind)"),
+    cl::Hidden, cl::sub(benchCommand));
+
+/// Reports a `kiln bench compare` input error: exit status 2, so that CI
+/// tells it from a regression (1).
+static int failCompare(const Twine &message) {
+  (void)fail(message);
+  return 2;
+}
+
+/// `kiln bench compare BASE NEW`: 0 when nothing regressed, 1 on a
+/// regression, 2 on bad input.
+static int compareBenchReports() {
+  if (benchArguments.size() != 3)
+    return failCompare("kiln bench compare needs two files: BASE.json "
+                       "NEW.json");
+  if (compareThreshold < 0 || compareCountThreshold < 0 ||
+      !(compareAlpha > 0 && compareAlpha < 1))
+    return failCompare("--threshold and --count-threshold must not be "
+                       "negative, --alpha must be in (0, 1)");
+  std::string error;
+  std::optional<kiln::bench::BenchReport> base =
+      kiln::bench::readReportFile(benchArguments[1], error);
+  if (!base)
+    return failCompare(error);
+  std::optional<kiln::bench::BenchReport> candidate =
+      kiln::bench::readReportFile(benchArguments[2], error);
+  if (!candidate)
+    return failCompare(error);
+  kiln::bench::CompareOptions options;
+  options.threshold = compareThreshold;
+  options.alpha = compareAlpha;
+  options.countThreshold = compareCountThreshold;
+  kiln::bench::ReportComparison comparison =
+      kiln::bench::compareReports(*base, *candidate, options);
+  llvm::outs() << (compareMarkdown
+                       ? kiln::bench::renderMarkdown(comparison, options)
+                       : kiln::bench::renderText(comparison, options));
+  return comparison.hasRegression() ? 1 : 0;
+}
+
+static int runBench(const char *argv0) {
+  if (!benchArguments.empty()) {
+    if (benchArguments[0] == "compare")
+      return compareBenchReports();
+    return fail("unexpected argument '" + benchArguments[0] +
+                "' (expected 'kiln bench [options]' or 'kiln bench compare "
+                "BASE.json NEW.json')");
+  }
+  if (benchThreads < 0)
+    return fail("--threads must not be negative");
+  if (benchBudget < 0)
+    return fail("--budget must not be negative");
+  kiln::bench::BenchOptions options;
+  options.suite = benchSuite;
+  options.target = benchTarget;
+  options.threads = benchThreads;
+  options.filter = benchFilter;
+  options.smoke = benchSmoke;
+  options.injectedSlowdown = benchInjectSlowdown;
+  options.countedCallOnly = benchCountedCall;
+  options.measure.maxSeconds =
+      benchBudget > 0 ? benchBudget : (benchSmoke ? 0.05 : 1.0);
+  // Mann-Whitney U cannot reach p < 0.01 with fewer than about ten samples
+  // a side: `bench compare` needs more than a stable median does.
+  options.measure.minSamples = 20;
+  std::vector<std::unique_ptr<kiln::bench::MatmulPeer>> peers;
+  if (!benchNoPeers)
+    peers = kiln::bench::createMatmulPeers();
+  for (auto &peer : peers)
+    options.peers.push_back(peer.get());
+  if (benchCounts) {
+    options.counts = kiln::bench::CountMode::Auto;
+    // The callgrind child: this program, the same suite, one benchmark.
+    std::string self = llvm::sys::fs::getMainExecutable(
+        argv0, reinterpret_cast<void *>(&runBench));
+    options.countedCallCommand = [self](const std::string &name) {
+      std::vector<std::string> command = {
+          self, "bench", "--suite", benchSuite, "--target", benchTarget,
+          "--filter", "^" + llvm::Regex::escape(name) + "$", "--counted-call"};
+      if (benchSmoke)
+        command.push_back("--smoke");
+      if (benchNoPeers)
+        command.push_back("--no-peers");
+      return command;
+    };
+  }
+  // A progress line on a terminal; nothing in CI logs.
+  if (llvm::errs().is_displayed())
+    options.progress = [](size_t index, size_t total, const std::string &name) {
+      llvm::errs() << llvm::formatv("\r\x1b[K[{0}/{1}] {2}", index + 1, total,
+                                    name);
+      llvm::errs().flush();
+    };
+
+  std::string error;
+  std::optional<kiln::bench::BenchReport> report =
+      kiln::bench::runBenchmarks(options, error);
+  if (options.progress)
+    llvm::errs() << "\r\x1b[K";
+  if (!report)
+    return fail(error);
+  if (benchCountedCall)
+    return 0;
+  if (!benchJson.empty()) {
+    std::error_code ec;
+    llvm::raw_fd_ostream file(benchJson, ec);
+    if (ec)
+      return fail("cannot write '" + benchJson + "': " + ec.message());
+    file << kiln::bench::writeReportJson(*report);
+  }
+  llvm::outs() << kiln::bench::renderReportText(*report);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   cl::ParseCommandLineOptions(
@@ -803,7 +996,12 @@ int main(int argc, char **argv) {
       "[--no-check]\n"
       "  kiln explain (FILE.mlir | FILE.onnx | --model NAME [--set ...]) "
       "[--no-fusion]\n"
-      "      [--ridge FLOP/BYTE]\n");
+      "      [--ridge FLOP/BYTE]\n"
+      "  kiln bench [--suite kernels|models|all] [--target host] "
+      "[--threads N] [--json FILE]\n"
+      "      [--filter REGEX] [--budget SECONDS] [--counts] [--smoke]\n"
+      "  kiln bench compare BASE.json NEW.json [--threshold 0.05] "
+      "[--alpha 0.01] [--markdown]\n");
 
   MLIRContext context;
   context.loadDialect<kiln::KilnDialect, func::FuncDialect>();
@@ -823,6 +1021,8 @@ int main(int argc, char **argv) {
     return runModel(context);
   if (explainCommand)
     return explainModel(context);
-  return fail("expected a command: models, export, eval, compile, run or "
-              "explain (see kiln --help)");
+  if (benchCommand)
+    return runBench(argv[0]);
+  return fail("expected a command: models, export, eval, compile, run, "
+              "explain or bench (see kiln --help)");
 }

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Renders `kiln bench --json` reports into BENCHMARKS.md and PNG plots.
+
+Usage:
+  render_benchmarks.py --output BENCHMARKS.md --plots DIR --command CMD
+                       [--notes NOTES.md] REPORT.json...
+
+Each report (schema bench/SCHEMA.md) becomes a section: its machine and
+roofline, the matmuls beside their peers (each Kiln figure as a ratio to the
+faster peer of the same run), the other kernels against the roofline, the
+models' latency. The plots show the roofline fraction per kernel and the
+model latency of every report. Only the standard library and matplotlib.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+SCHEMA_VERSION = 1
+
+
+def load(path):
+    with open(path) as f:
+        report = json.load(f)
+    if report.get("schema") != "kiln-bench" or report.get("schema_version") != SCHEMA_VERSION:
+        sys.exit(f"{path}: not a kiln bench report of schema version {SCHEMA_VERSION}")
+    return report
+
+
+def fmt_seconds(s):
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1:
+        return f"{s * 1e3:.3f} ms"
+    return f"{s:.3f} s"
+
+
+def noisy(b):
+    return "" if b["stable"] else " (noisy)"
+
+
+def title(report):
+    return f"{report['machine']['threads']} thread(s)"
+
+
+def machine_lines(report):
+    m = report["machine"]
+    return [
+        f"- CPU: `{m['cpu']}`, Kiln target fingerprint `{m['fingerprint']}`",
+        f"- measured roofline with {m['threads']} thread(s): f32 FMA peak "
+        f"{m['peak_gflops']:.1f} GFLOP/s, STREAM {m['stream_gbps']:.1f} GB/s",
+        f"- Kiln {report['compiler_version']}, run {report['date']}, "
+        f"instruction counts: {report['counts']}",
+    ]
+
+
+def matmul_table(report):
+    rows = [b for b in report["benchmarks"] if b["kernel"] == "matmul"]
+    shapes = list(dict.fromkeys(b["shape"] for b in rows))
+    peers = list(dict.fromkeys(b["implementation"] for b in rows if b["implementation"] != "kiln"))
+    if not shapes:
+        return []
+    head = ["shape (MxKxN)", "kiln GFLOP/s"] + [f"{p} GFLOP/s" for p in peers]
+    head += ["kiln / best peer", "kiln roofline", "kiln instructions"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "--:|" * (len(head) - 1)]
+    for shape in shapes:
+        by_impl = {b["implementation"]: b for b in rows if b["shape"] == shape}
+        kiln = by_impl.get("kiln")
+        if kiln is None:
+            continue
+        cells = [shape, f"{kiln['gflops']:.1f}{noisy(kiln)}"]
+        rates = []
+        for p in peers:
+            b = by_impl.get(p)
+            cells.append(f"{b['gflops']:.1f}{noisy(b)}" if b else "-")
+            if b:
+                rates.append(b["gflops"])
+        cells.append(f"{kiln['gflops'] / max(rates):.2f}" if rates else "-")
+        cells.append(f"{kiln['roofline_fraction']:.2f}")
+        cells.append(str(kiln["instructions"]) if kiln["instructions"] is not None else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def kernel_table(report):
+    rows = [b for b in report["benchmarks"]
+            if b["suite"] == "kernels" and b["kernel"] != "matmul"]
+    if not rows:
+        return []
+    lines = ["| kernel | shape | median | GB/s | GFLOP/s | roofline | instructions |",
+             "|---|---|--:|--:|--:|--:|--:|"]
+    for b in rows:
+        count = str(b["instructions"]) if b["instructions"] is not None else "-"
+        lines.append(f"| {b['kernel']} | {b['shape']} | {fmt_seconds(b['median'])}{noisy(b)} "
+                     f"| {b['gbps']:.1f} | {b['gflops']:.1f} | {b['roofline_fraction']:.2f} | {count} |")
+    return lines
+
+
+def model_table(report):
+    rows = [b for b in report["benchmarks"] if b["suite"] == "models"]
+    if not rows:
+        return []
+    lines = ["| model | latency (median) | spread (IQR) | GFLOP/s | roofline | instructions |",
+             "|---|--:|--:|--:|--:|--:|"]
+    for b in rows:
+        count = str(b["instructions"]) if b["instructions"] is not None else "-"
+        lines.append(f"| {b['kernel']} | {fmt_seconds(b['median'])}{noisy(b)} | {b['iqr'] * 100:.1f}% "
+                     f"| {b['gflops']:.2f} | {b['roofline_fraction']:.2f} | {count} |")
+    return lines
+
+
+def plot(reports, plots):
+    """Writes roofline.png and models.png; returns their paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(plots, exist_ok=True)
+    paths = []
+
+    # Roofline fraction per kernel benchmark, one bar group per report.
+    names = []
+    for r in reports:
+        for b in r["benchmarks"]:
+            if b["suite"] == "kernels" and b["name"] not in names:
+                names.append(b["name"])
+    if names:
+        fig, ax = plt.subplots(figsize=(10, 0.32 * len(names) + 1.5))
+        height = 0.8 / len(reports)
+        for i, r in enumerate(reports):
+            by_name = {b["name"]: b["roofline_fraction"] for b in r["benchmarks"]}
+            ys = [j + i * height for j in range(len(names))]
+            ax.barh(ys, [by_name.get(n, 0) for n in names], height=height, label=title(r))
+        ax.set_yticks([j + 0.4 - height / 2 for j in range(len(names))])
+        ax.set_yticklabels(names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("fraction of the measured roofline")
+        ax.set_title("Kernels: roofline fraction (Kiln and peers)")
+        ax.legend()
+        fig.tight_layout()
+        path = os.path.join(plots, "roofline.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+
+    # Model latency, one bar group per report.
+    models = []
+    for r in reports:
+        for b in r["benchmarks"]:
+            if b["suite"] == "models" and b["name"] not in models:
+                models.append(b["name"])
+    if models:
+        fig, ax = plt.subplots(figsize=(8, 0.45 * len(models) + 1.5))
+        height = 0.8 / len(reports)
+        for i, r in enumerate(reports):
+            by_name = {b["name"]: b["median"] * 1e3 for b in r["benchmarks"]}
+            ys = [j + i * height for j in range(len(models))]
+            ax.barh(ys, [by_name.get(n, 0) for n in models], height=height, label=title(r))
+        ax.set_yticks([j + 0.4 - height / 2 for j in range(len(models))])
+        ax.set_yticklabels(models, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("latency (ms, median)")
+        ax.set_title("Zoo models end to end")
+        ax.legend()
+        fig.tight_layout()
+        path = os.path.join(plots, "models.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def render(reports, command, notes, plot_paths, output):
+    out_dir = os.path.dirname(os.path.abspath(output))
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by scripts/bench.sh (bench/render_benchmarks.py); do not edit. -->",
+        "",
+        "Kiln's kernels with their default configs and the zoo models with their",
+        "default knobs, compiled for the host and timed by `kiln bench`, next to",
+        "OpenBLAS (`cblas_sgemm`, pthreads) and oneDNN (`dnnl_sgemm`, OpenMP) in",
+        "the same run. Every result is checked before it is timed; each median is",
+        "sampled until its spread is within 3% or its budget runs out, \"(noisy)\"",
+        "marking one that did not settle. The roofline (FMA peak, best STREAM",
+        "kernel) is measured in the same run. Schema and verdicts: bench/SCHEMA.md.",
+        "",
+        "## Command",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        "The JSON reports are kept in `bench/results/`; compare two of them with",
+        "`kiln bench compare BASE.json NEW.json`.",
+        "",
+        "## Machine",
+        "",
+    ]
+    lines += machine_lines(reports[0])
+    for report in reports:
+        lines += ["", f"## Results, {title(report)}", ""]
+        lines += [f"Roofline: FMA {report['machine']['peak_gflops']:.1f} GFLOP/s, "
+                  f"STREAM {report['machine']['stream_gbps']:.1f} GB/s.", ""]
+        for heading, table in (("Matmul (f32)", matmul_table(report)),
+                               ("Other kernels (f32)", kernel_table(report)),
+                               ("Models", model_table(report))):
+            if table:
+                lines += [f"### {heading}", ""] + table + [""]
+    if plot_paths:
+        lines += ["## Plots", ""]
+        for path in plot_paths:
+            rel = os.path.relpath(path, out_dir)
+            lines += [f"![{os.path.basename(path)}]({rel})", ""]
+    lines += ["## Not measured yet", "",
+              "ONNX Runtime and PyTorch (eager, torch.compile) peers for the models,",
+              "and the GPU peers (cuBLAS, SDPA), are not part of this run yet.", ""]
+    if notes and os.path.exists(notes):
+        with open(notes) as f:
+            lines += ["## Notes", "", f.read().strip(), ""]
+    with open(output, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="+")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--plots", required=True)
+    parser.add_argument("--command", required=True)
+    parser.add_argument("--notes")
+    args = parser.parse_args()
+    reports = [load(path) for path in args.reports]
+    render(reports, args.command, args.notes, plot(reports, args.plots), args.output)
+
+
+if __name__ == "__main__":
+    main()
