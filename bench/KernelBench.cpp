@@ -15,9 +15,10 @@
 // Every result is checked before it is timed: Kiln's matmuls against
 // OpenBLAS, the peers against each other, the other kernels against the
 // reference evaluator. A wrong result exits non-zero. `--smoke` runs tiny
-// sizes in a second or two, so the test suite keeps this program working.
+// sizes in a second or two, so the test suite keeps this program working;
+// `--matmul` times the matmuls only.
 //
-//   kiln-bench-kernels [--json] [--smoke]
+//   kiln-bench-kernels [--json] [--smoke] [--matmul]
 //
 //===----------------------------------------------------------------------===//
 
@@ -114,7 +115,9 @@ public:
   }
   ~Bench() { llvm::sys::fs::remove_directories(directory); }
 
-  void run(const std::vector<int> &threadCounts);
+  /// Times the kernels with each of `threadCounts` threads; only the
+  /// matmuls when `matmulOnly`.
+  void run(const std::vector<int> &threadCounts, bool matmulOnly);
   void print(llvm::raw_ostream &os) const;
   void printJson(llvm::raw_ostream &os) const;
 
@@ -335,7 +338,7 @@ std::vector<StreamKernel> getStreamKernels(int64_t rows, int64_t cols) {
   };
 }
 
-void Bench::run(const std::vector<int> &threadCounts) {
+void Bench::run(const std::vector<int> &threadCounts, bool matmulOnly) {
   std::vector<MatmulShape> matmuls =
       smoke ? std::vector<MatmulShape>{{7, 13, 33}, {64, 48, 96}}
             : std::vector<MatmulShape>{{1024, 1024, 1024},
@@ -343,8 +346,9 @@ void Bench::run(const std::vector<int> &threadCounts) {
                                        {128, 768, 3072},
                                        {512, 384, 1536}};
   // Well past the last-level cache of most machines: 128 MiB per tensor.
-  std::vector<StreamKernel> streams =
-      smoke ? getStreamKernels(8, 100) : getStreamKernels(32768, 1024);
+  std::vector<StreamKernel> streams;
+  if (!matmulOnly)
+    streams = smoke ? getStreamKernels(8, 100) : getStreamKernels(32768, 1024);
   for (int threads : threadCounts) {
     ThreadPool pool(threads);
     MachinePeaks peaks;
@@ -420,22 +424,25 @@ void Bench::printJson(llvm::raw_ostream &os) const {
 } // namespace
 
 int main(int argc, char **argv) {
-  bool json = false, smoke = false;
+  bool json = false, smoke = false, matmulOnly = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--json") == 0)
       json = true;
     else if (std::strcmp(argv[i], "--smoke") == 0)
       smoke = true;
+    else if (std::strcmp(argv[i], "--matmul") == 0)
+      matmulOnly = true;
     else
       fail(std::string("unknown argument '") + argv[i] +
-           "' (usage: kiln-bench-kernels [--json] [--smoke])");
+           "' (usage: kiln-bench-kernels [--json] [--smoke] "
+           "[--matmul])");
   }
   int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int> threadCounts = {1};
   if (all > 1)
     threadCounts.push_back(all);
   Bench bench(smoke);
-  bench.run(threadCounts);
+  bench.run(threadCounts, matmulOnly);
   if (json)
     bench.printJson(llvm::outs());
   else
