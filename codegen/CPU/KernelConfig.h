@@ -38,9 +38,11 @@ inline constexpr int64_t kKBlock = 256;
 /// stays in L2 while the tile's panels sweep it.
 inline constexpr int64_t kMatmulTile = 256;
 
-/// Matmul tiles are halved, down to kMinMatmulTile rows and columns, until
-/// there are at least this many, so that threads share the work.
+/// Matmul tiles are halved until there are at least this many, so that
+/// threads share the work...
 inline constexpr int64_t kMinMatmulTiles = 8;
+
+/// ...but not below this many rows or columns.
 inline constexpr int64_t kMinMatmulTile = 64;
 
 /// Tile rows from which packing the rhs pays for itself whatever k.

@@ -274,7 +274,8 @@ static FailureOr<SmallVector<int64_t>> getLoopBounds(linalg::LinalgOp op) {
 /// Step 0 continued: vectorizes the pads of packed operands that have a
 /// small static shape, reading the padded source with a mask, and the
 /// copies of whole inner tiles.
-static void vectorizePadsAndCopies(RewriterBase &rewriter, func::FuncOp kernel) {
+static void vectorizePadsAndCopies(RewriterBase &rewriter,
+                                   func::FuncOp kernel) {
   SmallVector<tensor::PadOp> pads;
   kernel.walk([&](tensor::PadOp pad) { pads.push_back(pad); });
   for (tensor::PadOp pad : pads) {
