@@ -91,6 +91,33 @@ int64_t getContractionDepth(func::FuncOp kernel) {
   return depth;
 }
 
+/// The tile extents [m, n] of a matmul with an m x n result, `batches`
+/// times over: kMatmulTile each (or the extent rounded up to the micro
+/// tile), halved while there are fewer than kMinMatmulTiles tiles and the
+/// halves stay at least kMinMatmulTile and a multiple of the micro tile. n
+/// is halved first: a narrower tile still packs each of its rhs panels once
+/// for all its rows.
+static std::pair<int64_t, int64_t>
+getMatmulTiles(int64_t m, int64_t n, int64_t batches,
+               ArrayRef<int64_t> microTile) {
+  int64_t tileM = llvm::alignTo(std::min(m, kMatmulTile), microTile[0]);
+  int64_t tileN = llvm::alignTo(std::min(n, kMatmulTile), microTile[1]);
+  auto count = [&] {
+    return batches * llvm::divideCeil(m, tileM) * llvm::divideCeil(n, tileN);
+  };
+  auto halve = [&](int64_t &tile, int64_t extent, int64_t step) {
+    int64_t half = llvm::alignTo(tile / 2, step);
+    if (half >= tile || half < kMinMatmulTile || extent <= half)
+      return false;
+    tile = half;
+    return true;
+  };
+  while (count() < kMinMatmulTiles &&
+         (halve(tileN, n, microTile[1]) || halve(tileM, m, microTile[0])))
+    ;
+  return {tileM, tileN};
+}
+
 CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
                                   const codegen::CpuTarget &target) {
   MLIRContext *context = kernel.getContext();
@@ -123,25 +150,33 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
         tiles[d] = shape[d] > 1 ? 1 : 0;
       tiles[rank - 2] = shape[rank - 2] > kMoeTokenBlock ? kMoeTokenBlock : 0;
     } else if (kind == KernelKind::Matmul && rank >= 2) {
-      // 1. Batch dimensions one at a time; m and n in multiples of the
-      //    micro tile, whole when they are small.
+      // 1. Batch dimensions one at a time; m and n by tiles of up to
+      //    256 x 256 in multiples of the micro tile, whole when they are
+      //    small. A tile packs the rhs panels it reads, so the more rows it
+      //    has, the fewer times each panel is packed. One thread, CPU time
+      //    (noisy): 2048^3 went from 94 GFLOP/s with 64 x 128 tiles to 125,
+      //    1024^3 from 109 to 135.
       for (int64_t d = 0; d < rank - 2; ++d)
         tiles[d] = shape[d] > 1 ? 1 : 0;
+      int64_t batches = 1;
+      for (int64_t d = 0; d < rank - 2; ++d)
+        batches *= shape[d];
       int64_t m = shape[rank - 2], n = shape[rank - 1];
-      int64_t tileM = llvm::alignTo(64, microTile[0]);
-      int64_t tileN = llvm::alignTo(128, microTile[1]);
+      auto [tileM, tileN] = getMatmulTiles(m, n, batches, microTile);
       tiles[rank - 2] = m > tileM ? tileM : 0;
       tiles[rank - 1] = n > tileN ? tileN : 0;
-      // 2. A rhs of at least two k blocks is packed into panels and swept a
-      //    block at a time: rows of a large rhs lie a multiple of 4 KiB
-      //    apart, so unpacked they evict each other from L1. Below that the
-      //    packing costs more than it saves (measured with bench/, see
-      //    BENCHMARKS.md: 1024^3 went from 22 to 87 GFLOP/s, 512x384x1536
-      //    from 122 to 96).
+      // 2. The rhs is packed into panels and swept a k block at a time when
+      //    enough rows share each panel or k is at least two blocks deep
+      //    (rows of a large rhs lie a multiple of 4 KiB apart and, unpacked,
+      //    evict each other from L1). Measured with bench/ (see
+      //    BENCHMARKS.md), one thread: 512x384x1536 went from 114 to 137
+      //    GFLOP/s packed; with k = 256 and n = 2048, 64 rows went from 102
+      //    to 122, 32 rows stayed at 105 and 16 rows lost (89 to 81).
       //    Kernels with several results stay unpacked: their tile loops are
       //    merged, which kiln-cpu-pack-matmul does not handle.
       int64_t k = getContractionDepth(kernel);
-      if (results.size() == 1 && k >= 2 * kKBlock) {
+      if (results.size() == 1 &&
+          (std::min(m, tileM) >= kMinPackedRows || k >= 2 * kKBlock)) {
         pack = true;
         kBlock = kKBlock;
       }

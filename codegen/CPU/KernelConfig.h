@@ -33,6 +33,21 @@ inline constexpr int64_t kAttentionKeyBlock = 64;
 /// stays in L1 while a tile's micro kernels sweep it.
 inline constexpr int64_t kKBlock = 256;
 
+/// The default extent of a matmul tile along m and along n: each packed rhs
+/// panel serves 256 rows, and a 256-row lhs block of one k block (256 KiB)
+/// stays in L2 while the tile's panels sweep it.
+inline constexpr int64_t kMatmulTile = 256;
+
+/// Matmul tiles are halved until there are at least this many, so that
+/// threads share the work...
+inline constexpr int64_t kMinMatmulTiles = 8;
+
+/// ...but not below this many rows or columns.
+inline constexpr int64_t kMinMatmulTile = 64;
+
+/// Tile rows from which packing the rhs pays for itself whatever k.
+inline constexpr int64_t kMinPackedRows = 32;
+
 /// The kind of work that dominates a kernel, from which its config follows.
 enum class KernelKind {
   /// Elementwise and data movement only.

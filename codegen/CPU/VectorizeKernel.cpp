@@ -6,7 +6,8 @@
 // few vector registers, and vectorized:
 //
 //  0. Packs and unpacks (kiln-cpu-pack-matmul) go by one inner tile and
-//     decompose into pads and slices; pads are vectorized with masks.
+//     decompose into pads and slices; pads are vectorized with masks, and
+//     the copies of whole inner tiles become vector reads and writes.
 //  1. Contractions go by `k_block` of k first (the cache block), then by the
 //     config's micro tile [m, n, k], n loops outside m loops so that a rhs
 //     panel stays in L1 for all the rows. The loops over m and n are peeled:
@@ -271,8 +272,10 @@ static FailureOr<SmallVector<int64_t>> getLoopBounds(linalg::LinalgOp op) {
 }
 
 /// Step 0 continued: vectorizes the pads of packed operands that have a
-/// small static shape, reading the padded source with a mask.
-static void vectorizePads(RewriterBase &rewriter, func::FuncOp kernel) {
+/// small static shape, reading the padded source with a mask, and the
+/// copies of whole inner tiles.
+static void vectorizePadsAndCopies(RewriterBase &rewriter,
+                                   func::FuncOp kernel) {
   SmallVector<tensor::PadOp> pads;
   kernel.walk([&](tensor::PadOp pad) { pads.push_back(pad); });
   for (tensor::PadOp pad : pads) {
@@ -287,6 +290,24 @@ static void vectorizePads(RewriterBase &rewriter, func::FuncOp kernel) {
         linalg::vectorize(rewriter, pad, type.getShape());
     if (succeeded(vectorized))
       rewriter.replaceOp(pad, vectorized->replacements);
+  }
+
+  // What a relayout of a whole inner tile leaves is a copy: an insert of an
+  // extracted slice. Copied by vectors, it becomes one read and one write
+  // instead of a scalar loop.
+  SmallVector<tensor::InsertSliceOp> copies;
+  kernel.walk([&](tensor::InsertSliceOp insert) {
+    RankedTensorType type = insert.getSourceType();
+    if (insert.getSource().getDefiningOp<tensor::ExtractSliceOp>() &&
+        type.hasStaticShape() && type.getNumElements() <= kMaxVectorElements)
+      copies.push_back(insert);
+  });
+  for (tensor::InsertSliceOp insert : copies) {
+    rewriter.setInsertionPoint(insert);
+    FailureOr<linalg::VectorizationResult> vectorized =
+        linalg::vectorize(rewriter, insert, {});
+    if (succeeded(vectorized))
+      rewriter.replaceOp(insert, vectorized->replacements);
   }
 }
 
@@ -370,7 +391,7 @@ void VectorizeKernelPass::runOnOperation() {
   }
 
   // 3. Vectorize, then clean up on tensors.
-  vectorizePads(rewriter, function);
+  vectorizePadsAndCopies(rewriter, function);
   vectorizeBoundedOps(rewriter, function);
   {
     RewritePatternSet patterns =

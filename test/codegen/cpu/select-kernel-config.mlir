@@ -2,10 +2,12 @@
 // RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-select-kernel-config{target=avx2}))' --split-input-file | FileCheck %s --check-prefixes=CHECK,AVX2
 
 // A matmul tiles m and n in multiples of the register micro tile, whose
-// width is two vector registers.
+// width is two vector registers; tiles of 256 x 256 are halved, n first,
+// down to 64, until there are 8 of them. 64 rows per tile share each packed
+// rhs panel, so the rhs is packed even though k is shallow.
 // CHECK-LABEL: func.func @matmul_large
-// AVX512-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 128], vector_width = 16, micro_tile = [8, 32, 1]>
-// AVX2-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 128], vector_width = 8, micro_tile = [4, 16, 1]>
+// AVX512-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 64], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 256>
+// AVX2-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 64], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true, k_block = 256>
 func.func @matmul_large(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32> attributes {kiln.kernel} {
   %0 = kiln.matmul %a, %b : (tensor<128x64xf32>, tensor<64x256xf32>) -> tensor<128x256xf32>
   return %0 : tensor<128x256xf32>
@@ -13,14 +15,38 @@ func.func @matmul_large(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tenso
 
 // -----
 
+// A large matmul keeps tiles of 256 x 256, and its rhs is packed once per
+// 256 rows.
+// CHECK-LABEL: func.func @matmul_square
+// AVX512-SAME: tile_sizes = [256, 256], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 256>
+// AVX2-SAME: tile_sizes = [256, 256], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true, k_block = 256>
+func.func @matmul_square(%a: tensor<1024x1024xf32>, %b: tensor<1024x1024xf32>) -> tensor<1024x1024xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %a, %b : (tensor<1024x1024xf32>, tensor<1024x1024xf32>) -> tensor<1024x1024xf32>
+  return %0 : tensor<1024x1024xf32>
+}
+
+// -----
+
+// Few rows and a shallow k: the rhs is read in place. The rows stay whole
+// and the columns go by 256.
+// CHECK-LABEL: func.func @matmul_few_rows
+// AVX512-SAME: <tile_sizes = [0, 256], vector_width = 16, micro_tile = [8, 32, 1]>
+func.func @matmul_few_rows(%a: tensor<16x64xf32>, %b: tensor<64x4096xf32>) -> tensor<16x4096xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %a, %b : (tensor<16x64xf32>, tensor<64x4096xf32>) -> tensor<16x4096xf32>
+  return %0 : tensor<16x4096xf32>
+}
+
+// -----
+
 // A matmul at least two k blocks deep packs its rhs and sweeps k in blocks
-// of 256; the transposed lhs is read for its k extent.
+// of 256 even with few rows; the transposed lhs is read for its k extent.
+// Its 64 x 256 result goes by 64 x 64 tiles.
 // CHECK-LABEL: func.func @matmul_deep
-// AVX512-SAME: micro_tile = [8, 32, 1], pack_matmul = true, k_block = 256>
-// AVX2-SAME: micro_tile = [4, 16, 1], pack_matmul = true, k_block = 256>
-func.func @matmul_deep(%a: tensor<512x64xf32>, %b: tensor<512x256xf32>) -> tensor<64x256xf32> attributes {kiln.kernel} {
-  %0 = kiln.matmul %a, %b {transpose_lhs = true} : (tensor<512x64xf32>, tensor<512x256xf32>) -> tensor<64x256xf32>
-  return %0 : tensor<64x256xf32>
+// AVX512-SAME: tile_sizes = [0, 64], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 256>
+// AVX2-SAME: tile_sizes = [0, 64], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true, k_block = 256>
+func.func @matmul_deep(%a: tensor<512x16xf32>, %b: tensor<512x256xf32>) -> tensor<16x256xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %a, %b {transpose_lhs = true} : (tensor<512x16xf32>, tensor<512x256xf32>) -> tensor<16x256xf32>
+  return %0 : tensor<16x256xf32>
 }
 
 // -----

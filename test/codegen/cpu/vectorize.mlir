@@ -77,6 +77,23 @@ func.func @matmul_k_block(%A: memref<16x40xf32>, %B: memref<40x64xf32>, %R: memr
 
 // -----
 
+// Whole inner tiles need no padding: each is copied as one vector read and
+// one vector write, not a scalar loop.
+// CHECK-LABEL: func.func @pack_whole_panels
+// CHECK: %[[ROW:.+]] = tensor.extract_slice {{.+}} to tensor<1x32xf32>
+// CHECK: %[[V:.+]] = vector.transfer_read %[[ROW]]{{.+}} : tensor<1x32xf32>, vector<1x32xf32>
+// CHECK: vector.transfer_write %[[V]]
+// CHECK-NOT: tensor.insert_slice %[[ROW]]
+func.func @pack_whole_panels(%B: memref<5x64xf32>, %R: memref<2x5x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true>} {
+  %b = bufferization.to_tensor %B restrict : memref<5x64xf32> to tensor<5x64xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<2x5x32xf32> to tensor<2x5x32xf32>
+  %0 = linalg.pack %b outer_dims_perm = [1, 0] inner_dims_pos = [1] inner_tiles = [32] into %r : tensor<5x64xf32> -> tensor<2x5x32xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<2x5x32xf32>, memref<2x5x32xf32>) -> ()
+  return
+}
+
+// -----
+
 // A pack goes by one inner tile: a masked read of up to 32 columns padded
 // with zeros, written as one panel row.
 // CHECK-LABEL: func.func @pack_panels

@@ -262,9 +262,11 @@ TEST_F(CpuCodegenTest, MatmulBiasGeluPrimes) {
 }
 
 TEST_F(CpuCodegenTest, MatmulBiasGeluAwkward) {
-  // 130 rows in tiles of 64: two full tiles and one of 2 rows; 70 columns
-  // are two micro tiles of 32 and a remainder of 6.
-  checkKernel(matmulBiasGelu(130, 70, 33, "f32"), kF32, 3);
+  // The default config halves its tiles until there are 4: 130 rows in
+  // tiles of 72 (nine micro tiles of 8, then seven and a remainder of 2);
+  // 70 columns in tiles of 64 (two micro tiles of 32, then a remainder of
+  // 6). The rhs is packed: 72 rows share each panel.
+  checkKernel(matmulBiasGelu(130, 70, 33, "f32"), kF32, 4);
 }
 
 TEST_F(CpuCodegenTest, MatmulBiasGeluBf16OneByOne) {
@@ -276,7 +278,7 @@ TEST_F(CpuCodegenTest, MatmulBiasGeluBf16Primes) {
 }
 
 TEST_F(CpuCodegenTest, MatmulBiasGeluBf16Awkward) {
-  checkKernel(matmulBiasGelu(130, 70, 33, "bf16"), kBf16, 3);
+  checkKernel(matmulBiasGelu(130, 70, 33, "bf16"), kBf16, 4);
 }
 
 TEST_F(CpuCodegenTest, BatchMatmulBroadcastAndTransposes) {
@@ -344,10 +346,19 @@ TEST_F(CpuCodegenTest, PackedMatmulBf16) {
 }
 
 TEST_F(CpuCodegenTest, DefaultDeepMatmulIsPackedBothTargets) {
-  // k = 600 is deep enough for the default config to pack, in blocks of 256
-  // with a partial last one.
-  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 2);
-  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 2, /*seed=*/7,
+  // The default config packs and sweeps k = 600 in blocks of 256 with a
+  // partial last one; the 70 x 45 result is one tile.
+  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 1);
+  checkKernel(matmulBiasGelu(70, 45, 600, "f32"), kF32, 1, /*seed=*/7,
+              "x86-64-v3");
+}
+
+TEST_F(CpuCodegenTest, DefaultShallowMatmulIsPackedByRowsBothTargets) {
+  // k = 20 is one partial k block, but 256 rows share each packed panel:
+  // 300 rows go by tiles of 256 (a partial one of 44), 200 columns by tiles
+  // of 64 (a partial one of 8), 8 tiles in all.
+  checkKernel(matmulBiasGelu(300, 200, 20, "f32"), kF32, 8);
+  checkKernel(matmulBiasGelu(300, 200, 20, "f32"), kF32, 8, /*seed=*/7,
               "x86-64-v3");
 }
 
