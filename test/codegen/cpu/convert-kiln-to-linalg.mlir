@@ -134,6 +134,87 @@ func.func @conv2d_grouped_padded(%x: tensor<1x4x7x7xf32>, %w: tensor<6x2x3x3xf32
 
 // -----
 
+// erf is math.erf on f32, approximated by kiln-cpu-lower-vectors.
+// CHECK-LABEL: func.func @erf_f16
+func.func @erf_f16(%x: tensor<5xf16>) -> tensor<5xf16> {
+  // CHECK: linalg.generic
+  // CHECK: %[[WIDE:.+]] = arith.extf %{{.+}} : f16 to f32
+  // CHECK: %[[ERF:.+]] = math.erf %[[WIDE]] : f32
+  // CHECK: arith.truncf %[[ERF]] : f32 to f16
+  %0 = kiln.erf %x : tensor<5xf16>
+  return %0 : tensor<5xf16>
+}
+
+// -----
+
+// select compares the condition with zero; the values are not extended.
+// CHECK-DAG: #[[$COND:.+]] = affine_map<(d0, d1) -> (d0, 0)>
+// CHECK-DAG: #[[$SCALAR:.+]] = affine_map<(d0, d1) -> ()>
+// CHECK-LABEL: func.func @select
+func.func @select(%c: tensor<4x1xi64>, %a: tensor<4x8xbf16>, %b: tensor<bf16>) -> tensor<4x8xbf16> {
+  // CHECK: linalg.generic {indexing_maps = [#[[$COND]], #{{.+}}, #[[$SCALAR]], #{{.+}}]
+  // CHECK: ^bb0(%[[C:.+]]: i64, %[[A:.+]]: bf16, %[[B:.+]]: bf16, %{{.+}}: bf16):
+  // CHECK: %[[ZERO:.+]] = arith.constant 0 : i64
+  // CHECK: %[[TAKEN:.+]] = arith.cmpi ne, %[[C]], %[[ZERO]] : i64
+  // CHECK: %[[PICK:.+]] = arith.select %[[TAKEN]], %[[A]], %[[B]] : bf16
+  // CHECK: linalg.yield %[[PICK]] : bf16
+  %0 = kiln.select %c, %a, %b : (tensor<4x1xi64>, tensor<4x8xbf16>, tensor<bf16>) -> tensor<4x8xbf16>
+  return %0 : tensor<4x8xbf16>
+}
+
+// -----
+
+// Max pooling pads with -inf and pools into an f32 accumulator.
+// CHECK-LABEL: func.func @max_pool_bf16
+func.func @max_pool_bf16(%x: tensor<1x2x9x9xbf16>) -> tensor<1x2x5x3xbf16> {
+  // CHECK: %[[NEG:.+]] = arith.constant 0xFF80 : bf16
+  // CHECK: %[[PADDED:.+]] = tensor.pad %{{.+}} low[0, 0, 1, 0] high[0, 0, 1, 1]
+  // CHECK: tensor.yield %[[NEG]] : bf16
+  // CHECK: %[[INIT:.+]] = arith.constant 0xFF800000 : f32
+  // CHECK: %[[ACC:.+]] = linalg.fill ins(%[[INIT]] : f32) outs(%{{.+}} : tensor<1x2x5x3xf32>)
+  // CHECK: %[[WINDOW:.+]] = tensor.empty() : tensor<3x3xf32>
+  // CHECK: %[[POOL:.+]] = linalg.pooling_nchw_max {dilations = dense<1> : tensor<2xi64>, strides = dense<[2, 3]> : tensor<2xi64>}
+  // CHECK-SAME: ins(%[[PADDED]], %[[WINDOW]] : tensor<1x2x11x10xbf16>, tensor<3x3xf32>) outs(%[[ACC]] : tensor<1x2x5x3xf32>)
+  // CHECK: linalg.generic {{.+}} ins(%[[POOL]] : tensor<1x2x5x3xf32>)
+  // CHECK: arith.truncf
+  %0 = kiln.max_pool2d %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 3>, padding = array<i64: 1, 0, 1, 1>} : (tensor<1x2x9x9xbf16>) -> tensor<1x2x5x3xbf16>
+  return %0 : tensor<1x2x5x3xbf16>
+}
+
+// -----
+
+// Average pooling sums with zero padding, then divides by the positions of
+// each window inside the input, found from the output indices.
+// CHECK-LABEL: func.func @avg_pool
+func.func @avg_pool(%x: tensor<1x2x6x6xf32>) -> tensor<1x2x3x3xf32> {
+  // CHECK: tensor.pad %{{.+}} low[0, 0, 1, 1] high[0, 0, 1, 1]
+  // CHECK: %[[SUM:.+]] = linalg.pooling_nchw_sum
+  // CHECK: linalg.generic {{.+}} ins(%[[SUM]] : tensor<1x2x3x3xf32>)
+  // CHECK-DAG: linalg.index 2 : index
+  // CHECK-DAG: linalg.index 3 : index
+  // CHECK: arith.minsi
+  // CHECK: arith.maxsi
+  // CHECK: arith.sitofp
+  // CHECK: arith.divf
+  %0 = kiln.avg_pool2d %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x2x6x6xf32>) -> tensor<1x2x3x3xf32>
+  return %0 : tensor<1x2x3x3xf32>
+}
+
+// -----
+
+// With count_include_pad the divisor is the window's size.
+// CHECK-LABEL: func.func @avg_pool_include_pad
+func.func @avg_pool_include_pad(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32> {
+  // CHECK: linalg.pooling_nchw_sum
+  // CHECK: %[[SIZE:.+]] = arith.constant 4.000000e+00 : f32
+  // CHECK-NOT: linalg.index
+  // CHECK: arith.divf %{{.+}}, %[[SIZE]] : f32
+  %0 = kiln.avg_pool2d %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, count_include_pad = true} : (tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32>
+  return %0 : tensor<1x1x2x2xf32>
+}
+
+// -----
+
 // A reshape that only merges dimensions is a collapse; one that regroups
 // them goes through 1-D (here the two collapses fold into one).
 // CHECK-LABEL: func.func @reshapes
