@@ -82,6 +82,35 @@ def ConvertKilnToLinalgPass
   ];
 }
 
+def FuseElementwiseOpsPass
+    : Pass<"kiln-cpu-fuse-elementwise-ops", "::mlir::func::FuncOp"> {
+  let summary = "fuses elementwise generics, keeping contractions whole";
+  let description = [{
+    Fuses each elementwise `linalg.generic` into the generic that reads its
+    result, when it has no other reader, and moves reshapes through
+    generics, as `linalg-fuse-elementwise-ops` does, with one exception:
+    nothing is fused into or moved across a contraction or a convolution.
+    Fused into a matmul, the body of an rms_norm or a transpose would run
+    once per multiply-add instead of once per element, and the matmul would
+    no longer be recognized as one (no micro tiles, no vectors).
+
+    Before:
+    ```mlir
+    %n = linalg.generic {...} ins(%x, %inverse : ...) {  // x * inverse
+    %p = linalg.generic {...} ins(%n, %w : ...) {  // the matmul
+    %r = linalg.generic {...} ins(%p, %b : ...) {  // + bias
+    ```
+    After: unchanged. Upstream fuses the normalization into the matmul; the
+    matmul itself, a reduction, fuses into nothing either way.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+
 def LowerKernelSignaturePass
     : Pass<"kiln-cpu-lower-kernel-signature", "::mlir::func::FuncOp"> {
   let summary = "gives a kernel one buffer argument per input and result";
