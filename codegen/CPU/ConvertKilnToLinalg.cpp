@@ -208,6 +208,16 @@ static Value buildReduction(
                           Value acc) { return combine(nb, nl, xs[0], acc); });
 }
 
+/// An f32 tensor of `shape` computed elementwise from the same-shaped
+/// `inputs`: the per-row factors of the normalizations, computed once per
+/// row rather than for every element (kiln-cpu-fuse-elementwise-ops keeps
+/// them apart from the generics that broadcast them).
+static Value buildRowFactor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                            ValueRange inputs, BodyFn body) {
+  return buildElementwise(b, loc, RankedTensorType::get(shape, b.getF32Type()),
+                          inputs, body);
+}
+
 static Value add(OpBuilder &b, Location loc, Value x, Value y) {
   return arith::AddFOp::create(b, loc, x, y);
 }
@@ -791,8 +801,10 @@ struct SoftmaxLowering : OpConversionPattern<SoftmaxOp> {
   LogicalResult
   matchAndRewrite(SoftmaxOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    // max, then sum(exp(x - max)), then exp(x - max) / sum: exp is computed
-    // twice rather than stored, which keeps the kernel to one pass of stores.
+    // max, then sum(exp(x - max)), then exp(x - max) * (1 / sum): exp is
+    // computed twice rather than stored, which keeps the kernel to one pass
+    // of stores; the reciprocal once per row replaces a division per
+    // element.
     Location loc = op.getLoc();
     MLIRContext *context = rewriter.getContext();
     Value input = adaptor.getInput();
@@ -818,15 +830,20 @@ struct SoftmaxLowering : OpConversionPattern<SoftmaxOp> {
           Value e = math::ExpOp::create(b, l, sub(b, l, xs[0], xs[1]));
           return add(b, l, acc, e);
         });
+    Value inverse = buildRowFactor(
+        rewriter, loc, dropDims(type.getShape(), axis), sum,
+        [](OpBuilder &b, Location l, ValueRange xs, Value) {
+          return div(b, l, f32Constant(b, l, 1.0), xs[0]);
+        });
     Value init =
         emptyTensor(rewriter, loc, type.getShape(), type.getElementType());
     SmallVector<utils::IteratorType> parallel(rank,
                                               utils::IteratorType::parallel);
     Value result = buildGeneric(
-        rewriter, loc, {input, max, sum}, {identity, rowMap, rowMap}, init,
+        rewriter, loc, {input, max, inverse}, {identity, rowMap, rowMap}, init,
         identity, parallel, [](OpBuilder &b, Location l, ValueRange xs, Value) {
           Value e = math::ExpOp::create(b, l, sub(b, l, xs[0], xs[1]));
-          return div(b, l, e, xs[2]);
+          return mul(b, l, e, xs[2]);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -878,22 +895,30 @@ struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
                        Value centered = sub(b, l, xs[0], mean);
                        return add(b, l, acc, mul(b, l, centered, centered));
                      });
+    SmallVector<int64_t> rowShape = dropDims(type.getShape(), rank - 1);
+    Value mean = buildRowFactor(
+        rewriter, loc, rowShape, sum,
+        [&](OpBuilder &b, Location l, ValueRange xs, Value) {
+          return mul(b, l, xs[0], f32Constant(b, l, inverseSize));
+        });
+    Value inverse = buildRowFactor(
+        rewriter, loc, rowShape, squares,
+        [&](OpBuilder &b, Location l, ValueRange xs, Value) {
+          Value variance = mul(b, l, xs[0], f32Constant(b, l, inverseSize));
+          return math::RsqrtOp::create(
+              b, l, add(b, l, variance, f32Constant(b, l, epsilon)));
+        });
     Value init =
         emptyTensor(rewriter, loc, type.getShape(), type.getElementType());
     SmallVector<utils::IteratorType> parallel(rank,
                                               utils::IteratorType::parallel);
     Value result = buildGeneric(
         rewriter, loc,
-        {input, sum, squares, adaptor.getScale(), adaptor.getBias()},
+        {input, mean, inverse, adaptor.getScale(), adaptor.getBias()},
         {maps.identity, maps.rows, maps.rows, maps.last, maps.last}, init,
         maps.identity, parallel,
         [&](OpBuilder &b, Location l, ValueRange xs, Value) {
-          Value scale = f32Constant(b, l, inverseSize);
-          Value mean = mul(b, l, xs[1], scale);
-          Value variance = mul(b, l, xs[2], scale);
-          Value inverse = math::RsqrtOp::create(
-              b, l, add(b, l, variance, f32Constant(b, l, epsilon)));
-          Value normalized = mul(b, l, sub(b, l, xs[0], mean), inverse);
+          Value normalized = mul(b, l, sub(b, l, xs[0], xs[1]), xs[2]);
           return add(b, l, mul(b, l, normalized, xs[3]), xs[4]);
         });
     rewriter.replaceOp(op, result);
@@ -920,18 +945,22 @@ struct RmsNormLowering : OpConversionPattern<RmsNormOp> {
                        [](OpBuilder &b, Location l, Value x, Value a) {
                          return add(b, l, a, mul(b, l, x, x));
                        });
+    Value inverse = buildRowFactor(
+        rewriter, loc, dropDims(type.getShape(), rank - 1), squares,
+        [&](OpBuilder &b, Location l, ValueRange xs, Value) {
+          Value meanSquare = mul(b, l, xs[0], f32Constant(b, l, inverseSize));
+          return math::RsqrtOp::create(
+              b, l, add(b, l, meanSquare, f32Constant(b, l, epsilon)));
+        });
     Value init =
         emptyTensor(rewriter, loc, type.getShape(), type.getElementType());
     SmallVector<utils::IteratorType> parallel(rank,
                                               utils::IteratorType::parallel);
     Value result = buildGeneric(
-        rewriter, loc, {input, squares, adaptor.getScale()},
+        rewriter, loc, {input, inverse, adaptor.getScale()},
         {maps.identity, maps.rows, maps.last}, init, maps.identity, parallel,
         [&](OpBuilder &b, Location l, ValueRange xs, Value) {
-          Value meanSquare = mul(b, l, xs[1], f32Constant(b, l, inverseSize));
-          Value inverse = math::RsqrtOp::create(
-              b, l, add(b, l, meanSquare, f32Constant(b, l, epsilon)));
-          return mul(b, l, mul(b, l, xs[0], inverse), xs[2]);
+          return mul(b, l, mul(b, l, xs[0], xs[1]), xs[2]);
         });
     rewriter.replaceOp(op, result);
     return success();

@@ -36,14 +36,26 @@ static bool isContractionOrConvolution(Operation *op) {
                       linalg::isaConvolutionOpInterface(linalgOp));
 }
 
+/// Whether the linalg op owning `operand` reads one element of it per
+/// iteration at most once: its indexing map is a permutation, no broadcast.
+static bool readsEachElementOnce(OpOperand *operand) {
+  auto linalgOp = dyn_cast<linalg::LinalgOp>(operand->getOwner());
+  return !linalgOp ||
+         linalgOp.getMatchingIndexingMap(operand).isPermutation();
+}
+
 /// Fuses the producer of `fused` into its owner (or moves a reshape between
-/// them) when the producer has no other use and neither of the two is a
-/// contraction or a convolution.
+/// them) when the producer has no other use, neither of the two is a
+/// contraction or a convolution, and the owner reads the producer's result
+/// without broadcasting it: a broadcast producer fused in would be
+/// recomputed for every element it is broadcast to (the per-row factor of
+/// a normalization for every element of the row).
 static bool shouldFuse(OpOperand *fused) {
   Operation *producer = fused->get().getDefiningOp();
   return producer && producer->hasOneUse() &&
          !isContractionOrConvolution(producer) &&
-         !isContractionOrConvolution(fused->getOwner());
+         !isContractionOrConvolution(fused->getOwner()) &&
+         readsEachElementOnce(fused);
 }
 
 namespace {

@@ -75,7 +75,8 @@ func.func @matmul_batch_transposed(%a: tensor<2x16x8xbf16>, %b: tensor<32x16xbf1
 
 // -----
 
-// Softmax: the row maximum, the sum of exp(x - max), then exp(x - max) / sum.
+// Softmax: the row maximum, the sum of exp(x - max), its reciprocal once
+// per row, then exp(x - max) * (1 / sum).
 // CHECK-LABEL: func.func @softmax
 func.func @softmax(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   // CHECK: %[[MAX:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]
@@ -83,9 +84,13 @@ func.func @softmax(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   // CHECK: %[[SUM:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]
   // CHECK-SAME: ins(%{{.+}}, %[[MAX]] :
   // CHECK: math.exp
-  // CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]
-  // CHECK-SAME: ins(%{{.+}}, %[[MAX]], %[[SUM]] :
+  // CHECK: %[[INVERSE:.+]] = linalg.generic {{.+}} iterator_types = ["parallel"]
+  // CHECK-SAME: ins(%[[SUM]] : tensor<4xf32>)
   // CHECK: arith.divf
+  // CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]
+  // CHECK-SAME: ins(%{{.+}}, %[[MAX]], %[[INVERSE]] :
+  // CHECK-NOT: arith.divf
+  // CHECK: arith.mulf
   %0 = kiln.softmax %x {axis = 1 : i64} : tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
 }
@@ -106,13 +111,18 @@ func.func @reduce_mean_keep_dims(%x: tensor<4x8xf32>) -> tensor<4x1xf32> {
 
 // -----
 
-// RMS norm: the sum of squares per row, then x * rsqrt(mean + eps) * scale.
+// RMS norm: the sum of squares per row, rsqrt(mean + eps) once per row,
+// then x * rsqrt(mean + eps) * scale.
 // CHECK-LABEL: func.func @rms_norm
 func.func @rms_norm(%x: tensor<4x8xf32>, %g: tensor<8xf32>) -> tensor<4x8xf32> {
   // CHECK: %[[SQUARES:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]
-  // CHECK: linalg.generic
-  // CHECK-SAME: ins(%{{.+}}, %[[SQUARES]], %{{.+}} : tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
+  // CHECK: %[[INVERSE:.+]] = linalg.generic {{.+}} iterator_types = ["parallel"]
+  // CHECK-SAME: ins(%[[SQUARES]] : tensor<4xf32>)
   // CHECK: math.rsqrt
+  // CHECK: linalg.generic
+  // CHECK-SAME: ins(%{{.+}}, %[[INVERSE]], %{{.+}} : tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
+  // CHECK-NOT: math.rsqrt
+  // CHECK: arith.mulf
   %0 = kiln.rms_norm %x, %g {epsilon = 1.0e-06 : f32} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
 }

@@ -77,3 +77,30 @@ func.func @transpose_reshape_matmul(%x: tensor<2x4x4xf32>, %w: tensor<8x16xf32>,
   } -> tensor<4x16xf32>
   return %1 : tensor<4x16xf32>
 }
+
+// -----
+
+// A per-row factor read through a broadcast stays its own generic: fused,
+// its rsqrt would run for every element of the row.
+// CHECK-LABEL: func.func @row_factor
+// CHECK: %[[INVERSE:.+]] = linalg.generic
+// CHECK-SAME: iterator_types = ["parallel"]
+// CHECK: math.rsqrt
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%{{.+}}, %[[INVERSE]] : tensor<4x8xf32>, tensor<4xf32>)
+// CHECK-NOT: math.rsqrt
+func.func @row_factor(%x: tensor<4x8xf32>, %s: tensor<4xf32>) -> tensor<4x8xf32> {
+  %r = tensor.empty() : tensor<4xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]} ins(%s : tensor<4xf32>) outs(%r : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %inv = math.rsqrt %a : f32
+    linalg.yield %inv : f32
+  } -> tensor<4xf32>
+  %e = tensor.empty() : tensor<4x8xf32>
+  %1 = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]} ins(%x, %0 : tensor<4x8xf32>, tensor<4xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<4x8xf32>
+  return %1 : tensor<4x8xf32>
+}

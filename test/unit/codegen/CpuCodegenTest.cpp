@@ -404,14 +404,14 @@ TEST_F(CpuCodegenTest, PackedBatchMatmulAvx2) {
 //===----------------------------------------------------------------------===//
 
 TEST_F(CpuCodegenTest, SoftmaxRows) {
-  // 300 rows of 257: rows whole, 63 rows per tile.
+  // 300 rows of 257: rows whole, 15 rows per tile.
   checkKernel(R"mlir(
     func.func @softmax(%x: tensor<300x257xf32>) -> tensor<300x257xf32> attributes {kiln.kernel} {
       %0 = kiln.softmax %x {axis = 1 : i64} : tensor<300x257xf32>
       return %0 : tensor<300x257xf32>
     }
   )mlir",
-              kF32, /*expectedTiles=*/5);
+              kF32, /*expectedTiles=*/20);
 }
 
 TEST_F(CpuCodegenTest, SoftmaxLeadingAxisBf16) {
@@ -431,7 +431,7 @@ TEST_F(CpuCodegenTest, RmsNorm) {
       return %0 : tensor<2x333x96xf32>
     }
   )mlir",
-              kF32, /*expectedTiles=*/4);
+              kF32, /*expectedTiles=*/16);
 }
 
 TEST_F(CpuCodegenTest, LayerNorm) {
