@@ -52,9 +52,14 @@ def ConvertKilnToLinalgPass
     elementwise and broadcasting ops, casts, transposes and broadcasts to
     `linalg.generic`; matmul to a contraction `linalg.generic` that
     accumulates in f32; reductions, softmax, layer and RMS norm to reduction
-    generics followed by an elementwise generic; conv2d to the named linalg
-    convolutions after `tensor.pad`; reshape, slice and concat to tensor ops;
-    gather and rope to generics that read with `tensor.extract`. bf16 and
+    generics, per-row factors and an elementwise generic; conv2d to the
+    named linalg convolutions after `tensor.pad`; reshape, slice and concat
+    to tensor ops; gather and rope to generics that read with
+    `tensor.extract`; erf to `math.erf`; select to a generic that compares
+    the condition with zero;
+    max and average pooling to `tensor.pad` (-inf or zero) and the named
+    linalg pooling ops, the average dividing by the window's positions
+    inside the input (or its size with `count_include_pad`). bf16 and
     f16 values are computed in f32 and rounded once when stored.
 
     `kiln.attention`, `kiln.moe_router` and `kiln.moe_experts` stay: they
@@ -267,6 +272,11 @@ def VectorizeKernelPass : Pass<"kiln-cpu-vectorize", "::mlir::func::FuncOp"> {
     - contractions by the config's `micro_tile` `[m, n, k]`; the loops over
       `m` and `n` are peeled so that full micro tiles vectorize without
       masks, and the remainders go by rows of `vector_width` lanes;
+    - a reduction along its innermost loop (rows of softmax and the norms)
+      into a partial result of `vector_width` lanes: the other loops go by
+      1, the loop over the row accumulates whole vectors in a register
+      (its last, partial iteration peeled and masked), and one reduction
+      across the lanes per row follows it;
     - every other op by `vector_width` lanes of its innermost loop (masked
       where the extent is not a multiple) and 1 along the other loops.
 
