@@ -208,6 +208,16 @@ static Value buildReduction(
                           Value acc) { return combine(nb, nl, xs[0], acc); });
 }
 
+/// An f32 tensor of `shape` computed elementwise from the same-shaped
+/// `inputs`: the per-row factors of the normalizations, computed once per
+/// row rather than for every element (kiln-cpu-fuse-elementwise-ops keeps
+/// them apart from the generics that broadcast them).
+static Value buildRowFactor(OpBuilder &b, Location loc, ArrayRef<int64_t> shape,
+                            ValueRange inputs, BodyFn body) {
+  return buildElementwise(b, loc, RankedTensorType::get(shape, b.getF32Type()),
+                          inputs, body);
+}
+
 static Value add(OpBuilder &b, Location loc, Value x, Value y) {
   return arith::AddFOp::create(b, loc, x, y);
 }
@@ -253,6 +263,11 @@ static Value computeScalar(RsqrtOp, OpBuilder &b, Location loc, ValueRange x) {
 }
 static Value computeScalar(TanhOp, OpBuilder &b, Location loc, ValueRange x) {
   return math::TanhOp::create(b, loc, x[0]);
+}
+static Value computeScalar(ErfOp, OpBuilder &b, Location loc, ValueRange x) {
+  // A rational approximation in kiln-cpu-lower-vectors (math dialect), close
+  // to the reference's std::erf within f32 rounding.
+  return math::ErfOp::create(b, loc, x[0]);
 }
 static Value computeScalar(SigmoidOp, OpBuilder &b, Location loc,
                            ValueRange x) {
@@ -332,7 +347,7 @@ struct ElementwiseLowering : OpConversionPattern<OpTy> {
 };
 
 //===----------------------------------------------------------------------===//
-// CastOp, ConstantOp, TransposeOp, BroadcastToOp
+// CastOp, ConstantOp, TransposeOp, BroadcastToOp, SelectOp
 //===----------------------------------------------------------------------===//
 
 struct CastLowering : OpConversionPattern<CastOp> {
@@ -402,6 +417,29 @@ struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
     Value result = buildElementwise(
         rewriter, op.getLoc(), op.getResult().getType(), adaptor.getInput(),
         [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; },
+        /*extendInputs=*/false);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// A non-zero condition takes the true value; the values keep their type.
+struct SelectLowering : OpConversionPattern<SelectOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(SelectOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result = buildElementwise(
+        rewriter, op.getLoc(), op.getResult().getType(),
+        adaptor.getOperands(),
+        [](OpBuilder &b, Location loc, ValueRange xs, Value) -> Value {
+          Value zero = arith::ConstantOp::create(
+              b, loc, b.getZeroAttr(xs[0].getType()));
+          Value taken = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                              xs[0], zero);
+          return arith::SelectOp::create(b, loc, taken, xs[1], xs[2]);
+        },
         /*extendInputs=*/false);
     rewriter.replaceOp(op, result);
     return success();
@@ -481,6 +519,26 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
 // Conv2DOp
 //===----------------------------------------------------------------------===//
 
+/// `input` [N, C, H, W] padded by `padding` [top, left, bottom, right] of H
+/// and W with `value`; unchanged without padding.
+static Value padSpatial(OpBuilder &b, Location loc, Value input,
+                        ArrayRef<int64_t> padding, TypedAttr value) {
+  if (llvm::all_of(padding, [](int64_t p) { return p == 0; }))
+    return input;
+  auto type = cast<RankedTensorType>(input.getType());
+  SmallVector<int64_t> low = {0, 0, padding[0], padding[1]};
+  SmallVector<int64_t> high = {0, 0, padding[2], padding[3]};
+  SmallVector<int64_t> paddedShape(type.getShape());
+  paddedShape[2] += padding[0] + padding[2];
+  paddedShape[3] += padding[1] + padding[3];
+  auto paddedType = RankedTensorType::get(paddedShape, type.getElementType());
+  Value padValue = arith::ConstantOp::create(b, loc, value);
+  return tensor::PadOp::create(b, loc, paddedType, input,
+                               getAsIndexOpFoldResult(b.getContext(), low),
+                               getAsIndexOpFoldResult(b.getContext(), high),
+                               padValue);
+}
+
 struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -497,24 +555,10 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
           op, "requires 4 paddings, 2 strides and 2 dilations");
 
     // 1. Zero padding: [top, left, bottom, right] of H and W.
-    Value input = adaptor.getInput();
+    Value input = padSpatial(
+        rewriter, loc, adaptor.getInput(), padding,
+        rewriter.getZeroAttr(op.getInput().getType().getElementType()));
     auto inputType = cast<RankedTensorType>(input.getType());
-    if (llvm::any_of(padding, [](int64_t p) { return p != 0; })) {
-      SmallVector<int64_t> low = {0, 0, padding[0], padding[1]};
-      SmallVector<int64_t> high = {0, 0, padding[2], padding[3]};
-      SmallVector<int64_t> paddedShape(inputType.getShape());
-      paddedShape[2] += padding[0] + padding[2];
-      paddedShape[3] += padding[1] + padding[3];
-      auto paddedType =
-          RankedTensorType::get(paddedShape, inputType.getElementType());
-      Value zero = arith::ConstantOp::create(
-          rewriter, loc, rewriter.getZeroAttr(inputType.getElementType()));
-      input = tensor::PadOp::create(
-          rewriter, loc, paddedType, input,
-          getAsIndexOpFoldResult(rewriter.getContext(), low),
-          getAsIndexOpFoldResult(rewriter.getContext(), high), zero);
-      inputType = paddedType;
-    }
 
     // 2. The convolution into an f32 accumulator; grouped convolutions view
     //    channels as [groups, channels per group].
@@ -564,6 +608,126 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
       result = buildElementwise(
           rewriter, loc, type, result,
           [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// MaxPool2DOp, AvgPool2DOp
+//===----------------------------------------------------------------------===//
+
+/// Pools the windows of `kernel` [KH, KW] moved by `strides` over the padded
+/// NCHW `input` with the linalg pooling op `PoolOp`, into an f32 tensor of
+/// `shape` that starts at `identity`.
+template <typename PoolOp>
+static Value buildPool(OpBuilder &b, Location loc, Value input,
+                       ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                       ArrayRef<int64_t> shape, double identity) {
+  Value acc = filledTensor(b, loc, shape, identity);
+  // The pooling ops take the window's shape from an operand they never read.
+  Value window = emptyTensor(b, loc, kernel, b.getF32Type());
+  return PoolOp::create(b, loc, TypeRange{acc.getType()},
+                        ValueRange{input, window}, ValueRange{acc},
+                        b.getI64TensorAttr(strides),
+                        b.getI64TensorAttr({1, 1}))
+      .getResult(0);
+}
+
+/// Whether `kernel`, `strides` and `padding` are the 2, 2 and 4 values of a
+/// 2-D pooling.
+static bool isPool2D(ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                     ArrayRef<int64_t> padding) {
+  return kernel.size() == 2 && strides.size() == 2 && padding.size() == 4;
+}
+
+struct MaxPool2DLowering : OpConversionPattern<MaxPool2DOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(MaxPool2DOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (!isPool2D(op.getKernel(), op.getStrides(), op.getPadding()))
+      return rewriter.notifyMatchFailure(
+          op, "requires 2 kernel sizes, 2 strides and 4 paddings");
+    // Padded positions are -inf, which no window's maximum takes: every
+    // window overlaps the input.
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getResult().getType();
+    Value input = padSpatial(
+        rewriter, loc, adaptor.getInput(), op.getPadding(),
+        rewriter.getFloatAttr(type.getElementType(), -INFINITY));
+    Value result = buildPool<linalg::PoolingNchwMaxOp>(
+        rewriter, loc, input, op.getKernel(), op.getStrides(),
+        type.getShape(), -INFINITY);
+    if (type.getElementType() != rewriter.getF32Type())
+      result = buildElementwise(
+          rewriter, loc, type, result,
+          [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// The number of positions of the window of output index `outputIndex`
+/// along one spatial dimension of `size` that lie inside the input: the
+/// window starts at outputIndex * stride - padBefore and has `kernel`
+/// positions.
+static Value countInside(OpBuilder &b, Location loc, Value outputIndex,
+                         int64_t size, int64_t kernel, int64_t stride,
+                         int64_t padBefore) {
+  auto constant = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  };
+  Value start = arith::SubIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, outputIndex, constant(stride)),
+      constant(padBefore));
+  Value end = arith::MinSIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, start, constant(kernel)),
+      constant(size));
+  Value begin = arith::MaxSIOp::create(b, loc, start, constant(0));
+  return arith::SubIOp::create(b, loc, end, begin);
+}
+
+struct AvgPool2DLowering : OpConversionPattern<AvgPool2DOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(AvgPool2DOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ArrayRef<int64_t> kernel = op.getKernel(), strides = op.getStrides(),
+                      padding = op.getPadding();
+    if (!isPool2D(kernel, strides, padding))
+      return rewriter.notifyMatchFailure(
+          op, "requires 2 kernel sizes, 2 strides and 4 paddings");
+    // 1. The sum of each window, padded positions being zeros.
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getResult().getType();
+    ArrayRef<int64_t> inputShape = op.getInput().getType().getShape();
+    Value input =
+        padSpatial(rewriter, loc, adaptor.getInput(), padding,
+                   rewriter.getZeroAttr(type.getElementType()));
+    Value sum = buildPool<linalg::PoolingNchwSumOp>(
+        rewriter, loc, input, kernel, strides, type.getShape(), 0.0);
+
+    // 2. Divided by the window's size, or by its positions inside the input.
+    bool includePad = op.getCountIncludePad();
+    Value result = buildElementwise(
+        rewriter, loc, type, sum,
+        [&](OpBuilder &b, Location l, ValueRange xs, Value) -> Value {
+          if (includePad)
+            return div(b, l, xs[0], f32Constant(b, l, kernel[0] * kernel[1]));
+          Value rows = countInside(b, l, linalg::IndexOp::create(b, l, 2),
+                                   inputShape[2], kernel[0], strides[0],
+                                   padding[0]);
+          Value columns = countInside(b, l, linalg::IndexOp::create(b, l, 3),
+                                      inputShape[3], kernel[1], strides[1],
+                                      padding[1]);
+          Value count = arith::IndexCastOp::create(
+              b, l, b.getI64Type(), arith::MulIOp::create(b, l, rows, columns));
+          return div(b, l, xs[0],
+                     arith::SIToFPOp::create(b, l, b.getF32Type(), count));
+        });
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -637,8 +801,10 @@ struct SoftmaxLowering : OpConversionPattern<SoftmaxOp> {
   LogicalResult
   matchAndRewrite(SoftmaxOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    // max, then sum(exp(x - max)), then exp(x - max) / sum: exp is computed
-    // twice rather than stored, which keeps the kernel to one pass of stores.
+    // max, then sum(exp(x - max)), then exp(x - max) * (1 / sum): exp is
+    // computed twice rather than stored, which keeps the kernel to one pass
+    // of stores; the reciprocal once per row replaces a division per
+    // element.
     Location loc = op.getLoc();
     MLIRContext *context = rewriter.getContext();
     Value input = adaptor.getInput();
@@ -664,15 +830,20 @@ struct SoftmaxLowering : OpConversionPattern<SoftmaxOp> {
           Value e = math::ExpOp::create(b, l, sub(b, l, xs[0], xs[1]));
           return add(b, l, acc, e);
         });
+    Value inverse = buildRowFactor(
+        rewriter, loc, dropDims(type.getShape(), axis), sum,
+        [](OpBuilder &b, Location l, ValueRange xs, Value) {
+          return div(b, l, f32Constant(b, l, 1.0), xs[0]);
+        });
     Value init =
         emptyTensor(rewriter, loc, type.getShape(), type.getElementType());
     SmallVector<utils::IteratorType> parallel(rank,
                                               utils::IteratorType::parallel);
     Value result = buildGeneric(
-        rewriter, loc, {input, max, sum}, {identity, rowMap, rowMap}, init,
+        rewriter, loc, {input, max, inverse}, {identity, rowMap, rowMap}, init,
         identity, parallel, [](OpBuilder &b, Location l, ValueRange xs, Value) {
           Value e = math::ExpOp::create(b, l, sub(b, l, xs[0], xs[1]));
-          return div(b, l, e, xs[2]);
+          return mul(b, l, e, xs[2]);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -724,22 +895,30 @@ struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
                        Value centered = sub(b, l, xs[0], mean);
                        return add(b, l, acc, mul(b, l, centered, centered));
                      });
+    SmallVector<int64_t> rowShape = dropDims(type.getShape(), rank - 1);
+    Value mean = buildRowFactor(
+        rewriter, loc, rowShape, sum,
+        [&](OpBuilder &b, Location l, ValueRange xs, Value) {
+          return mul(b, l, xs[0], f32Constant(b, l, inverseSize));
+        });
+    Value inverse = buildRowFactor(
+        rewriter, loc, rowShape, squares,
+        [&](OpBuilder &b, Location l, ValueRange xs, Value) {
+          Value variance = mul(b, l, xs[0], f32Constant(b, l, inverseSize));
+          return math::RsqrtOp::create(
+              b, l, add(b, l, variance, f32Constant(b, l, epsilon)));
+        });
     Value init =
         emptyTensor(rewriter, loc, type.getShape(), type.getElementType());
     SmallVector<utils::IteratorType> parallel(rank,
                                               utils::IteratorType::parallel);
     Value result = buildGeneric(
         rewriter, loc,
-        {input, sum, squares, adaptor.getScale(), adaptor.getBias()},
+        {input, mean, inverse, adaptor.getScale(), adaptor.getBias()},
         {maps.identity, maps.rows, maps.rows, maps.last, maps.last}, init,
         maps.identity, parallel,
         [&](OpBuilder &b, Location l, ValueRange xs, Value) {
-          Value scale = f32Constant(b, l, inverseSize);
-          Value mean = mul(b, l, xs[1], scale);
-          Value variance = mul(b, l, xs[2], scale);
-          Value inverse = math::RsqrtOp::create(
-              b, l, add(b, l, variance, f32Constant(b, l, epsilon)));
-          Value normalized = mul(b, l, sub(b, l, xs[0], mean), inverse);
+          Value normalized = mul(b, l, sub(b, l, xs[0], xs[1]), xs[2]);
           return add(b, l, mul(b, l, normalized, xs[3]), xs[4]);
         });
     rewriter.replaceOp(op, result);
@@ -766,18 +945,22 @@ struct RmsNormLowering : OpConversionPattern<RmsNormOp> {
                        [](OpBuilder &b, Location l, Value x, Value a) {
                          return add(b, l, a, mul(b, l, x, x));
                        });
+    Value inverse = buildRowFactor(
+        rewriter, loc, dropDims(type.getShape(), rank - 1), squares,
+        [&](OpBuilder &b, Location l, ValueRange xs, Value) {
+          Value meanSquare = mul(b, l, xs[0], f32Constant(b, l, inverseSize));
+          return math::RsqrtOp::create(
+              b, l, add(b, l, meanSquare, f32Constant(b, l, epsilon)));
+        });
     Value init =
         emptyTensor(rewriter, loc, type.getShape(), type.getElementType());
     SmallVector<utils::IteratorType> parallel(rank,
                                               utils::IteratorType::parallel);
     Value result = buildGeneric(
-        rewriter, loc, {input, squares, adaptor.getScale()},
+        rewriter, loc, {input, inverse, adaptor.getScale()},
         {maps.identity, maps.rows, maps.last}, init, maps.identity, parallel,
         [&](OpBuilder &b, Location l, ValueRange xs, Value) {
-          Value meanSquare = mul(b, l, xs[1], f32Constant(b, l, inverseSize));
-          Value inverse = math::RsqrtOp::create(
-              b, l, add(b, l, meanSquare, f32Constant(b, l, epsilon)));
-          return mul(b, l, mul(b, l, xs[0], inverse), xs[2]);
+          return mul(b, l, mul(b, l, xs[0], xs[1]), xs[2]);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -1025,13 +1208,15 @@ void kiln::cpu::populateKilnToLinalgPatterns(RewritePatternSet &patterns) {
                ElementwiseLowering<GeluOp>, ElementwiseLowering<AddOp>,
                ElementwiseLowering<SubOp>, ElementwiseLowering<MulOp>,
                ElementwiseLowering<DivOp>, ElementwiseLowering<MaxOp>,
-               ElementwiseLowering<MinOp>, ElementwiseLowering<PowOp>>(context);
+               ElementwiseLowering<MinOp>, ElementwiseLowering<PowOp>,
+               ElementwiseLowering<ErfOp>>(context);
   patterns.add<CastLowering, ConstantLowering, TransposeLowering,
                BroadcastToLowering, MatmulLowering, Conv2DLowering,
                ReduceLowering<ReduceSumOp>, ReduceLowering<ReduceMeanOp>,
                ReduceLowering<ReduceMaxOp>, SoftmaxLowering, LayerNormLowering,
                RmsNormLowering, ReshapeLowering, ConcatLowering, SliceLowering,
-               GatherLowering, RopeLowering>(context);
+               GatherLowering, RopeLowering, SelectLowering,
+               MaxPool2DLowering, AvgPool2DLowering>(context);
 }
 
 void kiln::cpu::configureKilnToLinalgTarget(ConversionTarget &target) {
@@ -1047,7 +1232,7 @@ static bool isLowered(Operation *op) {
              PowOp, CastOp, ConstantOp, TransposeOp, BroadcastToOp, MatmulOp,
              Conv2DOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, SoftmaxOp,
              LayerNormOp, RmsNormOp, ReshapeOp, ConcatOp, SliceOp, GatherOp,
-             RopeOp>(op);
+             RopeOp, ErfOp, SelectOp, MaxPool2DOp, AvgPool2DOp>(op);
 }
 
 namespace {

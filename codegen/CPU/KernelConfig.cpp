@@ -182,13 +182,16 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       }
     } else {
       // 3. Everything else by an element budget. Reduction kernels keep the
-      //    last dimension whole: their reductions run along it.
+      //    last dimension whole: their reductions run along it; their
+      //    smaller budget keeps the rows in L1 between passes.
       SmallVector<bool> keep(rank, false);
       if ((kind == KernelKind::Reduction || kind == KernelKind::Attention ||
            kind == KernelKind::MixtureOfExperts) &&
           rank > 0)
         keep.back() = true;
-      tiles = getBudgetTiles(shape, keep, kTargetTileElements, lanes);
+      int64_t budget = kind == KernelKind::Reduction ? kReductionTileElements
+                                                     : kTargetTileElements;
+      tiles = getBudgetTiles(shape, keep, budget, lanes);
     }
     // 4. Several results share the tile loop: only dimensions they all have
     //    with the same extent are tiled.

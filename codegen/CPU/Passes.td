@@ -52,9 +52,14 @@ def ConvertKilnToLinalgPass
     elementwise and broadcasting ops, casts, transposes and broadcasts to
     `linalg.generic`; matmul to a contraction `linalg.generic` that
     accumulates in f32; reductions, softmax, layer and RMS norm to reduction
-    generics followed by an elementwise generic; conv2d to the named linalg
-    convolutions after `tensor.pad`; reshape, slice and concat to tensor ops;
-    gather and rope to generics that read with `tensor.extract`. bf16 and
+    generics, per-row factors and an elementwise generic; conv2d to the
+    named linalg convolutions after `tensor.pad`; reshape, slice and concat
+    to tensor ops; gather and rope to generics that read with
+    `tensor.extract`; erf to `math.erf`; select to a generic that compares
+    the condition with zero;
+    max and average pooling to `tensor.pad` (-inf or zero) and the named
+    linalg pooling ops, the average dividing by the window's positions
+    inside the input (or its size with `count_include_pad`). bf16 and
     f16 values are computed in f32 and rounded once when stored.
 
     `kiln.attention`, `kiln.moe_router` and `kiln.moe_experts` stay: they
@@ -81,6 +86,35 @@ def ConvertKilnToLinalgPass
     "::mlir::tensor::TensorDialect",
   ];
 }
+
+def FuseElementwiseOpsPass
+    : Pass<"kiln-cpu-fuse-elementwise-ops", "::mlir::func::FuncOp"> {
+  let summary = "fuses elementwise generics, keeping contractions whole";
+  let description = [{
+    Fuses each elementwise `linalg.generic` into the generic that reads its
+    result, when it has no other reader, and moves reshapes through
+    generics, as `linalg-fuse-elementwise-ops` does, with one exception:
+    nothing is fused into or moved across a contraction or a convolution.
+    Fused into a matmul, the body of an rms_norm or a transpose would run
+    once per multiply-add instead of once per element, and the matmul would
+    no longer be recognized as one (no micro tiles, no vectors).
+
+    Before:
+    ```mlir
+    %n = linalg.generic {...} ins(%x, %inverse : ...) {  // x * inverse
+    %p = linalg.generic {...} ins(%n, %w : ...) {  // the matmul
+    %r = linalg.generic {...} ins(%p, %b : ...) {  // + bias
+    ```
+    After: unchanged. Upstream fuses the normalization into the matmul; the
+    matmul itself, a reduction, fuses into nothing either way.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 
 def LowerKernelSignaturePass
     : Pass<"kiln-cpu-lower-kernel-signature", "::mlir::func::FuncOp"> {
@@ -238,6 +272,11 @@ def VectorizeKernelPass : Pass<"kiln-cpu-vectorize", "::mlir::func::FuncOp"> {
     - contractions by the config's `micro_tile` `[m, n, k]`; the loops over
       `m` and `n` are peeled so that full micro tiles vectorize without
       masks, and the remainders go by rows of `vector_width` lanes;
+    - a reduction along its innermost loop (rows of softmax and the norms)
+      into a partial result of `vector_width` lanes: the other loops go by
+      1, the loop over the row accumulates whole vectors in a register
+      (its last, partial iteration peeled and masked), and one reduction
+      across the lanes per row follows it;
     - every other op by `vector_width` lanes of its innermost loop (masked
       where the extent is not a multiple) and 1 along the other loops.
 

@@ -68,7 +68,7 @@ void buildCpuLowerKernelPipeline(OpPassManager &pm,
   selectOptions.target = options.target;
   pm.addNestedPass<func::FuncOp>(createSelectKernelConfigPass(selectOptions));
   pm.addNestedPass<func::FuncOp>(createConvertKilnToLinalgPass());
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addNestedPass<func::FuncOp>(createFuseElementwiseOpsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(createLowerKernelSignaturePass());

@@ -15,7 +15,9 @@
 //     vector.contract; the remainders are tiled again into rows of
 //     `vector_width` lanes.
 //  2. Every other op goes by `vector_width` lanes of its innermost loop and
-//     1 along the others.
+//     1 along the others. A reduction along the innermost loop accumulates
+//     into `vector_width` partial results, one per lane, reduced across the
+//     lanes once after the loop.
 //  3. Each linalg op whose loop extents are then bounded by small constants
 //     is vectorized with those bounds as vector sizes; a dynamic extent
 //     becomes a mask. Ops the vectorizer cannot handle stay scalar.
@@ -92,6 +94,66 @@ static SmallVector<int64_t> getLaneTiles(linalg::LinalgOp op, int64_t lanes) {
   if (!tiles.empty())
     tiles.back() = lanes;
   return tiles;
+}
+
+/// Whether the only reduction loop of `op` is its innermost loop and spans
+/// more than `lanes` (or an unknown number of) iterations.
+static bool isLongInnerReduction(linalg::LinalgOp op, int64_t lanes) {
+  unsigned numLoops = op.getNumLoops();
+  SmallVector<unsigned> reductions;
+  op.getReductionDims(reductions);
+  if (reductions.size() != 1 || reductions.front() != numLoops - 1)
+    return false;
+  int64_t extent = op.getStaticLoopRanges().back();
+  return ShapedType::isDynamic(extent) || extent > lanes;
+}
+
+/// Step 2 for a reduction along the innermost loop: the other loops go by 1,
+/// and the reduction by `lanes` into a partial result of `lanes` lanes, one
+/// accumulator per lane, which one reduction across the lanes merges after
+/// the loop. The loop body is then elementwise and vectorizes into full
+/// vectors; only the merge reduces horizontally, once per row.
+static LogicalResult tileInnerReduction(RewriterBase &rewriter,
+                                        linalg::LinalgOp op, int64_t lanes) {
+  unsigned numLoops = op.getNumLoops();
+  SmallVector<int64_t> rowTiles(numLoops, 1);
+  rowTiles.back() = 0;
+  scf::SCFTilingOptions rowOptions;
+  rowOptions.setTileSizes(
+      getAsIndexOpFoldResult(rewriter.getContext(), rowTiles));
+  rowOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> rows = scf::tileUsingSCF(
+      rewriter, cast<TilingInterface>(op.getOperation()), rowOptions);
+  if (failed(rows) || rows->tiledOps.size() != 1)
+    return failure();
+  rewriter.replaceOp(op, rows->replacements);
+
+  SmallVector<int64_t> laneTiles(numLoops, 0);
+  laneTiles.back() = lanes;
+  scf::SCFTilingOptions laneOptions;
+  laneOptions.setTileSizes(
+      getAsIndexOpFoldResult(rewriter.getContext(), laneTiles));
+  laneOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  laneOptions.setReductionTilingStrategy(
+      ReductionTilingStrategy::PartialReductionOuterReduction);
+  laneOptions.setReductionDims({numLoops - 1});
+  Operation *row = rows->tiledOps.front();
+  rewriter.setInsertionPoint(row);
+  FailureOr<scf::SCFTilingResult> partial =
+      scf::tileUsingSCF(rewriter, cast<TilingInterface>(row), laneOptions);
+  if (failed(partial) || partial->loops.size() != 1)
+    return failure();
+  rewriter.replaceOp(row, partial->replacements);
+
+  // Full iterations have static shapes: their accumulator stays in a
+  // register (step 4) and needs no mask; only the peeled last iteration
+  // reads a partial vector.
+  scf::ForOp remainder;
+  (void)scf::peelForLoopAndSimplifyBounds(
+      rewriter, cast<scf::ForOp>(partial->loops.front().getOperation()),
+      remainder);
+  return success();
 }
 
 /// Step 0: tiles every pack and unpack of `kernel` to one inner tile per
@@ -232,6 +294,11 @@ LogicalResult kiln::cpu::vectorizeKernel(RewriterBase &rewriter,
       if (failed(tileContraction(rewriter, op, *dims, microTile,
                                  config.getKBlock(), lanes)))
         return failure();
+      continue;
+    }
+    if (isLongInnerReduction(op, lanes)) {
+      if (failed(tileInnerReduction(rewriter, op, lanes)))
+        return op.emitError("failed to tile a reduction to vector lanes");
       continue;
     }
     if (failed(tileWithFor(rewriter, cast<TilingInterface>(op.getOperation()),

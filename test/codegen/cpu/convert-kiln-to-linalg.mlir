@@ -75,7 +75,8 @@ func.func @matmul_batch_transposed(%a: tensor<2x16x8xbf16>, %b: tensor<32x16xbf1
 
 // -----
 
-// Softmax: the row maximum, the sum of exp(x - max), then exp(x - max) / sum.
+// Softmax: the row maximum, the sum of exp(x - max), its reciprocal once
+// per row, then exp(x - max) * (1 / sum).
 // CHECK-LABEL: func.func @softmax
 func.func @softmax(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   // CHECK: %[[MAX:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]
@@ -83,9 +84,13 @@ func.func @softmax(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
   // CHECK: %[[SUM:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]
   // CHECK-SAME: ins(%{{.+}}, %[[MAX]] :
   // CHECK: math.exp
-  // CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]
-  // CHECK-SAME: ins(%{{.+}}, %[[MAX]], %[[SUM]] :
+  // CHECK: %[[INVERSE:.+]] = linalg.generic {{.+}} iterator_types = ["parallel"]
+  // CHECK-SAME: ins(%[[SUM]] : tensor<4xf32>)
   // CHECK: arith.divf
+  // CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]
+  // CHECK-SAME: ins(%{{.+}}, %[[MAX]], %[[INVERSE]] :
+  // CHECK-NOT: arith.divf
+  // CHECK: arith.mulf
   %0 = kiln.softmax %x {axis = 1 : i64} : tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
 }
@@ -106,13 +111,18 @@ func.func @reduce_mean_keep_dims(%x: tensor<4x8xf32>) -> tensor<4x1xf32> {
 
 // -----
 
-// RMS norm: the sum of squares per row, then x * rsqrt(mean + eps) * scale.
+// RMS norm: the sum of squares per row, rsqrt(mean + eps) once per row,
+// then x * rsqrt(mean + eps) * scale.
 // CHECK-LABEL: func.func @rms_norm
 func.func @rms_norm(%x: tensor<4x8xf32>, %g: tensor<8xf32>) -> tensor<4x8xf32> {
   // CHECK: %[[SQUARES:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]
-  // CHECK: linalg.generic
-  // CHECK-SAME: ins(%{{.+}}, %[[SQUARES]], %{{.+}} : tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
+  // CHECK: %[[INVERSE:.+]] = linalg.generic {{.+}} iterator_types = ["parallel"]
+  // CHECK-SAME: ins(%[[SQUARES]] : tensor<4xf32>)
   // CHECK: math.rsqrt
+  // CHECK: linalg.generic
+  // CHECK-SAME: ins(%{{.+}}, %[[INVERSE]], %{{.+}} : tensor<4x8xf32>, tensor<4xf32>, tensor<8xf32>)
+  // CHECK-NOT: math.rsqrt
+  // CHECK: arith.mulf
   %0 = kiln.rms_norm %x, %g {epsilon = 1.0e-06 : f32} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
 }
@@ -130,6 +140,87 @@ func.func @conv2d_grouped_padded(%x: tensor<1x4x7x7xf32>, %w: tensor<6x2x3x3xf32
   // CHECK: tensor.collapse_shape {{.+}} into tensor<1x6x7x7xf32>
   %0 = kiln.conv2d %x, %w {groups = 2 : i64, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x4x7x7xf32>, tensor<6x2x3x3xf32>) -> tensor<1x6x7x7xf32>
   return %0 : tensor<1x6x7x7xf32>
+}
+
+// -----
+
+// erf is math.erf on f32, approximated by kiln-cpu-lower-vectors.
+// CHECK-LABEL: func.func @erf_f16
+func.func @erf_f16(%x: tensor<5xf16>) -> tensor<5xf16> {
+  // CHECK: linalg.generic
+  // CHECK: %[[WIDE:.+]] = arith.extf %{{.+}} : f16 to f32
+  // CHECK: %[[ERF:.+]] = math.erf %[[WIDE]] : f32
+  // CHECK: arith.truncf %[[ERF]] : f32 to f16
+  %0 = kiln.erf %x : tensor<5xf16>
+  return %0 : tensor<5xf16>
+}
+
+// -----
+
+// select compares the condition with zero; the values are not extended.
+// CHECK-DAG: #[[$COND:.+]] = affine_map<(d0, d1) -> (d0, 0)>
+// CHECK-DAG: #[[$SCALAR:.+]] = affine_map<(d0, d1) -> ()>
+// CHECK-LABEL: func.func @select
+func.func @select(%c: tensor<4x1xi64>, %a: tensor<4x8xbf16>, %b: tensor<bf16>) -> tensor<4x8xbf16> {
+  // CHECK: linalg.generic {indexing_maps = [#[[$COND]], #{{.+}}, #[[$SCALAR]], #{{.+}}]
+  // CHECK: ^bb0(%[[C:.+]]: i64, %[[A:.+]]: bf16, %[[B:.+]]: bf16, %{{.+}}: bf16):
+  // CHECK: %[[ZERO:.+]] = arith.constant 0 : i64
+  // CHECK: %[[TAKEN:.+]] = arith.cmpi ne, %[[C]], %[[ZERO]] : i64
+  // CHECK: %[[PICK:.+]] = arith.select %[[TAKEN]], %[[A]], %[[B]] : bf16
+  // CHECK: linalg.yield %[[PICK]] : bf16
+  %0 = kiln.select %c, %a, %b : (tensor<4x1xi64>, tensor<4x8xbf16>, tensor<bf16>) -> tensor<4x8xbf16>
+  return %0 : tensor<4x8xbf16>
+}
+
+// -----
+
+// Max pooling pads with -inf and pools into an f32 accumulator.
+// CHECK-LABEL: func.func @max_pool_bf16
+func.func @max_pool_bf16(%x: tensor<1x2x9x9xbf16>) -> tensor<1x2x5x3xbf16> {
+  // CHECK: %[[NEG:.+]] = arith.constant 0xFF80 : bf16
+  // CHECK: %[[PADDED:.+]] = tensor.pad %{{.+}} low[0, 0, 1, 0] high[0, 0, 1, 1]
+  // CHECK: tensor.yield %[[NEG]] : bf16
+  // CHECK: %[[INIT:.+]] = arith.constant 0xFF800000 : f32
+  // CHECK: %[[ACC:.+]] = linalg.fill ins(%[[INIT]] : f32) outs(%{{.+}} : tensor<1x2x5x3xf32>)
+  // CHECK: %[[WINDOW:.+]] = tensor.empty() : tensor<3x3xf32>
+  // CHECK: %[[POOL:.+]] = linalg.pooling_nchw_max {dilations = dense<1> : tensor<2xi64>, strides = dense<[2, 3]> : tensor<2xi64>}
+  // CHECK-SAME: ins(%[[PADDED]], %[[WINDOW]] : tensor<1x2x11x10xbf16>, tensor<3x3xf32>) outs(%[[ACC]] : tensor<1x2x5x3xf32>)
+  // CHECK: linalg.generic {{.+}} ins(%[[POOL]] : tensor<1x2x5x3xf32>)
+  // CHECK: arith.truncf
+  %0 = kiln.max_pool2d %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 3>, padding = array<i64: 1, 0, 1, 1>} : (tensor<1x2x9x9xbf16>) -> tensor<1x2x5x3xbf16>
+  return %0 : tensor<1x2x5x3xbf16>
+}
+
+// -----
+
+// Average pooling sums with zero padding, then divides by the positions of
+// each window inside the input, found from the output indices.
+// CHECK-LABEL: func.func @avg_pool
+func.func @avg_pool(%x: tensor<1x2x6x6xf32>) -> tensor<1x2x3x3xf32> {
+  // CHECK: tensor.pad %{{.+}} low[0, 0, 1, 1] high[0, 0, 1, 1]
+  // CHECK: %[[SUM:.+]] = linalg.pooling_nchw_sum
+  // CHECK: linalg.generic {{.+}} ins(%[[SUM]] : tensor<1x2x3x3xf32>)
+  // CHECK-DAG: linalg.index 2 : index
+  // CHECK-DAG: linalg.index 3 : index
+  // CHECK: arith.minsi
+  // CHECK: arith.maxsi
+  // CHECK: arith.sitofp
+  // CHECK: arith.divf
+  %0 = kiln.avg_pool2d %x {kernel = array<i64: 3, 3>, strides = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<1x2x6x6xf32>) -> tensor<1x2x3x3xf32>
+  return %0 : tensor<1x2x3x3xf32>
+}
+
+// -----
+
+// With count_include_pad the divisor is the window's size.
+// CHECK-LABEL: func.func @avg_pool_include_pad
+func.func @avg_pool_include_pad(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32> {
+  // CHECK: linalg.pooling_nchw_sum
+  // CHECK: %[[SIZE:.+]] = arith.constant 4.000000e+00 : f32
+  // CHECK-NOT: linalg.index
+  // CHECK: arith.divf %{{.+}}, %[[SIZE]] : f32
+  %0 = kiln.avg_pool2d %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, count_include_pad = true} : (tensor<1x1x4x4xf32>) -> tensor<1x1x2x2xf32>
+  return %0 : tensor<1x1x2x2xf32>
 }
 
 // -----

@@ -108,3 +108,36 @@ func.func @pack_panels(%B: memref<5x40xf32>, %R: memref<2x5x32xf32>) attributes 
   bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<2x5x32xf32>, memref<2x5x32xf32>) -> ()
   return
 }
+
+// -----
+
+// A reduction along the innermost loop accumulates 16 lanes in a register
+// through the full iterations (no mask, no horizontal reduction inside the
+// loop), adds the 4 leftover elements of the 100-long row to the lanes,
+// then reduces across the lanes once per row.
+// CHECK-LABEL: func.func @row_sum_of_squares
+// CHECK: scf.for
+// CHECK: %[[LANES:.+]]:2 = scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%{{.+}} = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<1x16xf32>, vector<1x16xf32>)
+// CHECK-NOT: vector.mask
+// CHECK-NOT: vector.multi_reduction
+// CHECK: %[[X:.+]] = vector.transfer_read {{.+}} : tensor<1x16xf32>, vector<1x16xf32>
+// CHECK: %[[SQUARE:.+]] = arith.mulf %[[X]], %[[X]] : vector<1x16xf32>
+// CHECK: %[[SUM:.+]] = arith.addf %[[ACC]], %[[SQUARE]] : vector<1x16xf32>
+// CHECK: scf.yield %{{.+}}, %[[SUM]]
+// CHECK: vector.transfer_read {{.+}} : tensor<1x4xf32>, vector<1x4xf32>
+// CHECK: vector.multi_reduction <add>, %{{.+}}, %{{.+}} [1] : vector<1x16xf32> to vector<1xf32>
+// CHECK-NOT: vector.multi_reduction
+func.func @row_sum_of_squares(%X: memref<4x100xf32>, %R: memref<4xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0], vector_width = 16>} {
+  %x = bufferization.to_tensor %X restrict : memref<4x100xf32> to tensor<4x100xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %0 = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i)>], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<4x100xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%v: f32, %acc: f32):
+    %sq = arith.mulf %v, %v : f32
+    %s = arith.addf %acc, %sq : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<4xf32>, memref<4xf32>) -> ()
+  return
+}
