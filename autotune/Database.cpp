@@ -301,8 +301,8 @@ std::vector<TuningRecord> TuningDatabase::list() {
 int64_t TuningDatabase::prune(const std::string &keepCompilerVersion,
                               const std::string &olderThan,
                               std::string &error) {
-  Statement statement(db, "DELETE FROM tunings WHERE compiler_version != ?1 "
-                          "OR (?2 != '' AND date < ?2)");
+  Statement statement(db, "DELETE FROM tunings WHERE (?1 != '' AND "
+                          "compiler_version != ?1) OR (?2 != '' AND date < ?2)");
   if (!statement) {
     error = sqlite3_errmsg(db);
     return -1;

@@ -97,8 +97,8 @@ public:
   /// Every record, ordered by key.
   std::vector<TuningRecord> list();
 
-  /// Deletes the records of compiler versions other than
-  /// `keepCompilerVersion` and, when `olderThan` is not empty, those stored
+  /// Deletes, when `keepCompilerVersion` is not empty, the records of other
+  /// compiler versions and, when `olderThan` is not empty, those stored
   /// before that date (same format as TuningRecord::date). Returns how many
   /// were deleted, or -1 with `error` set.
   int64_t prune(const std::string &keepCompilerVersion,

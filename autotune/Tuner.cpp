@@ -10,6 +10,7 @@
 #include "autotune/KernelSignature.h"
 #include "autotune/Trial.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/FileSystem.h"
@@ -24,6 +25,29 @@ namespace kiln::autotune {
 TuningKey getTuningKey(func::FuncOp kernel, const TunerOptions &options) {
   return {getKernelSignature(kernel), options.fingerprint,
           options.compilerVersion};
+}
+
+CpuConfigAttr findTunedConfig(func::FuncOp kernel,
+                              const std::string &fingerprint,
+                              const std::string &compilerVersion,
+                              TuningDatabase &database) {
+  std::optional<TuningRecord> record = database.lookup(
+      {getKernelSignature(kernel), fingerprint, compilerVersion});
+  if (!record)
+    return {};
+  Attribute parsed;
+  {
+    // The parser's own diagnostics would read as errors of the model.
+    ScopedDiagnosticHandler silence(kernel.getContext(),
+                                    [](Diagnostic &) { return success(); });
+    parsed = parseAttribute(record->config, kernel.getContext());
+  }
+  if (auto config = dyn_cast_or_null<CpuConfigAttr>(parsed))
+    return config;
+  kernel.emitWarning("ignoring the tuned config of kernel '")
+      << kernel.getSymName() << "' in '" << database.getPath()
+      << "': not a CPU config ('" << record->config << "')";
+  return {};
 }
 
 /// The attribute's text, as the database stores it.

@@ -75,6 +75,17 @@ struct KernelTuning {
 /// The key `kernel` is stored under.
 TuningKey getTuningKey(mlir::func::FuncOp kernel, const TunerOptions &options);
 
+/// The tuned config stored for `kernel` (an outlined kernel function)
+/// under the target `fingerprint` and `compilerVersion`, parsed in the
+/// kernel's context; null when none is stored. A stored text that is not a
+/// CPU config (a file edited by hand, or written by another version that
+/// kept the version string) is ignored with a warning at the kernel, so the
+/// compile goes on with the default.
+CpuConfigAttr findTunedConfig(mlir::func::FuncOp kernel,
+                              const std::string &fingerprint,
+                              const std::string &compilerVersion,
+                              TuningDatabase &database);
+
 /// Tunes `kernel` (a kiln kernel function) or finds it in `database`, and
 /// stores a new tuning there. Emits an error at the kernel and returns
 /// failure when the kernel cannot be tuned at all (no trial data, or even

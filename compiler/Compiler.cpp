@@ -43,6 +43,8 @@ using namespace mlir;
 
 namespace kiln::compiler {
 
+std::string getCompilerVersion() { return KILN_VERSION; }
+
 void registerCompilerDialects(DialectRegistry &registry) {
   cpu::registerCpuCodegenDialects(registry);
 }
@@ -269,14 +271,12 @@ static std::string describeGraph(ModuleOp module, const TensorMap &modelWeights,
   return text;
 }
 
-/// The graph stages on `graph`, a clone of the model: the graph pipeline,
-/// copies for the outputs and the kernel configs for `target`.
-static LogicalResult runGraphStages(ModuleOp outlined, func::FuncOp entry,
-                                    const codegen::CpuTarget &target,
-                                    const CompileOptions &options,
-                                    IRPrinter &printer) {
-  MLIRContext *context = outlined.getContext();
-  PassManager graphPm(context);
+/// The graph stages before the configs on `outlined`, a clone of the
+/// model: the graph pipeline and copies for the outputs.
+static LogicalResult runGraphPipeline(ModuleOp outlined, func::FuncOp entry,
+                                      const CompileOptions &options,
+                                      IRPrinter &printer) {
+  PassManager graphPm(outlined.getContext());
   printer.configure(graphPm);
   graph::GraphPipelineOptions graphOptions;
   graphOptions.fusion = options.fusion;
@@ -285,13 +285,46 @@ static LogicalResult runGraphStages(ModuleOp outlined, func::FuncOp entry,
     return failure();
   materializeOutputs(entry);
   printer.printStage("materialize-outputs", outlined);
-  PassManager configPm(context);
+  return success();
+}
+
+/// Puts the tuned config of `options.configLookup` on each kernel of
+/// `outlined` that it knows, and records for every kernel where its config
+/// comes from.
+static std::vector<KernelConfigChoice>
+applyTunedConfigs(ModuleOp outlined, const CompileOptions &options) {
+  std::vector<KernelConfigChoice> choices;
+  for (auto kernel : outlined.getOps<func::FuncOp>()) {
+    if (!kernel->hasAttr(graph::kKernelAttrName))
+      continue;
+    KernelConfigChoice choice{kernel.getSymName().str(), /*tuned=*/false};
+    if (options.configLookup)
+      if (Attribute config = options.configLookup(kernel)) {
+        kernel->setAttr(CpuConfigAttr::kAttrName, config);
+        choice.tuned = true;
+      }
+    choices.push_back(std::move(choice));
+  }
+  return choices;
+}
+
+/// The configs on the kernels of `outlined`: the tuned ones, then the
+/// default heuristic's for the rest.
+static FailureOr<std::vector<KernelConfigChoice>>
+selectConfigs(ModuleOp outlined, const codegen::CpuTarget &target,
+              const CompileOptions &options, IRPrinter &printer) {
+  std::vector<KernelConfigChoice> choices =
+      applyTunedConfigs(outlined, options);
+  printer.printStage("apply-tuned-configs", outlined);
+  PassManager configPm(outlined.getContext());
   printer.configure(configPm);
   cpu::SelectKernelConfigPassOptions selectOptions;
   selectOptions.target = target.name;
   configPm.addNestedPass<func::FuncOp>(
       cpu::createSelectKernelConfigPass(selectOptions));
-  return configPm.run(outlined);
+  if (failed(configPm.run(outlined)))
+    return failure();
+  return choices;
 }
 
 namespace {
@@ -333,14 +366,30 @@ FailureOr<ModelExplanation> explainModel(ModuleOp module,
   SingleThreadedScope singleThreaded(module.getContext(),
                                      options.printIR.isEnabled());
   IRPrinter printer(options.printIR);
-  if (failed(runGraphStages(*prepared->graph, prepared->entry, prepared->target,
-                            options, printer)) ||
+  if (failed(runGraphPipeline(*prepared->graph, prepared->entry, options,
+                              printer)) ||
+      failed(selectConfigs(*prepared->graph, prepared->target, options,
+                           printer)) ||
       failed(printer.checkRequestedPasses(module.getLoc())))
     return failure();
   ModelExplanation explanation;
   explanation.kernels = graph::explainKernels(*prepared->graph);
   explanation.kernelsPerBlock = countKernelsPerBlock(prepared->entry);
   return explanation;
+}
+
+FailureOr<OwningOpRef<ModuleOp>> outlineKernels(ModuleOp module,
+                                                const CompileOptions &options) {
+  FailureOr<PreparedModel> prepared = prepareModel(module, options);
+  if (failed(prepared))
+    return failure();
+  SingleThreadedScope singleThreaded(module.getContext(),
+                                     options.printIR.isEnabled());
+  IRPrinter printer(options.printIR);
+  if (failed(runGraphPipeline(*prepared->graph, prepared->entry, options,
+                              printer)))
+    return failure();
+  return std::move(prepared->graph);
 }
 
 FailureOr<CompiledArtifact> compileModel(ModuleOp module,
@@ -358,7 +407,11 @@ FailureOr<CompiledArtifact> compileModel(ModuleOp module,
   SingleThreadedScope singleThreaded(module.getContext(),
                                      options.printIR.isEnabled());
   IRPrinter printer(options.printIR);
-  if (failed(runGraphStages(outlined, entry, target, options, printer)))
+  if (failed(runGraphPipeline(outlined, entry, options, printer)))
+    return failure();
+  FailureOr<std::vector<KernelConfigChoice>> configs =
+      selectConfigs(outlined, target, options, printer);
+  if (failed(configs))
     return failure();
 
   // 2. The manifest, from the entry function.
@@ -370,6 +423,7 @@ FailureOr<CompiledArtifact> compileModel(ModuleOp module,
   CompiledArtifact result;
   result.numKernels = static_cast<int64_t>(kernels.size());
   result.kernelsPerBlock = countKernelsPerBlock(entry);
+  result.configs = std::move(*configs);
 
   // 3. The kernels alone through the CPU backend.
   for (auto function :
@@ -385,7 +439,7 @@ FailureOr<CompiledArtifact> compileModel(ModuleOp module,
   // 4. The artifact, checked as the runtime will check it.
   Artifact &artifact = result.artifact;
   artifact.manifest = std::move(plan->manifest);
-  artifact.manifest.compilerVersion = KILN_VERSION;
+  artifact.manifest.compilerVersion = getCompilerVersion();
   artifact.manifest.target = describeTarget(target);
   artifact.code = std::move(*code);
   artifact.weights = std::move(plan->weights);

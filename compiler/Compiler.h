@@ -8,6 +8,7 @@
 //   graph pipeline (fuse, outline kernels)
 //     -> materialize the outputs (a copy kernel for an output that no
 //        kernel writes: an input, a weight, a constant, a repeated value)
+//     -> the tuned configs of `CompileOptions::configLookup`, if any
 //     -> kiln-select-kernel-config (configs already on the IR are kept)
 //     -> manifest: inputs, outputs, one step per kernel call, buffers and
 //        their memory plan, FLOPs and bytes from explainKernels
@@ -28,9 +29,11 @@
 #include "passes/Fusion/Explain.h"
 #include "runtime/Artifact.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +61,12 @@ struct IRPrintingOptions {
   }
 };
 
+/// Supplies a tuned config for an outlined kernel function (a function with
+/// the `kiln.kernel` attribute, before any config is chosen), or a null
+/// attribute when it knows none. The autotuner's database answers it; the
+/// compiler only asks, so it depends on no database.
+using KernelConfigLookup = std::function<mlir::Attribute(mlir::func::FuncOp)>;
+
 struct CompileOptions {
   /// The CPU to compile for (codegen/Common/Target.h): "host", "x86-64-v3",
   /// ...
@@ -67,7 +76,19 @@ struct CompileOptions {
   /// Store the model's kiln graph in the artifact (version 2), so that it
   /// can be checked against the reference evaluator after loading.
   bool storeGraph = true;
+  /// Tuned configs; kernels it knows no config for (and all kernels, when
+  /// it is empty) get the default heuristic's.
+  KernelConfigLookup configLookup;
   IRPrintingOptions printIR;
+};
+
+/// Where a kernel's config came from.
+struct KernelConfigChoice {
+  /// The kernel function's name.
+  std::string kernel;
+  /// Whether `CompileOptions::configLookup` gave it; otherwise the default
+  /// heuristic chose it.
+  bool tuned = false;
 };
 
 /// What a compile produced, and figures for reports.
@@ -79,6 +100,8 @@ struct CompiledArtifact {
   /// names a block ("<model>.layers.<i>..." as the zoo names them) over the
   /// number of such blocks; unset for a model without blocks.
   std::optional<double> kernelsPerBlock;
+  /// One entry per kernel, in outlining order.
+  std::vector<KernelConfigChoice> configs;
 };
 
 /// The fusion of a model, without code: what `kiln explain` shows.
@@ -88,6 +111,9 @@ struct ModelExplanation {
   /// As in CompiledArtifact.
   std::optional<double> kernelsPerBlock;
 };
+
+/// The compiler's version, as artifacts and tuning-database keys record it.
+std::string getCompilerVersion();
 
 /// Registers what compiling needs in a context: the kiln dialect and every
 /// dialect, interface and translation of the graph passes and the CPU
@@ -107,6 +133,14 @@ mlir::FailureOr<CompiledArtifact> compileModel(mlir::ModuleOp module,
 /// On failure emits one error and returns failure.
 mlir::FailureOr<ModelExplanation> explainModel(mlir::ModuleOp module,
                                                const CompileOptions &options);
+
+/// Runs the graph stages of `compileModel` that come before the configs (the
+/// graph pipeline and output materialization) on a clone of `module`, and
+/// returns that clone: its `kiln.kernel` functions are exactly the kernels
+/// `compileModel` asks `configLookup` about, so the autotuner tunes what
+/// compiling compiles. On failure emits one error and returns failure.
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+outlineKernels(mlir::ModuleOp module, const CompileOptions &options);
 
 } // namespace kiln::compiler
 

@@ -13,6 +13,11 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
 
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
+# kiln compile and run read the per-user tuning database by default: point
+# it at a folder of the build, so a user's tunings never change a test.
+config.environment["XDG_CACHE_HOME"] = os.path.join(
+    config.test_exec_root, "xdg-cache"
+)
 config.substitutions.append(("%kiln_src_root", config.kiln_src_root))
 config.substitutions.append(("%onnx_python", config.onnx_python))
 

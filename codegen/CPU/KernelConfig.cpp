@@ -178,7 +178,8 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       if (results.size() == 1 &&
           (std::min(m, tileM) >= kMinPackedRows || k >= 2 * kKBlock)) {
         pack = true;
-        kBlock = kKBlock;
+        // One block is no blocking: 0 keeps the config canonical.
+        kBlock = k > kKBlock ? kKBlock : 0;
       }
     } else {
       // 3. Everything else by an element budget. Reduction kernels keep the

@@ -2,23 +2,27 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 //
-// kiln models | export | eval | compile | run | explain | bench. A thin
-// main(): parsing options, printing results; the work is done by the
+// kiln models | export | eval | compile | run | explain | tune | db | bench.
+// A thin main(): parsing options, printing results; the work is done by the
 // libraries.
 // Every error is printed once, with its location, and gives exit status 1.
 //
 //===----------------------------------------------------------------------===//
 
+#include "autotune/Database.h"
 #include "autotune/ModelProfile.h"
+#include "autotune/Tuner.h"
 #include "bench/Compare.h"
 #include "bench/Peers.h"
 #include "bench/Report.h"
 #include "bench/Suite.h"
+#include "codegen/Common/Target.h"
 #include "compiler/Compiler.h"
 #include "ir/Cost.h"
 #include "ir/KilnDialect.h"
 #include "models/io/ModelFile.h"
 #include "models/zoo/Zoo.h"
+#include "passes/Fusion/KernelGroups.h"
 #include "reference/Compare.h"
 #include "reference/Evaluator.h"
 #include "runtime/Artifact.h"
@@ -31,20 +35,26 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Regex.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <map>
 
 using namespace mlir;
 namespace cl = llvm::cl;
+using kiln::autotune::TuningDatabase;
 
 static cl::SubCommand modelsCommand("models",
                                     "List the model zoo and its knobs");
@@ -62,34 +72,39 @@ static cl::SubCommand
                "and time each kernel");
 static cl::SubCommand explainCommand(
     "explain", "Show the kernels a model fuses into and their roofline bound");
+static cl::SubCommand
+    tuneCommand("tune", "Tune every kernel of a model on this machine and "
+                        "store the best configs in the tuning database");
+static cl::SubCommand
+    dbCommand("db", "List, show, export, import or prune the tuning database");
 
 static cl::opt<std::string>
     inputFile(cl::Positional,
               cl::desc("<model.mlir | model.onnx | model.kiln>"),
               cl::sub(exportCommand), cl::sub(evalCommand),
               cl::sub(compileCommand), cl::sub(runCommand),
-              cl::sub(explainCommand));
+              cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::list<std::string>
     inputShapes("shape", cl::desc("Sizes of an ONNX model's input"),
                 cl::value_desc("name=AxB"), cl::sub(exportCommand),
                 cl::sub(evalCommand), cl::sub(compileCommand),
-                cl::sub(runCommand), cl::sub(explainCommand));
+                cl::sub(runCommand), cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::opt<std::string>
     modelName("model", cl::desc("A zoo model name"), cl::value_desc("name"),
               cl::sub(exportCommand), cl::sub(evalCommand),
               cl::sub(compileCommand), cl::sub(runCommand),
-              cl::sub(explainCommand));
+              cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::list<std::string>
     settings("set", cl::desc("Knob settings of the zoo model"),
              cl::value_desc("knob=value,..."), cl::CommaSeparated,
              cl::sub(exportCommand), cl::sub(evalCommand),
              cl::sub(compileCommand), cl::sub(runCommand),
-             cl::sub(explainCommand));
+             cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::opt<std::string>
     weightsFile("weights", cl::desc("Use the weights of this safetensors file"),
                 cl::value_desc("file.safetensors"), cl::sub(exportCommand),
                 cl::sub(evalCommand), cl::sub(compileCommand),
-                cl::sub(runCommand), cl::sub(explainCommand));
+                cl::sub(runCommand), cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::opt<uint64_t> inputSeed("seed", cl::desc("Seed of the inputs"),
                                    cl::init(0), cl::sub(evalCommand),
                                    cl::sub(runCommand));
@@ -109,11 +124,11 @@ static cl::opt<std::string>
                         "x86-64-v3 (avx2) or x86-64-v4 (avx512)"),
                cl::value_desc("name"), cl::init("host"),
                cl::sub(compileCommand), cl::sub(runCommand),
-               cl::sub(explainCommand));
+               cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::opt<bool> noFusion("no-fusion",
                               cl::desc("Make every op its own kernel"),
                               cl::sub(compileCommand), cl::sub(runCommand),
-                              cl::sub(explainCommand));
+                              cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::opt<bool> printIRAfterAll(
     "print-ir-after-all",
     cl::desc("Print the module to stderr after every pass and stage"),
@@ -129,7 +144,7 @@ static cl::list<std::string> printIRAfter(
 static cl::opt<int>
     numThreads("threads",
                cl::desc("Threads per kernel (0: one per hardware thread)"),
-               cl::init(0), cl::sub(runCommand), cl::sub(explainCommand));
+               cl::init(0), cl::sub(runCommand), cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::opt<int> numRepeats("repeat",
                                cl::desc("Timed runs after one warm-up run"),
                                cl::init(10), cl::sub(runCommand));
@@ -146,6 +161,44 @@ static cl::opt<double> ridgeOption(
     cl::desc("The machine's ridge point in FLOP/byte (default: measure this "
              "machine)"),
     cl::init(0), cl::sub(explainCommand));
+
+// The tuning database.
+static cl::opt<std::string> databaseOption(
+    "db",
+    cl::desc("The tuning database (default: $XDG_CACHE_HOME/kiln/tuning.db, "
+             "or ~/.cache/kiln/tuning.db)"),
+    cl::value_desc("file"), cl::sub(compileCommand), cl::sub(runCommand),
+    cl::sub(tuneCommand), cl::sub(dbCommand));
+static cl::opt<bool>
+    noDatabase("no-db",
+               cl::desc("Use the default configs, not the tuning database"),
+               cl::sub(compileCommand), cl::sub(runCommand));
+static cl::opt<int> trialBudget("budget",
+                                cl::desc("Candidates measured per kernel at "
+                                         "most, the default config included"),
+                                cl::init(32), cl::sub(tuneCommand));
+static cl::opt<double> timeBudget(
+    "time",
+    cl::desc("Seconds of search for the whole model at most, shared evenly "
+             "by the kernels still to tune (0: no limit)"),
+    cl::init(0), cl::sub(tuneCommand));
+static cl::opt<double>
+    measureSeconds("measure-seconds",
+                   cl::desc("Seconds of timing per candidate"), cl::init(0.3),
+                   cl::sub(tuneCommand));
+static cl::list<std::string>
+    databaseArguments(cl::Positional,
+                      cl::desc("list | show KEY | export FILE | import FILE | "
+                               "prune"),
+                      cl::sub(dbCommand));
+static cl::opt<std::string> olderThan(
+    "older-than",
+    cl::desc("kiln db prune: delete the tunings stored before this UTC date"),
+    cl::value_desc("YYYY-MM-DD[THH:MM:SSZ]"), cl::sub(dbCommand));
+static cl::opt<bool> otherVersions(
+    "other-versions",
+    cl::desc("kiln db prune: delete the tunings of other compiler versions"),
+    cl::sub(dbCommand));
 
 //===----------------------------------------------------------------------===//
 // Diagnostics
@@ -446,6 +499,106 @@ static std::string formatMemoryPlan(const kiln::Manifest &manifest) {
 }
 
 //===----------------------------------------------------------------------===//
+// The tuning database
+//===----------------------------------------------------------------------===//
+
+/// The tuning database's path: --db, or the per-user default; empty when
+/// there is neither (no XDG_CACHE_HOME and no HOME).
+static std::string getDatabasePath() {
+  if (!databaseOption.empty())
+    return databaseOption;
+  SmallString<128> path;
+  if (const char *cache = std::getenv("XDG_CACHE_HOME"); cache && *cache) {
+    path = cache;
+  } else if (const char *home = std::getenv("HOME"); home && *home) {
+    path = home;
+    llvm::sys::path::append(path, ".cache");
+  } else {
+    return "";
+  }
+  llvm::sys::path::append(path, "kiln", "tuning.db");
+  return path.str().str();
+}
+
+/// Opens (or creates) the tuning database and prints its warnings. Errors
+/// are already reported when this returns null.
+static std::unique_ptr<TuningDatabase> openDatabase() {
+  std::string path = getDatabasePath();
+  if (path.empty()) {
+    (void)fail("no tuning database: give --db FILE (neither XDG_CACHE_HOME "
+               "nor HOME is set)");
+    return nullptr;
+  }
+  std::vector<std::string> warnings;
+  std::string error;
+  std::unique_ptr<TuningDatabase> database =
+      TuningDatabase::open(path, warnings, error);
+  for (const std::string &warning : warnings)
+    llvm::errs() << "kiln: warning: " << warning << "\n";
+  if (!database)
+    (void)fail(error);
+  return database;
+}
+
+/// The database `kiln compile` and `kiln run` take their configs from: null
+/// with --no-db, and when the default one was never created (nothing was
+/// tuned yet). A --db file must exist: a mistyped name would otherwise give
+/// untuned code silently. Errors are already reported when this fails.
+static FailureOr<std::unique_ptr<TuningDatabase>> openCompileDatabase() {
+  if (noDatabase)
+    return std::unique_ptr<TuningDatabase>();
+  std::string path = getDatabasePath();
+  if (!databaseOption.empty() && !llvm::sys::fs::exists(path)) {
+    (void)fail("no tuning database '" + path + "' (kiln tune --db " + path +
+               " creates one; --no-db compiles without)");
+    return failure();
+  }
+  if (path.empty() || !llvm::sys::fs::exists(path))
+    return std::unique_ptr<TuningDatabase>();
+  std::unique_ptr<TuningDatabase> database = openDatabase();
+  if (!database)
+    return failure();
+  return database;
+}
+
+/// The tuned configs of `database` for the --target of the command line.
+/// Empty when the target is unknown: compiling reports that.
+static kiln::compiler::KernelConfigLookup
+makeConfigLookup(TuningDatabase &database) {
+  llvm::Expected<kiln::codegen::CpuTarget> target =
+      kiln::codegen::getCpuTarget(targetName);
+  if (!target) {
+    llvm::consumeError(target.takeError());
+    return {};
+  }
+  std::string fingerprint = kiln::codegen::getTuningFingerprint(
+      *target, kiln::codegen::getHostMachine());
+  std::string version = kiln::compiler::getCompilerVersion();
+  return [&database, fingerprint, version](func::FuncOp kernel) -> Attribute {
+    return kiln::autotune::findTunedConfig(kernel, fingerprint, version,
+                                           database);
+  };
+}
+
+/// Where each kernel's config came from.
+static void
+printConfigChoices(const std::vector<kiln::compiler::KernelConfigChoice> &configs,
+                   const TuningDatabase *database) {
+  raw_ostream &os = llvm::outs();
+  if (!database) {
+    os << "configs: default heuristic for every kernel ("
+       << (noDatabase ? "--no-db" : "no tuning database yet") << ")\n";
+    return;
+  }
+  os << "configs (tuning database " << database->getPath() << "):\n";
+  for (const kiln::compiler::KernelConfigChoice &choice : configs)
+    os << "  " << choice.kernel << ": "
+       << (choice.tuned ? "tuned (db)"
+                        : "default (no tuning for this kernel on this target)")
+       << "\n";
+}
+
+//===----------------------------------------------------------------------===//
 // kiln compile
 //===----------------------------------------------------------------------===//
 
@@ -468,8 +621,17 @@ compileFromCommandLine(MLIRContext &context, kiln::LoadedModel &model) {
   if (failed(loaded))
     return failure();
   model = std::move(*loaded);
-  return kiln::compiler::compileModel(*model.module, model.weights,
-                                      getCompileOptions());
+  FailureOr<std::unique_ptr<TuningDatabase>> database = openCompileDatabase();
+  if (failed(database))
+    return failure();
+  kiln::compiler::CompileOptions options = getCompileOptions();
+  if (*database)
+    options.configLookup = makeConfigLookup(**database);
+  FailureOr<kiln::compiler::CompiledArtifact> compiled =
+      kiln::compiler::compileModel(*model.module, model.weights, options);
+  if (succeeded(compiled))
+    printConfigChoices(compiled->configs, database->get());
+  return compiled;
 }
 
 static int compileModel(MLIRContext &context) {
@@ -792,6 +954,327 @@ static int explainModel(MLIRContext &context) {
 }
 
 //===----------------------------------------------------------------------===//
+// kiln tune
+//===----------------------------------------------------------------------===//
+
+/// The worker executable, installed next to this one. Empty (with the
+/// error reported) when it is not there.
+static std::string findTuneWorker(const char *argv0) {
+  std::string self =
+      llvm::sys::fs::getMainExecutable(argv0, (void *)&findTuneWorker);
+  SmallString<128> path(llvm::sys::path::parent_path(self));
+  llvm::sys::path::append(path, "kiln-tune-worker");
+  if (!llvm::sys::fs::can_execute(path)) {
+    (void)fail("cannot find the tuning worker '" + path.str() +
+               "' (it is built and installed next to kiln)");
+    return "";
+  }
+  return path.str().str();
+}
+
+/// The tuner's options from the command line, with the machine's roofline
+/// measured on `threads` threads. Errors are already reported when this
+/// fails.
+static FailureOr<kiln::autotune::TunerOptions>
+getTunerOptions(const char *argv0) {
+  llvm::Expected<kiln::codegen::CpuTarget> target =
+      kiln::codegen::getCpuTarget(targetName);
+  if (!target) {
+    (void)fail(llvm::toString(target.takeError()));
+    return failure();
+  }
+  kiln::autotune::TunerOptions options;
+  options.workerPath = findTuneWorker(argv0);
+  if (options.workerPath.empty())
+    return failure();
+  kiln::codegen::HostMachine machine = kiln::codegen::getHostMachine();
+  options.fingerprint = kiln::codegen::getTuningFingerprint(*target, machine);
+  options.l2Bytes = machine.l2Bytes;
+  options.target = std::move(*target);
+  options.compilerVersion = kiln::compiler::getCompilerVersion();
+  kiln::ThreadPool pool(numThreads);
+  options.threads = pool.getNumThreads();
+  options.peaks = kiln::measureMachinePeaks(pool);
+  options.search.maxTrials = trialBudget;
+  options.measureSeconds = measureSeconds;
+  return options;
+}
+
+namespace {
+/// One kernel's row of the tuning table: its tuning and its roofline bound.
+struct TunedKernel {
+  kiln::autotune::KernelTuning tuning;
+  double minSeconds = 0;
+};
+} // namespace
+
+/// The per-kernel table: default and tuned time, speedup, trials and how
+/// close the tuned kernel comes to its roofline bound (as `kiln run`
+/// reports it).
+static void printTuningTable(const std::vector<TunedKernel> &kernels) {
+  raw_ostream &os = llvm::outs();
+  size_t kernelWidth = StringRef("kernel").size();
+  for (const TunedKernel &kernel : kernels)
+    kernelWidth = std::max(kernelWidth, kernel.tuning.kernel.size());
+  os << "\n"
+     << llvm::formatv("{0}  {1,10}  {2,10}  {3,8}  {4,6}   {5,8}\n",
+                      llvm::left_justify("kernel", kernelWidth), "default",
+                      "tuned", "speedup", "trials", "roofline");
+  for (const TunedKernel &kernel : kernels) {
+    const kiln::autotune::KernelTuning &tuning = kernel.tuning;
+    bool known = tuning.defaultSeconds > 0;
+    std::string speedup =
+        known ? llvm::formatv("{0:F2}x", tuning.defaultSeconds /
+                                             tuning.tunedSeconds)
+                    .str()
+              : "-";
+    std::string roofline =
+        kernel.minSeconds > 0
+            ? llvm::formatv("{0:F1}%",
+                            100 * kernel.minSeconds / tuning.tunedSeconds)
+                  .str()
+            : "-";
+    os << llvm::formatv(
+        "{0}  {1,10}  {2,10}  {3,8}  {4,6}{5}  {6,8}\n",
+        llvm::left_justify(tuning.kernel, kernelWidth),
+        known ? formatSeconds(tuning.defaultSeconds) : "-",
+        formatSeconds(tuning.tunedSeconds), speedup, tuning.trials,
+        tuning.cached ? "*" : " ", roofline);
+  }
+  os << "(* cached: found in the tuning database; roofline: the roofline's "
+        "bound over the tuned time, the gap left to close; over 100% when "
+        "the data stays in cache)\n";
+}
+
+static int tuneModel(MLIRContext &context, const char *argv0) {
+  if (trialBudget < 1)
+    return fail("--budget must be at least 1 (candidates per kernel)");
+  if (timeBudget < 0)
+    return fail("--time must not be negative");
+  if (measureSeconds <= 0)
+    return fail("--measure-seconds must be positive");
+  if (numThreads < 0)
+    return fail("--threads must not be negative");
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start)
+        .count();
+  };
+
+  // 1. The kernels exactly as `kiln compile` outlines them.
+  FailureOr<kiln::LoadedModel> model = loadModel(context, inputFile);
+  if (failed(model))
+    return 1;
+  FailureOr<OwningOpRef<ModuleOp>> outlined =
+      kiln::compiler::outlineKernels(*model->module, getCompileOptions());
+  if (failed(outlined))
+    return 1;
+  std::vector<func::FuncOp> kernels;
+  for (auto function : (**outlined).getOps<func::FuncOp>())
+    if (function->hasAttr(kiln::graph::kKernelAttrName))
+      kernels.push_back(function);
+  llvm::StringMap<kiln::graph::KernelExplanation> explanations;
+  for (kiln::graph::KernelExplanation &kernel :
+       kiln::graph::explainKernels(**outlined))
+    explanations[kernel.name] = std::move(kernel);
+
+  // 2. The database and the tuner.
+  std::unique_ptr<TuningDatabase> database = openDatabase();
+  if (!database)
+    return 1;
+  FailureOr<kiln::autotune::TunerOptions> options = getTunerOptions(argv0);
+  if (failed(options))
+    return 1;
+  raw_ostream &os = llvm::outs();
+  os << "tuning " << kernels.size() << " kernels on " << options->threads
+     << " threads into " << database->getPath() << "\n";
+
+  // 3. Each kernel, with a progress line.
+  std::vector<TunedKernel> tuned;
+  for (auto [index, kernel] : llvm::enumerate(kernels)) {
+    os << llvm::formatv("[{0}/{1}] {2}: ", index + 1, kernels.size(),
+                        kernel.getSymName());
+    os.flush();
+    if (timeBudget > 0) {
+      double left = timeBudget - elapsed();
+      if (left <= 0) {
+        os << "not tuned (--time spent)\n";
+        continue;
+      }
+      options->search.maxSeconds =
+          left / static_cast<double>(kernels.size() - index);
+    }
+    FailureOr<kiln::autotune::KernelTuning> tuning =
+        kiln::autotune::tuneKernel(kernel, *options, *database);
+    if (failed(tuning)) {
+      os << "failed\n";
+      return 1;
+    }
+    if (tuning->cached)
+      os << "cached\n";
+    else
+      os << llvm::formatv("{0} of {1} legal candidates measured in {2:F1} s, "
+                          "{3} failed\n",
+                          tuning->trials, tuning->legalCandidates,
+                          tuning->wallSeconds, tuning->failures.size());
+    TunedKernel row{std::move(*tuning), 0};
+    auto explanation = explanations.find(row.tuning.kernel);
+    if (explanation != explanations.end())
+      row.minSeconds = options->peaks.getMinSeconds(
+          explanation->second.flops, explanation->second.getBytes());
+    tuned.push_back(std::move(row));
+  }
+  printTuningTable(tuned);
+  os << llvm::formatv("tuned in {0:F1} s\n", elapsed());
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
+// kiln db
+//===----------------------------------------------------------------------===//
+
+/// `kiln db show KEY`: the records whose signature starts with KEY.
+static int showTunings(TuningDatabase &database, StringRef key) {
+  raw_ostream &os = llvm::outs();
+  int64_t shown = 0;
+  for (const kiln::autotune::TuningRecord &record : database.list()) {
+    if (!StringRef(record.key.signature).starts_with(key))
+      continue;
+    if (shown++)
+      os << "\n";
+    os << "signature:        " << record.key.signature << "\n"
+       << "kernel:           " << record.kernel << "\n"
+       << "target:           " << record.key.target << "\n"
+       << "compiler version: " << record.key.compilerVersion << "\n"
+       << "config:           " << record.config << "\n"
+       << "median:           " << formatSeconds(record.medianSeconds)
+       << " (interquartile range " << formatSeconds(record.iqrSeconds) << ", "
+       << record.samples << " samples)\n"
+       << "default:          "
+       << (record.defaultSeconds > 0 ? formatSeconds(record.defaultSeconds)
+                                     : std::string("unknown"))
+       << "\n"
+       << "trials:           " << record.trials << "\n"
+       << "date:             " << record.date << "\n";
+  }
+  if (!shown)
+    return fail("no tuning with a signature starting with '" + key + "' in '" +
+                database.getPath() + "' (kiln db list shows them)");
+  return 0;
+}
+
+/// `kiln db list`: one line per record.
+static int listTunings(TuningDatabase &database) {
+  raw_ostream &os = llvm::outs();
+  std::vector<kiln::autotune::TuningRecord> records = database.list();
+  os << records.size() << " tunings in " << database.getPath() << "\n";
+  for (const kiln::autotune::TuningRecord &record : records)
+    os << llvm::formatv("{0}  {1,10}  {2,-8}  {3}  {4}\n",
+                        record.key.signature,
+                        formatSeconds(record.medianSeconds),
+                        record.key.compilerVersion, record.date,
+                        record.kernel);
+  return 0;
+}
+
+/// The UTC date of --older-than, completed to TuningRecord::date's format;
+/// empty (with the error reported) when it is not a date.
+static std::string getPruneDate() {
+  StringRef date = olderThan;
+  std::string full = date.size() == 10 ? (date + "T00:00:00Z").str()
+                                       : date.str();
+  auto isDigitAt = [&](size_t at) { return llvm::isDigit(full[at]); };
+  bool valid = full.size() == 20 && full[4] == '-' && full[7] == '-' &&
+               full[10] == 'T' && full[13] == ':' && full[16] == ':' &&
+               full[19] == 'Z';
+  for (size_t at : {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18})
+    valid = valid && isDigitAt(at);
+  if (!valid) {
+    (void)fail("--older-than expects a UTC date YYYY-MM-DD or "
+               "YYYY-MM-DDTHH:MM:SSZ, not '" +
+               date + "'");
+    return "";
+  }
+  return full;
+}
+
+static int pruneTunings(TuningDatabase &database) {
+  if (olderThan.empty() && !otherVersions)
+    return fail("kiln db prune needs --older-than DATE, --other-versions or "
+                "both");
+  std::string date;
+  if (!olderThan.empty() && (date = getPruneDate()).empty())
+    return 1;
+  std::string error;
+  int64_t deleted = database.prune(
+      otherVersions ? kiln::compiler::getCompilerVersion() : "", date, error);
+  if (deleted < 0)
+    return fail(error);
+  llvm::outs() << "deleted " << deleted << " tunings from "
+               << database.getPath() << "\n";
+  return 0;
+}
+
+static int exportTunings(TuningDatabase &database, StringRef file) {
+  std::error_code code;
+  llvm::raw_fd_ostream os(file, code);
+  if (code)
+    return fail("cannot write '" + file + "': " + code.message());
+  os << database.exportJson();
+  os.close();
+  if (os.has_error())
+    return fail("cannot write '" + file + "': " + os.error().message());
+  llvm::outs() << "exported " << database.list().size() << " tunings to "
+               << file << "\n";
+  return 0;
+}
+
+static int importTunings(TuningDatabase &database, StringRef file) {
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      llvm::MemoryBuffer::getFile(file, /*IsText=*/true);
+  if (!buffer)
+    return fail("cannot read '" + file + "': " + buffer.getError().message());
+  std::string error;
+  int64_t stored = database.importJson((*buffer)->getBuffer().str(), error);
+  if (stored < 0)
+    return fail("cannot import '" + file + "': " + error);
+  llvm::outs() << "imported " << stored << " tunings from " << file
+               << " (records no faster than the stored ones are kept out)\n";
+  return 0;
+}
+
+static int runDatabaseCommand() {
+  std::vector<std::string> arguments(databaseArguments.begin(),
+                                     databaseArguments.end());
+  static const std::map<std::string, size_t> kArity = {
+      {"list", 1}, {"show", 2}, {"export", 2}, {"import", 2}, {"prune", 1}};
+  auto arity = arguments.empty() ? kArity.end() : kArity.find(arguments[0]);
+  if (arity == kArity.end())
+    return fail("expected kiln db list | show KEY | export FILE | import FILE "
+                "| prune [--older-than DATE] [--other-versions]");
+  if (arguments.size() != arity->second)
+    return fail("kiln db " + arguments[0] +
+                (arity->second == 1 ? " takes no argument"
+                                    : " takes one argument"));
+  if (arguments[0] != "prune" && (!olderThan.empty() || otherVersions))
+    return fail("--older-than and --other-versions apply to kiln db prune");
+  std::unique_ptr<TuningDatabase> database = openDatabase();
+  if (!database)
+    return 1;
+  const std::string &command = arguments[0];
+  if (command == "list")
+    return listTunings(*database);
+  if (command == "show")
+    return showTunings(*database, arguments[1]);
+  if (command == "export")
+    return exportTunings(*database, arguments[1]);
+  if (command == "import")
+    return importTunings(*database, arguments[1]);
+  return pruneTunings(*database);
+}
+
+//===----------------------------------------------------------------------===//
 // kiln bench
 //===----------------------------------------------------------------------===//
 
@@ -997,11 +1480,19 @@ int main(int argc, char **argv) {
       "  kiln explain (FILE.mlir | FILE.onnx | --model NAME [--set ...]) "
       "[--no-fusion]\n"
       "      [--ridge FLOP/BYTE]\n"
+      "  kiln tune (FILE.mlir | FILE.onnx | --model NAME [--set ...]) "
+      "[--budget N] [--time S]\n"
+      "      [--db FILE] [--threads N] [--measure-seconds S]\n"
+      "  kiln db (list | show KEY | export FILE | import FILE | prune "
+      "[--older-than DATE]\n"
+      "      [--other-versions]) [--db FILE]\n"
       "  kiln bench [--suite kernels|models|all] [--target host] "
       "[--threads N] [--json FILE]\n"
       "      [--filter REGEX] [--budget SECONDS] [--counts] [--smoke]\n"
       "  kiln bench compare BASE.json NEW.json [--threshold 0.05] "
-      "[--alpha 0.01] [--markdown]\n");
+      "[--alpha 0.01] [--markdown]\n"
+      "  (compile and run take their configs from the tuning database; "
+      "--db FILE, --no-db)\n");
 
   MLIRContext context;
   context.loadDialect<kiln::KilnDialect, func::FuncDialect>();
@@ -1021,8 +1512,12 @@ int main(int argc, char **argv) {
     return runModel(context);
   if (explainCommand)
     return explainModel(context);
+  if (tuneCommand)
+    return tuneModel(context, argv[0]);
+  if (dbCommand)
+    return runDatabaseCommand();
   if (benchCommand)
     return runBench(argv[0]);
   return fail("expected a command: models, export, eval, compile, run, "
-              "explain or bench (see kiln --help)");
+              "explain, tune, db or bench (see kiln --help)");
 }

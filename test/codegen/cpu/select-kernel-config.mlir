@@ -6,8 +6,8 @@
 // down to 64, until there are 8 of them. 64 rows per tile share each packed
 // rhs panel, so the rhs is packed even though k is shallow.
 // CHECK-LABEL: func.func @matmul_large
-// AVX512-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 64], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 256>
-// AVX2-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 64], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true, k_block = 256>
+// AVX512-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 64], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true>
+// AVX2-SAME: kiln.cpu_config = #kiln.cpu_config<tile_sizes = [64, 64], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true>
 func.func @matmul_large(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32> attributes {kiln.kernel} {
   %0 = kiln.matmul %a, %b : (tensor<128x64xf32>, tensor<64x256xf32>) -> tensor<128x256xf32>
   return %0 : tensor<128x256xf32>

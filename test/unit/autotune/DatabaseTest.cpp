@@ -118,6 +118,8 @@ TEST_F(DatabaseTest, PrunesOtherCompilerVersionsAndOldRecords) {
   db->put(old, error);
   db->put(dated, error);
   db->put(record("a3", 1e-3), error);
+  // No version to keep: only the date counts.
+  EXPECT_EQ(db->prune("", "2019-01-01T00:00:00Z", error), 0);
   EXPECT_EQ(db->prune("0.1.0", "", error), 1);
   EXPECT_EQ(db->prune("0.1.0", "2024-01-01T00:00:00Z", error), 1);
   ASSERT_EQ(db->list().size(), 1u);

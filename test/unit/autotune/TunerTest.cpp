@@ -230,4 +230,42 @@ TEST_F(TunerTest, SurvivesCrashingHangingWrongAndOutOfMemoryCandidates) {
   }
 }
 
+TEST_F(TunerTest, FindsTheTunedConfigForCompiling) {
+  func::FuncOp kernel = parse(kMatmul);
+  auto db = openDatabase();
+  TunerOptions options = makeOptions();
+  EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint,
+                               options.compilerVersion, *db));
+
+  TuningRecord record;
+  record.key = getTuningKey(kernel, options);
+  record.kernel = "mm";
+  record.config = "#kiln.cpu_config<tile_sizes = [8, 0], vector_width = 8>";
+  record.medianSeconds = 1e-6;
+  std::string error;
+  ASSERT_TRUE(db->put(record, error)) << error;
+  CpuConfigAttr found = findTunedConfig(kernel, options.fingerprint,
+                                        options.compilerVersion, *db);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found.getTileSizes().asArrayRef(), ArrayRef<int64_t>({8, 0}));
+  // Another target or compiler version: nothing.
+  EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint, "other", *db));
+  EXPECT_FALSE(findTunedConfig(kernel, "other", options.compilerVersion, *db));
+
+  // A stored text that is no config is ignored with a warning.
+  std::string warnings;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
+    warnings += diagnostic.str();
+    return success();
+  });
+  record.config = "#kiln.not_a_config";
+  record.medianSeconds = 1e-7;
+  ASSERT_TRUE(db->put(record, error)) << error;
+  EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint,
+                               options.compilerVersion, *db));
+  EXPECT_NE(warnings.find("ignoring the tuned config of kernel 'mm'"),
+            std::string::npos)
+      << warnings;
+}
+
 } // namespace

@@ -20,6 +20,7 @@
 #include "runtime/Executor.h"
 #include "runtime/MemoryPlan.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -351,6 +352,63 @@ TEST_F(CompilerTest, KeepsConfigsOnTheIR) {
   ASSERT_EQ(b.steps.size(), 1u);
   EXPECT_NE(a.steps[0].tiles, 37);
   EXPECT_EQ(b.steps[0].tiles, 37);
+}
+
+TEST_F(CompilerTest, TakesTunedConfigsFromTheLookup) {
+  // The default config tiles 37x1000 by 16 rows; the "tuned" one asks for
+  // one row per tile. The lookup is asked about exactly the kernels that
+  // outlineKernels returns.
+  OwningOpRef<ModuleOp> model = parse(R"mlir(
+    func.func @main(%x: tensor<37x1000xf32>) -> tensor<37x1000xf32> {
+      %0 = kiln.tanh %x : tensor<37x1000xf32>
+      return %0 : tensor<37x1000xf32>
+    }
+  )mlir");
+  ASSERT_TRUE(model);
+  FailureOr<OwningOpRef<ModuleOp>> outlined =
+      compiler::outlineKernels(*model, compiler::CompileOptions());
+  ASSERT_TRUE(succeeded(outlined)) << diagnostics;
+  std::vector<std::string> outlinedKernels;
+  for (auto function : (**outlined).getOps<func::FuncOp>())
+    if (function->hasAttr("kiln.kernel")) {
+      EXPECT_FALSE(function->hasAttr("kiln.cpu_config"));
+      outlinedKernels.push_back(function.getSymName().str());
+    }
+  ASSERT_EQ(outlinedKernels.size(), 1u);
+
+  std::vector<std::string> asked;
+  compiler::CompileOptions tuned;
+  tuned.configLookup = [&](func::FuncOp kernel) -> Attribute {
+    asked.push_back(kernel.getSymName().str());
+    return parseAttribute(
+        "#kiln.cpu_config<tile_sizes = [1, 1000], vector_width = 8>",
+        &context);
+  };
+  Manifest b = compileAndCheck(*model, {}, tuned);
+  EXPECT_EQ(asked, outlinedKernels);
+  EXPECT_EQ(b.steps[0].tiles, 37);
+
+  // A lookup that knows nothing gives the defaults, and says so.
+  compiler::CompileOptions unknown;
+  unknown.configLookup = [](func::FuncOp) { return Attribute(); };
+  FailureOr<compiler::CompiledArtifact> defaulted =
+      compiler::compileModel(*model, {}, unknown);
+  ASSERT_TRUE(succeeded(defaulted)) << diagnostics;
+  EXPECT_NE(defaulted->artifact.manifest.steps[0].tiles, 37);
+  ASSERT_EQ(defaulted->configs.size(), 1u);
+  EXPECT_EQ(defaulted->configs[0].kernel, outlinedKernels[0]);
+  EXPECT_FALSE(defaulted->configs[0].tuned);
+
+  // The same lookup gives the same bytes; a hit changes the code.
+  FailureOr<compiler::CompiledArtifact> first =
+      compiler::compileModel(*model, {}, tuned);
+  FailureOr<compiler::CompiledArtifact> second =
+      compiler::compileModel(*model, {}, tuned);
+  ASSERT_TRUE(succeeded(first) && succeeded(second)) << diagnostics;
+  ASSERT_EQ(first->configs.size(), 1u);
+  EXPECT_TRUE(first->configs[0].tuned);
+  EXPECT_EQ(first->artifact.code, second->artifact.code);
+  EXPECT_NE(first->artifact.code, defaulted->artifact.code);
 }
 
 TEST_F(CompilerTest, PrintsTheIRAfterAPass) {
