@@ -84,6 +84,16 @@ std::string writeReportJson(const BenchReport &report) {
     entry["instructions"] =
         result.instructions ? ordered_json(*result.instructions)
                            : ordered_json(nullptr);
+    if (result.model) {
+      const BenchResult::ModelFacts &facts = *result.model;
+      entry["model"] = ordered_json{
+          {"kernel_calls", facts.kernelCalls},
+          {"kernels_per_block", facts.kernelsPerBlock
+                                    ? ordered_json(*facts.kernelsPerBlock)
+                                    : ordered_json(nullptr)},
+          {"arena_bytes", facts.arenaBytes},
+          {"unplanned_bytes", facts.unplannedBytes}};
+    }
     root["benchmarks"].push_back(std::move(entry));
   }
   return root.dump(2) + "\n";
@@ -183,6 +193,30 @@ static void readBenchmark(const json &entry, size_t index,
       return;
     }
     result.instructions = instructions->get<int64_t>();
+  }
+  auto model = entry.find("model");
+  if (error.empty() && model != entry.end() && !model->is_null()) {
+    std::string modelWhere = where + ": field 'model'";
+    if (!model->is_object()) {
+      error = modelWhere + " is not an object or null";
+      return;
+    }
+    BenchResult::ModelFacts facts;
+    FieldReader modelFields(*model, modelWhere, error);
+    modelFields.read("kernel_calls", facts.kernelCalls);
+    modelFields.read("arena_bytes", facts.arenaBytes);
+    modelFields.read("unplanned_bytes", facts.unplannedBytes);
+    auto perBlock = model->find("kernels_per_block");
+    if (error.empty() && perBlock != model->end() && !perBlock->is_null()) {
+      if (!perBlock->is_number()) {
+        error = modelWhere + ": field 'kernels_per_block' is not a number or "
+                             "null";
+        return;
+      }
+      facts.kernelsPerBlock = perBlock->get<double>();
+    }
+    if (error.empty())
+      result.model = facts;
   }
 }
 

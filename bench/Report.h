@@ -60,6 +60,17 @@ struct BenchResult {
   /// Instructions retired by one call (user space), when counted.
   std::optional<int64_t> instructions;
 
+  /// A model's compiled shape: its kernel calls, the calls per transformer
+  /// block (none without blocks), and its memory plan's arena against the
+  /// sum of its buffers. Unset for kernels.
+  struct ModelFacts {
+    int64_t kernelCalls = 0;
+    std::optional<double> kernelsPerBlock;
+    int64_t arenaBytes = 0;
+    int64_t unplannedBytes = 0;
+  };
+  std::optional<ModelFacts> model;
+
   /// Order statistics of `samples`.
   autotune::Summary getSummary() const { return autotune::summarize(samples); }
 };

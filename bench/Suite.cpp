@@ -501,10 +501,17 @@ Runner::prepareModel(const std::string &name) {
   runnable.result.suite = "models";
   runnable.result.kernel = name;
   runnable.result.shape = "default";
-  for (const Step &step : state->artifact.manifest.steps) {
+  const Manifest &manifest = state->artifact.manifest;
+  for (const Step &step : manifest.steps) {
     runnable.result.flops += step.flops;
     runnable.result.bytes += step.bytes;
   }
+  BenchResult::ModelFacts facts;
+  facts.kernelCalls = static_cast<int64_t>(manifest.steps.size());
+  facts.kernelsPerBlock = compiled->kernelsPerBlock;
+  facts.arenaBytes = manifest.arenaBytes;
+  facts.unplannedBytes = manifest.unplannedBytes;
+  runnable.result.model = facts;
   runnable.failure = std::make_shared<std::string>();
   std::shared_ptr<std::string> failure = runnable.failure;
   runnable.run = [state, failure] {

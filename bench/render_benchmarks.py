@@ -97,16 +97,32 @@ def kernel_table(report):
     return lines
 
 
+def fmt_bytes(count):
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
 def model_table(report):
     rows = [b for b in report["benchmarks"] if b["suite"] == "models"]
     if not rows:
         return []
-    lines = ["| model | latency (median) | spread (IQR) | GFLOP/s | roofline | instructions |",
-             "|---|--:|--:|--:|--:|--:|"]
+    lines = ["| model | latency (median) | spread (IQR) | GFLOP/s | roofline | kernel calls "
+             "| per block | memory plan peak / sum of buffers | instructions |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for b in rows:
         count = str(b["instructions"]) if b["instructions"] is not None else "-"
+        facts = b.get("model") or {}
+        per_block = facts.get("kernels_per_block")
+        plan = "-"
+        if facts.get("unplanned_bytes"):
+            plan = (f"{fmt_bytes(facts['arena_bytes'])} / {fmt_bytes(facts['unplanned_bytes'])} "
+                    f"({facts['arena_bytes'] / facts['unplanned_bytes']:.0%})")
         lines.append(f"| {b['kernel']} | {fmt_seconds(b['median'])}{noisy(b)} | {b['iqr'] * 100:.1f}% "
-                     f"| {b['gflops']:.2f} | {b['roofline_fraction']:.2f} | {count} |")
+                     f"| {b['gflops']:.2f} | {b['roofline_fraction']:.2f} "
+                     f"| {facts.get('kernel_calls', '-')} "
+                     f"| {f'{per_block:.1f}' if per_block is not None else '-'} | {plan} | {count} |")
     return lines
 
 

@@ -96,6 +96,36 @@ TEST(ReportTest, RoundTrip) {
   EXPECT_EQ(writeReportJson(*read), writeReportJson(report));
 }
 
+TEST(ReportTest, ModelFactsRoundTrip) {
+  BenchReport report = makeReport();
+  BenchResult::ModelFacts facts;
+  facts.kernelCalls = 22;
+  facts.kernelsPerBlock = 4.5;
+  facts.arenaBytes = 32768;
+  facts.unplannedBytes = 163840;
+  report.benchmarks[0].model = facts;
+  BenchResult::ModelFacts noBlocks = facts;
+  noBlocks.kernelsPerBlock.reset();
+  report.benchmarks[1].model = noBlocks;
+  std::string error;
+  std::optional<BenchReport> read =
+      parseReportJson(writeReportJson(report), "r.json", error);
+  ASSERT_TRUE(read) << error;
+  ASSERT_TRUE(read->benchmarks[0].model);
+  EXPECT_EQ(read->benchmarks[0].model->kernelCalls, 22);
+  EXPECT_EQ(read->benchmarks[0].model->kernelsPerBlock, 4.5);
+  EXPECT_EQ(read->benchmarks[0].model->arenaBytes, 32768);
+  EXPECT_EQ(read->benchmarks[0].model->unplannedBytes, 163840);
+  ASSERT_TRUE(read->benchmarks[1].model);
+  EXPECT_FALSE(read->benchmarks[1].model->kernelsPerBlock);
+  EXPECT_EQ(writeReportJson(*read), writeReportJson(report));
+
+  nlohmann::json root = nlohmann::json::parse(writeReportJson(report));
+  root["benchmarks"][0]["model"]["arena_bytes"] = "many";
+  EXPECT_FALSE(parseReportJson(root.dump(), "r.json", error));
+  EXPECT_NE(error.find("arena_bytes"), std::string::npos) << error;
+}
+
 TEST(ReportTest, DerivedFiguresAreWritten) {
   BenchReport report = makeReport();
   nlohmann::json root = nlohmann::json::parse(writeReportJson(report));
