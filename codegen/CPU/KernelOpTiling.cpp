@@ -607,19 +607,62 @@ static SmallVector<Value> buildRouter(OpBuilder &b, Location loc,
 
 namespace {
 
-/// Tiles kiln.moe_router over tokens.
-struct MoeRouterTilingModel
-    : TilingInterface::ExternalModel<MoeRouterTilingModel, MoeRouterOp> {
+/// The tiling of an op whose results are [tokens, width] tensors tiled over
+/// tokens only: `Derived` gives getTiledImplementation for a range of tokens,
+/// computing every result.
+template <typename Derived, typename OpTy>
+struct TokenTilingModel : TilingInterface::ExternalModel<Derived, OpTy> {
   SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *) const {
     return {kParallel};
   }
 
   SmallVector<Range> getIterationDomain(Operation *op, OpBuilder &b) const {
-    int64_t tokens =
-        cast<RankedTensorType>(op->getOperand(0).getType()).getDimSize(0);
+    int64_t tokens = getResultType(op, 0).getDimSize(0);
     return {{b.getIndexAttr(0), b.getIndexAttr(tokens), b.getIndexAttr(1)}};
   }
 
+  LogicalResult
+  getResultTilePosition(Operation *op, OpBuilder &b, unsigned resultNumber,
+                        ArrayRef<OpFoldResult> offsets,
+                        ArrayRef<OpFoldResult> sizes,
+                        SmallVector<OpFoldResult> &resultOffsets,
+                        SmallVector<OpFoldResult> &resultSizes) const {
+    resultOffsets = {offsets[0], b.getIndexAttr(0)};
+    resultSizes = {sizes[0], b.getIndexAttr(getWidth(op, resultNumber))};
+    return success();
+  }
+
+  /// The tile of result `resultNumber` alone, as fusion expects it: whole
+  /// rows of a range of tokens.
+  FailureOr<TilingResult>
+  generateResultTileValue(Operation *op, OpBuilder &b, unsigned resultNumber,
+                          ArrayRef<OpFoldResult> offsets,
+                          ArrayRef<OpFoldResult> sizes) const {
+    if (!isConstantIntValue(offsets[1], 0) ||
+        !isConstantIntValue(sizes[1], getWidth(op, resultNumber)))
+      return failure();
+    FailureOr<TilingResult> tiled =
+        static_cast<const Derived *>(this)->getTiledImplementation(
+            op, b, offsets[0], sizes[0]);
+    if (failed(tiled))
+      return failure();
+    Value result = tiled->tiledValues[resultNumber];
+    return TilingResult{{result.getDefiningOp()}, {result},
+                        tiled->generatedSlices};
+  }
+
+private:
+  static RankedTensorType getResultType(Operation *op, unsigned number) {
+    return cast<RankedTensorType>(op->getResult(number).getType());
+  }
+  static int64_t getWidth(Operation *op, unsigned number) {
+    return getResultType(op, number).getDimSize(1);
+  }
+};
+
+/// Tiles kiln.moe_router over tokens.
+struct MoeRouterTilingModel
+    : TokenTilingModel<MoeRouterTilingModel, MoeRouterOp> {
   FailureOr<TilingResult>
   getTiledImplementation(Operation *op, OpBuilder &b,
                          ArrayRef<OpFoldResult> offsets,
@@ -629,35 +672,6 @@ struct MoeRouterTilingModel
         b, op->getLoc(), cast<MoeRouterOp>(op), offsets[0], sizes[0], slices);
     return TilingResult{{results[0].getDefiningOp(), results[1].getDefiningOp()},
                         results, slices};
-  }
-
-  LogicalResult
-  getResultTilePosition(Operation *op, OpBuilder &b, unsigned,
-                        ArrayRef<OpFoldResult> offsets,
-                        ArrayRef<OpFoldResult> sizes,
-                        SmallVector<OpFoldResult> &resultOffsets,
-                        SmallVector<OpFoldResult> &resultSizes) const {
-    resultOffsets = {offsets[0], b.getIndexAttr(0)};
-    resultSizes = {sizes[0],
-                   b.getIndexAttr(cast<MoeRouterOp>(op).getTopK())};
-    return success();
-  }
-
-  /// The tile of result `resultNumber` alone, as fusion expects it.
-  FailureOr<TilingResult>
-  generateResultTileValue(Operation *op, OpBuilder &b, unsigned resultNumber,
-                          ArrayRef<OpFoldResult> offsets,
-                          ArrayRef<OpFoldResult> sizes) const {
-    if (!isConstantIntValue(offsets[1], 0) ||
-        !isConstantIntValue(sizes[1], cast<MoeRouterOp>(op).getTopK()))
-      return failure();
-    FailureOr<TilingResult> tiled =
-        getTiledImplementation(op, b, offsets[0], sizes[0]);
-    if (failed(tiled))
-      return failure();
-    Value result = tiled->tiledValues[resultNumber];
-    return TilingResult{{result.getDefiningOp()}, {result},
-                        tiled->generatedSlices};
   }
 };
 
@@ -772,17 +786,7 @@ namespace {
 
 /// Tiles kiln.moe_experts over tokens.
 struct MoeExpertsTilingModel
-    : TilingInterface::ExternalModel<MoeExpertsTilingModel, MoeExpertsOp> {
-  SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *) const {
-    return {kParallel};
-  }
-
-  SmallVector<Range> getIterationDomain(Operation *op, OpBuilder &b) const {
-    int64_t tokens =
-        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(0);
-    return {{b.getIndexAttr(0), b.getIndexAttr(tokens), b.getIndexAttr(1)}};
-  }
-
+    : TokenTilingModel<MoeExpertsTilingModel, MoeExpertsOp> {
   FailureOr<TilingResult>
   getTiledImplementation(Operation *op, OpBuilder &b,
                          ArrayRef<OpFoldResult> offsets,
@@ -791,31 +795,6 @@ struct MoeExpertsTilingModel
     Value result = buildExperts(b, op->getLoc(), cast<MoeExpertsOp>(op),
                                 offsets[0], sizes[0], slices);
     return TilingResult{{result.getDefiningOp()}, {result}, slices};
-  }
-
-  LogicalResult
-  getResultTilePosition(Operation *op, OpBuilder &b, unsigned,
-                        ArrayRef<OpFoldResult> offsets,
-                        ArrayRef<OpFoldResult> sizes,
-                        SmallVector<OpFoldResult> &resultOffsets,
-                        SmallVector<OpFoldResult> &resultSizes) const {
-    int64_t hidden =
-        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(1);
-    resultOffsets = {offsets[0], b.getIndexAttr(0)};
-    resultSizes = {sizes[0], b.getIndexAttr(hidden)};
-    return success();
-  }
-
-  FailureOr<TilingResult>
-  generateResultTileValue(Operation *op, OpBuilder &b, unsigned,
-                          ArrayRef<OpFoldResult> offsets,
-                          ArrayRef<OpFoldResult> sizes) const {
-    int64_t hidden =
-        cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(1);
-    if (!isConstantIntValue(offsets[1], 0) ||
-        !isConstantIntValue(sizes[1], hidden))
-      return failure();
-    return getTiledImplementation(op, b, offsets[0], sizes[0]);
   }
 };
 
