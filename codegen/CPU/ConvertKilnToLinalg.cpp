@@ -188,6 +188,20 @@ static Value buildElementwise(OpBuilder &b, Location loc,
                       extendInputs);
 }
 
+/// The body of a generic that copies its (only) input.
+static Value forwardInput(OpBuilder &, Location, ValueRange xs, Value) {
+  return xs[0];
+}
+
+/// `value`, an f32 tensor of `type`'s shape, in `type`'s element type: the
+/// result of an op computed in f32, rounded once.
+static Value castFromF32(OpBuilder &b, Location loc, RankedTensorType type,
+                         Value value) {
+  if (type.getElementType() == b.getF32Type())
+    return value;
+  return buildElementwise(b, loc, type, value, forwardInput);
+}
+
 /// Reduces `input` over `axes` into an f32 tensor of the kept dimensions,
 /// starting from `identity` and combining with `combine(element, acc)`.
 static Value buildReduction(
@@ -358,7 +372,7 @@ struct CastLowering : OpConversionPattern<CastOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Value result = buildElementwise(
         rewriter, op.getLoc(), op.getResult().getType(), adaptor.getInput(),
-        [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; },
+        forwardInput,
         /*extendInputs=*/false);
     rewriter.replaceOp(op, result);
     return success();
@@ -401,7 +415,7 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
     Value result = buildGeneric(
         rewriter, op.getLoc(), adaptor.getInput(), {inputMap}, init,
         rewriter.getMultiDimIdentityMap(permutation.size()), iterators,
-        [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; },
+        forwardInput,
         /*extendInputs=*/false);
     rewriter.replaceOp(op, result);
     return success();
@@ -416,7 +430,7 @@ struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Value result = buildElementwise(
         rewriter, op.getLoc(), op.getResult().getType(), adaptor.getInput(),
-        [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; },
+        forwardInput,
         /*extendInputs=*/false);
     rewriter.replaceOp(op, result);
     return success();
@@ -506,10 +520,7 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
           Value p = arith::MulFOp::create(b, l, xs[0], xs[1], contract);
           return arith::AddFOp::create(b, l, out, p, contract);
         });
-    if (type.getElementType() != rewriter.getF32Type())
-      product = buildElementwise(
-          rewriter, loc, type, product,
-          [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; });
+    product = castFromF32(rewriter, loc, type, product);
     rewriter.replaceOp(op, product);
     return success();
   }
@@ -604,10 +615,7 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
           rewriter, loc, RankedTensorType::get(shape, rewriter.getF32Type()),
           grouped, SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
     }
-    if (type.getElementType() != rewriter.getF32Type())
-      result = buildElementwise(
-          rewriter, loc, type, result,
-          [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; });
+    result = castFromF32(rewriter, loc, type, result);
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -660,10 +668,7 @@ struct MaxPool2DLowering : OpConversionPattern<MaxPool2DOp> {
     Value result = buildPool<linalg::PoolingNchwMaxOp>(
         rewriter, loc, input, op.getKernel(), op.getStrides(),
         type.getShape(), -INFINITY);
-    if (type.getElementType() != rewriter.getF32Type())
-      result = buildElementwise(
-          rewriter, loc, type, result,
-          [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; });
+    result = castFromF32(rewriter, loc, type, result);
     rewriter.replaceOp(op, result);
     return success();
   }
