@@ -29,6 +29,10 @@ packages=(
   # Python for lit and the test harness; onnx and numpy build the ONNX test
   # models and their expected outputs.
   python3 python3-onnx python3-numpy
+  # The kiln Python package: its extension, the venv it installs into, and
+  # its tests.
+  pybind11-dev python3-dev python3-venv python3-pip python3-setuptools
+  python3-pytest
 )
 
 missing=()
@@ -54,6 +58,15 @@ if [ ! -f "$build_dir/build.ninja" ]; then
     -DCMAKE_BUILD_TYPE=Release \
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
     -DLLVM_DIR=/usr/lib/llvm-22/lib/cmake/llvm \
+    -DPython3_EXECUTABLE=/usr/bin/python3 \
     "${launcher[@]}"
 fi
 cmake --build "$build_dir"
+
+# The kiln Python package, installed into a venv: Debian's Python is
+# externally managed (PEP 668). The venv sees the apt packages (numpy, onnx,
+# pytest); pip only packs what CMake built, so it needs no network.
+venv=$build_dir/python-venv
+[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
+KILN_BUILD_DIR=$build_dir "$venv/bin/pip" install --quiet --no-build-isolation \
+  --no-deps --force-reinstall "$here"

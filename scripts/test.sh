@@ -15,6 +15,8 @@ trap 'rm -rf "$log"' EXIT
 
 echo "== lit tests"
 /usr/lib/llvm-22/bin/lit -sv "$build_dir/test" | tee "$log/lit.txt"
+echo "== python tests"
+"$build_dir/python-venv/bin/python" -m pytest -q "$here/test/python" | tee "$log/pytest.txt"
 echo "== unit tests"
 (cd "$build_dir" && ctest --output-on-failure) | tee "$log/ctest.txt"
 
@@ -25,10 +27,16 @@ ctest_line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$log/ctest.txt"
 ctest_total=$(echo "$ctest_line" | grep -oE 'out of [0-9]+' | grep -oE '[0-9]+' || echo 0)
 ctest_failed=$(echo "$ctest_line" | grep -oE '[0-9]+ tests failed' | grep -oE '[0-9]+' || echo 0)
 [ -n "$ctest_line" ] || ctest_failed=1
-passed=$(( ${lit_passed:-0} + ${ctest_total:-0} - ${ctest_failed:-0} ))
-failed=$(( ${lit_failed:-0} + ${ctest_failed:-0} ))
+# pytest's last line: "N passed, N failed in S s" (either part may be absent).
+py_line=$(tail -n 1 "$log/pytest.txt")
+py_passed=$(echo "$py_line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+py_failed=$(echo "$py_line" | grep -oE '[0-9]+ (failed|error|errors)' | grep -oE '[0-9]+' |
+  awk '{ s += $1 } END { print s + 0 }')
+[ "${py_passed:-0}" -gt 0 ] || py_failed=$(( ${py_failed:-0} + 1 ))
+passed=$(( ${lit_passed:-0} + ${ctest_total:-0} - ${ctest_failed:-0} + ${py_passed:-0} ))
+failed=$(( ${lit_failed:-0} + ${ctest_failed:-0} + ${py_failed:-0} ))
 
 echo
-echo "== summary: lit ${lit_passed:-0} passed, ${lit_failed:-0} failed; unit $(( ${ctest_total:-0} - ${ctest_failed:-0} )) passed, ${ctest_failed:-0} failed"
+echo "== summary: lit ${lit_passed:-0} passed, ${lit_failed:-0} failed; unit $(( ${ctest_total:-0} - ${ctest_failed:-0} )) passed, ${ctest_failed:-0} failed; python ${py_passed:-0} passed, ${py_failed:-0} failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
