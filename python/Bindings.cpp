@@ -144,7 +144,8 @@ Program loadProgram(const ModelSource &source) {
     if (!source.shapes.empty())
       throw CompileError("shapes apply to ONNX files, not to MLIR text");
     program.model.module =
-        parseSourceString<ModuleOp>(source.source, ParserConfig(&context));
+        parseSourceString<ModuleOp>(source.source, ParserConfig(&context),
+                                   "<mlir text>");
     if (!program.model.module)
       errors.raise("cannot parse the MLIR text");
     // Text has no folder to hold a weights file: its weights are inline.
