@@ -1460,8 +1460,18 @@ static int runBench(const char *argv0) {
   return 0;
 }
 
+/// Hides the options the LLVM libraries register at the top level (hundreds,
+/// from the code generators), so that `kiln --help` shows kiln's own.
+static void hideLibraryOptions() {
+  for (auto &[name, option] :
+       cl::getRegisteredOptions(cl::SubCommand::getTopLevel()))
+    if (!llvm::is_contained({"help", "help-list", "version"}, name))
+      option->setHiddenFlag(cl::ReallyHidden);
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  hideLibraryOptions();
   cl::ParseCommandLineOptions(
       argc, argv,
       "Kiln: a model compiler and kernel autotuner\n\n"
