@@ -42,6 +42,16 @@ __device__ __forceinline__ void kiln_store(__half *p, float v) { *p = __float2ha
 __device__ __forceinline__ float kiln_round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 __device__ __forceinline__ float kiln_round_f16(float v) { return __half2float(__float2half_rn(v)); }
 
+// Two 16-bit elements in one 32-bit mma operand register, `lo` first.
+__device__ __forceinline__ uint32_t kiln_pack(__nv_bfloat16 lo, __nv_bfloat16 hi) {
+  __nv_bfloat162 v = __halves2bfloat162(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&v);
+}
+__device__ __forceinline__ uint32_t kiln_pack(__half lo, __half hi) {
+  __half2 v = __halves2half2(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&v);
+}
+
 __device__ __forceinline__ float kiln_warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1)
     v += __shfl_xor_sync(0xffffffffu, v, offset);
@@ -188,28 +198,21 @@ CudaConfigAttr getConfig(func::FuncOp kernel, StringRef arch) {
 // Elementwise kernels
 //===----------------------------------------------------------------------===//
 
-/// One thread per element of the result shape; every value is evaluated at
-/// the thread's element, arguments loaded at their broadcast position.
-std::string emitElementwise(func::FuncOp kernel, CudaConfigAttr config) {
-  ArrayRef<int64_t> shape = getTensorType(getReturn(kernel).getOperand(0))
-                                .getShape();
-  int64_t elements = ShapedType::getNumElements(shape);
-  std::string body;
-  llvm::raw_string_ostream os(body);
-  os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0})\n"
-                      "{1}({2}) {{\n",
-                      getThreads(config), kernel.getSymName(),
-                      getParameters(kernel));
-  os << "  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n";
-  os << llvm::formatv("  if (i >= {0})\n    return;\n", elements);
+/// Emits, at `indent`, the evaluation of every op of `kernel` not yet in
+/// `names` at element `i` of `shape` (the kernel's result shape), arguments
+/// loaded at their broadcast position, and the stores of the results.
+void emitPointwise(llvm::raw_ostream &os, func::FuncOp kernel,
+                   ArrayRef<int64_t> shape,
+                   llvm::DenseMap<Value, std::string> &names,
+                   StringRef indent) {
   // The coordinates of element i, innermost dimension first.
   int64_t stride = 1;
   for (int64_t dim = shape.size() - 1; dim >= 0; --dim) {
-    os << llvm::formatv("  const int64_t c{0} = (i / {1}) % {2};\n", dim,
+    os << indent
+       << llvm::formatv("const int64_t c{0} = (i / {1}) % {2};\n", dim,
                         stride, shape[dim]);
     stride *= shape[dim];
   }
-  llvm::DenseMap<Value, std::string> names;
   auto getName = [&](Value value) -> std::string {
     auto it = names.find(value);
     if (it != names.end())
@@ -227,31 +230,235 @@ std::string emitElementwise(func::FuncOp kernel, CudaConfigAttr config) {
     }
     std::string index = terms.empty() ? "0" : llvm::join(terms, " + ");
     std::string name = llvm::formatv("a{0}", argument.getArgNumber());
-    os << llvm::formatv("  const float {0} = kiln_f32(arg{1}[{2}]);\n", name,
+    os << indent
+       << llvm::formatv("const float {0} = kiln_f32(arg{1}[{2}]);\n", name,
                         argument.getArgNumber(), index);
     names[value] = name;
     return name;
   };
   int64_t next = 0;
   for (Operation &op : kernel.getBody().front().without_terminator()) {
+    if (names.count(op.getResult(0)))
+      continue;
     std::string name = llvm::formatv("v{0}", next++);
     if (auto constant = dyn_cast<ConstantOp>(op)) {
       auto splat = cast<SplatElementsAttr>(constant.getValue());
-      os << llvm::formatv(
-          "  const float {0} = {1:e}f;\n", name,
-          splat.getSplatValue<APFloat>().convertToDouble());
+      os << indent
+         << llvm::formatv("const float {0} = {1:e}f;\n", name,
+                          splat.getSplatValue<APFloat>().convertToDouble());
     } else {
       SmallVector<std::string> operands =
           llvm::map_to_vector(op.getOperands(), getName);
-      os << llvm::formatv("  const float {0} = {1};\n", name,
+      os << indent
+         << llvm::formatv("const float {0} = {1};\n", name,
                           getElementwiseExpression(&op, operands));
     }
     names[op.getResult(0)] = name;
   }
   for (auto [index, value] : llvm::enumerate(getReturn(kernel).getOperands()))
-    os << llvm::formatv("  kiln_store(&result{0}[i], {1});\n", index,
+    os << indent
+       << llvm::formatv("kiln_store(&result{0}[i], {1});\n", index,
                         getName(value));
+}
+
+/// One thread per element of the result shape; every value is evaluated at
+/// the thread's element.
+std::string emitElementwise(func::FuncOp kernel, CudaConfigAttr config) {
+  ArrayRef<int64_t> shape = getTensorType(getReturn(kernel).getOperand(0))
+                                .getShape();
+  std::string body;
+  llvm::raw_string_ostream os(body);
+  os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0})\n"
+                      "{1}({2}) {{\n",
+                      getThreads(config), kernel.getSymName(),
+                      getParameters(kernel));
+  os << "  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;\n";
+  os << llvm::formatv("  if (i >= {0})\n    return;\n",
+                      ShapedType::getNumElements(shape));
+  llvm::DenseMap<Value, std::string> names;
+  emitPointwise(os, kernel, shape, names, "  ");
   os << "}\n";
+  return body;
+}
+
+//===----------------------------------------------------------------------===//
+// Matmul kernels with a fused epilogue
+//===----------------------------------------------------------------------===//
+
+/// The kernel's one matmul, or null.
+MatmulOp getMatmul(func::FuncOp kernel) {
+  MatmulOp matmul;
+  kernel.walk([&](MatmulOp op) { matmul = op; });
+  return matmul;
+}
+
+/// How the warps of a block split its tile: `rows` x `columns` warps, each
+/// owning a (block_m / rows) x (block_n / columns) tile of 16x8 mma tiles.
+struct WarpGrid {
+  int64_t rows = 1, columns = 1;
+};
+
+/// Splits the warps along M while their tiles keep 16 rows and stay no more
+/// than twice as tall as wide in warps, the rest along N.
+WarpGrid getWarpGrid(CudaConfigAttr config) {
+  WarpGrid grid{config.getWarps(), 1};
+  while (grid.rows > 1 && (config.getBlockM() / grid.rows < 16 ||
+                           grid.rows > 2 * grid.columns)) {
+    grid.rows /= 2;
+    grid.columns *= 2;
+  }
+  return grid;
+}
+
+/// Whether `config` tiles a matmul with element type `type` legally: whole
+/// mma tiles per warp and its operand tiles within 48 KiB of static shared
+/// memory. Emits an error on `op` otherwise.
+LogicalResult checkMatmulConfig(Operation *op, CudaConfigAttr config,
+                                Type type) {
+  WarpGrid grid = getWarpGrid(config);
+  if (config.getBlockM() % (grid.rows * 16) != 0 ||
+      config.getBlockN() % (grid.columns * 8) != 0 ||
+      config.getBlockK() % 16 != 0)
+    return op->emitError() << "CUDA config " << config
+                           << " does not split into 16x8x16 mma tiles over "
+                           << config.getWarps() << " warps";
+  int64_t bytes = (config.getBlockM() + config.getBlockN()) *
+                  config.getBlockK() * type.getIntOrFloatBitWidth() / 8;
+  if (bytes > 48 * 1024)
+    return op->emitError() << "CUDA config " << config << " needs " << bytes
+                           << " bytes of shared memory (at most 49152)";
+  return success();
+}
+
+/// A block computes a block_m x block_n tile of the [batch * M, N] result:
+/// per block_k step it stages the operand tiles in shared memory (zero
+/// padded at the edges), then each warp accumulates its 16x8 tiles in f32,
+/// on tensor cores with mma.sync m16n8k16 for bf16/f16 and with scalar FMAs
+/// in the same register layout for f32 (exact f32, no tf32 rounding). The
+/// epilogue evaluates the kernel's elementwise ops on each accumulator.
+std::string emitMatmul(func::FuncOp kernel, CudaConfigAttr config) {
+  MatmulOp matmul = getMatmul(kernel);
+  ArrayRef<int64_t> lhsShape = getTensorType(matmul.getLhs()).getShape();
+  ArrayRef<int64_t> shape =
+      getTensorType(getReturn(kernel).getOperand(0)).getShape();
+  Type elementType = getTensorType(matmul.getLhs()).getElementType();
+  std::string type = getStorageType(elementType);
+  int64_t k = lhsShape.back();
+  int64_t n = shape.back();
+  int64_t m = ShapedType::getNumElements(lhsShape) / k;
+  bool transposeRhs = matmul.getTransposeRhs();
+  int64_t blockM = config.getBlockM(), blockN = config.getBlockN(),
+          blockK = config.getBlockK(), threads = getThreads(config);
+  WarpGrid grid = getWarpGrid(config);
+  int64_t tilesM = blockM / grid.rows / 16, tilesN = blockN / grid.columns / 8;
+  unsigned lhs = cast<BlockArgument>(matmul.getLhs()).getArgNumber();
+  unsigned rhs = cast<BlockArgument>(matmul.getRhs()).getArgNumber();
+
+  std::string body;
+  llvm::raw_string_ostream os(body);
+  os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0})\n"
+                      "{1}({2}) {{\n",
+                      threads, kernel.getSymName(), getParameters(kernel));
+  os << llvm::formatv("  // [{0} x {1}] x [{1} x {2}], block tile {3}x{4}x{5}, "
+                      "{6}x{7} warps of {8}x{9} mma tiles.\n",
+                      m, k, n, blockM, blockN, blockK, grid.rows,
+                      grid.columns, tilesM, tilesN);
+  os << llvm::formatv("  __shared__ {0} tileA[{1}][{2}];\n", type, blockM,
+                      blockK);
+  os << llvm::formatv("  __shared__ {0} tileB[{1}][{2}];\n", type, blockK,
+                      blockN);
+  os << llvm::formatv(
+      "  const int64_t rowBase = (int64_t)blockIdx.y * {0};\n"
+      "  const int64_t colBase = (int64_t)blockIdx.x * {1};\n"
+      "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n"
+      "  const int group = lane / 4, pair = lane % 4;\n"
+      "  const int warpRow = (warp / {2}) * {3}, warpCol = (warp % {2}) * "
+      "{4};\n",
+      blockM, blockN, grid.columns, tilesM * 16, tilesN * 8);
+  os << llvm::formatv("  float acc[{0}][{1}][4] = {{};\n", tilesM, tilesN);
+  os << llvm::formatv("  for (int64_t k0 = 0; k0 < {0}; k0 += {1}) {{\n", k,
+                      blockK);
+  // Operand tiles, one element per thread per step, zero beyond the edges.
+  os << llvm::formatv(
+      "    for (int e = threadIdx.x; e < {0} * {1}; e += {2}) {{\n"
+      "      const int r = e / {1}, c = e % {1};\n"
+      "      const int64_t row = rowBase + r, kk = k0 + c;\n"
+      "      tileA[r][c] = row < {3} && kk < {4} ? arg{5}[row * {4} + kk] : "
+      "{6}(0.0f);\n"
+      "    }\n",
+      blockM, blockK, threads, m, k, lhs, type);
+  os << llvm::formatv(
+      "    for (int e = threadIdx.x; e < {0} * {1}; e += {2}) {{\n"
+      "      const int r = e / {1}, c = e % {1};\n"
+      "      const int64_t kk = k0 + r, col = colBase + c;\n"
+      "      tileB[r][c] = kk < {3} && col < {4} ? arg{5}[{6}] : {7}(0.0f);\n"
+      "    }\n",
+      blockK, blockN, threads, k, n, rhs,
+      transposeRhs ? "col * " + std::to_string(k) + " + kk"
+                   : "kk * " + std::to_string(n) + " + col",
+      type);
+  os << "    __syncthreads();\n";
+  os << llvm::formatv("    for (int kk = 0; kk < {0}; kk += 16) {{\n", blockK);
+  os << llvm::formatv("      for (int tm = 0; tm < {0}; ++tm)\n"
+                      "        for (int tn = 0; tn < {1}; ++tn) {{\n",
+                      tilesM, tilesN);
+  os << "          const int r0 = warpRow + tm * 16 + group, "
+        "c0 = warpCol + tn * 8 + pair * 2;\n";
+  if (elementType.isF32()) {
+    os << "          for (int q = 0; q < 16; ++q) {\n"
+          "            const float a0 = tileA[r0][kk + q], "
+          "a1 = tileA[r0 + 8][kk + q];\n"
+          "            const float b0 = tileB[kk + q][c0], "
+          "b1 = tileB[kk + q][c0 + 1];\n"
+          "            acc[tm][tn][0] += a0 * b0;\n"
+          "            acc[tm][tn][1] += a0 * b1;\n"
+          "            acc[tm][tn][2] += a1 * b0;\n"
+          "            acc[tm][tn][3] += a1 * b1;\n"
+          "          }\n";
+  } else {
+    // The m16n8k16 fragments: A rows group and group + 8, B column group,
+    // two consecutive k per 32-bit register.
+    StringRef mma = elementType.isBF16() ? "bf16" : "f16";
+    os << "          const int a0 = warpRow + tm * 16 + group, "
+          "b0 = warpCol + tn * 8 + group, k = kk + pair * 2;\n"
+          "          const uint32_t a[4] = {\n"
+          "              kiln_pack(tileA[a0][k], tileA[a0][k + 1]),\n"
+          "              kiln_pack(tileA[a0 + 8][k], tileA[a0 + 8][k + 1]),\n"
+          "              kiln_pack(tileA[a0][k + 8], tileA[a0][k + 9]),\n"
+          "              kiln_pack(tileA[a0 + 8][k + 8], "
+          "tileA[a0 + 8][k + 9])};\n"
+          "          const uint32_t b[2] = {\n"
+          "              kiln_pack(tileB[k][b0], tileB[k + 1][b0]),\n"
+          "              kiln_pack(tileB[k + 8][b0], tileB[k + 9][b0])};\n"
+          "          float *d = acc[tm][tn];\n";
+    os << llvm::formatv(
+        R"(          asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.{0}.{0}.f32 "
+                       "{{%0, %1, %2, %3}, {{%4, %5, %6, %7}, {{%8, %9}, {{%0, %1, %2, %3};"
+                       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+)",
+        mma);
+  }
+  os << "        }\n    }\n    __syncthreads();\n  }\n";
+  // Epilogue: accumulator q of tile (tm, tn) is row r0 + 8 * (q / 2),
+  // column c0 + q % 2.
+  os << llvm::formatv("  for (int tm = 0; tm < {0}; ++tm)\n"
+                      "    for (int tn = 0; tn < {1}; ++tn)\n"
+                      "      for (int q = 0; q < 4; ++q) {{\n",
+                      tilesM, tilesN);
+  os << "        const int64_t row = rowBase + warpRow + tm * 16 + group + 8 "
+        "* (q / 2);\n"
+        "        const int64_t col = colBase + warpCol + tn * 8 + pair * 2 + "
+        "q % 2;\n";
+  os << llvm::formatv("        if (row >= {0} || col >= {1})\n"
+                      "          continue;\n"
+                      "        const int64_t i = row * {1} + col;\n"
+                      "        const float product = acc[tm][tn][q];\n",
+                      m, n);
+  llvm::DenseMap<Value, std::string> names;
+  names[matmul.getResult()] = "product";
+  emitPointwise(os, kernel, shape, names, "        ");
+  os << "      }\n}\n";
   return body;
 }
 
@@ -356,7 +563,23 @@ kiln::codegen::classifyCudaKernel(func::FuncOp kernel) {
     return CudaKernelKind::Row;
   }
   ArrayRef<int64_t> shape = getTensorType(ret.getOperand(0)).getShape();
+  MatmulOp matmul = getMatmul(kernel);
+  if (matmul) {
+    if (!isa<BlockArgument>(matmul.getLhs()) ||
+        !isa<BlockArgument>(matmul.getRhs()))
+      return matmul.emitError() << "CUDA generation covers matmuls of kernel "
+                                   "arguments only, not of computed values";
+    if (matmul.getTransposeLhs() ||
+        getTensorType(matmul.getRhs()).getRank() != 2)
+      return matmul.emitError() << "CUDA generation covers matmuls with a 2-D "
+                                   "rhs and no transpose_lhs only";
+    if (getTensorType(matmul.getResult()).getShape() != shape)
+      return matmul.emitError() << "CUDA generation expects the matmul result "
+                                   "to have the kernel's result shape";
+  }
   for (Operation &op : body.without_terminator()) {
+    if (&op == matmul.getOperation())
+      continue;
     auto constant = dyn_cast<ConstantOp>(op);
     bool splat = constant && isa<SplatElementsAttr>(constant.getValue());
     if (!splat && !isElementwiseOp(&op))
@@ -371,27 +594,34 @@ kiln::codegen::classifyCudaKernel(func::FuncOp kernel) {
     if (getTensorType(value).getShape() != shape)
       return ret.emitError() << "CUDA generation expects the results of an "
                                 "elementwise kernel to share one shape";
-  return CudaKernelKind::Elementwise;
+  return matmul ? CudaKernelKind::Matmul : CudaKernelKind::Elementwise;
 }
 
 CudaConfigAttr kiln::codegen::getDefaultCudaConfig(func::FuncOp kernel,
                                                    StringRef arch) {
   MLIRContext *context = kernel.getContext();
   bool hopper = arch == "sm_90a";
-  bool contraction = false;
   int64_t rowWidth = 0;
   kernel.walk([&](Operation *op) {
-    if (isa<MatmulOp, AttentionOp, Conv2DOp, MoeExpertsOp>(op))
-      contraction = true;
     if (isRowOp(op))
       rowWidth = getTensorType(op->getOperand(0)).getShape().back();
   });
-  // Tensor-core tiles: the mma.sync tile on sm_80 with a 3-stage cp.async
-  // pipeline; wider N and K on sm_90a, whose larger shared memory holds a
-  // deeper pipeline.
-  if (contraction)
-    return hopper ? CudaConfigAttr::get(context, 128, 256, 64, 8, 4)
-                  : CudaConfigAttr::get(context, 128, 128, 32, 8, 3);
+  // Tensor-core tiles: 128x128x32 on sm_80, twice as wide in N on sm_90a
+  // (more registers and shared memory per SM), cut down to the problem so
+  // small matmuls do not pad, and at most one warp per 16x8 mma tile.
+  if (MatmulOp matmul = getMatmul(kernel)) {
+    ArrayRef<int64_t> lhsShape = getTensorType(matmul.getLhs()).getShape();
+    int64_t k = lhsShape.back();
+    int64_t m = ShapedType::getNumElements(lhsShape) / k;
+    int64_t n = getTensorType(matmul.getResult()).getShape().back();
+    int64_t blockM = std::clamp<int64_t>(llvm::PowerOf2Ceil(m), 16, 128);
+    int64_t blockN =
+        std::clamp<int64_t>(llvm::PowerOf2Ceil(n), 8, hopper ? 256 : 128);
+    int64_t blockK = std::clamp<int64_t>(llvm::PowerOf2Ceil(k), 16, 32);
+    int64_t warps = std::min<int64_t>(8, (blockM / 16) * (blockN / 8));
+    return CudaConfigAttr::get(context, blockM, blockN, blockK, warps,
+                               hopper ? 4 : 3);
+  }
   // Rows: about 8 elements per thread in each pass, 1 to 8 warps.
   if (rowWidth > 0) {
     int64_t warps = std::clamp<int64_t>(
@@ -411,6 +641,14 @@ FailureOr<std::string> kiln::codegen::emitCudaKernel(func::FuncOp kernel,
   CudaConfigAttr config = getConfig(kernel, arch);
   if (*kind == CudaKernelKind::Row)
     return emitRow(kernel, config);
+  if (*kind == CudaKernelKind::Matmul) {
+    MatmulOp matmul = getMatmul(kernel);
+    if (failed(checkMatmulConfig(
+            matmul, config,
+            getTensorType(matmul.getLhs()).getElementType())))
+      return failure();
+    return emitMatmul(kernel, config);
+  }
   return emitElementwise(kernel, config);
 }
 
@@ -422,6 +660,12 @@ CudaLaunch kiln::codegen::getCudaLaunch(func::FuncOp kernel, StringRef arch) {
   ArrayRef<int64_t> shape =
       getTensorType(getReturn(kernel).getOperand(0)).getShape();
   int64_t elements = ShapedType::getNumElements(shape);
+  if (getMatmul(kernel)) {
+    launch.gridX = llvm::divideCeil(shape.back(), config.getBlockN());
+    launch.gridY =
+        llvm::divideCeil(elements / shape.back(), config.getBlockM());
+    return launch;
+  }
   launch.gridX = isRowOp(&first) ? elements / shape.back()
                                  : llvm::divideCeil(elements, launch.blockX);
   return launch;
@@ -501,3 +745,4 @@ kiln::codegen::compileCudaToCubin(StringRef source, StringRef arch,
                                    (message.empty() ? output : message));
   return parsePtxasUsage(output);
 }
+

@@ -32,6 +32,10 @@ enum class CudaKernelKind {
   /// One softmax, rms_norm or layer_norm over the last axis: one block per
   /// row, warp-shuffle then shared-memory reductions.
   Row,
+  /// One matmul of two kernel arguments (rhs 2-D) and an elementwise
+  /// epilogue on its result: block tiles in shared memory, warps of 16x8
+  /// mma.sync tiles.
+  Matmul,
 };
 
 /// The helpers every generated kernel uses (loads and stores of f32, bf16
@@ -56,6 +60,7 @@ mlir::FailureOr<std::string> emitCudaKernel(mlir::func::FuncOp kernel,
 /// The launch shape of a generated kernel.
 struct CudaLaunch {
   int64_t gridX = 1;
+  int64_t gridY = 1;
   int64_t blockX = 1;
 };
 

@@ -112,27 +112,83 @@ TEST_F(CudaCodegenTest, SoftmaxReducesMaxThenSum) {
 
 TEST_F(CudaCodegenTest, UncoveredOpIsNamed) {
   func::FuncOp kernel = parseKernel(R"mlir(
-    func.func @k(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>) -> tensor<4x2xf32>
-        attributes {kiln.kernel} {
-      %0 = kiln.matmul %a, %b : (tensor<4x8xf32>, tensor<8x2xf32>) -> tensor<4x2xf32>
-      return %0 : tensor<4x2xf32>
+    func.func @k(%x: tensor<4x8xf32>) -> tensor<8x4xf32> attributes {kiln.kernel} {
+      %0 = kiln.transpose %x {permutation = array<i64: 1, 0>} : (tensor<4x8xf32>) -> tensor<8x4xf32>
+      return %0 : tensor<8x4xf32>
     })mlir");
   EXPECT_TRUE(failed(emitCudaKernel(kernel, "sm_80")));
-  EXPECT_NE(diagnostics.find("CUDA generation does not cover 'kiln.matmul' "
-                             "in this kernel yet"),
+  EXPECT_NE(diagnostics.find("CUDA generation does not cover "
+                             "'kiln.transpose' in this kernel yet"),
+            std::string::npos)
+      << diagnostics;
+}
+
+TEST_F(CudaCodegenTest, Bf16MatmulRunsOnTensorCoresWithItsEpilogue) {
+  func::FuncOp kernel = parseKernel(R"mlir(
+    func.func @k(%a: tensor<1x16x128xbf16>, %b: tensor<128x64xbf16>, %r: tensor<1x16x64xbf16>) -> tensor<1x16x64xbf16>
+        attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b : (tensor<1x16x128xbf16>, tensor<128x64xbf16>) -> tensor<1x16x64xbf16>
+      %1 = kiln.add %r, %0 : (tensor<1x16x64xbf16>, tensor<1x16x64xbf16>) -> tensor<1x16x64xbf16>
+      return %1 : tensor<1x16x64xbf16>
+    })mlir");
+  FailureOr<std::string> source = emitCudaKernel(kernel, "sm_80");
+  ASSERT_TRUE(succeeded(source)) << diagnostics;
+  // The default tile fits the 16x64 result: one block of 8 warps side by
+  // side, each one 16x8 mma tile.
+  EXPECT_NE(source->find("block tile 16x64x32, 1x8 warps of 1x1 mma tiles"),
+            std::string::npos)
+      << *source;
+  EXPECT_NE(source->find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
+            std::string::npos);
+  EXPECT_NE(source->find("const float v0 = (a2 + product);"),
+            std::string::npos);
+  CudaLaunch launch = getCudaLaunch(kernel, "sm_80");
+  EXPECT_EQ(launch.gridX, 1);
+  EXPECT_EQ(launch.gridY, 1);
+  EXPECT_EQ(launch.blockX, 256);
+}
+
+TEST_F(CudaCodegenTest, F32MatmulAccumulatesWithScalarFmas) {
+  func::FuncOp kernel = parseKernel(R"mlir(
+    func.func @k(%a: tensor<40x64xf32>, %b: tensor<24x64xf32>) -> tensor<40x24xf32>
+        attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b {transpose_rhs = true} : (tensor<40x64xf32>, tensor<24x64xf32>) -> tensor<40x24xf32>
+      return %0 : tensor<40x24xf32>
+    })mlir");
+  FailureOr<std::string> source = emitCudaKernel(kernel, "sm_80");
+  ASSERT_TRUE(succeeded(source)) << diagnostics;
+  EXPECT_EQ(source->find("mma.sync"), std::string::npos) << *source;
+  EXPECT_NE(source->find("acc[tm][tn][0] += a0 * b0;"), std::string::npos);
+  // transpose_rhs reads rhs as [N, K].
+  EXPECT_NE(source->find("arg1[col * 64 + kk]"), std::string::npos);
+  // Edge blocks: 40 rows in 64-row tiles, bounds-checked.
+  EXPECT_NE(source->find("if (row >= 40 || col >= 24)"), std::string::npos);
+}
+
+TEST_F(CudaCodegenTest, OversizedMatmulConfigIsRejected) {
+  func::FuncOp kernel = parseKernel(R"mlir(
+    func.func @k(%a: tensor<256x256xf32>, %b: tensor<256x256xf32>) -> tensor<256x256xf32>
+        attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 128, block_n = 256, block_k = 64, warps = 8>} {
+      %0 = kiln.matmul %a, %b : (tensor<256x256xf32>, tensor<256x256xf32>) -> tensor<256x256xf32>
+      return %0 : tensor<256x256xf32>
+    })mlir");
+  EXPECT_TRUE(failed(emitCudaKernel(kernel, "sm_90a")));
+  EXPECT_NE(diagnostics.find("needs 98304 bytes of shared memory (at most "
+                             "49152)"),
             std::string::npos)
       << diagnostics;
 }
 
 TEST_F(CudaCodegenTest, DefaultConfigsFollowTheArchitecture) {
   func::FuncOp kernel = parseKernel(R"mlir(
-    func.func @k(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>) -> tensor<4x2xf32>
+    func.func @k(%a: tensor<512x512xbf16>, %b: tensor<512x512xbf16>) -> tensor<512x512xbf16>
         attributes {kiln.kernel} {
-      %0 = kiln.matmul %a, %b : (tensor<4x8xf32>, tensor<8x2xf32>) -> tensor<4x2xf32>
-      return %0 : tensor<4x2xf32>
+      %0 = kiln.matmul %a, %b : (tensor<512x512xbf16>, tensor<512x512xbf16>) -> tensor<512x512xbf16>
+      return %0 : tensor<512x512xbf16>
     })mlir");
   CudaConfigAttr ampere = getDefaultCudaConfig(kernel, "sm_80");
   CudaConfigAttr hopper = getDefaultCudaConfig(kernel, "sm_90a");
+  EXPECT_EQ(ampere.getBlockM(), 128);
   EXPECT_EQ(ampere.getBlockN(), 128);
   EXPECT_EQ(ampere.getStages(), 3);
   EXPECT_EQ(hopper.getBlockN(), 256);
@@ -161,7 +217,8 @@ TEST(PtxasUsageTest, ParsesRegistersAndSpills) {
 }
 
 /// Every kernel the generator covers, of every zoo model, compiled in one
-/// .cu per model for sm_80 and sm_90a; norms and softmax without spills.
+/// .cu per model for sm_80 and sm_90a; matmuls, norms and softmax (default
+/// configs) without spills.
 TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
   if (!llvm::sys::fs::can_execute(kNvcc))
     GTEST_SKIP() << "no CUDA toolkit: " << kNvcc.str() << " is missing";
@@ -178,7 +235,7 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
     ASSERT_TRUE(succeeded(pm.run(*model->module))) << diagnostics;
     for (StringRef arch : {"sm_80", "sm_90a"}) {
       std::string source = getCudaPrelude().str();
-      std::set<std::string> rowKernels;
+      std::set<std::string> checkedKernels;
       for (auto kernel : model->module->getOps<func::FuncOp>()) {
         if (!kernel->hasAttr("kiln.kernel"))
           continue;
@@ -189,8 +246,8 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
         }
         compiled += arch == "sm_80";
         source += "\n" + *emitted;
-        if (classifyCudaKernel(kernel) == CudaKernelKind::Row)
-          rowKernels.insert(kernel.getSymName().str());
+        if (classifyCudaKernel(kernel) != CudaKernelKind::Elementwise)
+          checkedKernels.insert(kernel.getSymName().str());
       }
       std::string cubin =
           (directory + "/" + info.name + "-" + arch + ".cubin").str();
@@ -198,9 +255,10 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
           compileCudaToCubin(source, arch, kNvcc, cubin);
       ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
       for (const CudaResourceUsage &usage : *usages)
-        if (rowKernels.count(usage.function))
+        if (checkedKernels.count(usage.function)) {
           EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
               << info.name << " " << usage.function << " " << arch.str();
+        }
       llvm::sys::fs::remove(cubin);
     }
   }
