@@ -135,9 +135,7 @@ std::string getElementwiseExpression(Operation *op, ArrayRef<std::string> in) {
       .Case([&](SqrtOp) { return "sqrtf(" + in[0] + ")"; })
       .Case([&](RsqrtOp) { return "rsqrtf(" + in[0] + ")"; })
       .Case([&](TanhOp) { return "tanhf(" + in[0] + ")"; })
-      .Case([&](SigmoidOp) {
-        return "(1.0f / (1.0f + expf(-" + in[0] + ")))";
-      })
+      .Case([&](SigmoidOp) { return "(1.0f / (1.0f + expf(-" + in[0] + ")))"; })
       .Case([&](ReluOp) { return "fmaxf(" + in[0] + ", 0.0f)"; })
       .Case([&](SiluOp) {
         return "(" + in[0] + " / (1.0f + expf(-" + in[0] + ")))";
@@ -148,8 +146,7 @@ std::string getElementwiseExpression(Operation *op, ArrayRef<std::string> in) {
         if (gelu.getApproximation() == GeluApproximation::Tanh)
           return "(0.5f * " + x + " * (1.0f + tanhf(0.7978845608f * (" + x +
                  " + 0.044715f * " + x + " * " + x + " * " + x + "))))";
-        return "(0.5f * " + x + " * (1.0f + erff(" + x +
-               " * 0.70710678118f)))";
+        return "(0.5f * " + x + " * (1.0f + erff(" + x + " * 0.70710678118f)))";
       })
       .Case([&](CastOp cast) {
         Type to = getTensorType(cast.getResult()).getElementType();
@@ -168,11 +165,9 @@ std::string getElementwiseExpression(Operation *op, ArrayRef<std::string> in) {
 std::string getParameters(func::FuncOp kernel) {
   SmallVector<std::string> parameters;
   for (auto [index, type] : llvm::enumerate(kernel.getArgumentTypes()))
-    parameters.push_back(
-        llvm::formatv("const {0} *__restrict__ arg{1}",
-                      getStorageType(cast<RankedTensorType>(type)
-                                         .getElementType()),
-                      index));
+    parameters.push_back(llvm::formatv(
+        "const {0} *__restrict__ arg{1}",
+        getStorageType(cast<RankedTensorType>(type).getElementType()), index));
   for (auto [index, type] : llvm::enumerate(kernel.getResultTypes()))
     parameters.push_back(llvm::formatv(
         "{0} *__restrict__ result{1}",
@@ -188,8 +183,8 @@ func::ReturnOp getReturn(func::FuncOp kernel) {
 int64_t getThreads(CudaConfigAttr config) { return config.getWarps() * 32; }
 
 CudaConfigAttr getConfig(func::FuncOp kernel, StringRef arch) {
-  if (auto config = kernel->getAttrOfType<CudaConfigAttr>(
-          CudaConfigAttr::kAttrName))
+  if (auto config =
+          kernel->getAttrOfType<CudaConfigAttr>(CudaConfigAttr::kAttrName))
     return config;
   return getDefaultCudaConfig(kernel, arch);
 }
@@ -209,8 +204,8 @@ void emitPointwise(llvm::raw_ostream &os, func::FuncOp kernel,
   int64_t stride = 1;
   for (int64_t dim = shape.size() - 1; dim >= 0; --dim) {
     os << indent
-       << llvm::formatv("const int64_t c{0} = (i / {1}) % {2};\n", dim,
-                        stride, shape[dim]);
+       << llvm::formatv("const int64_t c{0} = (i / {1}) % {2};\n", dim, stride,
+                        shape[dim]);
     stride *= shape[dim];
   }
   auto getName = [&](Value value) -> std::string {
@@ -264,8 +259,8 @@ void emitPointwise(llvm::raw_ostream &os, func::FuncOp kernel,
 /// One thread per element of the result shape; every value is evaluated at
 /// the thread's element.
 std::string emitElementwise(func::FuncOp kernel, CudaConfigAttr config) {
-  ArrayRef<int64_t> shape = getTensorType(getReturn(kernel).getOperand(0))
-                                .getShape();
+  ArrayRef<int64_t> shape =
+      getTensorType(getReturn(kernel).getOperand(0)).getShape();
   std::string body;
   llvm::raw_string_ostream os(body);
   os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0})\n"
@@ -361,8 +356,8 @@ std::string emitMatmul(func::FuncOp kernel, CudaConfigAttr config) {
                       threads, kernel.getSymName(), getParameters(kernel));
   os << llvm::formatv("  // [{0} x {1}] x [{1} x {2}], block tile {3}x{4}x{5}, "
                       "{6}x{7} warps of {8}x{9} mma tiles.\n",
-                      m, k, n, blockM, blockN, blockK, grid.rows,
-                      grid.columns, tilesM, tilesN);
+                      m, k, n, blockM, blockN, blockK, grid.rows, grid.columns,
+                      tilesM, tilesN);
   os << llvm::formatv("  __shared__ {0} tileA[{1}][{2}];\n", type, blockM,
                       blockK);
   os << llvm::formatv("  __shared__ {0} tileB[{1}][{2}];\n", type, blockK,
@@ -544,8 +539,7 @@ kiln::codegen::classifyCudaKernel(func::FuncOp kernel) {
                                             kernel.getResultTypes()))
     if (getStorageType(cast<RankedTensorType>(type).getElementType()).empty())
       return kernel.emitError()
-             << "CUDA generation does not cover tensors of " << type
-             << " yet";
+             << "CUDA generation does not cover tensors of " << type << " yet";
   Block &body = kernel.getBody().front();
   func::ReturnOp ret = getReturn(kernel);
   // A single row op on the kernel's arguments, whose result is returned.
@@ -644,8 +638,7 @@ FailureOr<std::string> kiln::codegen::emitCudaKernel(func::FuncOp kernel,
   if (*kind == CudaKernelKind::Matmul) {
     MatmulOp matmul = getMatmul(kernel);
     if (failed(checkMatmulConfig(
-            matmul, config,
-            getTensorType(matmul.getLhs()).getElementType())))
+            matmul, config, getTensorType(matmul.getLhs()).getElementType())))
       return failure();
     return emitMatmul(kernel, config);
   }
@@ -679,10 +672,10 @@ kiln::codegen::parsePtxasUsage(StringRef output) {
   for (StringRef line : lines) {
     size_t entry = line.find("Compiling entry function '");
     if (entry != StringRef::npos) {
-      StringRef name = line.drop_front(entry).drop_until(
-          [](char c) { return c == '\''; });
-      usages.push_back({name.drop_front().take_until(
-                            [](char c) { return c == '\''; })
+      StringRef name =
+          line.drop_front(entry).drop_until([](char c) { return c == '\''; });
+      usages.push_back({name.drop_front()
+                            .take_until([](char c) { return c == '\''; })
                             .str()});
       continue;
     }
@@ -701,7 +694,8 @@ kiln::codegen::parsePtxasUsage(StringRef output) {
     // "Used N registers, ..."
     size_t used = line.find("Used ");
     if (used != StringRef::npos && line.contains(" registers"))
-      line.drop_front(used + 5).take_until([](char c) { return c == ' '; })
+      line.drop_front(used + 5)
+          .take_until([](char c) { return c == ' '; })
           .getAsInteger(10, usages.back().registers);
   }
   return usages;
@@ -714,8 +708,8 @@ kiln::codegen::compileCudaToCubin(StringRef source, StringRef arch,
     return llvm::createStringError("unknown CUDA architecture '" + arch +
                                    "' (expected sm_80 or sm_90a)");
   SmallString<128> sourcePath, logPath;
-  if (std::error_code error = llvm::sys::fs::createTemporaryFile(
-          "kiln-cuda", "cu", sourcePath))
+  if (std::error_code error =
+          llvm::sys::fs::createTemporaryFile("kiln-cuda", "cu", sourcePath))
     return llvm::createStringError(error, "cannot create a CUDA source file");
   if (std::error_code error =
           llvm::sys::fs::createTemporaryFile("kiln-cuda", "log", logPath))
@@ -728,14 +722,14 @@ kiln::codegen::compileCudaToCubin(StringRef source, StringRef arch,
     file << source;
   }
   std::string archFlag = ("-arch=" + arch).str();
-  SmallVector<StringRef> args = {nvcc,       "-cubin", archFlag,
-                                 "-O3",      "-Xptxas", "-v",
-                                 "-o",       cubinPath, sourcePath};
+  SmallVector<StringRef> args = {nvcc,  "-cubin",  archFlag,
+                                 "-O3", "-Xptxas", "-v",
+                                 "-o",  cubinPath, sourcePath};
   std::optional<StringRef> redirects[] = {std::nullopt, logPath.str(),
                                           logPath.str()};
   std::string message;
-  int status = llvm::sys::ExecuteAndWait(nvcc, args, std::nullopt, redirects,
-                                         0, 0, &message);
+  int status = llvm::sys::ExecuteAndWait(nvcc, args, std::nullopt, redirects, 0,
+                                         0, &message);
   auto log = llvm::MemoryBuffer::getFile(logPath);
   std::string output = log ? (*log)->getBuffer().str() : std::string();
   llvm::sys::fs::remove(sourcePath);
@@ -745,4 +739,3 @@ kiln::codegen::compileCudaToCubin(StringRef source, StringRef arch,
                                    (message.empty() ? output : message));
   return parsePtxasUsage(output);
 }
-

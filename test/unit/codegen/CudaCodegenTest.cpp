@@ -205,7 +205,8 @@ TEST(PtxasUsageTest, ParsesRegistersAndSpills) {
       "ptxas info    : Compiling entry function 'b' for 'sm_80'\n"
       "ptxas info    : Function properties for b\n"
       "    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n"
-      "ptxas info    : Used 18 registers, used 0 barriers, 372 bytes cmem[0]\n");
+      "ptxas info    : Used 18 registers, used 0 barriers, 372 bytes "
+      "cmem[0]\n");
   ASSERT_EQ(usages.size(), 2u);
   EXPECT_EQ(usages[0].function, "a");
   EXPECT_EQ(usages[0].registers, 255);
@@ -225,43 +226,52 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
   SmallString<128> directory;
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("kiln-cuda", directory));
   int64_t compiled = 0, skipped = 0;
-  for (const zoo::ModelInfo &info : zoo::listModels()) {
-    std::string error;
-    FailureOr<zoo::Model> model =
-        zoo::buildModel(context, info.name, {}, error);
-    ASSERT_TRUE(succeeded(model)) << error;
-    PassManager pm(&context);
-    graph::buildGraphPipeline(pm, graph::GraphPipelineOptions());
-    ASSERT_TRUE(succeeded(pm.run(*model->module))) << diagnostics;
-    for (StringRef arch : {"sm_80", "sm_90a"}) {
-      std::string source = getCudaPrelude().str();
-      std::set<std::string> checkedKernels;
-      for (auto kernel : model->module->getOps<func::FuncOp>()) {
-        if (!kernel->hasAttr("kiln.kernel"))
-          continue;
-        FailureOr<std::string> emitted = emitCudaKernel(kernel, arch);
-        if (failed(emitted)) {
-          skipped += arch == "sm_80";
-          continue;
+  // f32 takes the SIMT matmul path, bf16 the tensor-core one.
+  for (const zoo::ModelInfo &info : zoo::listModels())
+    for (StringRef dtype : {"f32", "bf16"}) {
+      std::string error;
+      FailureOr<zoo::Model> model =
+          zoo::buildModel(context, info.name, {"dtype=" + dtype.str()}, error);
+      ASSERT_TRUE(succeeded(model)) << error;
+      PassManager pm(&context);
+      graph::buildGraphPipeline(pm, graph::GraphPipelineOptions());
+      ASSERT_TRUE(succeeded(pm.run(*model->module))) << diagnostics;
+      for (StringRef arch : {"sm_80", "sm_90a"}) {
+        std::string source = getCudaPrelude().str();
+        std::set<std::string> checkedKernels;
+        for (auto kernel : model->module->getOps<func::FuncOp>()) {
+          if (!kernel->hasAttr("kiln.kernel"))
+            continue;
+          FailureOr<std::string> emitted = emitCudaKernel(kernel, arch);
+          if (failed(emitted)) {
+            skipped += arch == "sm_80";
+            if (arch == "sm_80")
+              std::cout << "[ CUDA     ] skipped " << info.name << " ("
+                        << dtype.str() << ") " << kernel.getSymName().str()
+                        << ": " << diagnostics;
+            diagnostics.clear();
+            continue;
+          }
+          compiled += arch == "sm_80";
+          source += "\n" + *emitted;
+          if (classifyCudaKernel(kernel) != CudaKernelKind::Elementwise)
+            checkedKernels.insert(kernel.getSymName().str());
         }
-        compiled += arch == "sm_80";
-        source += "\n" + *emitted;
-        if (classifyCudaKernel(kernel) != CudaKernelKind::Elementwise)
-          checkedKernels.insert(kernel.getSymName().str());
+        std::string cubin =
+            (directory + "/" + info.name + "-" + dtype + "-" + arch + ".cubin")
+                .str();
+        llvm::Expected<std::vector<CudaResourceUsage>> usages =
+            compileCudaToCubin(source, arch, kNvcc, cubin);
+        ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
+        for (const CudaResourceUsage &usage : *usages)
+          if (checkedKernels.count(usage.function)) {
+            EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
+                << info.name << " " << dtype.str() << " " << usage.function
+                << " " << arch.str();
+          }
+        llvm::sys::fs::remove(cubin);
       }
-      std::string cubin =
-          (directory + "/" + info.name + "-" + arch + ".cubin").str();
-      llvm::Expected<std::vector<CudaResourceUsage>> usages =
-          compileCudaToCubin(source, arch, kNvcc, cubin);
-      ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
-      for (const CudaResourceUsage &usage : *usages)
-        if (checkedKernels.count(usage.function)) {
-          EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
-              << info.name << " " << usage.function << " " << arch.str();
-        }
-      llvm::sys::fs::remove(cubin);
     }
-  }
   llvm::sys::fs::remove(directory);
   // Covered kernels exist: the count would be 0 if generation broke.
   EXPECT_GT(compiled, 0);
