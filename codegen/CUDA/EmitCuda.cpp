@@ -393,14 +393,18 @@ std::string emitMatmul(func::FuncOp kernel, CudaConfigAttr config) {
                    : "kk * " + std::to_string(n) + " + col",
       type);
   os << "    __syncthreads();\n";
-  os << llvm::formatv("    for (int kk = 0; kk < {0}; kk += 16) {{\n", blockK);
-  os << llvm::formatv("      for (int tm = 0; tm < {0}; ++tm)\n"
-                      "        for (int tn = 0; tn < {1}; ++tn) {{\n",
-                      tilesM, tilesN);
+  os << llvm::formatv(
+      "    #pragma unroll\n    for (int kk = 0; kk < {0}; kk += 16) {{\n",
+      blockK);
+  os << llvm::formatv(
+      "      #pragma unroll\n      for (int tm = 0; tm < {0}; ++tm)\n"
+      "        #pragma unroll\n        for (int tn = 0; tn < {1}; ++tn) {{\n",
+      tilesM, tilesN);
   os << "          const int r0 = warpRow + tm * 16 + group, "
         "c0 = warpCol + tn * 8 + pair * 2;\n";
   if (elementType.isF32()) {
-    os << "          for (int q = 0; q < 16; ++q) {\n"
+    os << "          #pragma unroll\n"
+          "          for (int q = 0; q < 16; ++q) {\n"
           "            const float a0 = tileA[r0][kk + q], "
           "a1 = tileA[r0 + 8][kk + q];\n"
           "            const float b0 = tileB[kk + q][c0], "
@@ -437,10 +441,11 @@ std::string emitMatmul(func::FuncOp kernel, CudaConfigAttr config) {
   os << "        }\n    }\n    __syncthreads();\n  }\n";
   // Epilogue: accumulator q of tile (tm, tn) is row r0 + 8 * (q / 2),
   // column c0 + q % 2.
-  os << llvm::formatv("  for (int tm = 0; tm < {0}; ++tm)\n"
-                      "    for (int tn = 0; tn < {1}; ++tn)\n"
-                      "      for (int q = 0; q < 4; ++q) {{\n",
-                      tilesM, tilesN);
+  os << llvm::formatv(
+      "  #pragma unroll\n  for (int tm = 0; tm < {0}; ++tm)\n"
+      "    #pragma unroll\n    for (int tn = 0; tn < {1}; ++tn)\n"
+      "      #pragma unroll\n      for (int q = 0; q < 4; ++q) {{\n",
+      tilesM, tilesN);
   os << "        const int64_t row = rowBase + warpRow + tm * 16 + group + 8 "
         "* (q / 2);\n"
         "        const int64_t col = colBase + warpCol + tn * 8 + pair * 2 + "
