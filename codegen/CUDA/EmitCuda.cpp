@@ -351,7 +351,9 @@ std::string emitMatmul(func::FuncOp kernel, CudaConfigAttr config) {
 
   std::string body;
   llvm::raw_string_ostream os(body);
-  os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0})\n"
+  // One block per SM as the floor lets ptxas keep every accumulator in
+  // registers instead of spilling to reach a higher occupancy it guessed.
+  os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1)\n"
                       "{1}({2}) {{\n",
                       threads, kernel.getSymName(), getParameters(kernel));
   os << llvm::formatv("  // [{0} x {1}] x [{1} x {2}], block tile {3}x{4}x{5}, "
@@ -606,16 +608,20 @@ CudaConfigAttr kiln::codegen::getDefaultCudaConfig(func::FuncOp kernel,
       rowWidth = getTensorType(op->getOperand(0)).getShape().back();
   });
   // Tensor-core tiles: 128x128x32 on sm_80, twice as wide in N on sm_90a
-  // (more registers and shared memory per SM), cut down to the problem so
-  // small matmuls do not pad, and at most one warp per 16x8 mma tile.
+  // (more registers and shared memory per SM) for bf16/f16; f32's scalar
+  // path keeps 128 wide, whose accumulators fit in registers. Tiles are cut
+  // down to the problem so small matmuls do not pad, with at most one warp
+  // per 16x8 mma tile.
   if (MatmulOp matmul = getMatmul(kernel)) {
     ArrayRef<int64_t> lhsShape = getTensorType(matmul.getLhs()).getShape();
     int64_t k = lhsShape.back();
     int64_t m = ShapedType::getNumElements(lhsShape) / k;
     int64_t n = getTensorType(matmul.getResult()).getShape().back();
     int64_t blockM = std::clamp<int64_t>(llvm::PowerOf2Ceil(m), 16, 128);
+    bool wide =
+        hopper && !getTensorType(matmul.getLhs()).getElementType().isF32();
     int64_t blockN =
-        std::clamp<int64_t>(llvm::PowerOf2Ceil(n), 8, hopper ? 256 : 128);
+        std::clamp<int64_t>(llvm::PowerOf2Ceil(n), 8, wide ? 256 : 128);
     int64_t blockK = std::clamp<int64_t>(llvm::PowerOf2Ceil(k), 16, 32);
     int64_t warps = std::min<int64_t>(8, (blockM / 16) * (blockN / 8));
     return CudaConfigAttr::get(context, blockM, blockN, blockK, warps,

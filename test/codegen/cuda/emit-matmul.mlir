@@ -22,7 +22,7 @@ func.func @matmul_residual(%a: tensor<1x64x128xbf16>, %b: tensor<128x256xbf16>, 
 
 // f32 keeps full precision with scalar FMAs in the mma register layout; the
 // config attached to the kernel wins over the default.
-// CHECK-LABEL: extern "C" __global__ void __launch_bounds__(128)
+// CHECK-LABEL: extern "C" __global__ void __launch_bounds__(128, 1)
 // CHECK-NEXT: matmul_f32(
 // CHECK: block tile 32x32x16, 2x2 warps of 1x2 mma tiles.
 // CHECK-NOT: mma.sync

@@ -279,4 +279,35 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
             << skipped << " uncovered ones\n";
 }
 
+/// The full-size default tiles (128x128 on sm_80, 128x256 on sm_90a), which
+/// small zoo shapes never reach, compile without spills.
+TEST_F(CudaCodegenTest, LargeMatmulDefaultConfigsDoNotSpill) {
+  if (!llvm::sys::fs::can_execute(kNvcc))
+    GTEST_SKIP() << "no CUDA toolkit: " << kNvcc.str() << " is missing";
+  for (StringRef type : {"bf16", "f32"}) {
+    std::string tensor = ("tensor<1024x1024x" + type + ">").str();
+    func::FuncOp kernel = parseKernel(
+        "func.func @k(%a: " + tensor + ", %b: " + tensor + ") -> " + tensor +
+        " attributes {kiln.kernel} {\n  %0 = kiln.matmul %a, %b : (" + tensor +
+        ", " + tensor + ") -> " + tensor + "\n  return %0 : " + tensor + "\n}");
+    ASSERT_TRUE(kernel);
+    for (StringRef arch : {"sm_80", "sm_90a"}) {
+      FailureOr<std::string> source = emitCudaKernel(kernel, arch);
+      ASSERT_TRUE(succeeded(source)) << diagnostics;
+      SmallString<128> cubin;
+      ASSERT_FALSE(
+          llvm::sys::fs::createTemporaryFile("kiln-cuda", "cubin", cubin));
+      llvm::Expected<std::vector<CudaResourceUsage>> usages =
+          compileCudaToCubin(getCudaPrelude().str() + *source, arch, kNvcc,
+                             cubin);
+      llvm::sys::fs::remove(cubin);
+      ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
+      ASSERT_EQ(usages->size(), 1u);
+      EXPECT_EQ((*usages)[0].spillStoreBytes + (*usages)[0].spillLoadBytes, 0)
+          << type.str() << " " << arch.str() << ": " << (*usages)[0].registers
+          << " registers";
+    }
+  }
+}
+
 } // namespace
