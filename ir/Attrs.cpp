@@ -49,3 +49,25 @@ CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           "(the packing tile follows the micro tile)";
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// CudaConfigAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+CudaConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                       int64_t blockM, int64_t blockN, int64_t blockK,
+                       int64_t warps, int64_t stages) {
+  for (auto [name, size] : {std::pair<StringRef, int64_t>{"block_m", blockM},
+                            {"block_n", blockN},
+                            {"block_k", blockK}})
+    if (size < 1 || !llvm::isPowerOf2_64(size))
+      return emitError() << "expected " << name << " (" << size
+                         << ") to be a power of two >= 1";
+  // 32 warps are the 1024 threads CUDA allows in one thread block.
+  if (warps < 1 || warps > 32)
+    return emitError() << "expected warps (" << warps << ") to be in [1, 32]";
+  if (stages < 1 || stages > 8)
+    return emitError() << "expected stages (" << stages << ") to be in [1, 8]";
+  return success();
+}

@@ -72,4 +72,40 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
   }];
 }
 
+def Kiln_CudaConfigAttr : AttrDef<Kiln_Dialect, "CudaConfig"> {
+  let mnemonic = "cuda_config";
+  let summary = "how the CUDA backend tiles one kernel over blocks and warps";
+  let description = [{
+    Attached to a kernel function as `kiln.cuda_config`. The CUDA generator
+    reads it; `kiln::codegen::getDefaultCudaConfig` proposes the default one
+    per kernel and architecture.
+
+    - `block_m`, `block_n`, `block_k`: the tile one thread block computes.
+      Contractions tile their output `block_m x block_n` and sweep k by
+      `block_k` (multiples of the 16x8x16 mma.sync shape). Row kernels
+      (softmax, norms, reductions) take `block_m` rows per block;
+      elementwise kernels take `block_n` elements per thread block.
+    - `warps`: warps per thread block (1 to 32).
+    - `stages`: shared-memory pipeline depth of contractions (1 to 8); 1
+      loads each k tile before computing it, more prefetch with cp.async.
+
+    ```mlir
+    func.func @k(...) attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 128, block_n = 128, block_k = 32, warps = 8, stages = 3>}
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$block_m,
+    "int64_t":$block_n,
+    "int64_t":$block_k,
+    "int64_t":$warps,
+    DefaultValuedParameter<"int64_t", "1">:$stages
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The function attribute that holds a kernel's CUDA configuration.
+    static constexpr ::llvm::StringLiteral kAttrName = "kiln.cuda_config";
+  }];
+}
+
 #endif // KILN_IR_KILNATTRS_TD

@@ -9,6 +9,7 @@
 
 #include "codegen/CPU/Patterns.h"
 #include "codegen/CPU/Pipelines.h"
+#include "codegen/CUDA/Passes.h"
 #include "ir/KilnDialect.h"
 #include "passes/Pipelines.h"
 
@@ -20,6 +21,7 @@ int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   kiln::graph::registerGraphPasses();
   kiln::cpu::registerCpuPasses();
+  kiln::cuda::registerKilnCudaPasses();
   mlir::DialectRegistry registry;
   registry.insert<kiln::KilnDialect, mlir::func::FuncDialect>();
   kiln::cpu::registerCpuCodegenDialects(registry);

@@ -1,0 +1,91 @@
+//===- EmitCuda.h - CUDA C++ for kiln kernels ------------------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// The CUDA backend's generator: one readable CUDA C++ `__global__` function
+// per kernel (`func.func` with `kiln.kernel`), specialized to the kernel's
+// static shapes and its `kiln.cuda_config`, and the ahead-of-time compile of
+// such source to cubin with nvcc, with the register and spill figures ptxas
+// reports.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_CUDA_EMITCUDA_H_
+#define KILN_CODEGEN_CUDA_EMITCUDA_H_
+
+#include "ir/KilnDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::codegen {
+
+/// The shape of computation a kernel has, which picks its CUDA template.
+enum class CudaKernelKind {
+  /// Elementwise and broadcast ops only: one thread per output element.
+  Elementwise,
+  /// One softmax, rms_norm or layer_norm over the last axis: one block per
+  /// row, warp-shuffle then shared-memory reductions.
+  Row,
+  /// One matmul of two kernel arguments (rhs 2-D) and an elementwise
+  /// epilogue on its result: block tiles in shared memory, warps of 16x8
+  /// mma.sync tiles.
+  Matmul,
+};
+
+/// The helpers every generated kernel uses (loads and stores of f32, bf16
+/// and f16, warp and block reductions); once at the top of a .cu file.
+llvm::StringRef getCudaPrelude();
+
+/// The kind of `kernel`, or failure with one error at the first op the CUDA
+/// generator does not cover.
+mlir::FailureOr<CudaKernelKind> classifyCudaKernel(mlir::func::FuncOp kernel);
+
+/// The default config of `kernel` for `arch` ("sm_80" or "sm_90a").
+CudaConfigAttr getDefaultCudaConfig(mlir::func::FuncOp kernel,
+                                    llvm::StringRef arch);
+
+/// CUDA C++ for `kernel`: an `extern "C" __global__` function named like the
+/// kernel whose parameters are the kernel's arguments then its results, as
+/// device pointers. Uses the kernel's `kiln.cuda_config`, or the default for
+/// `arch` when it has none. Fails with one error naming an uncovered op.
+mlir::FailureOr<std::string> emitCudaKernel(mlir::func::FuncOp kernel,
+                                            llvm::StringRef arch);
+
+/// The launch shape of a generated kernel.
+struct CudaLaunch {
+  int64_t gridX = 1;
+  int64_t gridY = 1;
+  int64_t blockX = 1;
+};
+
+/// How `emitCudaKernel(kernel, arch)` is launched.
+CudaLaunch getCudaLaunch(mlir::func::FuncOp kernel, llvm::StringRef arch);
+
+/// What ptxas reports for one compiled function.
+struct CudaResourceUsage {
+  std::string function;
+  int64_t registers = 0;
+  int64_t spillStoreBytes = 0;
+  int64_t spillLoadBytes = 0;
+};
+
+/// The per-function figures in ptxas `-v` output (the "Compiling entry
+/// function", "spill stores" and "Used N registers" lines).
+std::vector<CudaResourceUsage> parsePtxasUsage(llvm::StringRef output);
+
+/// Compiles `source` with the nvcc at `nvcc` to the cubin `cubinPath` for
+/// `arch`, and returns ptxas's usage of every function in it. Fails with
+/// nvcc's diagnostics.
+llvm::Expected<std::vector<CudaResourceUsage>>
+compileCudaToCubin(llvm::StringRef source, llvm::StringRef arch,
+                   llvm::StringRef nvcc, llvm::StringRef cubinPath);
+
+} // namespace kiln::codegen
+
+#endif // KILN_CODEGEN_CUDA_EMITCUDA_H_
