@@ -126,6 +126,36 @@ def model_table(report):
     return lines
 
 
+def bar_plot(plt, reports, suite, value, size, xlabel, title_text, path):
+    """One horizontal bar group per benchmark of `suite`, a bar per report,
+    of value(benchmark); writes `path` and returns it, or None when the
+    suite has no benchmarks."""
+    names = []
+    for r in reports:
+        for b in r["benchmarks"]:
+            if b["suite"] == suite and b["name"] not in names:
+                names.append(b["name"])
+    if not names:
+        return None
+    width, per_row = size
+    fig, ax = plt.subplots(figsize=(width, per_row * len(names) + 1.5))
+    height = 0.8 / len(reports)
+    for i, r in enumerate(reports):
+        by_name = {b["name"]: value(b) for b in r["benchmarks"]}
+        ys = [j + i * height for j in range(len(names))]
+        ax.barh(ys, [by_name.get(n, 0) for n in names], height=height, label=title(r))
+    ax.set_yticks([j + 0.4 - height / 2 for j in range(len(names))])
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title_text)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot(reports, plots):
     """Writes roofline.png and models.png; returns their paths."""
     import matplotlib
@@ -133,58 +163,16 @@ def plot(reports, plots):
     import matplotlib.pyplot as plt
 
     os.makedirs(plots, exist_ok=True)
-    paths = []
-
-    # Roofline fraction per kernel benchmark, one bar group per report.
-    names = []
-    for r in reports:
-        for b in r["benchmarks"]:
-            if b["suite"] == "kernels" and b["name"] not in names:
-                names.append(b["name"])
-    if names:
-        fig, ax = plt.subplots(figsize=(10, 0.32 * len(names) + 1.5))
-        height = 0.8 / len(reports)
-        for i, r in enumerate(reports):
-            by_name = {b["name"]: b["roofline_fraction"] for b in r["benchmarks"]}
-            ys = [j + i * height for j in range(len(names))]
-            ax.barh(ys, [by_name.get(n, 0) for n in names], height=height, label=title(r))
-        ax.set_yticks([j + 0.4 - height / 2 for j in range(len(names))])
-        ax.set_yticklabels(names, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel("fraction of the measured roofline")
-        ax.set_title("Kernels: roofline fraction (Kiln and peers)")
-        ax.legend()
-        fig.tight_layout()
-        path = os.path.join(plots, "roofline.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
-
-    # Model latency, one bar group per report.
-    models = []
-    for r in reports:
-        for b in r["benchmarks"]:
-            if b["suite"] == "models" and b["name"] not in models:
-                models.append(b["name"])
-    if models:
-        fig, ax = plt.subplots(figsize=(8, 0.45 * len(models) + 1.5))
-        height = 0.8 / len(reports)
-        for i, r in enumerate(reports):
-            by_name = {b["name"]: b["median"] * 1e3 for b in r["benchmarks"]}
-            ys = [j + i * height for j in range(len(models))]
-            ax.barh(ys, [by_name.get(n, 0) for n in models], height=height, label=title(r))
-        ax.set_yticks([j + 0.4 - height / 2 for j in range(len(models))])
-        ax.set_yticklabels(models, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel("latency (ms, median)")
-        ax.set_title("Zoo models end to end")
-        ax.legend()
-        fig.tight_layout()
-        path = os.path.join(plots, "models.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    paths = [
+        bar_plot(plt, reports, "kernels", lambda b: b["roofline_fraction"], (10, 0.32),
+                 "fraction of the measured roofline",
+                 "Kernels: roofline fraction (Kiln and peers)",
+                 os.path.join(plots, "roofline.png")),
+        bar_plot(plt, reports, "models", lambda b: b["median"] * 1e3, (8, 0.45),
+                 "latency (ms, median)", "Zoo models end to end",
+                 os.path.join(plots, "models.png")),
+    ]
+    return [path for path in paths if path]
 
 
 def render(reports, command, notes, plot_paths, output):

@@ -364,11 +364,15 @@ struct ElementwiseLowering : OpConversionPattern<OpTy> {
 // CastOp, ConstantOp, TransposeOp, BroadcastToOp, SelectOp
 //===----------------------------------------------------------------------===//
 
-struct CastLowering : OpConversionPattern<CastOp> {
-  using OpConversionPattern::OpConversionPattern;
+/// Cast and broadcast_to: each result element is its (broadcast) input
+/// element, converted to the result's element type by the generic's yield.
+template <typename OpTy>
+struct CopyLowering : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpTy::Adaptor;
 
   LogicalResult
-  matchAndRewrite(CastOp op, OpAdaptor adaptor,
+  matchAndRewrite(OpTy op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Value result = buildElementwise(
         rewriter, op.getLoc(), op.getResult().getType(), adaptor.getInput(),
@@ -415,21 +419,6 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
     Value result = buildGeneric(
         rewriter, op.getLoc(), adaptor.getInput(), {inputMap}, init,
         rewriter.getMultiDimIdentityMap(permutation.size()), iterators,
-        forwardInput,
-        /*extendInputs=*/false);
-    rewriter.replaceOp(op, result);
-    return success();
-  }
-};
-
-struct BroadcastToLowering : OpConversionPattern<BroadcastToOp> {
-  using OpConversionPattern::OpConversionPattern;
-
-  LogicalResult
-  matchAndRewrite(BroadcastToOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Value result = buildElementwise(
-        rewriter, op.getLoc(), op.getResult().getType(), adaptor.getInput(),
         forwardInput,
         /*extendInputs=*/false);
     rewriter.replaceOp(op, result);
@@ -1215,8 +1204,8 @@ void kiln::cpu::populateKilnToLinalgPatterns(RewritePatternSet &patterns) {
                ElementwiseLowering<DivOp>, ElementwiseLowering<MaxOp>,
                ElementwiseLowering<MinOp>, ElementwiseLowering<PowOp>,
                ElementwiseLowering<ErfOp>>(context);
-  patterns.add<CastLowering, ConstantLowering, TransposeLowering,
-               BroadcastToLowering, MatmulLowering, Conv2DLowering,
+  patterns.add<CopyLowering<CastOp>, ConstantLowering, TransposeLowering,
+               CopyLowering<BroadcastToOp>, MatmulLowering, Conv2DLowering,
                ReduceLowering<ReduceSumOp>, ReduceLowering<ReduceMeanOp>,
                ReduceLowering<ReduceMaxOp>, SoftmaxLowering, LayerNormLowering,
                RmsNormLowering, ReshapeLowering, ConcatLowering, SliceLowering,

@@ -36,6 +36,7 @@
 
 #include <cmath>
 #include <numeric>
+#include <type_traits>
 
 using namespace mlir;
 using ::onnx::AttributeProto;
@@ -447,6 +448,24 @@ LogicalResult Importer::defineReshaped(unsigned inputIndex,
 //===----------------------------------------------------------------------===//
 // Host folding helpers
 //===----------------------------------------------------------------------===//
+
+/// A constant of `type` holding `values`: a scalar when `scalar` (one
+/// value), else a 1-D tensor.
+template <typename T>
+static HostTensor makeListTensor(ElementType type, const std::vector<T> &values,
+                                 bool scalar) {
+  std::vector<int64_t> shape;
+  if (!scalar)
+    shape.push_back(static_cast<int64_t>(values.size()));
+  HostTensor tensor(type, shape);
+  for (auto [i, value] : llvm::enumerate(values)) {
+    if constexpr (std::is_floating_point_v<T>)
+      tensor.setFloat(static_cast<int64_t>(i), value);
+    else
+      tensor.setInt(static_cast<int64_t>(i), value);
+  }
+  return tensor;
+}
 
 /// The numpy broadcast of `lhs` and `rhs`, or nullopt.
 static std::optional<std::vector<int64_t>>
@@ -1499,25 +1518,17 @@ LogicalResult Importer::convertConstant(const NodeProto &node) {
       std::vector<float> floats(attr.floats().begin(), attr.floats().end());
       if (name == "value_float")
         floats = {attr.f()};
-      std::vector<int64_t> shape;
-      if (name == "value_floats")
-        shape.push_back(floats.size());
-      HostTensor tensor(ElementType::F32, shape);
-      for (auto [i, value] : llvm::enumerate(floats))
-        tensor.setFloat(i, value);
-      return defineConstant(0, {std::move(tensor), false});
+      return defineConstant(
+          0, {makeListTensor(ElementType::F32, floats, name == "value_float"),
+              false});
     }
     if (name == "value_int" || name == "value_ints") {
       std::vector<int64_t> ints(attr.ints().begin(), attr.ints().end());
       if (name == "value_int")
         ints = {attr.i()};
-      std::vector<int64_t> shape;
-      if (name == "value_ints")
-        shape.push_back(ints.size());
-      HostTensor tensor(ElementType::I64, shape);
-      for (auto [i, value] : llvm::enumerate(ints))
-        tensor.setInt(i, value);
-      return defineConstant(0, {std::move(tensor), false});
+      return defineConstant(
+          0, {makeListTensor(ElementType::I64, ints, name == "value_int"),
+              false});
     }
   }
   return nodeError("expected a value, value_float(s) or value_int(s) "
