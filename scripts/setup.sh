@@ -70,3 +70,16 @@ venv=$build_dir/python-venv
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
 KILN_BUILD_DIR=$build_dir "$venv/bin/pip" install --quiet --no-build-isolation \
   --no-deps --force-reinstall "$here"
+
+# The peers (PyTorch, ONNX Runtime, transformers, timm) in a venv of their
+# own, from PyPI: tests export real models with them and compare with ONNX
+# Runtime; benchmarks time them beside Kiln. Reinstalled only when
+# scripts/peers-requirements.txt changes.
+peers=$build_dir/peers-venv
+peers_req=$here/scripts/peers-requirements.txt
+if ! cmp -s "$peers_req" "$peers/requirements.installed"; then
+  echo "setup: installing the peers into $peers (PyPI, several GB)"
+  [ -x "$peers/bin/python" ] || /usr/bin/python3 -m venv "$peers"
+  "$peers/bin/pip" install --quiet --disable-pip-version-check -r "$peers_req"
+  cp "$peers_req" "$peers/requirements.installed"
+fi
