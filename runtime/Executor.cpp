@@ -236,6 +236,9 @@ std::optional<CompiledModel> CompiledModel::load(Artifact artifact,
               " is negative";
   } else if (!validateManifest(artifact.manifest, artifact.weights, message)) {
     message = "invalid manifest: " + message;
+  } else if (artifact.cuda) {
+    message = "it is compiled for CUDA (" + artifact.cuda->arch +
+              "), not for the CPU";
   } else if (artifact.code.empty()) {
     message = "the code section is empty";
   } else {
