@@ -12,6 +12,7 @@
 #include "runtime/CUDA/CudaModel.h"
 
 #include "runtime/CUDA/LaunchPlan.h"
+#include "runtime/Executor.h"
 
 #include <cstring>
 
@@ -306,20 +307,8 @@ bool CudaModel::usesGraph() const { return state->graphExec != nullptr; }
 
 bool CudaModel::bindInput(size_t index, const HostTensor &tensor,
                           std::string &error) {
-  const std::vector<TensorSpec> &specs = state->manifest.inputs;
-  if (index >= specs.size()) {
-    error = "model '" + state->path + "' has no input " +
-            std::to_string(index) + " (it has " + std::to_string(specs.size()) +
-            ")";
+  if (!checkInputBinding(state->manifest, index, tensor, state->path, error))
     return false;
-  }
-  const TensorSpec &spec = specs[index];
-  if (tensor.getElementType() != spec.type || tensor.getShape() != spec.shape) {
-    error = "input '" + spec.name + "' of model '" + state->path +
-            "' expects " + formatTensorType(spec.type, spec.shape) + ", got " +
-            formatTensorType(tensor.getElementType(), tensor.getShape());
-    return false;
-  }
   if (tensor.getByteSize() != 0)
     std::memcpy(state->inputs[index].data(), tensor.data(),
                 tensor.getByteSize());
