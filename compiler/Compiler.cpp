@@ -16,6 +16,7 @@
 #include "codegen/CPU/Patterns.h"
 #include "codegen/CPU/Pipelines.h"
 #include "codegen/Common/Target.h"
+#include "compiler/CudaKernels.h"
 #include "compiler/ModelPlan.h"
 #include "ir/KilnDialect.h"
 #include "models/io/ModelFile.h"
@@ -44,6 +45,8 @@ using namespace mlir;
 namespace kiln::compiler {
 
 std::string getCompilerVersion() { return KILN_VERSION; }
+
+bool isCudaTarget(StringRef target) { return isKnownCudaArch(target.str()); }
 
 void registerCompilerDialects(DialectRegistry &registry) {
   cpu::registerCpuCodegenDialects(registry);
@@ -157,6 +160,15 @@ static std::string describeTarget(const codegen::CpuTarget &target) {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(object));
+  return text;
+}
+
+/// The GPU target's description for the manifest.
+static std::string describeCudaTarget(StringRef arch) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(
+      llvm::json::Object{{"name", arch}, {"kind", "cuda"}});
   return text;
 }
 
@@ -300,7 +312,10 @@ applyTunedConfigs(ModuleOp outlined, const CompileOptions &options) {
     KernelConfigChoice choice{kernel.getSymName().str(), /*tuned=*/false};
     if (options.configLookup)
       if (Attribute config = options.configLookup(kernel)) {
-        kernel->setAttr(CpuConfigAttr::kAttrName, config);
+        kernel->setAttr(isa<CudaConfigAttr>(config)
+                            ? CudaConfigAttr::kAttrName
+                            : CpuConfigAttr::kAttrName,
+                        config);
         choice.tuned = true;
       }
     choices.push_back(std::move(choice));
@@ -309,17 +324,23 @@ applyTunedConfigs(ModuleOp outlined, const CompileOptions &options) {
 }
 
 /// The configs on the kernels of `outlined`: the tuned ones, then the
-/// default heuristic's for the rest.
+/// default heuristic's for the rest; CUDA configs for a GPU target (no
+/// `target`).
 static FailureOr<std::vector<KernelConfigChoice>>
-selectConfigs(ModuleOp outlined, const codegen::CpuTarget &target,
+selectConfigs(ModuleOp outlined, const std::optional<codegen::CpuTarget> &target,
               const CompileOptions &options, IRPrinter &printer) {
   std::vector<KernelConfigChoice> choices =
       applyTunedConfigs(outlined, options);
   printer.printStage("apply-tuned-configs", outlined);
+  if (!target) {
+    setDefaultCudaConfigs(outlined, options.target);
+    printer.printStage("select-cuda-configs", outlined);
+    return choices;
+  }
   PassManager configPm(outlined.getContext());
   printer.configure(configPm);
   cpu::SelectKernelConfigPassOptions selectOptions;
-  selectOptions.target = target.name;
+  selectOptions.target = target->name;
   configPm.addNestedPass<func::FuncOp>(
       cpu::createSelectKernelConfigPass(selectOptions));
   if (failed(configPm.run(outlined)))
@@ -329,9 +350,10 @@ selectConfigs(ModuleOp outlined, const codegen::CpuTarget &target,
 
 namespace {
 /// What `compileModel` and `explainModel` share before the graph stages:
-/// the target, and a clone of the model with its entry function.
+/// the CPU target (none for a GPU), and a clone of the model with its entry
+/// function.
 struct PreparedModel {
-  codegen::CpuTarget target;
+  std::optional<codegen::CpuTarget> target;
   OwningOpRef<ModuleOp> graph;
   func::FuncOp entry;
 };
@@ -344,12 +366,16 @@ static FailureOr<PreparedModel> prepareModel(ModuleOp module,
   DialectRegistry registry;
   registerCompilerDialects(registry);
   context->appendDialectRegistry(registry);
-  llvm::Expected<codegen::CpuTarget> target =
-      codegen::getCpuTarget(options.target);
-  if (!target)
-    return module.emitError() << llvm::toString(target.takeError());
   PreparedModel prepared;
-  prepared.target = std::move(*target);
+  if (!isCudaTarget(options.target)) {
+    llvm::Expected<codegen::CpuTarget> target =
+        codegen::getCpuTarget(options.target);
+    if (!target)
+      return module.emitError()
+             << llvm::toString(target.takeError())
+             << " (or a GPU architecture: sm_80, sm_90a)";
+    prepared.target = std::move(*target);
+  }
   prepared.graph = module.clone();
   FailureOr<func::FuncOp> entry = getEntryFunction(*prepared.graph);
   if (failed(entry))
@@ -403,7 +429,7 @@ FailureOr<CompiledArtifact> compileModel(ModuleOp module,
     return failure();
   ModuleOp outlined = *prepared->graph;
   func::FuncOp entry = prepared->entry;
-  const codegen::CpuTarget &target = prepared->target;
+  const std::optional<codegen::CpuTarget> &target = prepared->target;
   SingleThreadedScope singleThreaded(module.getContext(),
                                      options.printIR.isEnabled());
   IRPrinter printer(options.printIR);
@@ -425,28 +451,40 @@ FailureOr<CompiledArtifact> compileModel(ModuleOp module,
   result.kernelsPerBlock = countKernelsPerBlock(entry);
   result.configs = std::move(*configs);
 
-  // 3. The kernels alone through the CPU backend.
+  // 3. The kernels alone through the CPU backend, or to CUDA and cubins.
   for (auto function :
        llvm::make_early_inc_range(outlined.getOps<func::FuncOp>()))
     if (!function->hasAttr(graph::kKernelAttrName))
       function.erase();
-  FailureOr<std::vector<uint8_t>> code =
-      compileKernels(outlined, target, printer);
-  if (failed(code) || failed(setTiles(outlined, plan->manifest)) ||
-      failed(printer.checkRequestedPasses(module.getLoc())))
-    return failure();
-
-  // 4. The artifact, checked as the runtime will check it.
   Artifact &artifact = result.artifact;
   artifact.manifest = std::move(plan->manifest);
   artifact.manifest.compilerVersion = getCompilerVersion();
-  artifact.manifest.target = describeTarget(target);
-  artifact.code = std::move(*code);
+  if (target) {
+    FailureOr<std::vector<uint8_t>> code =
+        compileKernels(outlined, *target, printer);
+    if (failed(code) || failed(setTiles(outlined, artifact.manifest)))
+      return failure();
+    artifact.code = std::move(*code);
+    artifact.manifest.target = describeTarget(*target);
+  } else {
+    FailureOr<CudaProgram> program = compileCudaKernels(
+        outlined, options.target, options.nvrtc, result.cudaSources);
+    if (failed(program))
+      return failure();
+    artifact.cuda = std::move(*program);
+    artifact.manifest.target = describeCudaTarget(options.target);
+  }
+  if (failed(printer.checkRequestedPasses(module.getLoc())))
+    return failure();
+
+  // 4. The artifact, checked as the runtime will check it.
   artifact.weights = std::move(plan->weights);
   if (options.storeGraph)
     artifact.graph = describeGraph(module, weights, artifact.weights);
   std::string error;
-  if (!validateManifest(artifact.manifest, artifact.weights, error))
+  if (!validateManifest(artifact.manifest, artifact.weights, error) ||
+      (artifact.cuda &&
+       !validateCudaProgram(*artifact.cuda, artifact.manifest, error)))
     return module.emitError("the compiled model is invalid: ") << error;
   return result;
 }

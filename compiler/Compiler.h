@@ -16,6 +16,11 @@
 //     -> artifact: manifest, code, the weights the model reads, and the
 //        model's original kiln graph (without weights) for checking
 //
+// For a GPU target (sm_80, sm_90a) the configs are #kiln.cuda_config
+// (codegen/CUDA/EmitCuda.h's defaults for kernels not tuned), and each
+// kernel becomes CUDA C++ compiled to a cubin with NVRTC; the artifact holds
+// them in its "cuda" section instead of a shared object.
+//
 // The result depends only on the module, the weights, the target and the
 // configs on the IR: compiling twice gives the same bytes. Every failure is
 // emitted as a diagnostic (with the location of the op at fault) on the
@@ -26,6 +31,7 @@
 #ifndef KILN_COMPILER_COMPILER_H_
 #define KILN_COMPILER_COMPILER_H_
 
+#include "codegen/CUDA/Nvrtc.h"
 #include "passes/Fusion/Explain.h"
 #include "runtime/Artifact.h"
 
@@ -69,8 +75,10 @@ using KernelConfigLookup = std::function<mlir::Attribute(mlir::func::FuncOp)>;
 
 struct CompileOptions {
   /// The CPU to compile for (codegen/Common/Target.h): "host", "x86-64-v3",
-  /// ...
+  /// ...; or the GPU architecture, "sm_80" or "sm_90a".
   std::string target = "host";
+  /// GPU targets: where NVRTC and the CUDA headers are, and its cache.
+  codegen::NvrtcOptions nvrtc;
   /// Fuse ops into kernels; with false every op is its own kernel.
   bool fusion = true;
   /// Store the model's kiln graph in the artifact (version 2), so that it
@@ -102,6 +110,9 @@ struct CompiledArtifact {
   std::optional<double> kernelsPerBlock;
   /// One entry per kernel, in outlining order.
   std::vector<KernelConfigChoice> configs;
+  /// GPU targets: per kernel of the artifact's CUDA section, in its order,
+  /// the CUDA C++ it was compiled from (a whole .cu file).
+  std::vector<std::string> cudaSources;
 };
 
 /// The fusion of a model, without code: what `kiln explain` shows.
@@ -114,6 +125,9 @@ struct ModelExplanation {
 
 /// The compiler's version, as artifacts and tuning-database keys record it.
 std::string getCompilerVersion();
+
+/// Whether `target` names a GPU architecture rather than a CPU.
+bool isCudaTarget(llvm::StringRef target);
 
 /// Registers what compiling needs in a context: the kiln dialect and every
 /// dialect, interface and translation of the graph passes and the CPU

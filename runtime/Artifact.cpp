@@ -36,8 +36,10 @@ static constexpr const char *kManifestSection = "manifest";
 static constexpr const char *kCodeSection = "code";
 static constexpr const char *kWeightsSection = "weights";
 static constexpr const char *kGraphSection = "graph";
-/// The container version that introduced the graph section.
+static constexpr const char *kCudaSection = "cuda";
+/// The container versions that introduced the graph and cuda sections.
 static constexpr uint32_t kGraphVersion = 2;
+static constexpr uint32_t kCudaVersion = 3;
 
 uint64_t fnv1a64(const uint8_t *data, size_t size) {
   uint64_t hash = 14695981039346656037ull;
@@ -132,7 +134,18 @@ static bool writeContents(const std::string &path,
     message = "invalid manifest: " + message;
     return false;
   }
-  if (contents.code.empty()) {
+  std::vector<uint8_t> cuda;
+  if (contents.cuda) {
+    if (!contents.code.empty()) {
+      message = "a model compiled for CUDA has no code section";
+      return false;
+    }
+    if (!validateCudaProgram(*contents.cuda, contents.manifest, message) ||
+        !encodeCudaSection(*contents.cuda, cuda, message)) {
+      message = "invalid CUDA kernels: " + message;
+      return false;
+    }
+  } else if (contents.code.empty()) {
     message = "the code section is empty";
     return false;
   }
@@ -147,16 +160,19 @@ static bool writeContents(const std::string &path,
   std::vector<SectionBytes> sections = {
       {kManifestSection, reinterpret_cast<const uint8_t *>(manifest.data()),
        manifest.size()},
-      {kCodeSection, contents.code.data(), contents.code.size()},
+      contents.cuda
+          ? SectionBytes{kCudaSection, cuda.data(), cuda.size()}
+          : SectionBytes{kCodeSection, contents.code.data(),
+                         contents.code.size()},
       {kWeightsSection, weights.data(), weights.size()}};
   // The oldest version that holds the contents, for older runtimes.
-  uint32_t version = 1;
+  uint32_t version = contents.cuda ? kCudaVersion : 1;
   if (!contents.graph.empty()) {
     sections.push_back(
         {kGraphSection,
          reinterpret_cast<const uint8_t *>(contents.graph.data()),
          contents.graph.size()});
-    version = kGraphVersion;
+    version = std::max(version, kGraphVersion);
   }
   return writeFile(path, sections, version, message);
 }
@@ -228,7 +244,8 @@ static bool parseName(const uint8_t *field, std::string &name) {
 static bool isKnownSection(const std::string &name, uint32_t version) {
   return name == kManifestSection || name == kCodeSection ||
          name == kWeightsSection ||
-         (name == kGraphSection && version >= kGraphVersion);
+         (name == kGraphSection && version >= kGraphVersion) ||
+         (name == kCudaSection && version >= kCudaVersion);
 }
 
 /// Reads the table after checking its checksum, and checks each entry's
@@ -328,12 +345,21 @@ static bool checkSections(const std::vector<uint8_t> &bytes,
       return false;
     }
   }
-  for (const char *name : {kManifestSection, kCodeSection, kWeightsSection}) {
-    if (std::none_of(entries.begin(), entries.end(),
-                     [&](const SectionEntry &e) { return e.name == name; })) {
+  auto has = [&](const char *name) {
+    return std::any_of(entries.begin(), entries.end(),
+                       [&](const SectionEntry &e) { return e.name == name; });
+  };
+  for (const char *name : {kManifestSection, kWeightsSection}) {
+    if (!has(name)) {
       message = std::string("missing section '") + name + "'";
       return false;
     }
+  }
+  if (has(kCodeSection) == has(kCudaSection)) {
+    message = has(kCodeSection)
+                  ? "both a 'code' and a 'cuda' section (expected one)"
+                  : "missing section 'code'";
+    return false;
   }
   return true;
 }
@@ -375,14 +401,24 @@ decodeSections(const std::vector<uint8_t> &bytes,
   }
   artifact.manifest = std::move(*parsed);
 
-  // 2. The code, which only the loader can check further.
-  const SectionEntry &code = *findSection(entries, kCodeSection);
-  if (code.size == 0) {
-    message = "the code section is empty";
-    return std::nullopt;
+  // 2. The code, which only the loader can check further, or the CUDA
+  //    kernels.
+  if (const SectionEntry *code = findSection(entries, kCodeSection)) {
+    if (code->size == 0) {
+      message = "the code section is empty";
+      return std::nullopt;
+    }
+    artifact.code.assign(bytes.begin() + code->offset,
+                         bytes.begin() + code->offset + code->size);
+  } else {
+    const SectionEntry &cuda = *findSection(entries, kCudaSection);
+    artifact.cuda =
+        decodeCudaSection(bytes.data() + cuda.offset, cuda.size, message);
+    if (!artifact.cuda) {
+      message = "in section 'cuda': " + message;
+      return std::nullopt;
+    }
   }
-  artifact.code.assign(bytes.begin() + code.offset,
-                       bytes.begin() + code.offset + code.size);
 
   // 3. The weights.
   const SectionEntry &weights = *findSection(entries, kWeightsSection);
@@ -399,9 +435,15 @@ decodeSections(const std::vector<uint8_t> &bytes,
                               graph->offset,
                           graph->size);
 
-  // 5. What the manifest means, now that the weights are known.
+  // 5. What the manifest means, now that the weights are known, and what
+  //    the CUDA kernels mean for it.
   if (!validateManifest(artifact.manifest, artifact.weights, message)) {
     message = "invalid manifest: " + message;
+    return std::nullopt;
+  }
+  if (artifact.cuda &&
+      !validateCudaProgram(*artifact.cuda, artifact.manifest, message)) {
+    message = "invalid CUDA kernels: " + message;
     return std::nullopt;
   }
   return artifact;

@@ -236,6 +236,9 @@ std::optional<CompiledModel> CompiledModel::load(Artifact artifact,
               " is negative";
   } else if (!validateManifest(artifact.manifest, artifact.weights, message)) {
     message = "invalid manifest: " + message;
+  } else if (artifact.cuda) {
+    message = "it is compiled for CUDA (" + artifact.cuda->arch +
+              "), not for the CPU";
   } else if (artifact.code.empty()) {
     message = "the code section is empty";
   } else {
@@ -342,22 +345,29 @@ const Manifest &CompiledModel::manifest() const { return state->manifest; }
 
 int CompiledModel::numThreads() const { return state->pool->getNumThreads(); }
 
-bool CompiledModel::bindInput(size_t index, const HostTensor &tensor,
-                              std::string &error) {
-  const std::vector<TensorSpec> &specs = state->manifest.inputs;
+bool checkInputBinding(const Manifest &manifest, size_t index,
+                       const HostTensor &tensor, const std::string &name,
+                       std::string &error) {
+  const std::vector<TensorSpec> &specs = manifest.inputs;
   if (index >= specs.size()) {
-    error = "model '" + state->path + "' has no input " +
-            std::to_string(index) + " (it has " + std::to_string(specs.size()) +
-            ")";
+    error = "model '" + name + "' has no input " + std::to_string(index) +
+            " (it has " + std::to_string(specs.size()) + ")";
     return false;
   }
   const TensorSpec &spec = specs[index];
   if (tensor.getElementType() != spec.type || tensor.getShape() != spec.shape) {
-    error = "input '" + spec.name + "' of model '" + state->path +
-            "' expects " + formatTensorType(spec.type, spec.shape) + ", got " +
+    error = "input '" + spec.name + "' of model '" + name + "' expects " +
+            formatTensorType(spec.type, spec.shape) + ", got " +
             formatTensorType(tensor.getElementType(), tensor.getShape());
     return false;
   }
+  return true;
+}
+
+bool CompiledModel::bindInput(size_t index, const HostTensor &tensor,
+                              std::string &error) {
+  if (!checkInputBinding(state->manifest, index, tensor, state->path, error))
+    return false;
   if (tensor.getByteSize() != 0)
     std::memcpy(state->inputs[index].data(), tensor.data(),
                 tensor.getByteSize());

@@ -43,6 +43,14 @@ struct StepTiming {
   double seconds = 0;
 };
 
+/// Checks that `tensor` may be bound as input `index` of `manifest`, the
+/// model named `name`: the input exists and its element type and shape are
+/// the tensor's. On failure returns false and sets `error` naming the input
+/// and the expected and actual types. Shared by the CPU and GPU models.
+bool checkInputBinding(const Manifest &manifest, size_t index,
+                       const HostTensor &tensor, const std::string &name,
+                       std::string &error);
+
 /// A loaded model: its kernels, weights, arena and thread pool. Movable, not
 /// copyable. Not safe to use from several threads at once.
 class CompiledModel {

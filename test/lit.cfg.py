@@ -21,6 +21,21 @@ config.environment["XDG_CACHE_HOME"] = os.path.join(
 config.substitutions.append(("%kiln_src_root", config.kiln_src_root))
 config.substitutions.append(("%onnx_python", config.onnx_python))
 
+# CUDA: "nvrtc" where kiln can compile kernels (NVRTC and the CUDA headers
+# of KILN_CUDA_ROOT), "cuda-driver" where a driver (and maybe a GPU) is.
+import ctypes
+import glob
+
+if os.path.exists(
+    os.path.join(config.kiln_cuda_root, "include", "cuda_bf16.h")
+) and glob.glob(os.path.join(config.kiln_cuda_root, "lib64", "libnvrtc.so*")):
+    config.available_features.add("nvrtc")
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(

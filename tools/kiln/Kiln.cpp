@@ -18,6 +18,7 @@
 #include "bench/Suite.h"
 #include "codegen/Common/Target.h"
 #include "compiler/Compiler.h"
+#include "runtime/CUDA/CudaModel.h"
 #include "ir/Cost.h"
 #include "ir/KilnDialect.h"
 #include "models/io/ModelFile.h"
@@ -121,7 +122,8 @@ static cl::opt<bool> inlineWeightsFlag(
 static cl::opt<std::string>
     targetName("target",
                cl::desc("The CPU to compile for: host, x86-64, x86-64-v2, "
-                        "x86-64-v3 (avx2) or x86-64-v4 (avx512)"),
+                        "x86-64-v3 (avx2) or x86-64-v4 (avx512); or the GPU: "
+                        "sm_80 or sm_90a"),
                cl::value_desc("name"), cl::init("host"),
                cl::sub(compileCommand), cl::sub(runCommand),
                cl::sub(explainCommand), cl::sub(tuneCommand));
@@ -139,6 +141,29 @@ static cl::list<std::string> printIRAfter(
              "arguments"),
     cl::value_desc("pass-arg,..."), cl::CommaSeparated, cl::sub(compileCommand),
     cl::sub(runCommand), cl::sub(explainCommand));
+
+// Compiling for a GPU.
+static cl::opt<std::string> dumpKernelsDir(
+    "dump-kernels",
+    cl::desc("GPU targets: write each kernel's CUDA C++ (.cu) and cubin into "
+             "this folder"),
+    cl::value_desc("dir"), cl::sub(compileCommand));
+static cl::opt<std::string>
+    cudaPath("cuda-path",
+             cl::desc("The CUDA toolkit whose NVRTC and headers compile GPU "
+                      "kernels"),
+             cl::value_desc("dir"), cl::init(KILN_CUDA_ROOT),
+             cl::sub(compileCommand), cl::sub(runCommand));
+static cl::opt<std::string> nvrtcCacheOption(
+    "nvrtc-cache",
+    cl::desc("NVRTC's cubin cache folder (default: $XDG_CACHE_HOME/kiln/nvrtc "
+             "or ~/.cache/kiln/nvrtc; 'none': no cache)"),
+    cl::value_desc("dir"), cl::sub(compileCommand), cl::sub(runCommand));
+static cl::opt<bool>
+    noCudaGraph("no-cuda-graph",
+                cl::desc("GPU: issue every launch on each run instead of "
+                         "replaying a captured CUDA graph"),
+                cl::sub(runCommand));
 
 // Running.
 static cl::opt<int>
@@ -504,9 +529,9 @@ static std::string formatMemoryPlan(const kiln::Manifest &manifest) {
 
 /// The tuning database's path: --db, or the per-user default; empty when
 /// there is neither (no XDG_CACHE_HOME and no HOME).
-static std::string getDatabasePath() {
-  if (!databaseOption.empty())
-    return databaseOption;
+/// `name` in the user's kiln cache folder ($XDG_CACHE_HOME/kiln, or
+/// ~/.cache/kiln); empty when neither variable is set.
+static std::string getUserCachePath(StringRef name) {
   SmallString<128> path;
   if (const char *cache = std::getenv("XDG_CACHE_HOME"); cache && *cache) {
     path = cache;
@@ -516,8 +541,14 @@ static std::string getDatabasePath() {
   } else {
     return "";
   }
-  llvm::sys::path::append(path, "kiln", "tuning.db");
+  llvm::sys::path::append(path, "kiln", name);
   return path.str().str();
+}
+
+static std::string getDatabasePath() {
+  if (!databaseOption.empty())
+    return databaseOption;
+  return getUserCachePath("tuning.db");
 }
 
 /// Opens (or creates) the tuning database and prints its warnings. Errors
@@ -602,10 +633,29 @@ printConfigChoices(const std::vector<kiln::compiler::KernelConfigChoice> &config
 // kiln compile
 //===----------------------------------------------------------------------===//
 
+/// How NVRTC is found and cached, from --cuda-path and --nvrtc-cache: the
+/// toolkit's library after the system's, its headers, and the user's cache
+/// folder unless 'none' (no cache either when no folder can be found).
+static kiln::codegen::NvrtcOptions getNvrtcOptions() {
+  kiln::codegen::NvrtcOptions options;
+  SmallString<128> library(cudaPath);
+  llvm::sys::path::append(library, "lib64", "libnvrtc.so");
+  options.libraries.push_back(library.str().str());
+  SmallString<128> include(cudaPath);
+  llvm::sys::path::append(include, "include");
+  options.includeDirs = {include.str().str()};
+  if (nvrtcCacheOption != "none")
+    options.cacheDir = nvrtcCacheOption.empty() ? getUserCachePath("nvrtc")
+                                                : nvrtcCacheOption.getValue();
+  return options;
+}
+
 /// The compile options of the command line.
 static kiln::compiler::CompileOptions getCompileOptions() {
   kiln::compiler::CompileOptions options;
   options.target = targetName;
+  if (kiln::compiler::isCudaTarget(targetName))
+    options.nvrtc = getNvrtcOptions();
   options.fusion = !noFusion;
   options.printIR.stream = &llvm::errs();
   options.printIR.afterAll = printIRAfterAll;
@@ -634,13 +684,57 @@ compileFromCommandLine(MLIRContext &context, kiln::LoadedModel &model) {
   return compiled;
 }
 
+/// Writes each CUDA kernel's source and cubin into --dump-kernels, as
+/// <kernel>.cu and <kernel>.cubin. Returns false, with the error reported,
+/// when a file cannot be written.
+static bool dumpCudaKernels(const kiln::compiler::CompiledArtifact &compiled) {
+  if (std::error_code code = llvm::sys::fs::create_directories(dumpKernelsDir))
+    return !fail("cannot create --dump-kernels folder '" + dumpKernelsDir +
+                 "': " + code.message());
+  for (auto [kernel, source] :
+       llvm::zip_equal(compiled.artifact.cuda->kernels, compiled.cudaSources)) {
+    for (auto [extension, bytes] :
+         {std::pair<StringRef, StringRef>{".cu", source},
+          {".cubin", llvm::toStringRef(kernel.cubin)}}) {
+      SmallString<128> path(dumpKernelsDir);
+      llvm::sys::path::append(path, kernel.symbol + extension);
+      std::error_code code;
+      llvm::raw_fd_ostream file(path, code);
+      if (!code) {
+        file << bytes;
+        file.close();
+        code = file.error();
+      }
+      if (code)
+        return !fail("cannot write '" + path + "': " + code.message());
+    }
+  }
+  return true;
+}
+
+/// The size of the compiled code: the shared object, or the cubins.
+static std::string describeCode(const kiln::Artifact &artifact) {
+  if (!artifact.cuda)
+    return "code " + formatBytes(artifact.code.size());
+  size_t bytes = 0;
+  for (const kiln::CudaKernelImage &kernel : artifact.cuda->kernels)
+    bytes += kernel.cubin.size();
+  return std::to_string(artifact.cuda->kernels.size()) + " cubins " +
+         formatBytes(bytes);
+}
+
 static int compileModel(MLIRContext &context) {
   if (outputFile.empty())
     return fail("kiln compile needs -o FILE.kiln");
+  if (!dumpKernelsDir.empty() && !kiln::compiler::isCudaTarget(targetName))
+    return fail("--dump-kernels writes CUDA kernels; it needs --target sm_80 "
+                "or sm_90a");
   kiln::LoadedModel model;
   FailureOr<kiln::compiler::CompiledArtifact> compiled =
       compileFromCommandLine(context, model);
   if (failed(compiled))
+    return 1;
+  if (!dumpKernelsDir.empty() && !dumpCudaKernels(*compiled))
     return 1;
   std::string error;
   if (!kiln::writeArtifact(outputFile, compiled->artifact, error))
@@ -651,7 +745,7 @@ static int compileModel(MLIRContext &context) {
      << " kernels, " << manifest.steps.size() << " kernel calls";
   if (compiled->kernelsPerBlock)
     os << llvm::formatv(" ({0:F1} per block)", *compiled->kernelsPerBlock);
-  os << "\ncode " << formatBytes(compiled->artifact.code.size()) << ", weights "
+  os << "\n" << describeCode(compiled->artifact) << ", weights "
      << compiled->artifact.weights.size() << " tensors\n";
   os << "memory plan: " << formatMemoryPlan(manifest) << "\n";
   os << "wrote " << outputFile << "\n";
@@ -754,11 +848,12 @@ getInputs(const RunnableModel &runnable) {
   return inputs;
 }
 
-/// Compares the model's outputs with the reference evaluator's and prints
-/// the errors. Returns whether all matched; errors are already reported
-/// when this fails.
+/// Compares the outputs of `model` (a CompiledModel or a CudaModel) with the
+/// reference evaluator's and prints the errors. Returns whether all matched;
+/// errors are already reported when this fails.
+template <typename Model>
 static FailureOr<bool> checkOutputs(const RunnableModel &runnable,
-                                    const kiln::CompiledModel &model,
+                                    const Model &model,
                                     ArrayRef<kiln::HostTensor> inputs) {
   raw_ostream &os = llvm::outs();
   if (!runnable.graph) {
@@ -848,6 +943,58 @@ static void printProfile(const RunnableModel &runnable,
      << " STREAM bandwidth\n";
 }
 
+/// `kiln run` for a CUDA artifact: runs it on device 0 (a warm-up run, then
+/// --repeat timed ones), checks it and prints the latency. Without a usable
+/// device it says so and fails.
+static int runCudaModel(const RunnableModel &runnable,
+                        ArrayRef<kiln::HostTensor> inputs) {
+  namespace cuda = kiln::cuda;
+  std::string error;
+  std::optional<cuda::CudaDriverApi> api =
+      cuda::loadCudaDriver("libcuda.so.1", error);
+  std::optional<cuda::CudaDevice> device =
+      api ? cuda::openCudaDevice(*api, /*ordinal=*/0, error) : std::nullopt;
+  if (!device)
+    return fail("no CUDA device: " + error);
+  cuda::CudaLoadOptions options;
+  options.useGraph = !noCudaGraph;
+  std::optional<cuda::CudaModel> model = cuda::CudaModel::load(
+      *device, runnable.artifact, runnable.name, options, error);
+  if (!model)
+    return fail(error);
+  for (auto [index, tensor] : llvm::enumerate(inputs))
+    if (!model->bindInput(index, tensor, error))
+      return fail(error);
+  std::vector<double> seconds;
+  for (int run = 0; run <= numRepeats; ++run) {
+    auto start = std::chrono::steady_clock::now();
+    if (!model->run(error))
+      return fail(error);
+    std::chrono::duration<double> elapsed =
+        std::chrono::steady_clock::now() - start;
+    if (run > 0)
+      seconds.push_back(elapsed.count());
+  }
+  llvm::outs() << "model: " << runnable.name << " ("
+               << model->manifest().steps.size() << " kernel calls) on "
+               << device->info.name << " (" << device->info.getArch() << ", "
+               << (model->usesGraph() ? "CUDA graph" : "stream launches")
+               << ")\n";
+  bool passed = true;
+  if (!noCheck) {
+    FailureOr<bool> checked = checkOutputs(runnable, *model, inputs);
+    if (failed(checked))
+      return 1;
+    passed = *checked;
+    llvm::outs() << (passed ? "PASS" : "FAIL") << "\n";
+  }
+  std::sort(seconds.begin(), seconds.end());
+  llvm::outs() << "total latency: " << formatSeconds(seconds[seconds.size() / 2])
+               << " median of " << seconds.size() << " runs (min "
+               << formatSeconds(seconds.front()) << ")\n";
+  return passed ? 0 : 1;
+}
+
 static int runModel(MLIRContext &context) {
   if (numRepeats < 1)
     return fail("--repeat must be at least 1");
@@ -859,6 +1006,8 @@ static int runModel(MLIRContext &context) {
   FailureOr<std::vector<kiln::HostTensor>> inputs = getInputs(*runnable);
   if (failed(inputs))
     return 1;
+  if (runnable->artifact.cuda)
+    return runCudaModel(*runnable, *inputs);
 
   // 1. Load, bind and run.
   std::string error;

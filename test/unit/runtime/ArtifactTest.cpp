@@ -396,13 +396,13 @@ TEST_F(ArtifactTest, BadMagic) {
 
 TEST_F(ArtifactTest, UnsupportedVersion) {
   std::string bytes = buildContainer(makeSections(getManifestJson().dump()));
-  for (uint64_t version : {0u, 3u}) {
+  for (uint64_t version : {0u, 4u}) {
     putInt(bytes, 8, version, 4);
     resealTable(bytes);
     expectReadError(
         path(), bytes,
         {"unsupported artifact format version " + std::to_string(version),
-         "versions 1 to 2"});
+         "versions 1 to 3"});
   }
 }
 

@@ -1,0 +1,360 @@
+//===- CudaProgram.cpp - The kernels of a CUDA artifact --------*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// Like the container, the section reader trusts nothing: sizes are checked
+// against the bytes there are before anything is sliced, and the index is
+// parsed with a nesting limit. nlohmann-json reports errors by exception;
+// they are caught here and become messages.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/CUDA/CudaProgram.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+namespace kiln {
+
+using nlohmann::json;
+
+static constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'C', 'U', 'D', 'A'};
+static constexpr size_t kHeaderSize = 24;
+static constexpr uint64_t kMaxIndexBytes = uint64_t(64) << 20;
+static constexpr int kMaxIndexDepth = 8;
+static constexpr size_t kMaxKernels = 16384;
+static constexpr int64_t kMaxParams = 1024;
+/// The hardware's limits on a launch: threads per block, grid y and z.
+static constexpr uint64_t kMaxBlockThreads = 1024;
+static constexpr uint64_t kMaxGridYZ = 65535;
+static constexpr uint64_t kMaxGridX = (uint64_t(1) << 31) - 1;
+/// The most dynamic shared memory a block may opt in to (sm_90a; sm_80 has
+/// less, which the driver checks when launching).
+static constexpr uint64_t kMaxSharedBytes = 227 * 1024;
+
+const CudaKernelImage *CudaProgram::findKernel(const std::string &symbol) const {
+  auto found = std::find_if(
+      kernels.begin(), kernels.end(),
+      [&](const CudaKernelImage &kernel) { return kernel.symbol == symbol; });
+  return found == kernels.end() ? nullptr : &*found;
+}
+
+bool isKnownCudaArch(const std::string &arch) {
+  return arch == "sm_80" || arch == "sm_90a";
+}
+
+static void appendInt(std::vector<uint8_t> &bytes, uint64_t value, int width) {
+  for (int i = 0; i < width; ++i)
+    bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+
+static uint64_t readInt(const uint8_t *bytes, int width) {
+  uint64_t value = 0;
+  for (int i = 0; i < width; ++i)
+    value |= static_cast<uint64_t>(bytes[i]) << (8 * i);
+  return value;
+}
+
+//===----------------------------------------------------------------------===//
+// Writing
+//===----------------------------------------------------------------------===//
+
+bool encodeCudaSection(const CudaProgram &program, std::vector<uint8_t> &bytes,
+                       std::string &error) {
+  json kernels = json::array();
+  for (const CudaKernelImage &kernel : program.kernels)
+    kernels.push_back({{"symbol", kernel.symbol},
+                       {"params", kernel.numParams},
+                       {"grid", kernel.grid},
+                       {"block", kernel.block},
+                       {"shared_bytes", kernel.sharedBytes},
+                       {"config", kernel.config},
+                       {"cubin_size", kernel.cubin.size()}});
+  std::string index;
+  try {
+    index = json{{"arch", program.arch}, {"kernels", std::move(kernels)}}
+                .dump(/*indent=*/1);
+  } catch (const json::type_error &) {
+    error = "the CUDA kernels' index: a name is not valid UTF-8";
+    return false;
+  }
+  bytes.assign(kMagic, kMagic + sizeof(kMagic));
+  appendInt(bytes, kCudaSectionVersion, 4);
+  appendInt(bytes, 0, 4);
+  appendInt(bytes, index.size(), 8);
+  bytes.insert(bytes.end(), index.begin(), index.end());
+  for (const CudaKernelImage &kernel : program.kernels)
+    bytes.insert(bytes.end(), kernel.cubin.begin(), kernel.cubin.end());
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Reading
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Reads the fields of one JSON object, failing with the field's path.
+class FieldReader {
+public:
+  FieldReader(const json &object, std::string path, std::string &error)
+      : object(object), path(std::move(path)), error(error) {}
+
+  /// Fails unless the object has exactly `names` as fields.
+  bool expectFields(std::initializer_list<const char *> names) {
+    if (!object.is_object())
+      return fail(path + ": expected an object");
+    for (const char *name : names)
+      if (!object.contains(name))
+        return fail(path + ": missing field '" + name + "'");
+    for (auto it = object.begin(); it != object.end(); ++it)
+      if (std::none_of(names.begin(), names.end(),
+                       [&](const char *name) { return it.key() == name; }))
+        return fail(path + ": unknown field '" + it.key() + "'");
+    return true;
+  }
+
+  bool readString(const char *name, std::string &value) {
+    const json &field = object.at(name);
+    if (!field.is_string())
+      return fail(path + "." + name + ": expected a string");
+    value = field.get<std::string>();
+    return true;
+  }
+
+  bool readInteger(const char *name, uint64_t max, uint64_t &value) {
+    return readIntegerValue(object.at(name), path + "." + name, max, value);
+  }
+
+  /// Three 32-bit unsigned integers; their limits are validateKernel's.
+  bool readDims(const char *name, std::array<uint32_t, 3> &dims) {
+    const json &field = object.at(name);
+    std::string at = path + "." + name;
+    if (!field.is_array() || field.size() != 3)
+      return fail(at + ": expected 3 integers");
+    for (size_t i = 0; i < 3; ++i) {
+      uint64_t value = 0;
+      if (!readIntegerValue(field[i], at + "[" + std::to_string(i) + "]",
+                            UINT32_MAX, value))
+        return false;
+      dims[i] = static_cast<uint32_t>(value);
+    }
+    return true;
+  }
+
+private:
+  bool readIntegerValue(const json &field, const std::string &at, uint64_t max,
+                        uint64_t &value) {
+    if (!field.is_number_unsigned() && !(field.is_number_integer() &&
+                                         field.get<int64_t>() >= 0))
+      return fail(at + ": expected a non-negative integer");
+    value = field.get<uint64_t>();
+    if (value > max)
+      return fail(at + ": " + std::to_string(value) + " exceeds the limit " +
+                  std::to_string(max));
+    return true;
+  }
+
+  bool fail(const std::string &message) {
+    error = message;
+    return false;
+  }
+
+  const json &object;
+  std::string path;
+  std::string &error;
+};
+} // namespace
+
+/// Parses one kernel entry of the index; the cubin is filled in later.
+static bool parseKernel(const json &entry, size_t i, CudaKernelImage &kernel,
+                        uint64_t &cubinSize, std::string &error) {
+  FieldReader reader(entry, "kernels[" + std::to_string(i) + "]", error);
+  uint64_t params = 0, shared = 0;
+  if (!reader.expectFields({"symbol", "params", "grid", "block",
+                            "shared_bytes", "config", "cubin_size"}) ||
+      !reader.readString("symbol", kernel.symbol) ||
+      !reader.readInteger("params", kMaxParams, params) ||
+      !reader.readDims("grid", kernel.grid) ||
+      !reader.readDims("block", kernel.block) ||
+      !reader.readInteger("shared_bytes", UINT32_MAX, shared) ||
+      !reader.readString("config", kernel.config) ||
+      !reader.readInteger("cubin_size", UINT64_MAX, cubinSize))
+    return false;
+  kernel.numParams = static_cast<int64_t>(params);
+  kernel.sharedBytes = static_cast<uint32_t>(shared);
+  return true;
+}
+
+/// Parses the index JSON into `program`, with the cubins' sizes.
+static bool parseIndex(std::string_view text, CudaProgram &program,
+                       std::vector<uint64_t> &cubinSizes, std::string &error) {
+  int depth = 0;
+  json index = json::parse(text.begin(), text.end(),
+                           [&](int level, json::parse_event_t, json &) {
+                             depth = std::max(depth, level);
+                             return true;
+                           },
+                           /*allow_exceptions=*/false);
+  if (index.is_discarded() || depth > kMaxIndexDepth) {
+    error = "the index is not valid JSON";
+    return false;
+  }
+  FieldReader reader(index, "index", error);
+  if (!reader.expectFields({"arch", "kernels"}) ||
+      !reader.readString("arch", program.arch))
+    return false;
+  const json &kernels = index.at("kernels");
+  if (!kernels.is_array() || kernels.size() > kMaxKernels) {
+    error = "index.kernels: expected an array of at most " +
+            std::to_string(kMaxKernels) + " kernels";
+    return false;
+  }
+  program.kernels.resize(kernels.size());
+  cubinSizes.resize(kernels.size());
+  for (size_t i = 0; i < kernels.size(); ++i)
+    if (!parseKernel(kernels[i], i, program.kernels[i], cubinSizes[i], error))
+      return false;
+  return true;
+}
+
+static std::optional<CudaProgram> decode(const uint8_t *data, size_t size,
+                                         std::string &error) {
+  // 1. The header and the index.
+  if (size < kHeaderSize || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
+    error = "not a CUDA kernels section (bad magic)";
+    return std::nullopt;
+  }
+  uint64_t version = readInt(data + 8, 4);
+  if (version != kCudaSectionVersion) {
+    error = "unsupported CUDA section version " + std::to_string(version) +
+            " (this runtime reads version " +
+            std::to_string(kCudaSectionVersion) + ")";
+    return std::nullopt;
+  }
+  uint64_t indexSize = readInt(data + 16, 8);
+  if (indexSize > kMaxIndexBytes || indexSize > size - kHeaderSize) {
+    error = "the index (" + std::to_string(indexSize) +
+            " bytes) extends beyond the section";
+    return std::nullopt;
+  }
+  CudaProgram program;
+  std::vector<uint64_t> cubinSizes;
+  if (!parseIndex(std::string_view(reinterpret_cast<const char *>(data) +
+                                       kHeaderSize,
+                                   indexSize),
+                  program, cubinSizes, error))
+    return std::nullopt;
+
+  // 2. The cubins tile the rest exactly.
+  uint64_t cursor = kHeaderSize + indexSize;
+  for (size_t i = 0; i < program.kernels.size(); ++i) {
+    if (cubinSizes[i] > size - cursor) {
+      error = "the cubin of kernel '" + program.kernels[i].symbol +
+              "' extends beyond the section";
+      return std::nullopt;
+    }
+    program.kernels[i].cubin.assign(data + cursor, data + cursor + cubinSizes[i]);
+    cursor += cubinSizes[i];
+  }
+  if (cursor != size) {
+    error = std::to_string(size - cursor) +
+            " bytes at the end of the section belong to no kernel";
+    return std::nullopt;
+  }
+  return program;
+}
+
+std::optional<CudaProgram> decodeCudaSection(const uint8_t *data, size_t size,
+                                             std::string &error) {
+  std::optional<CudaProgram> program;
+  try {
+    program = decode(data, size, error);
+  } catch (const std::exception &e) {
+    // Allocation failures; JSON errors are reported without exceptions.
+    error = std::string("unexpected error: ") + e.what();
+    program.reset();
+  }
+  return program;
+}
+
+//===----------------------------------------------------------------------===//
+// Validation
+//===----------------------------------------------------------------------===//
+
+/// Checks one kernel on its own.
+static bool validateKernel(const CudaKernelImage &kernel, std::string &error) {
+  std::string at = "kernel '" + kernel.symbol + "'";
+  uint64_t threads =
+      uint64_t(kernel.block[0]) * kernel.block[1] * kernel.block[2];
+  if (threads == 0 || threads > kMaxBlockThreads) {
+    error = at + ": " + std::to_string(threads) +
+            " threads per block (expected 1 to 1024)";
+    return false;
+  }
+  if (kernel.grid[0] == 0 || kernel.grid[0] > kMaxGridX ||
+      kernel.grid[1] == 0 || kernel.grid[1] > kMaxGridYZ ||
+      kernel.grid[2] == 0 || kernel.grid[2] > kMaxGridYZ) {
+    error = at + ": grid exceeds the hardware's limits";
+    return false;
+  }
+  if (kernel.sharedBytes > kMaxSharedBytes) {
+    error = at + ": " + std::to_string(kernel.sharedBytes) +
+            " bytes of shared memory per block (at most " +
+            std::to_string(kMaxSharedBytes) + ")";
+    return false;
+  }
+  static constexpr uint8_t kElf[4] = {0x7f, 'E', 'L', 'F'};
+  if (kernel.cubin.size() < sizeof(kElf) ||
+      std::memcmp(kernel.cubin.data(), kElf, sizeof(kElf)) != 0) {
+    error = at + ": the cubin is not an ELF image";
+    return false;
+  }
+  return true;
+}
+
+bool validateCudaProgram(const CudaProgram &program, const Manifest &manifest,
+                         std::string &error) {
+  if (!isKnownCudaArch(program.arch)) {
+    error = "unknown CUDA architecture '" + program.arch +
+            "' (expected sm_80 or sm_90a)";
+    return false;
+  }
+  std::set<std::string> symbols;
+  for (const CudaKernelImage &kernel : program.kernels) {
+    if (!symbols.insert(kernel.symbol).second) {
+      error = "kernel '" + kernel.symbol + "' appears more than once";
+      return false;
+    }
+    if (!validateKernel(kernel, error))
+      return false;
+  }
+  std::set<std::string> called;
+  for (size_t i = 0; i < manifest.steps.size(); ++i) {
+    const Step &step = manifest.steps[i];
+    const CudaKernelImage *kernel = program.findKernel(step.symbol);
+    if (!kernel) {
+      error = "steps[" + std::to_string(i) + "] calls kernel '" + step.symbol +
+              "', which the CUDA section does not hold";
+      return false;
+    }
+    if (kernel->numParams != static_cast<int64_t>(step.args.size())) {
+      error = "steps[" + std::to_string(i) + "] passes " +
+              std::to_string(step.args.size()) + " arguments to kernel '" +
+              step.symbol + "', which takes " +
+              std::to_string(kernel->numParams);
+      return false;
+    }
+    called.insert(step.symbol);
+  }
+  for (const CudaKernelImage &kernel : program.kernels)
+    if (!called.count(kernel.symbol)) {
+      error = "kernel '" + kernel.symbol + "' is never called";
+      return false;
+    }
+  return true;
+}
+
+} // namespace kiln

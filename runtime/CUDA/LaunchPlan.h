@@ -1,0 +1,93 @@
+//===- LaunchPlan.h - A CUDA model's device memory and launches -*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// What a CUDA model does on the device, worked out on the host before any
+// driver call: one device allocation holds the weights, the inputs, the
+// outputs and the intermediate-buffer arena of the compiler's memory plan
+// (runtime/MemoryPlan.h), each at a fixed offset; every kernel launch is a
+// kernel, a launch shape and the offsets of its arguments in that
+// allocation. Since nothing moves after loading, the launches can be
+// captured once into a CUDA graph and replayed. No driver dependency.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_CUDA_LAUNCHPLAN_H_
+#define KILN_RUNTIME_CUDA_LAUNCHPLAN_H_
+
+#include "runtime/CUDA/CudaProgram.h"
+#include "runtime/CUDA/DriverApi.h"
+#include "runtime/Manifest.h"
+#include "runtime/Safetensors.h"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kiln::cuda {
+
+/// The alignment of every region of the device allocation: what cudaMalloc
+/// guarantees, enough for any vector load.
+inline constexpr uint64_t kDeviceAlignment = 256;
+
+/// Where each tensor lives in the model's one device allocation.
+struct DeviceLayout {
+  /// Per weight name, its offset.
+  std::map<std::string, uint64_t> weightOffsets;
+  /// Per input and per output, its offset.
+  std::vector<uint64_t> inputOffsets;
+  std::vector<uint64_t> outputOffsets;
+  /// The start of the intermediate buffers' arena: buffer `b` lives at
+  /// arenaOffset + b.offset.
+  uint64_t arenaOffset = 0;
+  /// The size of the allocation.
+  uint64_t totalBytes = 0;
+};
+
+/// Lays out the weights (in name order), the inputs, the outputs and the
+/// arena of `manifest`, each region aligned to kDeviceAlignment. Requires a
+/// manifest that `validateManifest` accepts with `weights`.
+DeviceLayout planDeviceLayout(const Manifest &manifest,
+                              const TensorMap &weights);
+
+/// One kernel launch of a model run.
+struct KernelLaunch {
+  /// The kernel's index in `CudaProgram::kernels`.
+  size_t kernel = 0;
+  std::array<uint32_t, 3> grid = {1, 1, 1};
+  std::array<uint32_t, 3> block = {1, 1, 1};
+  uint32_t sharedBytes = 0;
+  /// Per parameter, the offset of its tensor in the device allocation.
+  std::vector<uint64_t> argOffsets;
+};
+
+/// The launches of one run, one per step in order. Requires `program` to be
+/// valid for `manifest` (`validateCudaProgram`) and `layout` to be its
+/// `planDeviceLayout`.
+std::vector<KernelLaunch> buildLaunches(const Manifest &manifest,
+                                        const CudaProgram &program,
+                                        const DeviceLayout &layout);
+
+/// The parameters of one launch as cuLaunchKernel takes them: an array of
+/// pointers, one per parameter, each to that parameter's value (a device
+/// pointer). The values live in this object, so it must outlive the launch
+/// call (not the kernel: the driver copies them).
+class LaunchParams {
+public:
+  LaunchParams(const KernelLaunch &launch, CUdeviceptr base);
+  LaunchParams(const LaunchParams &) = delete;
+  LaunchParams &operator=(const LaunchParams &) = delete;
+
+  void **get() { return pointers.data(); }
+  const std::vector<CUdeviceptr> &getValues() const { return values; }
+
+private:
+  std::vector<CUdeviceptr> values;
+  std::vector<void *> pointers;
+};
+
+} // namespace kiln::cuda
+
+#endif // KILN_RUNTIME_CUDA_LAUNCHPLAN_H_

@@ -1,0 +1,785 @@
+//===- CudaRuntimeTest.cpp - The GPU runtime without a GPU -----*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// Everything of the CUDA runtime that is not the GPU: the artifact's "cuda"
+// section (round trip, damage, validation), the device layout and launch
+// list, argument packing, and the model's load and run sequence against a
+// fake driver. The fake driver keeps "device" memory in host memory and
+// runs each "kernel" as a host function, so a run computes real outputs
+// and a wrong offset or argument shows up as a wrong number.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Artifact.h"
+#include "runtime/CUDA/CudaModel.h"
+#include "runtime/CUDA/LaunchPlan.h"
+#include "runtime/Executor.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+using namespace kiln;
+using namespace kiln::cuda;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// A small CUDA model
+//===----------------------------------------------------------------------===//
+
+/// A stand-in cubin: an ELF magic and a tag.
+std::vector<uint8_t> makeCubin(const std::string &tag) {
+  std::vector<uint8_t> bytes = {0x7f, 'E', 'L', 'F'};
+  bytes.insert(bytes.end(), tag.begin(), tag.end());
+  return bytes;
+}
+
+/// x -> add w -> add x -> relu -> y through two buffers, as ArtifactTest's
+/// model, with its kernels as cubins for sm_90a.
+Artifact makeCudaArtifact() {
+  Artifact artifact;
+  Manifest &manifest = artifact.manifest;
+  manifest.compilerVersion = "0.1.0-test";
+  manifest.target = R"({"name":"sm_90a","kind":"cuda"})";
+  manifest.inputs = {{"x", ElementType::F32, {2, 3}}};
+  manifest.outputs = {{"y", ElementType::F32, {2, 3}}};
+  manifest.buffers = {{0, 24, 0}, {1, 24, 64}};
+  manifest.steps = {
+      {"add",
+       "kiln_add",
+       {{StepArgKind::Input, 0, ""},
+        {StepArgKind::Weight, 0, "w"},
+        {StepArgKind::Buffer, 0, ""}},
+       1,
+       {"kiln.add"},
+       6,
+       72},
+      {"add",
+       "kiln_add",
+       {{StepArgKind::Buffer, 0, ""},
+        {StepArgKind::Input, 0, ""},
+        {StepArgKind::Buffer, 1, ""}},
+       1,
+       {"kiln.add"},
+       6,
+       72},
+      {"relu",
+       "kiln_relu",
+       {{StepArgKind::Buffer, 1, ""}, {StepArgKind::Output, 0, ""}},
+       1,
+       {"kiln.max"},
+       6,
+       48},
+  };
+  manifest.arenaBytes = 88;
+  manifest.unplannedBytes = 48;
+  HostTensor weight(ElementType::F32, {2, 3});
+  for (int64_t i = 0; i < 6; ++i)
+    weight.setFloat(i, 0.5f * static_cast<float>(i) - 1.0f);
+  artifact.weights["w"] = weight;
+  CudaProgram program;
+  program.arch = "sm_90a";
+  program.kernels = {
+      {"kiln_add", 3, {1, 1, 1}, {256, 1, 1}, 0, "#kiln.cuda_config<add>",
+       makeCubin("add")},
+      {"kiln_relu", 2, {2, 1, 1}, {128, 1, 1}, 0, "#kiln.cuda_config<relu>",
+       makeCubin("relu")}};
+  artifact.cuda = std::move(program);
+  return artifact;
+}
+
+/// y = relu((x + w) + x), the model's reference.
+std::vector<float> expectedOutput(const std::vector<float> &x,
+                                  const HostTensor &w) {
+  std::vector<float> y;
+  for (size_t i = 0; i < x.size(); ++i)
+    y.push_back(std::max(0.0f, x[i] + w.getFloat(i) + x[i]));
+  return y;
+}
+
+std::string readBytes(const std::string &path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+void writeBytes(const std::string &path, const std::string &bytes) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string tempPath(const std::string &name) {
+  return ::testing::TempDir() + "kiln_cuda_" + name + ".kiln";
+}
+
+//===----------------------------------------------------------------------===//
+// The "cuda" section
+//===----------------------------------------------------------------------===//
+
+TEST(CudaSectionTest, RoundTrips) {
+  CudaProgram program = *makeCudaArtifact().cuda;
+  std::vector<uint8_t> bytes;
+  std::string error;
+  ASSERT_TRUE(encodeCudaSection(program, bytes, error)) << error;
+  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "KILNCUDA");
+  std::optional<CudaProgram> read =
+      decodeCudaSection(bytes.data(), bytes.size(), error);
+  ASSERT_TRUE(read) << error;
+  EXPECT_EQ(read->arch, "sm_90a");
+  ASSERT_EQ(read->kernels.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const CudaKernelImage &a = program.kernels[i], &b = read->kernels[i];
+    EXPECT_EQ(a.symbol, b.symbol);
+    EXPECT_EQ(a.numParams, b.numParams);
+    EXPECT_EQ(a.grid, b.grid);
+    EXPECT_EQ(a.block, b.block);
+    EXPECT_EQ(a.sharedBytes, b.sharedBytes);
+    EXPECT_EQ(a.config, b.config);
+    EXPECT_EQ(a.cubin, b.cubin);
+  }
+}
+
+/// Decodes `bytes`, expecting failure with `word` in the message.
+void expectDecodeError(const std::vector<uint8_t> &bytes,
+                       const std::string &word) {
+  std::string error;
+  EXPECT_FALSE(decodeCudaSection(bytes.data(), bytes.size(), error));
+  EXPECT_NE(error.find(word), std::string::npos)
+      << "expected '" << word << "' in: " << error;
+}
+
+TEST(CudaSectionTest, HostileSectionsAreRejected) {
+  std::vector<uint8_t> bytes;
+  std::string error;
+  ASSERT_TRUE(encodeCudaSection(*makeCudaArtifact().cuda, bytes, error));
+  // 1. Every truncation.
+  for (size_t size = 0; size < bytes.size(); ++size) {
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + size);
+    EXPECT_FALSE(decodeCudaSection(cut.data(), cut.size(), error)) << size;
+  }
+  // 2. Header fields.
+  std::vector<uint8_t> magic = bytes;
+  magic[0] = 'X';
+  expectDecodeError(magic, "bad magic");
+  std::vector<uint8_t> version = bytes;
+  version[8] = 2;
+  expectDecodeError(version, "unsupported CUDA section version 2");
+  std::vector<uint8_t> index = bytes;
+  index[23] = 0x7f;
+  expectDecodeError(index, "extends beyond the section");
+  // 3. Trailing bytes.
+  std::vector<uint8_t> trailing = bytes;
+  trailing.push_back(0);
+  expectDecodeError(trailing, "1 bytes at the end of the section");
+}
+
+TEST(CudaSectionTest, IndexSchemaIsChecked) {
+  auto encodeIndex = [](const std::string &index) {
+    std::vector<uint8_t> bytes = {'K', 'I', 'L', 'N', 'C', 'U', 'D', 'A',
+                                  1,   0,   0,   0,   0,   0,   0,   0};
+    for (int i = 0; i < 8; ++i)
+      bytes.push_back(static_cast<uint8_t>(index.size() >> (8 * i)));
+    bytes.insert(bytes.end(), index.begin(), index.end());
+    return bytes;
+  };
+  expectDecodeError(encodeIndex("{"), "not valid JSON");
+  expectDecodeError(encodeIndex(R"({"arch": "sm_80"})"),
+                    "index: missing field 'kernels'");
+  expectDecodeError(encodeIndex(R"({"arch": "sm_80", "kernels": [], "x": 1})"),
+                    "index: unknown field 'x'");
+  std::string kernel = R"({"symbol": "k", "params": 1, "grid": [1, 1],
+      "block": [32, 1, 1], "shared_bytes": 0, "config": "", "cubin_size": 0})";
+  expectDecodeError(
+      encodeIndex(R"({"arch": "sm_80", "kernels": [)" + kernel + "]}"),
+      "kernels[0].grid: expected 3 integers");
+  std::string negative = R"({"symbol": "k", "params": -1, "grid": [1, 1, 1],
+      "block": [32, 1, 1], "shared_bytes": 0, "config": "", "cubin_size": 0})";
+  expectDecodeError(
+      encodeIndex(R"({"arch": "sm_80", "kernels": [)" + negative + "]}"),
+      "kernels[0].params: expected a non-negative integer");
+  std::string huge = R"({"symbol": "k", "params": 1, "grid": [1, 1, 1],
+      "block": [32, 1, 1], "shared_bytes": 0, "config": "",
+      "cubin_size": 1000})";
+  expectDecodeError(
+      encodeIndex(R"({"arch": "sm_80", "kernels": [)" + huge + "]}"),
+      "the cubin of kernel 'k' extends beyond the section");
+}
+
+/// Validates `program` against the model's manifest, expecting `word`.
+void expectInvalid(const CudaProgram &program, const std::string &word) {
+  std::string error;
+  EXPECT_FALSE(
+      validateCudaProgram(program, makeCudaArtifact().manifest, error));
+  EXPECT_NE(error.find(word), std::string::npos)
+      << "expected '" << word << "' in: " << error;
+}
+
+TEST(CudaSectionTest, ValidationNamesTheKernelAtFault) {
+  const CudaProgram valid = *makeCudaArtifact().cuda;
+  std::string error;
+  EXPECT_TRUE(validateCudaProgram(valid, makeCudaArtifact().manifest, error))
+      << error;
+
+  CudaProgram arch = valid;
+  arch.arch = "sm_75";
+  expectInvalid(arch, "unknown CUDA architecture 'sm_75'");
+  CudaProgram threads = valid;
+  threads.kernels[0].block = {1024, 2, 1};
+  expectInvalid(threads, "kernel 'kiln_add': 2048 threads per block");
+  CudaProgram grid = valid;
+  grid.kernels[1].grid = {1, 70000, 1};
+  expectInvalid(grid, "kernel 'kiln_relu': grid exceeds");
+  CudaProgram shared = valid;
+  shared.kernels[0].sharedBytes = 300000;
+  expectInvalid(shared, "300000 bytes of shared memory");
+  CudaProgram elf = valid;
+  elf.kernels[1].cubin = {'n', 'o', 'p', 'e'};
+  expectInvalid(elf, "kernel 'kiln_relu': the cubin is not an ELF image");
+  CudaProgram duplicate = valid;
+  duplicate.kernels.push_back(valid.kernels[0]);
+  expectInvalid(duplicate, "kernel 'kiln_add' appears more than once");
+  CudaProgram missing = valid;
+  missing.kernels.pop_back();
+  expectInvalid(missing, "steps[2] calls kernel 'kiln_relu', which the CUDA "
+                         "section does not hold");
+  CudaProgram params = valid;
+  params.kernels[0].numParams = 2;
+  expectInvalid(params, "steps[0] passes 3 arguments to kernel 'kiln_add', "
+                        "which takes 2");
+  CudaProgram unused = valid;
+  unused.kernels.push_back(valid.kernels[0]);
+  unused.kernels.back().symbol = "kiln_unused";
+  expectInvalid(unused, "kernel 'kiln_unused' is never called");
+}
+
+//===----------------------------------------------------------------------===//
+// The artifact
+//===----------------------------------------------------------------------===//
+
+TEST(CudaArtifactTest, RoundTripsAsVersion3WithoutCode) {
+  std::string path = tempPath("round_trip"), error;
+  Artifact original = makeCudaArtifact();
+  ASSERT_TRUE(writeArtifact(path, original, error)) << error;
+  std::string bytes = readBytes(path);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[8]), 3);
+  EXPECT_EQ(bytes.substr(16 + 40, 5), std::string("cuda\0", 5));
+  std::optional<Artifact> read = readArtifact(path, error);
+  ASSERT_TRUE(read) << error;
+  EXPECT_TRUE(read->code.empty());
+  ASSERT_TRUE(read->cuda);
+  EXPECT_EQ(read->cuda->kernels.size(), 2u);
+  EXPECT_EQ(read->cuda->kernels[1].cubin, original.cuda->kernels[1].cubin);
+}
+
+TEST(CudaArtifactTest, WriterRejectsInvalidKernels) {
+  std::string path = tempPath("invalid"), error;
+  Artifact withCode = makeCudaArtifact();
+  withCode.code = {1, 2, 3};
+  EXPECT_FALSE(writeArtifact(path, withCode, error));
+  EXPECT_NE(error.find("has no code section"), std::string::npos) << error;
+  Artifact unknown = makeCudaArtifact();
+  unknown.cuda->kernels[0].numParams = 5;
+  EXPECT_FALSE(writeArtifact(path, unknown, error));
+  EXPECT_NE(error.find("invalid CUDA kernels: steps[0] passes 3 arguments"),
+            std::string::npos)
+      << error;
+}
+
+TEST(CudaArtifactTest, EveryDamagedByteOfTheCudaSectionIsDetected) {
+  std::string path = tempPath("damaged"), error;
+  ASSERT_TRUE(writeArtifact(path, makeCudaArtifact(), error)) << error;
+  std::string bytes = readBytes(path);
+  uint64_t offset = 0, size = 0;
+  for (int i = 0; i < 8; ++i) {
+    offset |= uint64_t(uint8_t(bytes[16 + 40 + 16 + i])) << (8 * i);
+    size |= uint64_t(uint8_t(bytes[16 + 40 + 24 + i])) << (8 * i);
+  }
+  for (uint64_t at = offset; at < offset + size; ++at) {
+    std::string changed = bytes;
+    changed[at] ^= 0x01;
+    writeBytes(path, changed);
+    EXPECT_FALSE(readArtifact(path, error)) << at;
+    EXPECT_NE(error.find("section 'cuda' checksum does not match"),
+              std::string::npos)
+        << error;
+  }
+}
+
+TEST(CudaArtifactTest, CpuExecutorRefusesACudaArtifact) {
+  std::string error;
+  EXPECT_FALSE(
+      CompiledModel::load(makeCudaArtifact(), "m.kiln", LoadOptions(), error));
+  EXPECT_NE(error.find("compiled for CUDA (sm_90a), not for the CPU"),
+            std::string::npos)
+      << error;
+}
+
+//===----------------------------------------------------------------------===//
+// Layout, launches and parameters
+//===----------------------------------------------------------------------===//
+
+TEST(LaunchPlanTest, OneAllocationWithAlignedDisjointRegions) {
+  Artifact artifact = makeCudaArtifact();
+  DeviceLayout layout = planDeviceLayout(artifact.manifest, artifact.weights);
+  // w (24 bytes), x (24), y (24), arena (88), each 256-aligned.
+  EXPECT_EQ(layout.weightOffsets.at("w"), 0u);
+  EXPECT_EQ(layout.inputOffsets, std::vector<uint64_t>{256});
+  EXPECT_EQ(layout.outputOffsets, std::vector<uint64_t>{512});
+  EXPECT_EQ(layout.arenaOffset, 768u);
+  EXPECT_EQ(layout.totalBytes, 1024u);
+}
+
+TEST(LaunchPlanTest, LaunchesFollowTheStepsAndTheMemoryPlan) {
+  Artifact artifact = makeCudaArtifact();
+  DeviceLayout layout = planDeviceLayout(artifact.manifest, artifact.weights);
+  std::vector<KernelLaunch> launches =
+      buildLaunches(artifact.manifest, *artifact.cuda, layout);
+  ASSERT_EQ(launches.size(), 3u);
+  EXPECT_EQ(launches[0].kernel, 0u);
+  EXPECT_EQ(launches[2].kernel, 1u);
+  EXPECT_EQ(launches[2].grid, (std::array<uint32_t, 3>{2, 1, 1}));
+  EXPECT_EQ(launches[2].block, (std::array<uint32_t, 3>{128, 1, 1}));
+  // x, w, buffer 0 (arena + 0); buffer 0, x, buffer 1 (arena + 64); buffer
+  // 1, y.
+  EXPECT_EQ(launches[0].argOffsets, (std::vector<uint64_t>{256, 0, 768}));
+  EXPECT_EQ(launches[1].argOffsets, (std::vector<uint64_t>{768, 256, 832}));
+  EXPECT_EQ(launches[2].argOffsets, (std::vector<uint64_t>{832, 512}));
+}
+
+TEST(LaunchPlanTest, ParamsPointAtTheDevicePointers) {
+  KernelLaunch launch;
+  launch.argOffsets = {0, 256, 832};
+  LaunchParams params(launch, /*base=*/0x7000000000ull);
+  void **pointers = params.get();
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(*static_cast<CUdeviceptr *>(pointers[i]),
+              0x7000000000ull + launch.argOffsets[i]);
+  EXPECT_EQ(params.getValues().size(), 3u);
+}
+
+//===----------------------------------------------------------------------===//
+// A fake driver
+//===----------------------------------------------------------------------===//
+
+/// A launch as the fake records it.
+struct FakeLaunch {
+  std::string symbol;
+  std::vector<CUdeviceptr> params;
+};
+
+/// The state behind the fake driver's functions; one per test.
+struct FakeGpu {
+  // What the device reports.
+  CUresult initResult = kCudaSuccess;
+  int deviceCount = 1;
+  int major = 9, minor = 0;
+  /// A symbol whose launches fail with CUDA_ERROR_LAUNCH_FAILED (719).
+  std::string failingKernel;
+
+  /// The kernels, run on the host with their parameters.
+  std::map<std::string, std::function<void(const std::vector<CUdeviceptr> &)>>
+      kernels;
+  std::vector<std::string> modules;
+  std::vector<std::string> functions;
+  std::vector<std::vector<uint8_t>> allocations;
+  bool capturing = false;
+  std::vector<FakeLaunch> captured;
+  int graphs = 0;
+  /// Every call, in order, by short name.
+  std::vector<std::string> calls;
+  int liveAllocations = 0, liveModules = 0, liveGraphs = 0;
+  bool contextRetained = false;
+};
+
+FakeGpu *gpu = nullptr;
+
+float *asFloats(CUdeviceptr pointer) {
+  return reinterpret_cast<float *>(static_cast<uintptr_t>(pointer));
+}
+
+void runLaunch(const FakeLaunch &launch) {
+  gpu->kernels.at(launch.symbol)(launch.params);
+}
+
+CudaDriverApi makeFakeApi() {
+  CudaDriverApi api;
+  api.init = [](unsigned) { return gpu->initResult; };
+  api.getErrorString = [](CUresult result, const char **name) {
+    *name = result == 100   ? "CUDA_ERROR_NO_DEVICE"
+            : result == 719 ? "CUDA_ERROR_LAUNCH_FAILED"
+                            : "CUDA_ERROR_UNKNOWN";
+    return kCudaSuccess;
+  };
+  api.deviceGetCount = [](int *count) {
+    *count = gpu->deviceCount;
+    return kCudaSuccess;
+  };
+  api.deviceGet = [](CUdevice *device, int ordinal) {
+    *device = ordinal;
+    return kCudaSuccess;
+  };
+  api.deviceGetName = [](char *name, int length, CUdevice) {
+    std::strncpy(name, "Fake GPU", length);
+    return kCudaSuccess;
+  };
+  api.deviceGetAttribute = [](int *value, int attribute, CUdevice) {
+    switch (static_cast<DeviceAttribute>(attribute)) {
+    case DeviceAttribute::ComputeCapabilityMajor:
+      *value = gpu->major;
+      break;
+    case DeviceAttribute::ComputeCapabilityMinor:
+      *value = gpu->minor;
+      break;
+    case DeviceAttribute::MultiprocessorCount:
+      *value = 132;
+      break;
+    default:
+      *value = 1;
+    }
+    return kCudaSuccess;
+  };
+  api.deviceTotalMem = [](size_t *bytes, CUdevice) {
+    *bytes = size_t(80) << 30;
+    return kCudaSuccess;
+  };
+  api.primaryCtxRetain = [](CUcontext *context, CUdevice) {
+    gpu->contextRetained = true;
+    *context = reinterpret_cast<CUcontext>(0x1);
+    return kCudaSuccess;
+  };
+  api.primaryCtxRelease = [](CUdevice) {
+    gpu->contextRetained = false;
+    return kCudaSuccess;
+  };
+  api.ctxSetCurrent = [](CUcontext) { return kCudaSuccess; };
+  api.moduleLoadData = [](CUmodule *module, const void *image) {
+    const auto *bytes = static_cast<const uint8_t *>(image);
+    if (bytes[0] != 0x7f)
+      return CUresult(200); // CUDA_ERROR_INVALID_IMAGE
+    gpu->modules.emplace_back(reinterpret_cast<const char *>(bytes + 4), 3);
+    *module = reinterpret_cast<CUmodule>(gpu->modules.size());
+    ++gpu->liveModules;
+    return kCudaSuccess;
+  };
+  api.moduleUnload = [](CUmodule) {
+    --gpu->liveModules;
+    return kCudaSuccess;
+  };
+  api.moduleGetFunction = [](CUfunction *function, CUmodule, const char *name) {
+    if (!gpu->kernels.count(name))
+      return CUresult(500); // CUDA_ERROR_NOT_FOUND
+    gpu->functions.push_back(name);
+    *function = reinterpret_cast<CUfunction>(gpu->functions.size());
+    return kCudaSuccess;
+  };
+  api.memAlloc = [](CUdeviceptr *pointer, size_t bytes) {
+    gpu->allocations.emplace_back(bytes, 0xcd);
+    *pointer = reinterpret_cast<uintptr_t>(gpu->allocations.back().data());
+    ++gpu->liveAllocations;
+    gpu->calls.push_back("alloc");
+    return kCudaSuccess;
+  };
+  api.memFree = [](CUdeviceptr) {
+    --gpu->liveAllocations;
+    return kCudaSuccess;
+  };
+  api.memcpyHtoDAsync = [](CUdeviceptr to, const void *from, size_t bytes,
+                           CUstream) {
+    std::memcpy(reinterpret_cast<void *>(static_cast<uintptr_t>(to)), from,
+                bytes);
+    gpu->calls.push_back("htod");
+    return kCudaSuccess;
+  };
+  api.memcpyDtoHAsync = [](void *to, CUdeviceptr from, size_t bytes,
+                           CUstream) {
+    std::memcpy(to, reinterpret_cast<void *>(static_cast<uintptr_t>(from)),
+                bytes);
+    gpu->calls.push_back("dtoh");
+    return kCudaSuccess;
+  };
+  api.memsetD8Async = [](CUdeviceptr to, unsigned char value, size_t bytes,
+                         CUstream) {
+    std::memset(reinterpret_cast<void *>(static_cast<uintptr_t>(to)), value,
+                bytes);
+    return kCudaSuccess;
+  };
+  api.streamCreate = [](CUstream *stream, unsigned) {
+    *stream = reinterpret_cast<CUstream>(0x2);
+    return kCudaSuccess;
+  };
+  api.streamDestroy = [](CUstream) { return kCudaSuccess; };
+  api.streamSynchronize = [](CUstream) {
+    gpu->calls.push_back("sync");
+    return kCudaSuccess;
+  };
+  api.launchKernel = [](CUfunction function, unsigned, unsigned, unsigned,
+                        unsigned, unsigned, unsigned, unsigned, CUstream,
+                        void **params, void **) {
+    FakeLaunch launch;
+    launch.symbol = gpu->functions[reinterpret_cast<uintptr_t>(function) - 1];
+    if (launch.symbol == gpu->failingKernel)
+      return CUresult(719);
+    size_t count = launch.symbol == "kiln_relu" ? 2 : 3;
+    for (size_t i = 0; i < count; ++i)
+      launch.params.push_back(*static_cast<CUdeviceptr *>(params[i]));
+    if (gpu->capturing) {
+      gpu->captured.push_back(launch);
+    } else {
+      gpu->calls.push_back("launch " + launch.symbol);
+      runLaunch(launch);
+    }
+    return kCudaSuccess;
+  };
+  api.streamBeginCapture = [](CUstream, int) {
+    gpu->capturing = true;
+    gpu->calls.push_back("begin-capture");
+    return kCudaSuccess;
+  };
+  api.streamEndCapture = [](CUstream, CUgraph *graph) {
+    gpu->capturing = false;
+    gpu->calls.push_back("end-capture");
+    *graph = reinterpret_cast<CUgraph>(0x3);
+    ++gpu->liveGraphs;
+    return kCudaSuccess;
+  };
+  api.graphInstantiate = [](CUgraphExec *exec, CUgraph, unsigned long long) {
+    *exec = reinterpret_cast<CUgraphExec>(0x4);
+    ++gpu->liveGraphs;
+    gpu->calls.push_back("instantiate");
+    return kCudaSuccess;
+  };
+  api.graphLaunch = [](CUgraphExec, CUstream) {
+    gpu->calls.push_back("graph-launch");
+    for (const FakeLaunch &launch : gpu->captured)
+      runLaunch(launch);
+    return kCudaSuccess;
+  };
+  api.graphExecDestroy = [](CUgraphExec) {
+    --gpu->liveGraphs;
+    return kCudaSuccess;
+  };
+  api.graphDestroy = [](CUgraph) {
+    --gpu->liveGraphs;
+    return kCudaSuccess;
+  };
+  return api;
+}
+
+class CudaModelTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    gpu = &fake;
+    // The model's kernels on f32[6]: c = a + b, and y = max(x, 0).
+    fake.kernels["kiln_add"] = [](const std::vector<CUdeviceptr> &p) {
+      for (int i = 0; i < 6; ++i)
+        asFloats(p[2])[i] = asFloats(p[0])[i] + asFloats(p[1])[i];
+    };
+    fake.kernels["kiln_relu"] = [](const std::vector<CUdeviceptr> &p) {
+      for (int i = 0; i < 6; ++i)
+        asFloats(p[1])[i] = std::max(0.0f, asFloats(p[0])[i]);
+    };
+  }
+  void TearDown() override { gpu = nullptr; }
+
+  std::optional<CudaDevice> openDevice(std::string &error) {
+    return openCudaDevice(makeFakeApi(), 0, error);
+  }
+
+  /// Loads the model, binds `x` and runs it, expecting success.
+  std::optional<CudaModel> loadAndRun(const CudaLoadOptions &options,
+                                      const std::vector<float> &x) {
+    std::string error;
+    std::optional<CudaDevice> device = openDevice(error);
+    EXPECT_TRUE(device) << error;
+    if (!device)
+      return std::nullopt;
+    std::optional<CudaModel> model =
+        CudaModel::load(*device, makeCudaArtifact(), "m.kiln", options, error);
+    EXPECT_TRUE(model) << error;
+    if (!model)
+      return std::nullopt;
+    bindAndRun(*model, x);
+    return model;
+  }
+
+  void bindAndRun(CudaModel &model, const std::vector<float> &x) {
+    HostTensor input(ElementType::F32, {2, 3});
+    for (int i = 0; i < 6; ++i)
+      input.setFloat(i, x[i]);
+    std::string error;
+    ASSERT_TRUE(model.bindInput(0, input, error)) << error;
+    ASSERT_TRUE(model.run(error)) << error;
+    std::vector<float> expected =
+        expectedOutput(x, makeCudaArtifact().weights.at("w"));
+    for (int i = 0; i < 6; ++i)
+      EXPECT_FLOAT_EQ(model.output(0).getFloat(i), expected[i]) << i;
+  }
+
+  FakeGpu fake;
+};
+
+TEST_F(CudaModelTest, DeviceQueryReadsTheDriver) {
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  EXPECT_EQ(device->info.name, "Fake GPU");
+  EXPECT_EQ(device->info.getArch(), "sm_90");
+  EXPECT_EQ(device->info.multiprocessors, 132);
+  EXPECT_EQ(device->info.memoryBytes, uint64_t(80) << 30);
+  EXPECT_TRUE(fake.contextRetained);
+  device.reset();
+  EXPECT_FALSE(fake.contextRetained);
+}
+
+TEST_F(CudaModelTest, CapturesOnceAndReplaysTheGraph) {
+  std::optional<CudaModel> model =
+      loadAndRun(CudaLoadOptions(), {1, -2, 3, -4, 5, -6});
+  ASSERT_TRUE(model);
+  EXPECT_TRUE(model->usesGraph());
+  bindAndRun(*model, {-1, 2, -3, 4, -5, 6});
+  // Load: one allocation, the weight up, capture of the three launches
+  // (none runs), instantiation. Each run: the input in, one graph launch,
+  // the output out, one wait.
+  std::vector<std::string> expected = {
+      "alloc",       "htod",         "sync", "begin-capture",
+      "end-capture", "instantiate",  "htod", "graph-launch",
+      "dtoh",        "sync",         "htod", "graph-launch",
+      "dtoh",        "sync"};
+  EXPECT_EQ(fake.calls, expected);
+  ASSERT_EQ(fake.captured.size(), 3u);
+  EXPECT_EQ(fake.captured[0].symbol, "kiln_add");
+  EXPECT_EQ(fake.captured[2].symbol, "kiln_relu");
+  // Every module loaded from the artifact's cubins.
+  EXPECT_EQ(fake.modules, (std::vector<std::string>{"add", "rel"}));
+}
+
+TEST_F(CudaModelTest, StreamLaunchesWithoutAGraph) {
+  CudaLoadOptions options;
+  options.useGraph = false;
+  std::optional<CudaModel> model = loadAndRun(options, {1, 2, 3, 4, 5, 6});
+  ASSERT_TRUE(model);
+  EXPECT_FALSE(model->usesGraph());
+  std::vector<std::string> expected = {
+      "alloc",           "htod",           "sync",
+      "htod",            "launch kiln_add", "launch kiln_add",
+      "launch kiln_relu", "dtoh",           "sync"};
+  EXPECT_EQ(fake.calls, expected);
+}
+
+TEST_F(CudaModelTest, ReleasesEverythingItCreated) {
+  {
+    std::optional<CudaModel> model =
+        loadAndRun(CudaLoadOptions(), {1, 2, 3, 4, 5, 6});
+    ASSERT_TRUE(model);
+    EXPECT_EQ(fake.liveAllocations, 1);
+    EXPECT_EQ(fake.liveModules, 2);
+    EXPECT_EQ(fake.liveGraphs, 2);
+  }
+  EXPECT_EQ(fake.liveAllocations, 0);
+  EXPECT_EQ(fake.liveModules, 0);
+  EXPECT_EQ(fake.liveGraphs, 0);
+  EXPECT_FALSE(fake.contextRetained);
+}
+
+TEST_F(CudaModelTest, NoDeviceIsReportedPlainly) {
+  std::string error;
+  fake.initResult = 100;
+  EXPECT_FALSE(openDevice(error));
+  EXPECT_EQ(error, "cuInit failed: CUDA_ERROR_NO_DEVICE (100)");
+  fake.initResult = kCudaSuccess;
+  fake.deviceCount = 0;
+  EXPECT_FALSE(openDevice(error));
+  EXPECT_EQ(error, "the driver reports no devices");
+}
+
+TEST_F(CudaModelTest, MissingDriverLibraryIsReportedPlainly) {
+  std::string error;
+  EXPECT_FALSE(loadCudaDriver("libkiln-no-such-cuda.so.1", error));
+  EXPECT_EQ(error.rfind("cannot load libkiln-no-such-cuda.so.1: ", 0), 0u)
+      << error;
+}
+
+TEST_F(CudaModelTest, ArchitectureMustMatchTheDevice) {
+  fake.major = 8;
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  EXPECT_FALSE(CudaModel::load(*device, makeCudaArtifact(), "m.kiln",
+                               CudaLoadOptions(), error));
+  EXPECT_NE(error.find("compiled for sm_90a, which device 0 (Fake GPU, "
+                       "sm_80) cannot run"),
+            std::string::npos)
+      << error;
+  EXPECT_TRUE(canRunArch(device->info, "sm_80"));
+  device->info.minor = 9;
+  EXPECT_TRUE(canRunArch(device->info, "sm_80"));
+  EXPECT_FALSE(canRunArch(device->info, "sm_90a"));
+}
+
+TEST_F(CudaModelTest, LaunchFailureNamesTheKernelAndStep) {
+  fake.failingKernel = "kiln_relu";
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  CudaLoadOptions options;
+  options.useGraph = false;
+  std::optional<CudaModel> model =
+      CudaModel::load(*device, makeCudaArtifact(), "m.kiln", options, error);
+  ASSERT_TRUE(model) << error;
+  HostTensor input(ElementType::F32, {2, 3});
+  ASSERT_TRUE(model->bindInput(0, input, error)) << error;
+  EXPECT_FALSE(model->run(error));
+  EXPECT_EQ(error, "running model 'm.kiln' failed: launching kernel "
+                   "'kiln_relu' (step 2): cuLaunchKernel failed: "
+                   "CUDA_ERROR_LAUNCH_FAILED (719)");
+  // During capture the same failure fails the load.
+  EXPECT_FALSE(CudaModel::load(*device, makeCudaArtifact(), "m.kiln",
+                               CudaLoadOptions(), error));
+  EXPECT_NE(error.find("capturing the CUDA graph: launching kernel "
+                       "'kiln_relu'"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(fake.capturing);
+}
+
+TEST_F(CudaModelTest, UnboundInputsAndWrongTensorsFail) {
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  std::optional<CudaModel> model = CudaModel::load(
+      *device, makeCudaArtifact(), "m.kiln", CudaLoadOptions(), error);
+  ASSERT_TRUE(model) << error;
+  EXPECT_FALSE(model->run(error));
+  EXPECT_EQ(error, "cannot run model 'm.kiln': input 'x' is not bound");
+  EXPECT_FALSE(model->bindInput(0, HostTensor(ElementType::BF16, {2, 3}),
+                                error));
+  EXPECT_NE(error.find("expects 2x3xf32, got 2x3xbf16"), std::string::npos)
+      << error;
+  EXPECT_FALSE(model->bindInput(1, HostTensor(ElementType::F32, {2, 3}),
+                                error));
+  EXPECT_NE(error.find("has no input 1"), std::string::npos) << error;
+}
+
+TEST_F(CudaModelTest, MissingKernelInTheCubinFailsTheLoad) {
+  fake.kernels.erase("kiln_relu");
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  EXPECT_FALSE(CudaModel::load(*device, makeCudaArtifact(), "m.kiln",
+                               CudaLoadOptions(), error));
+  EXPECT_NE(error.find("cannot load model 'm.kiln' on the GPU: "
+                       "cuModuleGetFunction('kiln_relu') failed"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(fake.liveModules, 0);
+  EXPECT_EQ(fake.liveAllocations, 0);
+}
+
+} // namespace
