@@ -86,6 +86,20 @@ def bert():
             ["last_hidden_state"])
 
 
+def mixtral():
+    # The "batched_mm" experts gather each token's expert weights and stay
+    # statically shaped; the default loops over the experts that tokens hit,
+    # which depends on the data.
+    from transformers import MixtralConfig, MixtralForCausalLM
+    config = MixtralConfig(vocab_size=128, hidden_size=64, intermediate_size=128,
+                           num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, num_local_experts=4,
+                           num_experts_per_tok=2, max_position_embeddings=64,
+                           experts_implementation="batched_mm")
+    return (LogitsOnly(MixtralForCausalLM(config)), {"input_ids": token_ids(128, 2, 16)},
+            ["logits"])
+
+
 def vit_tiny():
     import timm
     model = timm.create_model("vit_tiny_patch16_224", pretrained=False,
@@ -104,6 +118,7 @@ MODELS = {
     "bert": bert,
     "vit_tiny": vit_tiny,
     "resnet18": resnet18,
+    "mixtral": mixtral,
 }
 
 
