@@ -1397,7 +1397,8 @@ LogicalResult Importer::convertGather(const NodeProto &) {
   FailureOr<Tensor *> data = input(0), indices = input(1);
   if (failed(data) || failed(indices))
     return failure();
-  FailureOr<int64_t> axis = normalizeAxis(intAttr("axis", 0), (*data)->getRank());
+  FailureOr<int64_t> axis =
+      normalizeAxis(intAttr("axis", 0), (*data)->getRank());
   if (failed(axis))
     return failure();
   return gather(0, **indices, node->input(1), *axis);
@@ -1417,8 +1418,8 @@ LogicalResult Importer::convertGatherND(const NodeProto &) {
   std::vector<int64_t> ids(shape.begin(), shape.end() - 1);
   Tensor flat;
   if ((*indices)->constant) {
-    flat.constant = Constant{reference::reshape((*indices)->constant->tensor, ids),
-                             false};
+    flat.constant =
+        Constant{reference::reshape((*indices)->constant->tensor, ids), false};
   } else {
     FailureOr<Value> reshaped = reshape((*indices)->value, ids);
     if (failed(reshaped))
@@ -1457,8 +1458,8 @@ LogicalResult Importer::convertGatherElements(const NodeProto &) {
       return nodeError("index ") << id << " is out of range for size " << size;
     int64_t offset = 0;
     for (int64_t d = 0; d < ids.getRank(); ++d)
-      offset += (d == *axis ? (id < 0 ? id + size : id) : position[d]) *
-                strides[d];
+      offset +=
+          (d == *axis ? (id < 0 ? id + size : id) : position[d]) * strides[d];
     if (isFloatType(result.getElementType()))
       result.setFloat(i, from.getFloat(offset));
     else
@@ -1608,8 +1609,7 @@ LogicalResult Importer::convertNanGuard(const std::string &tested) {
       c->tensor.getFloat(0) != 0.0f || !(*probabilities)->value)
     return fail();
   auto softmax = (*probabilities)->value.getDefiningOp<SoftmaxOp>();
-  if (!softmax ||
-      softmax.getAxis() != softmax.getType().getRank() - 1)
+  if (!softmax || softmax.getAxis() != softmax.getType().getRank() - 1)
     return fail();
   if (auto add = softmax.getInput().getDefiningOp<AddOp>()) {
     for (Value operand : add->getOperands()) {
@@ -1633,16 +1633,14 @@ LogicalResult Importer::convertTopK(const NodeProto &) {
   // kiln.moe_router takes the softmax and the top k in one op; ties go to
   // the lower index, as in ONNX's sorted TopK.
   auto softmax = x->getDefiningOp<SoftmaxOp>();
-  if (!softmax || type.getRank() != 2 || *axis != 1 ||
-      softmax.getAxis() != 1 || intAttr("largest", 1) == 0 ||
-      intAttr("sorted", 1) == 0)
+  if (!softmax || type.getRank() != 2 || *axis != 1 || softmax.getAxis() != 1 ||
+      intAttr("largest", 1) == 0 || intAttr("sorted", 1) == 0)
     return nodeError("TopK is only supported as a mixture-of-experts router: "
                      "the sorted largest k over the last axis of the Softmax "
                      "of [tokens, experts] logits");
   int64_t experts = type.getDimSize(1);
   if (k->size() != 1 || (*k)[0] < 1 || (*k)[0] > experts)
-    return nodeError("k must be one value from 1 to the axis size ")
-           << experts;
+    return nodeError("k must be one value from 1 to the axis size ") << experts;
   auto router = MoeRouterOp::create(builder, loc, softmax.getInput(), (*k)[0],
                                     /*normalize=*/false);
   Value indices = router.getIndices();
@@ -1981,7 +1979,8 @@ LogicalResult Importer::addOutputs(const GraphProto &graph,
                                            ValueRange(results).getTypes()));
   // Outputs keep their ONNX names, as inputs do.
   for (auto [i, output] : llvm::enumerate(graph.output()))
-    function.setResultAttr(i, "kiln.name", builder.getStringAttr(output.name()));
+    function.setResultAttr(i, "kiln.name",
+                           builder.getStringAttr(output.name()));
   return success();
 }
 

@@ -244,7 +244,8 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
     ArrayRef<int64_t> k = cast<RankedTensorType>(key.getType()).getShape();
     ArrayRef<int64_t> t = cast<RankedTensorType>(keysT.getType()).getShape();
     if (k.size() != 4 || t.size() != 4 ||
-        inner.getType().getShape() != ArrayRef<int64_t>{k[0] * k[1], k[2], k[3]} ||
+        inner.getType().getShape() !=
+            ArrayRef<int64_t>{k[0] * k[1], k[2], k[3]} ||
         t != ArrayRef<int64_t>{k[0], k[1], k[3], k[2]})
       return Value();
     return key;
@@ -326,17 +327,122 @@ struct GeluPattern : OpRewritePattern<MulOp> {
         }
       }
     }
-    return rewriter.notifyMatchFailure(root, "requires x * 0.5 * (1 + erf(x/sqrt2))");
+    return rewriter.notifyMatchFailure(root,
+                                       "requires x * 0.5 * (1 + erf(x/sqrt2))");
   }
 
   const TensorMap &weights;
+};
+
+//===----------------------------------------------------------------------===//
+// RMSNorm and SiLU
+//===----------------------------------------------------------------------===//
+
+/// `scale * (x * (1 / sqrt(mean(x^2) + eps)))` -> `kiln.rms_norm`, as
+/// PyTorch exports transformers' RMSNorm (also `x / sqrt(...)`, `x * x` for
+/// the square and operands commuted), the mean over the last axis.
+struct RmsNormPattern : OpRewritePattern<MulOp> {
+  RmsNormPattern(MLIRContext *context, const TensorMap &weights)
+      : OpRewritePattern(context), weights(weights) {}
+
+  /// The `x` and `eps` of `sqrt(mean(x^2, last axis) + eps)`.
+  std::optional<std::pair<Value, double>> matchRms(Value value) const {
+    auto sqrt = value.getDefiningOp<SqrtOp>();
+    auto add = sqrt ? sqrt.getInput().getDefiningOp<AddOp>() : AddOp();
+    if (!add)
+      return std::nullopt;
+    for (auto [sum, epsilon] : {std::pair(add.getLhs(), add.getRhs()),
+                                std::pair(add.getRhs(), add.getLhs())}) {
+      std::optional<double> eps = getSplat(epsilon, weights);
+      auto mean = sum.getDefiningOp<ReduceMeanOp>();
+      if (!eps || !mean || !hasShape(sum, add.getType().getShape()))
+        continue;
+      int64_t rank = mean.getInput().getType().getRank();
+      if (!mean.getKeepDims() || mean.getAxes() != ArrayRef<int64_t>{rank - 1})
+        continue;
+      Value square = mean.getInput();
+      if (auto pow = square.getDefiningOp<PowOp>();
+          pow && getSplat(pow.getRhs(), weights) == 2.0 &&
+          hasShape(pow.getLhs(), pow.getType().getShape()))
+        return std::pair(pow.getLhs(), *eps);
+      if (auto mul = square.getDefiningOp<MulOp>();
+          mul && mul.getLhs() == mul.getRhs())
+        return std::pair(mul.getLhs(), *eps);
+    }
+    return std::nullopt;
+  }
+
+  /// The `x` and `eps` of `x * (1 / rms)`, `(1 / rms) * x` or `x / rms`.
+  std::optional<std::pair<Value, double>> matchNormalized(Value value) const {
+    if (auto div = value.getDefiningOp<DivOp>()) {
+      std::optional<std::pair<Value, double>> rms = matchRms(div.getRhs());
+      if (rms && rms->first == div.getLhs())
+        return rms;
+      return std::nullopt;
+    }
+    auto mul = value.getDefiningOp<MulOp>();
+    if (!mul)
+      return std::nullopt;
+    for (auto [x, inverse] : {std::pair(mul.getLhs(), mul.getRhs()),
+                              std::pair(mul.getRhs(), mul.getLhs())}) {
+      auto div = inverse.getDefiningOp<DivOp>();
+      if (!div || getSplat(div.getLhs(), weights) != 1.0)
+        continue;
+      std::optional<std::pair<Value, double>> rms = matchRms(div.getRhs());
+      if (rms && rms->first == x)
+        return rms;
+    }
+    return std::nullopt;
+  }
+
+  LogicalResult matchAndRewrite(MulOp root,
+                                PatternRewriter &rewriter) const override {
+    ArrayRef<int64_t> shape = root.getType().getShape();
+    if (shape.empty())
+      return rewriter.notifyMatchFailure(root, "requires a rank >= 1 result");
+    for (auto [normalized, scale] : {std::pair(root.getLhs(), root.getRhs()),
+                                     std::pair(root.getRhs(), root.getLhs())}) {
+      std::optional<std::pair<Value, double>> rms = matchNormalized(normalized);
+      if (!rms || !hasShape(scale, {shape.back()}) ||
+          rms->first.getType() != root.getType())
+        continue;
+      rewriter.replaceOpWithNewOp<RmsNormOp>(
+          root, root.getType(), rms->first, scale,
+          rewriter.getF32FloatAttr(static_cast<float>(rms->second)));
+      return success();
+    }
+    return rewriter.notifyMatchFailure(
+        root, "requires scale * (x / sqrt(mean(x^2) + eps))");
+  }
+
+  const TensorMap &weights;
+};
+
+/// `x * sigmoid(x)` -> `kiln.silu`.
+struct SiluPattern : OpRewritePattern<MulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MulOp root,
+                                PatternRewriter &rewriter) const override {
+    for (auto [x, gate] : {std::pair(root.getLhs(), root.getRhs()),
+                           std::pair(root.getRhs(), root.getLhs())}) {
+      auto sigmoid = gate.getDefiningOp<SigmoidOp>();
+      if (!sigmoid || sigmoid.getInput() != x || x.getType() != root.getType())
+        continue;
+      rewriter.replaceOpWithNewOp<SiluOp>(root, root.getType(), x);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(root, "requires x * sigmoid(x)");
+  }
 };
 
 } // namespace
 
 void populateOnnxImportPatterns(RewritePatternSet &patterns,
                                 const TensorMap &weights) {
-  patterns.add<AttentionPattern, GeluPattern>(patterns.getContext(), weights);
+  patterns.add<AttentionPattern, GeluPattern, RmsNormPattern>(
+      patterns.getContext(), weights);
+  patterns.add<SiluPattern>(patterns.getContext());
 }
 
 } // namespace kiln::onnx

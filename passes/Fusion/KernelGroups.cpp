@@ -62,9 +62,9 @@ static OpClass classify(Operation *op) {
   return llvm::TypeSwitch<Operation *, OpClass>(op)
       .Case<WeightOp, ConstantOp>([](Operation *) { return OpClass::Leaf; })
       .Case<MatmulOp, Conv2DOp, MaxPool2DOp, AvgPool2DOp, AttentionOp,
-            MoeExpertsOp, MoeRouterOp,
-            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, SoftmaxOp, LayerNormOp,
-            RmsNormOp>([](Operation *) { return OpClass::Anchor; })
+            MoeExpertsOp, MoeRouterOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
+            SoftmaxOp, LayerNormOp, RmsNormOp>(
+          [](Operation *) { return OpClass::Anchor; })
       .Case<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp, AbsOp,
             ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, SigmoidOp, ReluOp, SiluOp,
             ErfOp, GeluOp, CastOp>(

@@ -24,14 +24,19 @@ PEERS_PYTHON = os.path.join(ROOT, "build", "peers-venv", "bin", "python")
 RTOL, ATOL = 1e-4, 1e-5
 
 # Each model and the kiln ops its import must contain: attention subgraphs
-# become kiln.attention, exact GELU kiln.gelu, RMSNorm kiln.rms_norm.
+# become kiln.attention, exact GELU kiln.gelu, RMSNorm kiln.rms_norm, the
+# router's Softmax and TopK kiln.moe_router.
 MODELS = {
     "llama": ["kiln.attention", "kiln.rms_norm", "kiln.silu"],
     "bert": ["kiln.attention", "kiln.gelu", "kiln.layer_norm"],
     "vit_tiny": ["kiln.attention", "kiln.gelu", "kiln.conv2d"],
     "resnet18": ["kiln.conv2d", "kiln.max_pool2d"],
-    "mixtral": ["kiln.attention", "kiln.moe_router"],
+    "mixtral": ["kiln.attention", "kiln.rms_norm", "kiln.moe_router"],
 }
+
+# Mixtral compiles one kernel per op for now: the CPU backend cannot yet
+# tile a matmul whose prologue gathers each token's expert weights.
+UNFUSED = {"mixtral"}
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +55,8 @@ def test_exported_model_matches_onnx_runtime(exported, name):
     directory = exported / name
     with open(directory / "shapes.json") as f:
         shapes = {key: tuple(value) for key, value in json.load(f).items()}
-    module = kiln.compile(directory / "model.onnx", shapes=shapes)
+    module = kiln.compile(directory / "model.onnx", shapes=shapes,
+                          fusion=name not in UNFUSED)
     inputs = np.load(directory / "inputs.npz")
     expected = np.load(directory / "expected.npz")
     assert [input_name for input_name, _, _ in module.inputs] == list(inputs)

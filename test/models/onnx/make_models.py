@@ -402,6 +402,30 @@ def case_torch_attention(d):
               [context, activated])
 
 
+def case_rms_norm_silu(d):
+    """transformers' RMSNorm and SiLU as PyTorch exports them."""
+    D = 16
+    g = 1 + 0.1 * randn(D)
+    nodes = [
+        helper.make_node("Pow", ["x", "two"], ["square"]),
+        helper.make_node("ReduceMean", ["square", "last"], ["mean"]),
+        helper.make_node("Add", ["mean", "eps"], ["shifted"]),
+        helper.make_node("Sqrt", ["shifted"], ["rms"]),
+        helper.make_node("Reciprocal", ["rms"], ["inverse"]),
+        helper.make_node("Mul", ["x", "inverse"], ["normalized"]),
+        helper.make_node("Mul", ["g", "normalized"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["gate"]),
+        helper.make_node("Mul", ["h", "gate"], ["y"]),
+    ]
+    inits = [("two", np.array(2, np.float32)), ("last", i64(-1)),
+             ("eps", np.array(1e-5, np.float32)), ("g", g)]
+    model = make(nodes, [("x", F, [2, 3, D])], ["y"], inits)
+    x = randn(2, 3, D)
+    f = x.astype(np.float64)
+    h = f / np.sqrt((f * f).mean(-1, keepdims=True) + 1e-5) * g
+    save_case(d, "rms_norm_silu", model, {"x": x}, [h / (1 + np.exp(-h))])
+
+
 def case_router(d):
     """A mixture-of-experts router as transformers exports it: Softmax, then
     TopK, the chosen experts' rows picked by GatherND; and a GatherElements
@@ -555,7 +579,7 @@ def main():
         for case in (case_elementwise, case_contractions, case_reductions,
                      case_data_movement, case_shape_folding, case_transformer,
                      case_cnn, case_external, case_torch_attention,
-                     case_router):
+                     case_rms_norm_silu, case_router):
             case(directory)
     elif mode == "hostile":
         hostile(directory)

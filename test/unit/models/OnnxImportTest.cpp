@@ -176,6 +176,20 @@ TEST_F(OnnxImportTest, TorchAttention) {
   EXPECT_EQ(main.getResultAttrOfType<StringAttr>(1, "kiln.name"), "activated");
 }
 
+/// transformers' RMSNorm and SiLU become kiln.rms_norm and kiln.silu.
+TEST_F(OnnxImportTest, RmsNormSilu) {
+  OwningOpRef<ModuleOp> module = importAndCompare("rms_norm_silu");
+  ASSERT_TRUE(module);
+  EXPECT_EQ(count<RmsNormOp>(*module), 1);
+  EXPECT_EQ(count<SiluOp>(*module), 1);
+  EXPECT_EQ(count<PowOp>(*module), 0);
+  EXPECT_EQ(count<SqrtOp>(*module), 0);
+  EXPECT_EQ(count<MulOp>(*module), 0);
+  module->walk([](RmsNormOp op) {
+    EXPECT_FLOAT_EQ(op.getEpsilon().convertToFloat(), 1e-5f);
+  });
+}
+
 /// Softmax then TopK is one kiln.moe_router; GatherND with one index per
 /// slice a gather; GatherElements of constants folds away.
 TEST_F(OnnxImportTest, Router) {
