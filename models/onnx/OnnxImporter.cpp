@@ -158,6 +158,13 @@ private:
   LogicalResult convertSlice(const NodeProto &node);
   LogicalResult convertSplit(const NodeProto &node);
   LogicalResult convertGather(const NodeProto &node);
+  LogicalResult convertGatherElements(const NodeProto &node);
+  LogicalResult convertGatherND(const NodeProto &node);
+  LogicalResult convertTopK(const NodeProto &node);
+  LogicalResult convertIsNaN(const NodeProto &node);
+  LogicalResult convertNanGuard(const std::string &tested);
+  LogicalResult gather(unsigned dataIndex, Tensor indices,
+                       StringRef indicesName, int64_t axis);
   LogicalResult convertExpand(const NodeProto &node);
   LogicalResult convertWhere(const NodeProto &node);
   LogicalResult convertEqual(const NodeProto &node);
@@ -181,6 +188,9 @@ private:
   llvm::StringMap<int64_t> useCounts;
   /// The Conv nodes by output name, for folding a BatchNormalization.
   llvm::StringMap<const NodeProto *> convNodes;
+  /// IsNaN results of run-time values (by output name) and the value each
+  /// tests; only a Where may read them (see `convertNanGuard`).
+  llvm::StringMap<std::string> nanTests;
   TensorMap weights;
   const NodeProto *node = nullptr;
   Location loc = UnknownLoc::get(&context);
@@ -230,6 +240,11 @@ FailureOr<Tensor *> Importer::input(unsigned index) {
   if (!hasInput(index))
     return nodeError("expected input #") << index;
   auto it = values.find(node->input(index));
+  if (it == values.end() && nanTests.count(node->input(index)))
+    return nodeError("input '")
+           << node->input(index)
+           << "' is IsNaN of a run-time value, which Kiln supports only as "
+           << "the condition of Where(IsNaN(p), 0, p) after a Softmax";
   if (it == values.end())
     return nodeError("input '")
            << node->input(index)
@@ -1342,49 +1357,120 @@ LogicalResult Importer::convertSplit(const NodeProto &node) {
   return success();
 }
 
-LogicalResult Importer::convertGather(const NodeProto &) {
-  FailureOr<Tensor *> data = input(0), indices = input(1);
-  if (failed(data) || failed(indices))
+LogicalResult Importer::gather(unsigned dataIndex, Tensor indices,
+                               StringRef indicesName, int64_t axis) {
+  FailureOr<Tensor *> data = input(dataIndex);
+  if (failed(data))
     return failure();
-  FailureOr<int64_t> axis = normalizeAxis(intAttr("axis", 0), (*data)->getRank());
-  if (failed(axis))
-    return failure();
-  int64_t size = (*data)->getShape()[*axis];
+  int64_t size = (*data)->getShape()[axis];
   // Constant indices may count from the end; they are normalized here.
-  if ((*indices)->constant) {
-    HostTensor &ids = (*indices)->constant->tensor;
+  if (indices.constant) {
+    HostTensor &ids = indices.constant->tensor;
     if (isFloatType(ids.getElementType()))
       return nodeError("expected integer indices");
-    HostTensor normalized = ids;
     for (int64_t i = 0, e = ids.getNumElements(); i < e; ++i) {
       int64_t id = ids.getInt(i);
       if (id < -size || id >= size)
         return nodeError("index ") << id << " is out of range for size "
                                    << size;
-      normalized.setInt(i, id < 0 ? id + size : id);
+      ids.setInt(i, id < 0 ? id + size : id);
     }
+    indices.value = Value();
     if ((*data)->constant) {
       std::string error;
-      std::optional<HostTensor> result = reference::gather(
-          (*data)->constant->tensor, normalized, *axis, error);
+      std::optional<HostTensor> result =
+          reference::gather((*data)->constant->tensor, ids, axis, error);
       if (!result)
         return nodeError(error);
       return defineConstant(0, {std::move(*result), (*data)->constant->isBool});
     }
-    Tensor fresh{Value(), Constant{std::move(normalized), false}};
-    FailureOr<Value> result =
-        build<GatherOp>(materialize(**data, node->input(0)),
-                        materialize(fresh, node->input(1)), *axis);
-    if (failed(result))
-      return failure();
-    return defineValue(0, *result);
   }
   FailureOr<Value> result =
-      build<GatherOp>(materialize(**data, node->input(0)),
-                      materialize(**indices, node->input(1)), *axis);
+      build<GatherOp>(materialize(**data, node->input(dataIndex)),
+                      materialize(indices, indicesName), axis);
   if (failed(result))
     return failure();
   return defineValue(0, *result);
+}
+
+LogicalResult Importer::convertGather(const NodeProto &) {
+  FailureOr<Tensor *> data = input(0), indices = input(1);
+  if (failed(data) || failed(indices))
+    return failure();
+  FailureOr<int64_t> axis =
+      normalizeAxis(intAttr("axis", 0), (*data)->getRank());
+  if (failed(axis))
+    return failure();
+  return gather(0, **indices, node->input(1), *axis);
+}
+
+LogicalResult Importer::convertGatherND(const NodeProto &) {
+  FailureOr<Tensor *> data = input(0), indices = input(1);
+  if (failed(data) || failed(indices))
+    return failure();
+  ArrayRef<int64_t> shape = (*indices)->getShape();
+  if (intAttr("batch_dims", 0) != 0 || shape.empty() || shape.back() != 1 ||
+      (*data)->getRank() < 1)
+    return nodeError("only GatherND with batch_dims = 0 and indices [..., 1] "
+                     "(one index per slice) is supported");
+  // One index per slice selects along axis 0: a Gather of the indices
+  // without their last axis.
+  std::vector<int64_t> ids(shape.begin(), shape.end() - 1);
+  Tensor flat;
+  if ((*indices)->constant) {
+    flat.constant =
+        Constant{reference::reshape((*indices)->constant->tensor, ids), false};
+  } else {
+    FailureOr<Value> reshaped = reshape((*indices)->value, ids);
+    if (failed(reshaped))
+      return failure();
+    flat.value = *reshaped;
+  }
+  return gather(0, std::move(flat), node->input(1), 0);
+}
+
+LogicalResult Importer::convertGatherElements(const NodeProto &) {
+  if (!allInputsConstant())
+    return nodeError("GatherElements is only supported on values known at "
+                     "import time");
+  FailureOr<const Constant *> data = constantInput(0, "the data");
+  FailureOr<const Constant *> indices = constantInput(1, "the indices");
+  if (failed(data) || failed(indices))
+    return failure();
+  const HostTensor &from = (*data)->tensor, &ids = (*indices)->tensor;
+  FailureOr<int64_t> axis = normalizeAxis(intAttr("axis", 0), from.getRank());
+  if (failed(axis))
+    return failure();
+  if (isFloatType(ids.getElementType()) || ids.getRank() != from.getRank())
+    return nodeError("expected integer indices of the data's rank ")
+           << from.getRank();
+  for (int64_t d = 0; d < from.getRank(); ++d)
+    if (d != *axis && ids.getShape()[d] > from.getShape()[d])
+      return nodeError("the indices are larger than the data in dim ") << d;
+  // out[i] = data[i with its axis coordinate replaced by indices[i]].
+  std::vector<int64_t> strides = from.getStrides();
+  int64_t size = from.getShape()[*axis];
+  HostTensor result(from.getElementType(), ids.getShape());
+  std::vector<int64_t> position(ids.getRank(), 0);
+  for (int64_t i = 0, e = ids.getNumElements(); i < e; ++i) {
+    int64_t id = ids.getInt(i);
+    if (id < -size || id >= size)
+      return nodeError("index ") << id << " is out of range for size " << size;
+    int64_t offset = 0;
+    for (int64_t d = 0; d < ids.getRank(); ++d)
+      offset +=
+          (d == *axis ? (id < 0 ? id + size : id) : position[d]) * strides[d];
+    if (isFloatType(result.getElementType()))
+      result.setFloat(i, from.getFloat(offset));
+    else
+      result.setInt(i, from.getInt(offset));
+    for (int64_t d = ids.getRank() - 1; d >= 0; --d) {
+      if (++position[d] < ids.getShape()[d])
+        break;
+      position[d] = 0;
+    }
+  }
+  return defineConstant(0, {std::move(result), (*data)->isBool});
 }
 
 LogicalResult Importer::convertExpand(const NodeProto &) {
@@ -1417,6 +1503,8 @@ LogicalResult Importer::convertExpand(const NodeProto &) {
 }
 
 LogicalResult Importer::convertWhere(const NodeProto &) {
+  if (hasInput(0) && nanTests.count(node->input(0)))
+    return convertNanGuard(nanTests.lookup(node->input(0)));
   FailureOr<Tensor *> condition = input(0), onTrue = input(1),
                       onFalse = input(2);
   if (failed(condition) || failed(onTrue) || failed(onFalse))
@@ -1463,6 +1551,105 @@ LogicalResult Importer::convertEqual(const NodeProto &) {
       0, {foldElementwise(a, b, *shape, ElementType::I64,
                           [](auto x, auto y) -> double { return x == y; }),
           true});
+}
+
+LogicalResult Importer::convertIsNaN(const NodeProto &node) {
+  FailureOr<Tensor *> in = input(0);
+  if (failed(in))
+    return failure();
+  if (!(*in)->constant) {
+    nanTests[node.output(0)] = node.input(0);
+    return success();
+  }
+  const HostTensor &x = (*in)->constant->tensor;
+  HostTensor result(ElementType::I64, x.getShape());
+  if (isFloatType(x.getElementType()))
+    for (int64_t i = 0, e = x.getNumElements(); i < e; ++i)
+      result.setInt(i, std::isnan(x.getFloat(i)));
+  return defineConstant(0, {std::move(result), true});
+}
+
+/// Whether some row of `mask` (along its last axis) hides every key, or the
+/// mask holds a NaN or +inf: softmax then gives NaN whatever the scores.
+static bool canHideARow(const HostTensor &mask) {
+  int64_t length = mask.getRank() ? mask.getShape().back() : 1;
+  if (length == 0)
+    return false;
+  for (int64_t row = 0, e = mask.getNumElements() / length; row < e; ++row) {
+    bool visible = false;
+    for (int64_t i = row * length; i < (row + 1) * length; ++i) {
+      float entry = mask.getFloat(i);
+      if (std::isnan(entry) || entry == INFINITY)
+        return true;
+      visible |= std::isfinite(entry);
+    }
+    if (!visible)
+      return true;
+  }
+  return false;
+}
+
+/// `Where(IsNaN(p), 0, p)`, which PyTorch's exported scaled dot-product
+/// attention puts after its softmax so that a row a mask hides entirely
+/// gives zeros, not NaN. A softmax row is NaN only when its input row holds
+/// a NaN or +inf or is -inf throughout; with at most a constant mask that
+/// hides no row, finite scores never are, and the guard is dropped.
+/// (Non-finite scores then give NaN, not 0: they are already wrong.)
+LogicalResult Importer::convertNanGuard(const std::string &tested) {
+  FailureOr<Tensor *> fill = input(1), probabilities = input(2);
+  if (failed(fill) || failed(probabilities))
+    return failure();
+  auto fail = [&] {
+    return nodeError("Where(IsNaN(p), c, p) is only supported with c = 0 and "
+                     "p a Softmax over the last axis whose rows no constant "
+                     "mask hides entirely");
+  };
+  const std::optional<Constant> &c = (*fill)->constant;
+  if (node->input(2) != tested || !c || c->tensor.getNumElements() != 1 ||
+      c->tensor.getFloat(0) != 0.0f || !(*probabilities)->value)
+    return fail();
+  auto softmax = (*probabilities)->value.getDefiningOp<SoftmaxOp>();
+  if (!softmax || softmax.getAxis() != softmax.getType().getRank() - 1)
+    return fail();
+  if (auto add = softmax.getInput().getDefiningOp<AddOp>()) {
+    for (Value operand : add->getOperands()) {
+      std::optional<HostTensor> mask = getConstant(operand, weights);
+      if (mask && canHideARow(*mask))
+        return fail();
+    }
+  }
+  return define(0, **probabilities);
+}
+
+LogicalResult Importer::convertTopK(const NodeProto &) {
+  FailureOr<Value> x = floatInput(0);
+  FailureOr<std::vector<int64_t>> k = intsInput(1, "k");
+  if (failed(x) || failed(k))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  FailureOr<int64_t> axis = normalizeAxis(intAttr("axis", -1), type.getRank());
+  if (failed(axis))
+    return failure();
+  // kiln.moe_router takes the softmax and the top k in one op; ties go to
+  // the lower index, as in ONNX's sorted TopK.
+  auto softmax = x->getDefiningOp<SoftmaxOp>();
+  if (!softmax || type.getRank() != 2 || *axis != 1 || softmax.getAxis() != 1 ||
+      intAttr("largest", 1) == 0 || intAttr("sorted", 1) == 0)
+    return nodeError("TopK is only supported as a mixture-of-experts router: "
+                     "the sorted largest k over the last axis of the Softmax "
+                     "of [tokens, experts] logits");
+  int64_t experts = type.getDimSize(1);
+  if (k->size() != 1 || (*k)[0] < 1 || (*k)[0] > experts)
+    return nodeError("k must be one value from 1 to the axis size ") << experts;
+  auto router = MoeRouterOp::create(builder, loc, softmax.getInput(), (*k)[0],
+                                    /*normalize=*/false);
+  Value indices = router.getIndices();
+  auto indicesType = cast<RankedTensorType>(indices.getType());
+  Value wide = CastOp::create(builder, loc,
+                              indicesType.clone(builder.getI64Type()), indices);
+  if (failed(defineValue(0, router.getWeights())))
+    return failure();
+  return defineValue(1, wide);
 }
 
 LogicalResult Importer::convertRange(const NodeProto &) {
@@ -1617,6 +1804,10 @@ const llvm::StringMap<Converter> &Importer::getConverters() {
       {"Slice", &Importer::convertSlice},
       {"Split", &Importer::convertSplit},
       {"Gather", &Importer::convertGather},
+      {"GatherElements", &Importer::convertGatherElements},
+      {"GatherND", &Importer::convertGatherND},
+      {"TopK", &Importer::convertTopK},
+      {"IsNaN", &Importer::convertIsNaN},
       {"Expand", &Importer::convertExpand},
       {"Where", &Importer::convertWhere},
       {"Equal", &Importer::convertEqual},
@@ -1786,6 +1977,10 @@ LogicalResult Importer::addOutputs(const GraphProto &graph,
   Block &entry = function.getBody().front();
   function.setType(builder.getFunctionType(entry.getArgumentTypes(),
                                            ValueRange(results).getTypes()));
+  // Outputs keep their ONNX names, as inputs do.
+  for (auto [i, output] : llvm::enumerate(graph.output()))
+    function.setResultAttr(i, "kiln.name",
+                           builder.getStringAttr(output.name()));
   return success();
 }
 

@@ -9,6 +9,7 @@
 #include "ir/KilnDialect.h"
 #include "reference/Evaluator.h"
 
+#include <array>
 #include <cmath>
 
 using namespace mlir;
@@ -19,9 +20,7 @@ namespace kiln::onnx {
 /// the softmax's max subtraction.
 static constexpr double kHiddenBelow = -1.0e4;
 
-/// The elements of `value` when it is a `kiln.constant` or a `kiln.weight`.
-static std::optional<HostTensor> getConstant(Value value,
-                                             const TensorMap &weights) {
+std::optional<HostTensor> getConstant(Value value, const TensorMap &weights) {
   if (auto constant = value.getDefiningOp<ConstantOp>()) {
     FailureOr<HostTensor> tensor = reference::toHostTensor(constant.getValue());
     if (succeeded(tensor))
@@ -72,27 +71,29 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
   AttentionPattern(MLIRContext *context, const TensorMap &weights)
       : OpRewritePattern(context), weights(weights) {}
 
-  /// Whether `mask` (broadcast to [Sq, Sk] in its last two axes, ones
-  /// before) hides keys exactly as `hidden(i, j)` says, for queries `i` and
-  /// keys `j`; `isHidden(flat index)` reads one entry.
+  /// Whether `mask` ([Sq, Sk] in its last two axes, the same [Sq, Sk] for
+  /// every index before them) hides no key (false) or exactly the causal
+  /// triangle (true), for queries `i` and keys `j`; `isHidden(flat index)`
+  /// reads one entry.
   template <typename IsHidden>
   static std::optional<bool> classifyMask(ArrayRef<int64_t> maskShape,
                                           int64_t queries, int64_t keys,
                                           IsHidden isHidden) {
     size_t rank = maskShape.size();
     if (rank < 2 || maskShape[rank - 2] != queries ||
-        maskShape[rank - 1] != keys ||
-        llvm::any_of(maskShape.drop_back(2), [](int64_t d) { return d != 1; }))
+        maskShape[rank - 1] != keys)
       return std::nullopt;
+    int64_t slices = 1;
+    for (int64_t dim : maskShape.drop_back(2))
+      slices *= dim;
     bool none = true, causal = true;
-    for (int64_t i = 0; i < queries; ++i) {
-      for (int64_t j = 0; j < keys; ++j) {
-        std::optional<bool> hidden = isHidden(i * keys + j);
-        if (!hidden)
-          return std::nullopt;
-        none &= !*hidden;
-        causal &= *hidden == (j > i + keys - queries);
-      }
+    for (int64_t index = 0; index < slices * queries * keys; ++index) {
+      int64_t i = index / keys % queries, j = index % keys;
+      std::optional<bool> hidden = isHidden(index);
+      if (!hidden)
+        return std::nullopt;
+      none &= !*hidden;
+      causal &= *hidden == (j > i + keys - queries);
     }
     if (none)
       return false;
@@ -173,46 +174,81 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
         scale = 1.0 / *divisor;
         scores = div.getLhs();
       }
-    } else if (auto mul = scores.getDefiningOp<MulOp>()) {
-      for (auto [x, factor] : {std::pair(mul.getLhs(), mul.getRhs()),
-                               std::pair(mul.getRhs(), mul.getLhs())}) {
-        std::optional<double> splat = getSplat(factor, weights);
-        if (splat && hasShape(x, mul.getType().getShape())) {
-          scale = *splat;
-          scores = x;
-          break;
-        }
-      }
+    } else {
+      scores = stripScale(scores, scale);
     }
 
-    // 4. Queries times transposed keys.
+    // 4. Queries times transposed keys, each perhaps scaled on its own (as
+    //    PyTorch exports scaled_dot_product_attention: both by sqrt(scale)).
     auto qk = scores.getDefiningOp<MatmulOp>();
     if (!qk || qk.getTransposeLhs())
       return rewriter.notifyMatchFailure(root, "requires matmul(q, k^T)");
-    Value query = qk.getLhs();
+    Value query = stripScale(qk.getLhs(), scale);
+    Value keyOperand = stripScale(qk.getRhs(), scale);
     ArrayRef<int64_t> q = qk.getLhs().getType().getShape();
     ArrayRef<int64_t> v = cast<RankedTensorType>(value.getType()).getShape();
     if (q.size() != 4 || qk.getRhs().getType().getRank() != 4 || q[0] != v[0] ||
         v[1] == 0 || q[1] % v[1] != 0 || q[2] != queries)
       return rewriter.notifyMatchFailure(root, "requires [B, H, S, D] heads");
-    Value key;
-    if (qk.getTransposeRhs()) {
-      key = qk.getRhs();
-    } else if (auto transpose = qk.getRhs().getDefiningOp<TransposeOp>();
-               transpose && transpose.getPermutation() ==
-                                ArrayRef<int64_t>{0, 1, 3, 2}) {
-      key = transpose.getInput();
-    } else {
-      key = TransposeOp::create(rewriter, root.getLoc(), qk.getRhs(),
-                                ArrayRef<int64_t>{0, 1, 3, 2});
-    }
-    ArrayRef<int64_t> k = cast<RankedTensorType>(key.getType()).getShape();
+    Value key = qk.getTransposeRhs() ? keyOperand : getTransposed(keyOperand);
+    // Without a transposed form to read k from, k^T is transposed back.
+    SmallVector<int64_t> k(
+        cast<RankedTensorType>((key ? key : keyOperand).getType()).getShape());
+    if (!key)
+      std::swap(k[2], k[3]);
     if (k[0] != v[0] || k[1] != v[1] || k[2] != keys || k[3] != q[3])
       return rewriter.notifyMatchFailure(root, "requires matching k and v");
+    if (!key)
+      key = TransposeOp::create(rewriter, root.getLoc(), keyOperand,
+                                ArrayRef<int64_t>{0, 1, 3, 2});
     rewriter.replaceOpWithNewOp<AttentionOp>(
         root, root.getType(), query, key, value, causal,
         rewriter.getF32FloatAttr(static_cast<float>(scale)));
     return success();
+  }
+
+  /// `x` when `value` is `x * c` or `c * x` with a splat `c` that does not
+  /// broadcast `x`, multiplying `scale` by `c`; else `value`.
+  Value stripScale(Value value, double &scale) const {
+    auto mul = value.getDefiningOp<MulOp>();
+    if (!mul)
+      return value;
+    for (auto [x, factor] : {std::pair(mul.getLhs(), mul.getRhs()),
+                             std::pair(mul.getRhs(), mul.getLhs())}) {
+      std::optional<double> splat = getSplat(factor, weights);
+      if (splat && hasShape(x, mul.getType().getShape())) {
+        scale *= *splat;
+        return x;
+      }
+    }
+    return value;
+  }
+
+  /// The `k` whose last two axes `keysT` [B, H, D, S] swaps: a transpose of
+  /// them, or PyTorch's reshape to [B*H, S, D], transpose and reshape back;
+  /// null otherwise.
+  static Value getTransposed(Value keysT) {
+    static constexpr int64_t kLastTwo[] = {0, 1, 3, 2};
+    if (auto transpose = keysT.getDefiningOp<TransposeOp>())
+      return transpose.getPermutation() == ArrayRef<int64_t>(kLastTwo)
+                 ? transpose.getInput()
+                 : Value();
+    auto outer = keysT.getDefiningOp<ReshapeOp>();
+    auto transpose =
+        outer ? outer.getInput().getDefiningOp<TransposeOp>() : TransposeOp();
+    auto inner = transpose ? transpose.getInput().getDefiningOp<ReshapeOp>()
+                           : ReshapeOp();
+    if (!inner || transpose.getPermutation() != ArrayRef<int64_t>{0, 2, 1})
+      return Value();
+    Value key = inner.getInput();
+    ArrayRef<int64_t> k = cast<RankedTensorType>(key.getType()).getShape();
+    ArrayRef<int64_t> t = cast<RankedTensorType>(keysT.getType()).getShape();
+    if (k.size() != 4 || t.size() != 4 ||
+        inner.getType().getShape() !=
+            ArrayRef<int64_t>{k[0] * k[1], k[2], k[3]} ||
+        t != ArrayRef<int64_t>{k[0], k[1], k[3], k[2]})
+      return Value();
+    return key;
   }
 
   const TensorMap &weights;
@@ -222,8 +258,9 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
 // GELU
 //===----------------------------------------------------------------------===//
 
-/// `(x * (1 + erf(x / sqrt(2)))) * 0.5` -> `kiln.gelu`, as PyTorch exports
-/// exact GELU (also with `x * (1 / sqrt(2))` and operands commuted).
+/// `x * 0.5 * (1 + erf(x / sqrt(2)))` -> `kiln.gelu`, as PyTorch exports
+/// exact GELU: the three factors multiplied in any order and association,
+/// the erf's input also as `x * (1 / sqrt(2))`, and operands commuted.
 struct GeluPattern : OpRewritePattern<MulOp> {
   GeluPattern(MLIRContext *context, const TensorMap &weights)
       : OpRewritePattern(context), weights(weights) {}
@@ -249,49 +286,163 @@ struct GeluPattern : OpRewritePattern<MulOp> {
     return std::nullopt;
   }
 
+  /// The `x` of `1 + erf(x / sqrt(2))`, or null.
+  Value getErfInput(Value sum) const {
+    std::optional<std::pair<AddOp, Value>> plusOne = withSplat<AddOp>(sum, 1.0);
+    auto erf = plusOne ? plusOne->second.getDefiningOp<ErfOp>() : ErfOp();
+    if (!erf)
+      return Value();
+    Value scaled = erf.getInput();
+    if (auto div = scaled.getDefiningOp<DivOp>();
+        div && isSplat(div.getRhs(), std::sqrt(2.0)))
+      return div.getLhs();
+    if (auto mul = withSplat<MulOp>(scaled, 1.0 / std::sqrt(2.0)))
+      return mul->second;
+    return Value();
+  }
+
   LogicalResult matchAndRewrite(MulOp root,
                                 PatternRewriter &rewriter) const override {
-    // root = product * 0.5, product = x * (erf(x / sqrt 2) + 1).
-    std::optional<std::pair<MulOp, Value>> half =
-        withSplat<MulOp>(root.getResult(), 0.5);
-    if (!half)
-      return rewriter.notifyMatchFailure(root, "requires a product with 0.5");
-    auto product = half->second.getDefiningOp<MulOp>();
-    if (!product)
-      return rewriter.notifyMatchFailure(root, "requires x * (1 + erf)");
-    for (auto [x, sum] : {std::pair(product.getLhs(), product.getRhs()),
-                          std::pair(product.getRhs(), product.getLhs())}) {
-      std::optional<std::pair<AddOp, Value>> plusOne = withSplat<AddOp>(sum, 1.0);
-      if (!plusOne)
+    // The root's operands, with one of them split when it is a product used
+    // only here: three factors.
+    for (unsigned inner = 0; inner < 2; ++inner) {
+      auto product = root->getOperand(inner).getDefiningOp<MulOp>();
+      if (!product || !product->hasOneUse())
         continue;
-      auto erf = plusOne->second.getDefiningOp<ErfOp>();
-      if (!erf)
-        continue;
-      Value scaled = erf.getInput();
-      std::optional<std::pair<DivOp, Value>> div;
-      if (auto op = scaled.getDefiningOp<DivOp>();
-          op && isSplat(op.getRhs(), std::sqrt(2.0)))
-        div = std::pair(op, op.getLhs());
-      std::optional<std::pair<MulOp, Value>> mul =
-          withSplat<MulOp>(scaled, 1.0 / std::sqrt(2.0));
-      Value input = div ? div->second : mul ? mul->second : Value();
-      if (input != x || x.getType() != root.getType())
-        continue;
-      rewriter.replaceOpWithNewOp<GeluOp>(root, root.getType(), x,
-                                          GeluApproximation::Erf);
-      return success();
+      std::array<Value, 3> factors = {product.getLhs(), product.getRhs(),
+                                      root->getOperand(1 - inner)};
+      // Which factor is 0.5, which 1 + erf(x / sqrt 2) and which x.
+      for (unsigned half = 0; half < 3; ++half) {
+        if (!isSplat(factors[half], 0.5))
+          continue;
+        for (unsigned sum = 0; sum < 3; ++sum) {
+          if (sum == half)
+            continue;
+          Value x = factors[3 - half - sum];
+          if (getErfInput(factors[sum]) != x || x.getType() != root.getType())
+            continue;
+          rewriter.replaceOpWithNewOp<GeluOp>(root, root.getType(), x,
+                                              GeluApproximation::Erf);
+          return success();
+        }
+      }
     }
-    return rewriter.notifyMatchFailure(root, "requires x * (1 + erf(x/sqrt2))");
+    return rewriter.notifyMatchFailure(root,
+                                       "requires x * 0.5 * (1 + erf(x/sqrt2))");
   }
 
   const TensorMap &weights;
+};
+
+//===----------------------------------------------------------------------===//
+// RMSNorm and SiLU
+//===----------------------------------------------------------------------===//
+
+/// `scale * (x * (1 / sqrt(mean(x^2) + eps)))` -> `kiln.rms_norm`, as
+/// PyTorch exports transformers' RMSNorm (also `x / sqrt(...)`, `x * x` for
+/// the square and operands commuted), the mean over the last axis.
+struct RmsNormPattern : OpRewritePattern<MulOp> {
+  RmsNormPattern(MLIRContext *context, const TensorMap &weights)
+      : OpRewritePattern(context), weights(weights) {}
+
+  /// The `x` and `eps` of `sqrt(mean(x^2, last axis) + eps)`.
+  std::optional<std::pair<Value, double>> matchRms(Value value) const {
+    auto sqrt = value.getDefiningOp<SqrtOp>();
+    auto add = sqrt ? sqrt.getInput().getDefiningOp<AddOp>() : AddOp();
+    if (!add)
+      return std::nullopt;
+    for (auto [sum, epsilon] : {std::pair(add.getLhs(), add.getRhs()),
+                                std::pair(add.getRhs(), add.getLhs())}) {
+      std::optional<double> eps = getSplat(epsilon, weights);
+      auto mean = sum.getDefiningOp<ReduceMeanOp>();
+      if (!eps || !mean || !hasShape(sum, add.getType().getShape()))
+        continue;
+      int64_t rank = mean.getInput().getType().getRank();
+      if (!mean.getKeepDims() || mean.getAxes() != ArrayRef<int64_t>{rank - 1})
+        continue;
+      Value square = mean.getInput();
+      if (auto pow = square.getDefiningOp<PowOp>();
+          pow && getSplat(pow.getRhs(), weights) == 2.0 &&
+          hasShape(pow.getLhs(), pow.getType().getShape()))
+        return std::pair(pow.getLhs(), *eps);
+      if (auto mul = square.getDefiningOp<MulOp>();
+          mul && mul.getLhs() == mul.getRhs())
+        return std::pair(mul.getLhs(), *eps);
+    }
+    return std::nullopt;
+  }
+
+  /// The `x` and `eps` of `x * (1 / rms)`, `(1 / rms) * x` or `x / rms`.
+  std::optional<std::pair<Value, double>> matchNormalized(Value value) const {
+    if (auto div = value.getDefiningOp<DivOp>()) {
+      std::optional<std::pair<Value, double>> rms = matchRms(div.getRhs());
+      if (rms && rms->first == div.getLhs())
+        return rms;
+      return std::nullopt;
+    }
+    auto mul = value.getDefiningOp<MulOp>();
+    if (!mul)
+      return std::nullopt;
+    for (auto [x, inverse] : {std::pair(mul.getLhs(), mul.getRhs()),
+                              std::pair(mul.getRhs(), mul.getLhs())}) {
+      auto div = inverse.getDefiningOp<DivOp>();
+      if (!div || getSplat(div.getLhs(), weights) != 1.0)
+        continue;
+      std::optional<std::pair<Value, double>> rms = matchRms(div.getRhs());
+      if (rms && rms->first == x)
+        return rms;
+    }
+    return std::nullopt;
+  }
+
+  LogicalResult matchAndRewrite(MulOp root,
+                                PatternRewriter &rewriter) const override {
+    ArrayRef<int64_t> shape = root.getType().getShape();
+    if (shape.empty())
+      return rewriter.notifyMatchFailure(root, "requires a rank >= 1 result");
+    for (auto [normalized, scale] : {std::pair(root.getLhs(), root.getRhs()),
+                                     std::pair(root.getRhs(), root.getLhs())}) {
+      std::optional<std::pair<Value, double>> rms = matchNormalized(normalized);
+      if (!rms || !hasShape(scale, {shape.back()}) ||
+          rms->first.getType() != root.getType())
+        continue;
+      rewriter.replaceOpWithNewOp<RmsNormOp>(
+          root, root.getType(), rms->first, scale,
+          rewriter.getF32FloatAttr(static_cast<float>(rms->second)));
+      return success();
+    }
+    return rewriter.notifyMatchFailure(
+        root, "requires scale * (x / sqrt(mean(x^2) + eps))");
+  }
+
+  const TensorMap &weights;
+};
+
+/// `x * sigmoid(x)` -> `kiln.silu`.
+struct SiluPattern : OpRewritePattern<MulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MulOp root,
+                                PatternRewriter &rewriter) const override {
+    for (auto [x, gate] : {std::pair(root.getLhs(), root.getRhs()),
+                           std::pair(root.getRhs(), root.getLhs())}) {
+      auto sigmoid = gate.getDefiningOp<SigmoidOp>();
+      if (!sigmoid || sigmoid.getInput() != x || x.getType() != root.getType())
+        continue;
+      rewriter.replaceOpWithNewOp<SiluOp>(root, root.getType(), x);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(root, "requires x * sigmoid(x)");
+  }
 };
 
 } // namespace
 
 void populateOnnxImportPatterns(RewritePatternSet &patterns,
                                 const TensorMap &weights) {
-  patterns.add<AttentionPattern, GeluPattern>(patterns.getContext(), weights);
+  patterns.add<AttentionPattern, GeluPattern, RmsNormPattern>(
+      patterns.getContext(), weights);
+  patterns.add<SiluPattern>(patterns.getContext());
 }
 
 } // namespace kiln::onnx

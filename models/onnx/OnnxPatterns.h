@@ -19,6 +19,11 @@
 
 namespace kiln::onnx {
 
+/// The elements of `value` when it is a `kiln.constant` or a `kiln.weight`
+/// whose tensor `weights` holds.
+std::optional<HostTensor> getConstant(mlir::Value value,
+                                      const TensorMap &weights);
+
 /// Adds the attention and GELU patterns. `weights` holds the tensors of the
 /// module's `kiln.weight` ops, which attention masks may be.
 void populateOnnxImportPatterns(mlir::RewritePatternSet &patterns,

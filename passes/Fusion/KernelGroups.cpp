@@ -61,12 +61,14 @@ enum class OpClass {
 static OpClass classify(Operation *op) {
   return llvm::TypeSwitch<Operation *, OpClass>(op)
       .Case<WeightOp, ConstantOp>([](Operation *) { return OpClass::Leaf; })
-      .Case<MatmulOp, Conv2DOp, AttentionOp, MoeExpertsOp, MoeRouterOp,
-            ReduceSumOp, ReduceMeanOp, ReduceMaxOp, SoftmaxOp, LayerNormOp,
-            RmsNormOp>([](Operation *) { return OpClass::Anchor; })
+      .Case<MatmulOp, Conv2DOp, MaxPool2DOp, AvgPool2DOp, AttentionOp,
+            MoeExpertsOp, MoeRouterOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
+            SoftmaxOp, LayerNormOp, RmsNormOp>(
+          [](Operation *) { return OpClass::Anchor; })
       .Case<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp, AbsOp,
             ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, SigmoidOp, ReluOp, SiluOp,
-            GeluOp, CastOp>([](Operation *) { return OpClass::Elementwise; })
+            ErfOp, GeluOp, CastOp>(
+          [](Operation *) { return OpClass::Elementwise; })
       .Case<RopeOp>([](Operation *) { return OpClass::Rope; })
       .Case<ReshapeOp, TransposeOp, BroadcastToOp, SliceOp, ConcatOp, GatherOp>(
           [](Operation *) { return OpClass::DataMovement; })

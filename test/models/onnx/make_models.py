@@ -356,6 +356,108 @@ def case_external(d):
                       {"0": (x.astype(np.float64) @ w).astype(np.float32)})
 
 
+def case_torch_attention(d):
+    """Scaled dot-product attention as PyTorch's exporter writes it: q and k
+    each scaled by sqrt(scale), k^T as reshape-transpose-reshape, a batched
+    causal mask of float32's lowest value and the NaN guard after the
+    softmax; then exact GELU as x * (0.5 * (1 + erf(x / sqrt 2))). The
+    outputs keep their ONNX names."""
+    B, H, S, D = 2, 2, 4, 8
+    root_scale = np.array([1 / math.sqrt(math.sqrt(D))], np.float32)
+    lowest = np.finfo(np.float32).min
+    mask = np.broadcast_to(np.triu(np.full((S, S), lowest, np.float32), 1),
+                           (B, 1, S, S)).copy()
+    nodes = [
+        helper.make_node("Mul", ["q", "root_scale"], ["qs"]),
+        helper.make_node("Reshape", ["k", "flat"], ["k3"]),
+        helper.make_node("Transpose", ["k3"], ["kt3"], perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["kt3", "heads"], ["kt"]),
+        helper.make_node("Mul", ["kt", "root_scale"], ["kts"]),
+        helper.make_node("MatMul", ["qs", "kts"], ["scores"]),
+        helper.make_node("Add", ["scores", "mask"], ["masked"]),
+        helper.make_node("Softmax", ["masked"], ["p"], axis=-1),
+        helper.make_node("IsNaN", ["p"], ["nan"]),
+        helper.make_node("Where", ["nan", "zero", "p"], ["guarded"]),
+        helper.make_node("MatMul", ["guarded", "v"], ["context"]),
+        helper.make_node("Div", ["context", "sqrt2"], ["g1"]),
+        helper.make_node("Erf", ["g1"], ["g2"]),
+        helper.make_node("Add", ["g2", "one"], ["g3"]),
+        helper.make_node("Mul", ["half", "g3"], ["g4"]),
+        helper.make_node("Mul", ["context", "g4"], ["activated"]),
+    ]
+    inits = [("root_scale", root_scale), ("flat", i64(-1, S, D)),
+             ("heads", i64(B, H, D, S)), ("mask", mask),
+             ("zero", np.array(0, np.float32)),
+             ("sqrt2", np.array(math.sqrt(2), np.float32)),
+             ("one", np.array(1, np.float32)), ("half", np.array(0.5, np.float32))]
+    shape = [B, H, S, D]
+    model = make(nodes, [(n, F, shape) for n in ("q", "k", "v")],
+                 ["context", "activated"], inits)
+    q, k, v = randn(*shape), randn(*shape), randn(*shape)
+    f = lambda t: t.astype(np.float64)
+    scores = f(q) @ f(k).transpose(0, 1, 3, 2) / math.sqrt(D) + f(mask)
+    context = softmax(scores, -1) @ f(v)
+    activated = context * 0.5 * (1 + erf(context / math.sqrt(2)))
+    save_case(d, "torch_attention", model, {"q": q, "k": k, "v": v},
+              [context, activated])
+
+
+def case_rms_norm_silu(d):
+    """transformers' RMSNorm and SiLU as PyTorch exports them."""
+    D = 16
+    g = 1 + 0.1 * randn(D)
+    nodes = [
+        helper.make_node("Pow", ["x", "two"], ["square"]),
+        helper.make_node("ReduceMean", ["square", "last"], ["mean"]),
+        helper.make_node("Add", ["mean", "eps"], ["shifted"]),
+        helper.make_node("Sqrt", ["shifted"], ["rms"]),
+        helper.make_node("Reciprocal", ["rms"], ["inverse"]),
+        helper.make_node("Mul", ["x", "inverse"], ["normalized"]),
+        helper.make_node("Mul", ["g", "normalized"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["gate"]),
+        helper.make_node("Mul", ["h", "gate"], ["y"]),
+    ]
+    inits = [("two", np.array(2, np.float32)), ("last", i64(-1)),
+             ("eps", np.array(1e-5, np.float32)), ("g", g)]
+    model = make(nodes, [("x", F, [2, 3, D])], ["y"], inits)
+    x = randn(2, 3, D)
+    f = x.astype(np.float64)
+    h = f / np.sqrt((f * f).mean(-1, keepdims=True) + 1e-5) * g
+    save_case(d, "rms_norm_silu", model, {"x": x}, [h / (1 + np.exp(-h))])
+
+
+def case_router(d):
+    """A mixture-of-experts router as transformers exports it: Softmax, then
+    TopK, the chosen experts' rows picked by GatherND; and a GatherElements
+    of constants, folded at import."""
+    T, E = 6, 4
+    table = randn(E, 3)
+    rows = np.array([[3, 0, 1], [2, 2, 0]], np.int64)
+    nodes = [
+        helper.make_node("Softmax", ["logits"], ["p"], axis=-1),
+        helper.make_node("TopK", ["p", "k"], ["top", "experts"]),
+        helper.make_node("Unsqueeze", ["experts", "last"], ["ids"]),
+        helper.make_node("GatherND", ["table", "ids"], ["chosen"]),
+        helper.make_node("Unsqueeze", ["top", "last"], ["weights"]),
+        helper.make_node("Mul", ["chosen", "weights"], ["routed"]),
+        helper.make_node("GatherElements", ["table", "rows"], ["picked"], axis=0),
+        helper.make_node("Add", ["y", "picked"], ["shifted"]),
+    ]
+    inits = [("k", i64(2)), ("last", i64(-1)), ("table", table), ("rows", rows)]
+    model = make(nodes, [("logits", F, [T, E]), ("y", F, [2, 3])],
+                 ["routed", "shifted"], inits)
+    logits, y = randn(T, E), randn(2, 3)
+    # Two equal logits: the lower expert goes first, as ONNX's TopK says.
+    logits[0, 1] = logits[0, 2] = 3.0
+    p = softmax(logits.astype(np.float64), -1)
+    experts = np.argsort(-p, axis=-1, kind="stable")[:, :2]
+    top = np.take_along_axis(p, experts, -1)
+    routed = table.astype(np.float64)[experts] * top[..., None]
+    picked = np.take_along_axis(table, rows, 0)
+    save_case(d, "router", model, {"logits": logits, "y": y},
+              [routed, y.astype(np.float64) + picked])
+
+
 # ---------------------------------------------------------------------------
 # Hostile files
 # ---------------------------------------------------------------------------
@@ -448,6 +550,27 @@ def hostile(d):
     # An old opset.
     save("old_opset.onnx", make([relu("y")], x_in, ["y"], opset=9))
 
+    # Subgraphs of exports imported only in the forms exporters write.
+    node = helper.make_node
+    save("topk_alone.onnx", make([node("TopK", ["x", "k"], ["y", "i"], name="topk")],
+                                 x_in, ["y"], [("k", i64(2))]))
+    save("isnan_cast.onnx", make([
+        node("IsNaN", ["x"], ["nan"]), node("Cast", ["nan"], ["y"], name="cast", to=F),
+    ], x_in, ["y"]))
+    hidden_row = np.zeros((2, 4), np.float32)
+    hidden_row[1] = -np.inf
+    save("nan_guard_hidden_row.onnx", make([
+        node("Add", ["x", "mask"], ["s"]), node("Softmax", ["s"], ["p"]),
+        node("IsNaN", ["p"], ["nan"]),
+        node("Where", ["nan", "zero", "p"], ["y"], name="guard"),
+    ], x_in, ["y"], [("mask", hidden_row), ("zero", np.array(0, np.float32))]))
+    save("gathernd_batch.onnx", make([
+        node("GatherND", ["x", "ids"], ["y"], name="gnd", batch_dims=1),
+    ], x_in, ["y"], [("ids", np.zeros((2, 1), np.int64))]))
+    save("gather_elements_runtime.onnx", make([
+        node("GatherElements", ["x", "ids"], ["y"], name="ge"),
+    ], x_in, ["y"], [("ids", np.zeros((2, 4), np.int64))]))
+
 
 def main():
     mode, directory = sys.argv[1], sys.argv[2]
@@ -455,7 +578,8 @@ def main():
     if mode == "models":
         for case in (case_elementwise, case_contractions, case_reductions,
                      case_data_movement, case_shape_folding, case_transformer,
-                     case_cnn, case_external):
+                     case_cnn, case_external, case_torch_attention,
+                     case_rms_norm_silu, case_router):
             case(directory)
     elif mode == "hostile":
         hostile(directory)

@@ -447,3 +447,19 @@ func.func private @negative_kernel(%x: tensor<4xf32>) -> tensor<4xf32> attribute
   %0 = kiln.exp %x : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// Pools anchor kernels with their epilogues, and erf joins as one, as real
+// CNN and BERT exports need.
+// CHECK-LABEL: func.func @pool_and_erf
+// CHECK: kiln.fused "max_pool2d+relu"
+// CHECK: kiln.fused "avg_pool2d+erf"
+// CHECK-NOT: kiln.fused
+func.func @pool_and_erf(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x2x2xf32> {
+  %0 = kiln.max_pool2d %x {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<1x2x8x8xf32>) -> tensor<1x2x4x4xf32>
+  %1 = kiln.relu %0 : tensor<1x2x4x4xf32>
+  %2 = kiln.avg_pool2d %1 {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x2x2xf32>
+  %3 = kiln.erf %2 : tensor<1x2x2x2xf32>
+  return %3 : tensor<1x2x2x2xf32>
+}

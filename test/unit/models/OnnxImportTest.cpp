@@ -154,4 +154,50 @@ TEST_F(OnnxImportTest, Cnn) {
 
 TEST_F(OnnxImportTest, ExternalData) { EXPECT_TRUE(importAndCompare("external")); }
 
+/// PyTorch's attention: q and k scaled on their own fold into the attention's
+/// scale, k^T as reshape-transpose-reshape reads k itself, the batched mask
+/// is causal and the NaN guard is dropped; GELU in the association PyTorch
+/// writes; the outputs keep their ONNX names.
+TEST_F(OnnxImportTest, TorchAttention) {
+  OwningOpRef<ModuleOp> module = importAndCompare("torch_attention");
+  ASSERT_TRUE(module);
+  EXPECT_EQ(count<SoftmaxOp>(*module), 0);
+  EXPECT_EQ(count<MulOp>(*module), 0);
+  EXPECT_EQ(count<TransposeOp>(*module), 0);
+  EXPECT_EQ(count<SelectOp>(*module), 0);
+  EXPECT_EQ(count<GeluOp>(*module), 1);
+  ASSERT_EQ(count<AttentionOp>(*module), 1);
+  module->walk([](AttentionOp op) {
+    EXPECT_TRUE(op.getCausal());
+    EXPECT_NEAR(op.getScale()->convertToDouble(), 1 / std::sqrt(8.0), 1e-7);
+  });
+  func::FuncOp main = *getEntryFunction(*module);
+  EXPECT_EQ(main.getResultAttrOfType<StringAttr>(0, "kiln.name"), "context");
+  EXPECT_EQ(main.getResultAttrOfType<StringAttr>(1, "kiln.name"), "activated");
+}
+
+/// transformers' RMSNorm and SiLU become kiln.rms_norm and kiln.silu.
+TEST_F(OnnxImportTest, RmsNormSilu) {
+  OwningOpRef<ModuleOp> module = importAndCompare("rms_norm_silu");
+  ASSERT_TRUE(module);
+  EXPECT_EQ(count<RmsNormOp>(*module), 1);
+  EXPECT_EQ(count<SiluOp>(*module), 1);
+  EXPECT_EQ(count<PowOp>(*module), 0);
+  EXPECT_EQ(count<SqrtOp>(*module), 0);
+  EXPECT_EQ(count<MulOp>(*module), 0);
+  module->walk([](RmsNormOp op) {
+    EXPECT_FLOAT_EQ(op.getEpsilon().convertToFloat(), 1e-5f);
+  });
+}
+
+/// Softmax then TopK is one kiln.moe_router; GatherND with one index per
+/// slice a gather; GatherElements of constants folds away.
+TEST_F(OnnxImportTest, Router) {
+  OwningOpRef<ModuleOp> module = importAndCompare("router");
+  ASSERT_TRUE(module);
+  EXPECT_EQ(count<MoeRouterOp>(*module), 1);
+  EXPECT_EQ(count<SoftmaxOp>(*module), 0);
+  EXPECT_EQ(count<GatherOp>(*module), 1);
+}
+
 } // namespace
