@@ -68,7 +68,8 @@ static bool isTileableDim(func::FuncOp kernel, CpuConfigAttr base,
   MLIRContext *context = kernel.getContext();
   CpuConfigAttr probe = CpuConfigAttr::get(
       context, DenseI64ArrayAttr::get(context, tiles), base.getVectorWidth(),
-      base.getMicroTile(), base.getPackMatmul(), base.getKBlock());
+      base.getMicroTile(), base.getPackMatmul(), base.getKBlock(),
+      base.getPackLhs());
   ScopedDiagnosticHandler silence(context,
                                   [](Diagnostic &) { return success(); });
   return succeeded(cpu::verifyCpuConfig(kernel, probe));
@@ -102,7 +103,8 @@ SearchSpace buildSearchSpace(func::FuncOp kernel,
   switch (space.kind) {
   case KernelKind::Matmul: {
     // 1. Tiles of m and n (batch dimensions stay one at a time), the
-    //    register tile, packing and the k block.
+    //    register tile, packing (the rhs, and the lhs with it) and the k
+    //    block.
     if (rank < 2)
       break;
     addTile(rank - 2,
@@ -118,8 +120,10 @@ SearchSpace buildSearchSpace(func::FuncOp kernel,
     std::set<int64_t> cols = {lanes, 2 * lanes, 3 * lanes, micro[1]};
     space.knobs.push_back(
         {KnobKind::MicroTileN, -1, {cols.begin(), cols.end()}});
-    if (space.numResults == 1)
+    if (space.numResults == 1) {
       space.knobs.push_back({KnobKind::PackMatmul, -1, {0, 1}});
+      space.knobs.push_back({KnobKind::PackLhs, -1, {0, 1}});
+    }
     if (space.depth > 64)
       space.knobs.push_back({KnobKind::KBlock, -1,
                              getBlockValues(space.depth, {64, 128, 256, 512},
@@ -165,6 +169,7 @@ CpuConfigAttr applyCandidate(const SearchSpace &space,
                  base.getMicroTile().asArrayRef().end());
   bool pack = base.getPackMatmul();
   int64_t kBlock = base.getKBlock();
+  bool packLhs = base.getPackLhs();
   for (auto [knob, choice] : llvm::zip_equal(space.knobs, candidate)) {
     int64_t value = knob.values[choice];
     switch (knob.kind) {
@@ -183,6 +188,9 @@ CpuConfigAttr applyCandidate(const SearchSpace &space,
     case KnobKind::KBlock:
       kBlock = value;
       break;
+    case KnobKind::PackLhs:
+      packLhs = value != 0;
+      break;
     }
   }
   MLIRContext *context = base.getContext();
@@ -190,7 +198,7 @@ CpuConfigAttr applyCandidate(const SearchSpace &space,
       context, DenseI64ArrayAttr::get(context, tiles), base.getVectorWidth(),
       micro.empty() ? DenseI64ArrayAttr()
                     : DenseI64ArrayAttr::get(context, micro),
-      pack, kBlock);
+      pack, kBlock, packLhs);
 }
 
 /// The extent a tile of `tile` covers along a dimension of `extent`.
@@ -242,9 +250,12 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
     //    a k block only pays with a deep enough contraction.
     if (config.getKBlock() >= space.depth && config.getKBlock() != 0)
       return std::string("k block not smaller than the depth");
+    // 5. The lhs is packed only along with the rhs.
+    if (config.getPackLhs() && !config.getPackMatmul())
+      return std::string("lhs packed without the rhs");
     return std::nullopt;
   }
-  // 5. Other kernels: a tile of every input and result within L2.
+  // 6. Other kernels: a tile of every input and result within L2.
   int64_t elements = 1;
   for (int64_t d = 0; d < rank; ++d)
     elements *= covered(tiles[d], space.shape[d]);
@@ -274,6 +285,9 @@ std::optional<Candidate> getBaseCandidate(const SearchSpace &space) {
       break;
     case KnobKind::KBlock:
       value = base.getKBlock();
+      break;
+    case KnobKind::PackLhs:
+      value = base.getPackLhs();
       break;
     }
     auto it = std::find(knob.values.begin(), knob.values.end(), value);

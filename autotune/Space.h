@@ -45,6 +45,8 @@ enum class KnobKind {
   PackMatmul,
   /// k_block.
   KBlock,
+  /// pack_lhs (0 or 1).
+  PackLhs,
 };
 
 /// One knob: its kind, the axis it applies to (tile sizes only, else -1) and

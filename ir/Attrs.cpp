@@ -23,7 +23,7 @@ LogicalResult
 CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       DenseI64ArrayAttr tileSizes, int64_t vectorWidth,
                       DenseI64ArrayAttr microTile, bool packMatmul,
-                      int64_t kBlock) {
+                      int64_t kBlock, bool packLhs) {
   if (!tileSizes)
     return emitError() << "expected tile_sizes";
   for (auto [index, size] : llvm::enumerate(tileSizes.asArrayRef()))
@@ -47,6 +47,9 @@ CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (packMatmul && !microTile)
     return emitError() << "expected a micro_tile with pack_matmul = true "
                           "(the packing tile follows the micro tile)";
+  if (packLhs && !packMatmul)
+    return emitError() << "expected pack_matmul = true with pack_lhs = true "
+                          "(the lhs is packed along with the rhs)";
   return success();
 }
 

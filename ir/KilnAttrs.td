@@ -51,6 +51,10 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
     - `k_block`: the cache block of the reduction (k) loop of contractions:
       a tile's micro kernels sweep this many k at a time, so the operand
       panels they reuse stay in cache; 0 (the default) leaves k whole.
+    - `pack_lhs`: with `pack_matmul`, whether the lhs is packed too, into
+      panels of `micro_tile[0]` rows made of contiguous tiles of one
+      `vector_width` of k, so that a micro kernel reads one stream instead
+      of one per row (default false: only the rhs is packed).
 
     ```mlir
     func.func @k(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32>
@@ -62,7 +66,8 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
     "int64_t":$vector_width,
     OptionalParameter<"::mlir::DenseI64ArrayAttr">:$micro_tile,
     DefaultValuedParameter<"bool", "false">:$pack_matmul,
-    DefaultValuedParameter<"int64_t", "0">:$k_block
+    DefaultValuedParameter<"int64_t", "0">:$k_block,
+    DefaultValuedParameter<"bool", "false">:$pack_lhs
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -1,4 +1,4 @@
-//===- PackMatmul.cpp - Rhs panels for the matmul micro kernel --*- C++ -*-===//
+//===- PackMatmul.cpp - Operand panels for matmul micro kernels -*- C++ -*-===//
 //
 // SPDX-License-Identifier: Apache-2.0
 //
@@ -6,9 +6,15 @@
 //
 //  1. each contraction's innermost n loop is split by the micro tile's n
 //     with linalg::pack, which packs every operand indexed by n (the rhs and
-//     the result) and unpacks the result;
-//  2. the rhs pack is transposed so that its n panels come outermost: one
-//     panel is then K contiguous runs of n0 values;
+//     the result) and unpacks the result; with `pack_lhs` its innermost m
+//     loop is split by the micro tile's m and its innermost k loop by the
+//     vector width too, which packs the lhs into tiles of m0 rows of one
+//     vector of k each;
+//  2. the operand packs are transposed so that their panels come outermost
+//     and the rhs tiles hold rows of n0: one rhs panel is then K contiguous
+//     runs of n0 values, one lhs panel K / k0 contiguous m0 x k0 tiles. A
+//     micro kernel reads both as streams, and the lhs is packed by copying
+//     vectors, not by gathering columns;
 //  3. the pack of a filled result folds into a fill of the packed one.
 //
 //===----------------------------------------------------------------------===//
@@ -47,59 +53,106 @@ kiln::cpu::getMatmulDims(linalg::LinalgOp op) {
   return *dims;
 }
 
-/// The permutation of the rhs dimensions of `op` that puts its n dimension
-/// right before its k dimension, or an empty one when it already comes
-/// first; the rhs is the operand `rhs`.
+/// The permutation of the dimensions of the operand `input` of `op` that
+/// puts its `panel` dimension right before its k dimension, or an empty one
+/// when it already comes first.
 static SmallVector<int64_t>
-getPanelOuterPerm(linalg::LinalgOp op, OpOperand &rhs,
+getPanelOuterPerm(linalg::LinalgOp op, OpOperand &input, unsigned panel,
                   const linalg::ContractionDimensions &dims) {
-  AffineMap map = op.getMatchingIndexingMap(&rhs);
+  AffineMap map = op.getMatchingIndexingMap(&input);
   MLIRContext *context = op.getContext();
-  std::optional<unsigned> n = map.getResultPosition(
-      getAffineDimExpr(dims.n.back(), context));
+  std::optional<unsigned> outer =
+      map.getResultPosition(getAffineDimExpr(panel, context));
   std::optional<unsigned> k = map.getResultPosition(
       getAffineDimExpr(dims.k.back(), context));
-  if (!n || !k || *n < *k)
+  if (!outer || !k || *outer < *k)
     return {};
   SmallVector<int64_t> perm =
       llvm::to_vector(llvm::seq<int64_t>(0, map.getNumResults()));
-  perm.erase(perm.begin() + *n);
-  perm.insert(perm.begin() + *k, *n);
+  perm.erase(perm.begin() + *outer);
+  perm.insert(perm.begin() + *k, *outer);
   return perm;
 }
 
-/// Steps 1-2 for one contraction.
+/// The permutation of the inner tiles of the pack of the rhs `input` of
+/// `op` that puts the n tile last, or an empty one when it already is.
+static SmallVector<int64_t>
+getPanelInnerPerm(linalg::LinalgOp op, OpOperand &input,
+                  const linalg::ContractionDimensions &dims,
+                  ArrayRef<unsigned> packedLoops) {
+  // linalg::pack orders an operand's inner tiles by their loops.
+  SmallVector<unsigned> tiled;
+  AffineMap map = op.getMatchingIndexingMap(&input);
+  for (unsigned loop : packedLoops)
+    if (map.getResultPosition(getAffineDimExpr(loop, op.getContext())))
+      tiled.push_back(loop);
+  auto n = llvm::find(tiled, dims.n.back());
+  if (tiled.size() < 2 || n == tiled.end() - 1)
+    return {};
+  SmallVector<int64_t> perm;
+  for (auto [position, loop] : llvm::enumerate(tiled))
+    if (loop != dims.n.back())
+      perm.push_back(position);
+  perm.push_back(n - tiled.begin());
+  return perm;
+}
+
+/// Steps 1-2 for one contraction: n split by `n0` and, when `m0` is not 0,
+/// m by `m0` and k by `k0`.
 static LogicalResult packMatmul(RewriterBase &rewriter, linalg::LinalgOp op,
                                 const linalg::ContractionDimensions &dims,
-                                int64_t n0) {
-  // The rhs is the input indexed by n and not by m.
+                                int64_t m0, int64_t n0, int64_t k0) {
   MLIRContext *context = op.getContext();
-  Value rhs;
-  SmallVector<int64_t> outerPerm;
+  unsigned m = dims.m.back(), n = dims.n.back(), k = dims.k.back();
+  SmallVector<unsigned> packedLoops = {n};
+  if (m0 != 0)
+    packedLoops = {m, n, k};
+  llvm::sort(packedLoops);
+
+  // The rhs is the input indexed by n and not by m, the lhs the other way
+  // round; each keeps its panel dimension outside k.
+  struct Layout {
+    SmallVector<int64_t> outerPerm, innerPerm;
+  };
+  DenseMap<unsigned, Layout> layouts;
   for (OpOperand *input : op.getDpsInputOperands()) {
     AffineMap map = op.getMatchingIndexingMap(input);
-    if (map.getResultPosition(getAffineDimExpr(dims.n.back(), context)) &&
-        !map.getResultPosition(getAffineDimExpr(dims.m.back(), context))) {
-      rhs = input->get();
-      outerPerm = getPanelOuterPerm(op, *input, dims);
-    }
+    bool hasM = map.getResultPosition(getAffineDimExpr(m, context)).has_value();
+    bool hasN = map.getResultPosition(getAffineDimExpr(n, context)).has_value();
+    if (hasN && !hasM)
+      layouts[input->getOperandNumber()] = {
+          getPanelOuterPerm(op, *input, n, dims),
+          getPanelInnerPerm(op, *input, dims, packedLoops)};
+    else if (hasM && !hasN && m0 != 0)
+      layouts[input->getOperandNumber()] = {
+          getPanelOuterPerm(op, *input, m, dims), {}};
   }
 
   SmallVector<OpFoldResult> sizes(op.getNumLoops(), rewriter.getIndexAttr(0));
-  sizes[dims.n.back()] = rewriter.getIndexAttr(n0);
+  sizes[n] = rewriter.getIndexAttr(n0);
+  if (m0 != 0) {
+    sizes[m] = rewriter.getIndexAttr(m0);
+    sizes[k] = rewriter.getIndexAttr(k0);
+  }
   rewriter.setInsertionPoint(op);
   FailureOr<linalg::PackResult> packed = linalg::pack(rewriter, op, sizes);
   if (failed(packed))
-    return op.emitError("failed to pack a contraction by n0 (") << n0 << ")";
-  if (outerPerm.empty())
-    return success();
+    return op.emitError("failed to pack a contraction by m0 (")
+           << m0 << "), n0 (" << n0 << ") and k0 (" << k0 << ")";
+  linalg::LinalgOp packedOp = packed->packedLinalgOp;
+  // linalg::pack keeps the operand order; a packed operand is read once.
   for (linalg::PackOp pack : packed->packOps) {
-    if (pack.getSource() != rhs)
+    OpOperand &use = *pack->getUses().begin();
+    auto layout = layouts.find(use.getOperandNumber());
+    if (layout == layouts.end() || (layout->second.outerPerm.empty() &&
+                                    layout->second.innerPerm.empty()))
       continue;
-    if (failed(linalg::packTranspose(rewriter, pack, packed->packedLinalgOp,
-                                     /*maybeUnPackOp=*/nullptr, outerPerm,
-                                     /*innerPerm=*/{})))
-      return op.emitError("failed to lay out the packed rhs in panels");
+    FailureOr<linalg::PackTransposeResult> transposed = linalg::packTranspose(
+        rewriter, pack, packedOp, /*maybeUnPackOp=*/nullptr,
+        layout->second.outerPerm, layout->second.innerPerm);
+    if (failed(transposed))
+      return op.emitError("failed to lay out a packed operand in panels");
+    packedOp = transposed->transposedLinalgOp;
   }
   return success();
 }
@@ -109,7 +162,9 @@ LogicalResult kiln::cpu::packMatmuls(RewriterBase &rewriter,
                                      CpuConfigAttr config) {
   if (!config.getPackMatmul())
     return success();
+  int64_t m0 = config.getPackLhs() ? config.getMicroTile()[0] : 0;
   int64_t n0 = config.getMicroTile()[1];
+  int64_t k0 = config.getVectorWidth();
   SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
       contractions;
   kernel.walk([&](linalg::LinalgOp op) {
@@ -119,7 +174,7 @@ LogicalResult kiln::cpu::packMatmuls(RewriterBase &rewriter,
       contractions.emplace_back(op, *dims);
   });
   for (auto &[op, dims] : contractions)
-    if (failed(packMatmul(rewriter, op, dims, n0)))
+    if (failed(packMatmul(rewriter, op, dims, m0, n0, k0)))
       return failure();
   return success();
 }

@@ -8,9 +8,10 @@
 //  0. Packs and unpacks (kiln-cpu-pack-matmul) go by one inner tile and
 //     decompose into pads and slices; pads are vectorized with masks, and
 //     the copies of whole inner tiles become vector reads and writes.
-//  1. Contractions go by `k_block` of k first (the cache block), then by the
-//     config's micro tile [m, n, k], n loops outside m loops so that a rhs
-//     panel stays in L1 for all the rows. The loops over m and n are peeled:
+//  1. Contractions go by `k_block` of k first (the cache block; whole k0
+//     tiles when the lhs is packed), then by the config's micro tile
+//     [m, n, k], n loops outside m loops so that a rhs panel stays in L1 for
+//     all the rows. The loops over m and n are peeled:
 //     full micro tiles have static shapes and vectorize without masks into a
 //     vector.contract; the remainders are tiled again into rows of
 //     `vector_width` lanes.
@@ -50,6 +51,7 @@
 #include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
+#include "llvm/Support/MathExtras.h"
 
 #define DEBUG_TYPE "kiln-cpu-vectorize"
 
@@ -214,10 +216,19 @@ static LogicalResult tileContraction(RewriterBase &rewriter,
                                      ArrayRef<int64_t> microTile,
                                      int64_t kBlock, int64_t lanes) {
   unsigned mLoop = dims.m.back(), nLoop = dims.n.back(), kLoop = dims.k.back();
-  int64_t kExtent = op.getStaticLoopRanges()[kLoop];
+  // With the lhs packed, k is split into tiles of k0 (the innermost k loop):
+  // the k block goes by whole tiles along the outer k loop.
+  unsigned blockLoop = kLoop;
+  if (dims.k.size() > 1) {
+    int64_t k0 = op.getStaticLoopRanges()[kLoop];
+    blockLoop = dims.k[dims.k.size() - 2];
+    if (kBlock > 0 && !ShapedType::isDynamic(k0))
+      kBlock = llvm::divideCeil(kBlock, k0);
+  }
+  int64_t kExtent = op.getStaticLoopRanges()[blockLoop];
   if (kBlock > 0 && (ShapedType::isDynamic(kExtent) || kExtent > kBlock)) {
     FailureOr<linalg::LinalgOp> blocked =
-        tileKBlock(rewriter, op, kLoop, kBlock);
+        tileKBlock(rewriter, op, blockLoop, kBlock);
     if (failed(blocked))
       return op.emitError("failed to tile a contraction by its k block");
     op = *blocked;
@@ -378,6 +389,40 @@ static void vectorizePadsAndCopies(RewriterBase &rewriter,
   }
 }
 
+/// Step 2b: drops the unit loops of the micro tiles of contractions with a
+/// packed k (pack_lhs), all but the innermost k loop: the vectorized micro
+/// tile is then one m x n outer product per k, as without packing, which
+/// lowers to FMAs (a contraction over two reduction dimensions lowers to
+/// multiplies and separate reductions).
+static void dropMicroTileUnitDims(RewriterBase &rewriter, func::FuncOp kernel) {
+  SmallVector<linalg::GenericOp> microTiles;
+  kernel.walk([&](linalg::GenericOp op) {
+    std::optional<linalg::ContractionDimensions> dims = getMatmulDims(op);
+    if (op.hasPureTensorSemantics() && !op.hasDynamicShape() && dims &&
+        dims->k.size() > 1)
+      microTiles.push_back(op);
+  });
+  for (linalg::GenericOp op : microTiles) {
+    unsigned innerK = getMatmulDims(op)->k.back();
+    linalg::ControlDropUnitDims options;
+    options.rankReductionStrategy = linalg::ControlDropUnitDims::
+        RankReductionStrategy::ExtractInsertSlice;
+    options.controlFn = [innerK](Operation *target) {
+      SmallVector<unsigned> loops;
+      for (auto [loop, extent] : llvm::enumerate(
+               cast<linalg::LinalgOp>(target).getStaticLoopRanges()))
+        if (extent == 1 && loop != innerK)
+          loops.push_back(loop);
+      return loops;
+    };
+    rewriter.setInsertionPoint(op);
+    FailureOr<linalg::DropUnitDimsResult> dropped =
+        linalg::dropUnitDims(rewriter, op, options);
+    if (succeeded(dropped))
+      rewriter.replaceOp(op, dropped->replacements);
+  }
+}
+
 /// Step 3: vectorizes every linalg op of `kernel` whose loops are bounded by
 /// small constants.
 static void vectorizeBoundedOps(RewriterBase &rewriter, func::FuncOp kernel) {
@@ -458,6 +503,7 @@ void VectorizeKernelPass::runOnOperation() {
   }
 
   // 3. Vectorize, then clean up on tensors.
+  dropMicroTileUnitDims(rewriter, function);
   vectorizePadsAndCopies(rewriter, function);
   vectorizeBoundedOps(rewriter, function);
   {

@@ -41,3 +41,11 @@ func.func @negative_k_block() attributes {kiln.cpu_config = #kiln.cpu_config<til
 func.func @negative_pack_without_micro_tile() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, pack_matmul = true>} {
   return
 }
+
+// -----
+
+// The lhs is packed only along with the rhs.
+// expected-error @+1 {{expected pack_matmul = true with pack_lhs = true}}
+func.func @negative_pack_lhs_without_pack() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32, 1], pack_lhs = true>} {
+  return
+}

@@ -320,12 +320,16 @@ TEST_F(CpuCodegenTest, BatchMatmulBroadcastAndTransposes) {
 //===----------------------------------------------------------------------===//
 
 /// The config attribute of a packed matmul with `tiles` over the result,
-/// AVX-512 micro tiles (or AVX2 ones with `avx2`) and k blocks of `kBlock`.
-static std::string packedConfig(StringRef tiles, int64_t kBlock, bool avx2) {
+/// AVX-512 micro tiles (or AVX2 ones with `avx2`), k blocks of `kBlock` and
+/// the lhs packed too with `packLhs`.
+static std::string packedConfig(StringRef tiles, int64_t kBlock, bool avx2,
+                                bool packLhs = false) {
   return llvm::formatv(
              "#kiln.cpu_config<tile_sizes = [{0}], vector_width = {1}, "
-             "micro_tile = [{2}, {3}, 1], pack_matmul = true, k_block = {4}>",
-             tiles, avx2 ? 8 : 16, avx2 ? 4 : 8, avx2 ? 16 : 32, kBlock)
+             "micro_tile = [{2}, {3}, 1], pack_matmul = true, k_block = {4}, "
+             "pack_lhs = {5}>",
+             tiles, avx2 ? 8 : 16, avx2 ? 4 : 8, avx2 ? 16 : 32, kBlock,
+             packLhs ? "true" : "false")
       .str();
 }
 
@@ -366,6 +370,40 @@ TEST_F(CpuCodegenTest, PackedMatmulAwkwardAvx2) {
 TEST_F(CpuCodegenTest, PackedMatmulBf16) {
   checkKernel(packedMatmul(19, 45, 70, "bf16", packedConfig("8, 32", 32, false)),
               kBf16, 6);
+}
+
+TEST_F(CpuCodegenTest, PackedLhsMatmulPrimes) {
+  // The lhs in panels of 8 rows too: 37 rows in tiles of 16 (the last tile
+  // of 5 rows zero padded to one panel); k = 53 in columns of 16 (the last
+  // 5 one panel column at a time).
+  checkKernel(
+      packedMatmul(37, 41, 53, "f32", packedConfig("16, 32", 16, false, true)),
+      kF32, 6);
+}
+
+TEST_F(CpuCodegenTest, PackedLhsMatmulAwkwardAvx2) {
+  checkKernel(
+      packedMatmul(130, 70, 33, "f32", packedConfig("64, 48", 8, true, true)),
+      kF32, 6, /*seed=*/7, "x86-64-v3");
+}
+
+TEST_F(CpuCodegenTest, PackedLhsMatmulBf16) {
+  checkKernel(
+      packedMatmul(19, 45, 70, "bf16", packedConfig("8, 32", 32, false, true)),
+      kBf16, 6);
+}
+
+TEST_F(CpuCodegenTest, PackedLhsBatchMatmulTransposes) {
+  // A transposed lhs (K x M per batch) packs into the same panels.
+  checkKernel(llvm::formatv(R"mlir(
+    func.func @bmm(%a: tensor<2x3x9x11xf32>, %b: tensor<1x1x37x9xf32>) -> tensor<2x3x11x37xf32> attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
+      %0 = kiln.matmul %a, %b {{transpose_lhs = true, transpose_rhs = true} : (tensor<2x3x9x11xf32>, tensor<1x1x37x9xf32>) -> tensor<2x3x11x37xf32>
+      return %0 : tensor<2x3x11x37xf32>
+    }
+  )mlir",
+                            packedConfig("1, 1, 0, 32", 4, false, true))
+                  .str(),
+              kF32, 12);
 }
 
 TEST_F(CpuCodegenTest, DefaultDeepMatmulIsPackedBothTargets) {
