@@ -15,6 +15,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 
@@ -87,14 +88,40 @@ KernelTrials::create(func::FuncOp kernel, const TunerOptions &options) {
   trials->legal = enumerateCandidates(trials->space, kernel, /*limit=*/1 << 20);
   trials->base = getBaseCandidate(trials->space);
 
-  // 2. The trial data, once, in a folder of its own.
+  // 2. A scratch folder for the candidates.
   llvm::SmallString<128> created;
   if (llvm::sys::fs::createUniqueDirectory("kiln-tune", created))
     return kernel.emitError("cannot create a folder for the tuning trials");
   trials->folder = created.str().str();
-  if (failed(writeTrialData(kernel, trials->folder + "/data.safetensors",
-                            options.seed)))
+
+  // 3. The trial data: kept from an earlier run, or written once.
+  if (options.trialDataFolder.empty()) {
+    trials->dataPath = trials->folder + "/data.safetensors";
+    if (failed(writeTrialData(kernel, trials->dataPath, options.seed)))
+      return failure();
+    return std::move(trials);
+  }
+  trials->dataPath = options.trialDataFolder + "/" +
+                     getKernelSignature(kernel) + "-" +
+                     std::to_string(options.seed) + ".safetensors";
+  if (llvm::sys::fs::exists(trials->dataPath))
+    return std::move(trials);
+  if (std::error_code code =
+          llvm::sys::fs::create_directories(options.trialDataFolder))
+    return kernel.emitError("cannot create the trial data folder '")
+           << options.trialDataFolder << "': " << code.message();
+  // Written aside and renamed: a run killed mid-write leaves no half file
+  // for the next one to trust, and concurrent tuners no mixed one.
+  std::string partial =
+      trials->dataPath + ".partial-" +
+      std::to_string(llvm::sys::Process::getProcessId());
+  if (failed(writeTrialData(kernel, partial, options.seed))) {
+    llvm::sys::fs::remove(partial);
     return failure();
+  }
+  if (std::error_code code = llvm::sys::fs::rename(partial, trials->dataPath))
+    return kernel.emitError("cannot keep the trial data in '")
+           << trials->dataPath << "': " << code.message();
   return std::move(trials);
 }
 
@@ -114,7 +141,7 @@ TrialResult KernelTrials::measure(const Candidate &candidate) {
                     "--kernel",
                     kernelPath,
                     "--data",
-                    folder + "/data.safetensors",
+                    dataPath,
                     "--work-dir",
                     folder,
                     "--target",

@@ -53,6 +53,12 @@ struct TunerOptions {
   std::vector<std::string> workerArguments;
   /// Seed of the trial inputs.
   uint64_t seed = 1;
+  /// A folder that keeps each kernel's trial data (inputs and reference
+  /// results) between runs, named by the kernel's signature and the seed:
+  /// tuning a kernel again (for another thread count, or a study) then
+  /// skips the reference evaluator, slow on large kernels. Empty: the data
+  /// is written to the scratch folder and removed with it.
+  std::string trialDataFolder;
 };
 
 /// A failed candidate, for the report.
@@ -117,6 +123,7 @@ private:
   std::vector<Candidate> legal;
   std::optional<Candidate> base;
   std::string folder;
+  std::string dataPath;
   int64_t written = 0;
 };
 

@@ -198,6 +198,11 @@ static cl::opt<std::string>
              cl::desc("Also write the per-kernel table (or the study) as "
                       "JSON to this file"),
              cl::value_desc("file"), cl::sub(tuneCommand));
+static cl::opt<std::string> trialDataFolder(
+    "trial-data",
+    cl::desc("Keep each kernel's trial data (inputs and reference results) "
+             "in this folder and reuse it in later runs"),
+    cl::value_desc("folder"), cl::sub(tuneCommand));
 static cl::opt<int64_t> studyCandidates(
     "study",
     cl::desc("Measure up to N legal candidates of each kernel (evenly spaced "
@@ -1029,6 +1034,7 @@ getTunerOptions(const char *argv0) {
   options.peaks = kiln::measureMachinePeaks(pool);
   options.search.maxTrials = trialBudget;
   options.measureSeconds = measureSeconds;
+  options.trialDataFolder = trialDataFolder;
   return options;
 }
 
@@ -1721,6 +1727,7 @@ int main(int argc, char **argv) {
       "[--budget N] [--time S]\n"
       "      [--db FILE] [--threads N] [--measure-seconds S] [--json FILE] "
       "[--study N]\n"
+      "      [--trial-data FOLDER]\n"
       "      (exit 0 also when a kernel cannot be tuned but the model "
       "compiles with its\n"
       "      default config; 1 when it does not)\n"
