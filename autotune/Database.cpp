@@ -26,6 +26,7 @@ static const char *const kSchema = R"sql(
     signature TEXT NOT NULL,
     target TEXT NOT NULL,
     compiler_version TEXT NOT NULL,
+    threads INTEGER NOT NULL,
     kernel TEXT NOT NULL,
     config TEXT NOT NULL,
     median_seconds REAL NOT NULL,
@@ -34,13 +35,13 @@ static const char *const kSchema = R"sql(
     default_seconds REAL NOT NULL,
     trials INTEGER NOT NULL,
     date TEXT NOT NULL,
-    PRIMARY KEY (signature, target, compiler_version)
+    PRIMARY KEY (signature, target, compiler_version, threads)
   );
 )sql";
 
 static const char *const kColumns =
-    "signature, target, compiler_version, kernel, config, median_seconds, "
-    "iqr_seconds, samples, default_seconds, trials, date";
+    "signature, target, compiler_version, threads, kernel, config, "
+    "median_seconds, iqr_seconds, samples, default_seconds, trials, date";
 
 std::string getCurrentDate() {
   std::time_t now = std::time(nullptr);
@@ -114,14 +115,15 @@ static TuningRecord readRecord(const Statement &row) {
   record.key.signature = row.text(0);
   record.key.target = row.text(1);
   record.key.compilerVersion = row.text(2);
-  record.kernel = row.text(3);
-  record.config = row.text(4);
-  record.medianSeconds = sqlite3_column_double(stmt, 5);
-  record.iqrSeconds = sqlite3_column_double(stmt, 6);
-  record.samples = sqlite3_column_int64(stmt, 7);
-  record.defaultSeconds = sqlite3_column_double(stmt, 8);
-  record.trials = sqlite3_column_int64(stmt, 9);
-  record.date = row.text(10);
+  record.key.threads = sqlite3_column_int64(stmt, 3);
+  record.kernel = row.text(4);
+  record.config = row.text(5);
+  record.medianSeconds = sqlite3_column_double(stmt, 6);
+  record.iqrSeconds = sqlite3_column_double(stmt, 7);
+  record.samples = sqlite3_column_int64(stmt, 8);
+  record.defaultSeconds = sqlite3_column_double(stmt, 9);
+  record.trials = sqlite3_column_int64(stmt, 10);
+  record.date = row.text(11);
   return record;
 }
 
@@ -241,13 +243,14 @@ TuningDatabase::~TuningDatabase() { sqlite3_close(db); }
 std::optional<TuningRecord> TuningDatabase::lookup(const TuningKey &key) {
   std::string sql = std::string("SELECT ") + kColumns +
                     " FROM tunings WHERE signature = ?1 AND target = ?2 AND "
-                    "compiler_version = ?3";
+                    "compiler_version = ?3 AND threads = ?4";
   Statement statement(db, sql.c_str());
   if (!statement)
     return std::nullopt;
   statement.bind(1, key.signature);
   statement.bind(2, key.target);
   statement.bind(3, key.compilerVersion);
+  statement.bind(4, key.threads);
   if (sqlite3_step(statement.get()) != SQLITE_ROW)
     return std::nullopt;
   return readRecord(statement);
@@ -256,8 +259,9 @@ std::optional<TuningRecord> TuningDatabase::lookup(const TuningKey &key) {
 bool TuningDatabase::put(const TuningRecord &record, std::string &error) {
   std::string sql =
       std::string("INSERT INTO tunings (") + kColumns +
-      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-      "ON CONFLICT (signature, target, compiler_version) DO UPDATE SET "
+      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+      "ON CONFLICT (signature, target, compiler_version, threads) DO UPDATE "
+      "SET "
       "kernel = excluded.kernel, config = excluded.config, "
       "median_seconds = excluded.median_seconds, "
       "iqr_seconds = excluded.iqr_seconds, samples = excluded.samples, "
@@ -272,14 +276,15 @@ bool TuningDatabase::put(const TuningRecord &record, std::string &error) {
   statement.bind(1, record.key.signature);
   statement.bind(2, record.key.target);
   statement.bind(3, record.key.compilerVersion);
-  statement.bind(4, record.kernel);
-  statement.bind(5, record.config);
-  statement.bind(6, record.medianSeconds);
-  statement.bind(7, record.iqrSeconds);
-  statement.bind(8, record.samples);
-  statement.bind(9, record.defaultSeconds);
-  statement.bind(10, record.trials);
-  statement.bind(11, record.date.empty() ? getCurrentDate() : record.date);
+  statement.bind(4, record.key.threads);
+  statement.bind(5, record.kernel);
+  statement.bind(6, record.config);
+  statement.bind(7, record.medianSeconds);
+  statement.bind(8, record.iqrSeconds);
+  statement.bind(9, record.samples);
+  statement.bind(10, record.defaultSeconds);
+  statement.bind(11, record.trials);
+  statement.bind(12, record.date.empty() ? getCurrentDate() : record.date);
   if (sqlite3_step(statement.get()) != SQLITE_DONE) {
     error = "cannot store a tuning in '" + path + "': " + sqlite3_errmsg(db);
     return false;
@@ -290,7 +295,7 @@ bool TuningDatabase::put(const TuningRecord &record, std::string &error) {
 std::vector<TuningRecord> TuningDatabase::list() {
   std::string sql = std::string("SELECT ") + kColumns +
                     " FROM tunings ORDER BY signature, target, "
-                    "compiler_version";
+                    "compiler_version, threads";
   Statement statement(db, sql.c_str());
   std::vector<TuningRecord> records;
   while (statement && sqlite3_step(statement.get()) == SQLITE_ROW)
@@ -322,7 +327,7 @@ int64_t TuningDatabase::prune(const std::string &keepCompilerVersion,
 
 /// The JSON document's format marker and version.
 static constexpr const char *kJsonFormat = "kiln-tuning-database";
-static constexpr int kJsonVersion = 1;
+static constexpr int kJsonVersion = 2;
 
 std::string TuningDatabase::exportJson() {
   nlohmann::json records = nlohmann::json::array();
@@ -330,6 +335,7 @@ std::string TuningDatabase::exportJson() {
     records.push_back({{"signature", record.key.signature},
                        {"target", record.key.target},
                        {"compiler_version", record.key.compilerVersion},
+                       {"threads", record.key.threads},
                        {"kernel", record.kernel},
                        {"config", record.config},
                        {"median_seconds", record.medianSeconds},
@@ -374,6 +380,7 @@ static std::optional<TuningRecord> parseRecord(const nlohmann::json &entry,
   if (!text("signature", record.key.signature) ||
       !text("target", record.key.target) ||
       !text("compiler_version", record.key.compilerVersion) ||
+      !number("threads", record.key.threads) ||
       !text("kernel", record.kernel) || !text("config", record.config) ||
       !number("median_seconds", record.medianSeconds) ||
       !number("iqr_seconds", record.iqrSeconds) ||
@@ -381,6 +388,10 @@ static std::optional<TuningRecord> parseRecord(const nlohmann::json &entry,
       !number("default_seconds", record.defaultSeconds) ||
       !number("trials", record.trials) || !text("date", record.date))
     return std::nullopt;
+  if (record.key.threads < 1) {
+    error = "expected a positive number 'threads'";
+    return std::nullopt;
+  }
   return record;
 }
 

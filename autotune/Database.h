@@ -4,8 +4,10 @@
 //
 // Kiln remembers the best config found for each kernel on each machine in an
 // SQLite file: one row per (kernel signature hash, target fingerprint,
-// compiler version), holding the config as attribute text (replayable by
-// parsing it) and the statistics it was measured with.
+// compiler version, thread count), holding the config as attribute text
+// (replayable by parsing it) and the statistics it was measured with. The
+// thread count is part of the key because the best tiles differ: a tile
+// count that keeps one core busy can leave the second idle.
 //
 // Several tuners on one machine may share a file: it is opened in WAL mode,
 // every write is one transaction that waits (busy timeout) for the others,
@@ -39,10 +41,12 @@ struct TuningKey {
   /// The machine and code-generation target (codegen/Common/Target.h).
   std::string target;
   std::string compilerVersion;
+  /// The threads that share each call of the kernel.
+  int64_t threads = 1;
 
   bool operator==(const TuningKey &other) const {
     return signature == other.signature && target == other.target &&
-           compilerVersion == other.compilerVersion;
+           compilerVersion == other.compilerVersion && threads == other.threads;
   }
 };
 
@@ -70,7 +74,7 @@ struct TuningRecord {
 class TuningDatabase {
 public:
   /// The schema version this code reads and writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   ~TuningDatabase();
   TuningDatabase(const TuningDatabase &) = delete;

@@ -4,7 +4,9 @@
 //
 // The one timing loop of Kiln, shared by `kiln bench`, the benchmarks and the
 // autotuner: warm up, batch calls so each sample is long enough to time,
-// repeat until the median is stable or the budget runs out.
+// repeat until the median is stable or the budget runs out. A measurement
+// still wide after its budget (another process took the core for a while)
+// may be taken once more, keeping the tighter of the two.
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,6 +45,10 @@ struct MeasureOptions {
   double stableSpread = 0.03;
   /// Calls are batched so that one sample lasts at least this long.
   double minSampleSeconds = 1e-3;
+  /// When the interquartile range is still above this fraction of the
+  /// median after the budget, everything (warm-up included) is done once
+  /// more and the sample set with the smaller spread is kept (0: never).
+  double remeasureSpread = 0;
 };
 
 struct Measurement {
@@ -52,6 +58,10 @@ struct Measurement {
   int64_t callsPerSample = 1;
   /// Whether the spread reached `stableSpread` within the budget.
   bool stable = false;
+  /// Whether the work was measured twice (MeasureOptions::remeasureSpread);
+  /// `discarded` then summarizes the wider sample set, which was dropped.
+  bool remeasured = false;
+  Summary discarded;
 };
 
 /// Times `work` under `options`, reading time from `clock`.

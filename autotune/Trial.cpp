@@ -159,7 +159,7 @@ std::string runTrial(const TrialOptions &options) {
   SteadyClock clock;
   Measurement measured = measure(run, options.measure, clock);
   const Summary &s = measured.summary;
-  return nlohmann::json{{"status", "ok"},
+  nlohmann::json answer{{"status", "ok"},
                         {"count", s.count},
                         {"median", s.median},
                         {"q1", s.q1},
@@ -168,8 +168,17 @@ std::string runTrial(const TrialOptions &options) {
                         {"max", s.max},
                         {"mean", s.mean},
                         {"spread", s.relativeSpread},
-                        {"stable", measured.stable}}
-      .dump();
+                        {"stable", measured.stable},
+                        {"remeasured", measured.remeasured}};
+  if (measured.remeasured) {
+    const Summary &d = measured.discarded;
+    answer["discarded"] = {{"count", d.count},
+                           {"median", d.median},
+                           {"q1", d.q1},
+                           {"q3", d.q3},
+                           {"spread", d.relativeSpread}};
+  }
+  return answer.dump();
 }
 
 } // namespace kiln::autotune

@@ -13,10 +13,11 @@
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <chrono>
 
 using namespace mlir;
 
@@ -24,15 +25,15 @@ namespace kiln::autotune {
 
 TuningKey getTuningKey(func::FuncOp kernel, const TunerOptions &options) {
   return {getKernelSignature(kernel), options.fingerprint,
-          options.compilerVersion};
+          options.compilerVersion, options.threads};
 }
 
 CpuConfigAttr findTunedConfig(func::FuncOp kernel,
                               const std::string &fingerprint,
                               const std::string &compilerVersion,
-                              TuningDatabase &database) {
+                              int64_t threads, TuningDatabase &database) {
   std::optional<TuningRecord> record = database.lookup(
-      {getKernelSignature(kernel), fingerprint, compilerVersion});
+      {getKernelSignature(kernel), fingerprint, compilerVersion, threads});
   if (!record)
     return {};
   Attribute parsed;
@@ -74,22 +75,113 @@ static LogicalResult writeCandidate(func::FuncOp kernel, CpuConfigAttr config,
   return success();
 }
 
-namespace {
-/// A scratch folder, removed with everything in it at the end of scope.
-class ScratchFolder {
-public:
-  ScratchFolder() {
-    llvm::SmallString<128> created;
-    if (!llvm::sys::fs::createUniqueDirectory("kiln-tune", created))
-      path = created.str().str();
+//===----------------------------------------------------------------------===//
+// KernelTrials
+//===----------------------------------------------------------------------===//
+
+FailureOr<std::unique_ptr<KernelTrials>>
+KernelTrials::create(func::FuncOp kernel, const TunerOptions &options) {
+  std::unique_ptr<KernelTrials> trials(new KernelTrials(kernel, options));
+  // 1. The space, its legal candidates and the default among them.
+  trials->space = buildSearchSpace(
+      kernel, options.target, getSpaceLimits(options.target, options.l2Bytes));
+  trials->legal = enumerateCandidates(trials->space, kernel, /*limit=*/1 << 20);
+  trials->base = getBaseCandidate(trials->space);
+
+  // 2. A scratch folder for the candidates.
+  llvm::SmallString<128> created;
+  if (llvm::sys::fs::createUniqueDirectory("kiln-tune", created))
+    return kernel.emitError("cannot create a folder for the tuning trials");
+  trials->folder = created.str().str();
+
+  // 3. The trial data: kept from an earlier run, or written once.
+  if (options.trialDataFolder.empty()) {
+    trials->dataPath = trials->folder + "/data.safetensors";
+    if (failed(writeTrialData(kernel, trials->dataPath, options.seed)))
+      return failure();
+    return std::move(trials);
   }
-  ~ScratchFolder() {
-    if (!path.empty())
-      llvm::sys::fs::remove_directories(path);
+  trials->dataPath = options.trialDataFolder + "/" +
+                     getKernelSignature(kernel) + "-" +
+                     std::to_string(options.seed) + ".safetensors";
+  if (llvm::sys::fs::exists(trials->dataPath))
+    return std::move(trials);
+  if (std::error_code code =
+          llvm::sys::fs::create_directories(options.trialDataFolder))
+    return kernel.emitError("cannot create the trial data folder '")
+           << options.trialDataFolder << "': " << code.message();
+  // Written aside and renamed: a run killed mid-write leaves no half file
+  // for the next one to trust, and concurrent tuners no mixed one.
+  std::string partial =
+      trials->dataPath + ".partial-" +
+      std::to_string(llvm::sys::Process::getProcessId());
+  if (failed(writeTrialData(kernel, partial, options.seed))) {
+    llvm::sys::fs::remove(partial);
+    return failure();
   }
-  std::string path;
-};
-} // namespace
+  if (std::error_code code = llvm::sys::fs::rename(partial, trials->dataPath))
+    return kernel.emitError("cannot keep the trial data in '")
+           << trials->dataPath << "': " << code.message();
+  return std::move(trials);
+}
+
+KernelTrials::~KernelTrials() {
+  if (!folder.empty())
+    llvm::sys::fs::remove_directories(folder);
+}
+
+TrialResult KernelTrials::measure(const Candidate &candidate) {
+  std::string kernelPath =
+      folder + "/candidate" + std::to_string(written++) + ".mlir";
+  if (failed(writeCandidate(kernel, applyCandidate(space, candidate),
+                            kernelPath)))
+    return TrialResult{TrialStatus::Failed, "cannot write the candidate"};
+  WorkerOptions worker;
+  worker.command = {options.workerPath,
+                    "--kernel",
+                    kernelPath,
+                    "--data",
+                    dataPath,
+                    "--work-dir",
+                    folder,
+                    "--target",
+                    options.target.name,
+                    "--threads",
+                    std::to_string(options.threads),
+                    "--max-seconds",
+                    std::to_string(options.measureSeconds),
+                    "--remeasure-spread",
+                    std::to_string(options.remeasureSpread)};
+  worker.command.insert(worker.command.end(), options.workerArguments.begin(),
+                        options.workerArguments.end());
+  worker.timeoutSeconds = options.trialTimeoutSeconds;
+  worker.memoryLimitBytes = options.workerMemoryBytes;
+  return runWorker(worker);
+}
+
+double KernelTrials::predict(const Candidate &candidate) const {
+  return predictSeconds(space, candidate, options.peaks);
+}
+
+std::string KernelTrials::getConfigText(const Candidate &candidate) const {
+  return printConfig(applyCandidate(space, candidate));
+}
+
+//===----------------------------------------------------------------------===//
+// Tuning
+//===----------------------------------------------------------------------===//
+
+/// Why every trial of `tuning` failed, naming the first failure.
+static std::string describeFailures(const KernelTuning &tuning) {
+  std::string text = "no candidate config compiled and computed the right "
+                     "result (" +
+                     std::to_string(tuning.trials) + " tried";
+  if (!tuning.failures.empty())
+    text += std::string("; the first ") +
+            getTrialStatusName(tuning.failures[0].result.status) + ": " +
+            tuning.failures[0].result.reason;
+  return text + ")";
+}
 
 FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
                                    const TunerOptions &options,
@@ -111,80 +203,44 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
     return tuning;
   }
 
-  // 2. The space, its legal candidates and the default among them.
-  SearchSpace space = buildSearchSpace(
-      kernel, options.target, getSpaceLimits(options.target, options.l2Bytes));
-  std::vector<Candidate> legal =
-      enumerateCandidates(space, kernel, /*limit=*/1 << 20);
-  tuning.spaceSize = space.getSize();
-  tuning.legalCandidates = static_cast<int64_t>(legal.size());
-  std::optional<Candidate> base = getBaseCandidate(space);
-
-  // 3. The trial data, once.
-  ScratchFolder scratch;
-  if (scratch.path.empty())
-    return kernel.emitError("cannot create a folder for the tuning trials");
-  std::string dataPath = scratch.path + "/data.safetensors";
-  if (failed(writeTrialData(kernel, dataPath, options.seed)))
+  // 2. The space and the trial data.
+  FailureOr<std::unique_ptr<KernelTrials>> trials =
+      KernelTrials::create(kernel, options);
+  if (failed(trials))
     return failure();
+  const std::optional<Candidate> &base = (*trials)->getBase();
+  tuning.spaceSize = (*trials)->getSpace().getSize();
+  tuning.legalCandidates = static_cast<int64_t>((*trials)->getLegal().size());
 
-  // 4. Search, each candidate in a worker.
-  int64_t written = 0;
-  auto measure = [&](const Candidate &candidate) {
-    std::string kernelPath =
-        scratch.path + "/candidate" + std::to_string(written++) + ".mlir";
-    if (failed(writeCandidate(kernel, applyCandidate(space, candidate),
-                              kernelPath)))
-      return TrialResult{TrialStatus::Failed, "cannot write the candidate"};
-    WorkerOptions worker;
-    worker.command = {options.workerPath,
-                      "--kernel",
-                      kernelPath,
-                      "--data",
-                      dataPath,
-                      "--work-dir",
-                      scratch.path,
-                      "--target",
-                      options.target.name,
-                      "--threads",
-                      std::to_string(options.threads),
-                      "--max-seconds",
-                      std::to_string(options.measureSeconds)};
-    worker.command.insert(worker.command.end(), options.workerArguments.begin(),
-                          options.workerArguments.end());
-    worker.timeoutSeconds = options.trialTimeoutSeconds;
-    worker.memoryLimitBytes = options.workerMemoryBytes;
-    return runWorker(worker);
-  };
-  auto predict = [&](const Candidate &candidate) {
-    return predictSeconds(space, candidate, options.peaks);
-  };
+  // 3. Search, the default first, each candidate in a worker.
   std::vector<Candidate> first;
   if (base)
     first.push_back(*base);
-  SearchResult result =
-      search(legal, first, predict, measure, options.search, clock);
+  SearchResult result = search(
+      (*trials)->getLegal(), first,
+      [&](const Candidate &candidate) {
+        return (*trials)->predict(candidate);
+      },
+      [&](const Candidate &candidate) {
+        return (*trials)->measure(candidate);
+      },
+      options.search, clock);
   tuning.trials = static_cast<int64_t>(result.trials.size());
-  for (const SearchTrial &trial : result.trials)
+  for (const SearchTrial &trial : result.trials) {
+    tuning.remeasured += trial.result.remeasured;
     if (!trial.result.ok())
       tuning.failures.push_back(
-          {printConfig(applyCandidate(space, trial.candidate)), trial.result});
+          {(*trials)->getConfigText(trial.candidate), trial.result});
+  }
   tuning.wallSeconds = clock.now() - start;
   if (!result.best) {
-    InFlightDiagnostic error =
-        kernel.emitError("no candidate config of kernel '")
-        << tuning.kernel << "' compiled and computed the right result ("
-        << tuning.trials << " tried";
-    if (!tuning.failures.empty())
-      error << "; the first "
-            << getTrialStatusName(tuning.failures[0].result.status) << ": "
-            << tuning.failures[0].result.reason;
-    return error << ")";
+    tuning.error = describeFailures(tuning);
+    return tuning;
   }
 
-  // 5. The best, stored with its baseline.
+  // 4. The best, stored with its baseline.
   const SearchTrial &best = result.trials[*result.best];
-  tuning.config = printConfig(applyCandidate(space, best.candidate));
+  tuning.config = (*trials)->getConfigText(best.candidate);
   tuning.tunedSeconds = best.result.seconds.median;
   if (!result.trials.empty() && base && result.trials[0].result.ok())
     tuning.defaultSeconds = result.trials[0].result.seconds.median;

@@ -20,6 +20,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,7 @@ struct TunerOptions {
   std::string compilerVersion;
   /// The worker executable (kiln-tune-worker).
   std::string workerPath;
-  /// Threads the candidates run on; also in `peaks`.
+  /// Threads the candidates run on, part of the key; also in `peaks`.
   int threads = 1;
   /// The machine's roofline for the cost model.
   MachinePeaks peaks;
@@ -44,10 +45,20 @@ struct TunerOptions {
   double measureSeconds = 0.3;
   double trialTimeoutSeconds = 60;
   int64_t workerMemoryBytes = int64_t(8) << 30;
+  /// A candidate whose interquartile range is above this fraction of its
+  /// median after its timing budget is timed once more, and the tighter of
+  /// the two sample sets kept (0: never).
+  double remeasureSpread = 0.1;
   /// Extra worker arguments (the tests inject faults with them).
   std::vector<std::string> workerArguments;
   /// Seed of the trial inputs.
   uint64_t seed = 1;
+  /// A folder that keeps each kernel's trial data (inputs and reference
+  /// results) between runs, named by the kernel's signature and the seed:
+  /// tuning a kernel again (for another thread count, or a study) then
+  /// skips the reference evaluator, slow on large kernels. Empty: the data
+  /// is written to the scratch folder and removed with it.
+  std::string trialDataFolder;
 };
 
 /// A failed candidate, for the report.
@@ -68,28 +79,73 @@ struct KernelTuning {
   int64_t trials = 0;
   int64_t spaceSize = 0, legalCandidates = 0;
   std::vector<FailedCandidate> failures;
+  /// Candidates timed twice because their first spread was wide.
+  int64_t remeasured = 0;
+  /// Why nothing was stored: every candidate, the default included, failed
+  /// (the first failure's status and reason). Empty when tuned or cached.
+  std::string error;
   /// Wall time spent on this kernel.
   double wallSeconds = 0;
+};
+
+/// One kernel's search space, and its candidates measured each in a worker
+/// process on trial data written once: what tuning and the tuning study
+/// (autotune/Study.h) share.
+class KernelTrials {
+public:
+  /// Builds the space of `kernel` and writes its trial data to a scratch
+  /// folder, removed with this object. Emits an error at the kernel and
+  /// returns failure when it cannot.
+  static mlir::FailureOr<std::unique_ptr<KernelTrials>>
+  create(mlir::func::FuncOp kernel, const TunerOptions &options);
+  ~KernelTrials();
+
+  const SearchSpace &getSpace() const { return space; }
+  /// Every legal candidate, in enumeration order.
+  const std::vector<Candidate> &getLegal() const { return legal; }
+  /// The default config's candidate, when the space holds it.
+  const std::optional<Candidate> &getBase() const { return base; }
+
+  /// Compiles, checks and times `candidate` in a worker.
+  TrialResult measure(const Candidate &candidate);
+  /// The cost model's seconds for `candidate`.
+  double predict(const Candidate &candidate) const;
+  /// The config `candidate` gives, as the database stores it.
+  std::string getConfigText(const Candidate &candidate) const;
+
+private:
+  KernelTrials(mlir::func::FuncOp kernel, const TunerOptions &options)
+      : kernel(kernel), options(options) {}
+
+  mlir::func::FuncOp kernel;
+  TunerOptions options;
+  SearchSpace space;
+  std::vector<Candidate> legal;
+  std::optional<Candidate> base;
+  std::string folder;
+  std::string dataPath;
+  int64_t written = 0;
 };
 
 /// The key `kernel` is stored under.
 TuningKey getTuningKey(mlir::func::FuncOp kernel, const TunerOptions &options);
 
 /// The tuned config stored for `kernel` (an outlined kernel function)
-/// under the target `fingerprint` and `compilerVersion`, parsed in the
-/// kernel's context; null when none is stored. A stored text that is not a
+/// under the target `fingerprint`, `compilerVersion` and the `threads` it
+/// will run on, parsed in the kernel's context; null when none is stored. A stored text that is not a
 /// CPU config (a file edited by hand, or written by another version that
 /// kept the version string) is ignored with a warning at the kernel, so the
 /// compile goes on with the default.
 CpuConfigAttr findTunedConfig(mlir::func::FuncOp kernel,
                               const std::string &fingerprint,
                               const std::string &compilerVersion,
-                              TuningDatabase &database);
+                              int64_t threads, TuningDatabase &database);
 
 /// Tunes `kernel` (a kiln kernel function) or finds it in `database`, and
-/// stores a new tuning there. Emits an error at the kernel and returns
-/// failure when the kernel cannot be tuned at all (no trial data, or even
-/// the default config fails).
+/// stores a new tuning there. When every candidate fails, the default
+/// included, nothing is stored and KernelTuning::error says why. Emits an
+/// error at the kernel and returns failure when the kernel cannot be tuned
+/// at all (no trial data, or the database cannot be written).
 mlir::FailureOr<KernelTuning> tuneKernel(mlir::func::FuncOp kernel,
                                          const TunerOptions &options,
                                          TuningDatabase &database);

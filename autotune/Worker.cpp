@@ -69,6 +69,17 @@ TrialResult parseTrialAnswer(const std::string &line) {
   s.mean = answer.value("mean", 0.0);
   s.relativeSpread = answer.value("spread", 0.0);
   result.stable = answer.value("stable", false);
+  result.remeasured = answer.value("remeasured", false);
+  if (result.remeasured && answer.contains("discarded") &&
+      answer["discarded"].is_object()) {
+    const nlohmann::json &discarded = answer["discarded"];
+    Summary &d = result.discardedSeconds;
+    d.count = discarded.value("count", int64_t(0));
+    d.median = discarded.value("median", 0.0);
+    d.q1 = discarded.value("q1", 0.0);
+    d.q3 = discarded.value("q3", 0.0);
+    d.relativeSpread = discarded.value("spread", 0.0);
+  }
   if (s.count <= 0 || !(s.median > 0)) {
     result.status = TrialStatus::Failed;
     result.reason = "the worker reported no timing";

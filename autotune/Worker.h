@@ -51,6 +51,10 @@ struct TrialResult {
   Summary seconds;
   /// Whether the spread settled below the measurement's threshold.
   bool stable = false;
+  /// Whether the candidate was timed twice because its spread was wide;
+  /// `discardedSeconds` then summarizes the wider, dropped sample set.
+  bool remeasured = false;
+  Summary discardedSeconds;
 
   bool ok() const { return status == TrialStatus::Ok; }
 };

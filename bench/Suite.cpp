@@ -317,7 +317,10 @@ Runner::prepareKernel(const KernelSpec &spec, const std::string &base) {
   for (HostTensor &tensor : state->tensors)
     state->buffers.push_back(tensor.data());
 
-  // 3. Compile, run once and check.
+  // 3. Compile (with the tuned config, if any), run once and check.
+  if (options.configLookup)
+    if (Attribute config = options.configLookup(function))
+      function->setAttr(CpuConfigAttr::kAttrName, config);
   std::string path = getKernelPath();
   FailureOr<cpu::LoadedKernel> kernel =
       cpu::compileAndLoadKernel(*module, options.target, path);
@@ -456,6 +459,7 @@ Runner::prepareModel(const std::string &name) {
   }
   compiler::CompileOptions compileOptions;
   compileOptions.target = options.target;
+  compileOptions.configLookup = options.configLookup;
   FailureOr<compiler::CompiledArtifact> compiled = compiler::compileModel(
       *built->module, built->weights, compileOptions);
   if (failed(compiled)) {

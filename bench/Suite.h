@@ -24,6 +24,7 @@
 
 #include "autotune/Measure.h"
 #include "bench/Report.h"
+#include "compiler/Compiler.h"
 
 #include <functional>
 #include <memory>
@@ -88,6 +89,9 @@ struct BenchOptions {
   /// calls).
   double injectedSlowdown = 0;
   std::vector<MatmulPeer *> peers;
+  /// Tuned configs for the kernels and the models' kernels (the tuning
+  /// database's, for the tuning benchmark); empty: the defaults.
+  compiler::KernelConfigLookup configLookup;
   /// Told before each benchmark is prepared: its index, the number
   /// selected and its name.
   std::function<void(size_t index, size_t total, const std::string &name)>

@@ -175,7 +175,89 @@ def plot(reports, plots):
     return [path for path in paths if path]
 
 
-def render(reports, command, notes, plot_paths, output):
+def tuning_lines(path):
+    """The tuning benchmark's section (bench/tuning_bench.py's JSON)."""
+    with open(path) as f:
+        t = json.load(f)
+    if t.get("schema") != "kiln-tuning-bench" or t.get("schema_version") != 1:
+        sys.exit(f"{path}: not a kiln tuning benchmark of schema version 1")
+    study = t["study"]
+    lines = ["## Tuning", "",
+             f"`{t['command']}` (run {t['date']}, {t['wall_seconds'] / 60:.1f} min), "
+             "each part from an empty tuning database.", "",
+             f"### Trials to within {study['tolerance']:.0%} of the best",
+             "",
+             f"Up to {study['max_candidates']} legal candidates of each kernel measured once on "
+             f"{study['threads']} thread (all of a smaller space; of a larger one an evenly "
+             "spaced sub-space in enumeration order, plus the default), then the budgeted "
+             "search replayed on those measurements: the smallest trial budget (the default's "
+             "trial included) whose best is within the tolerance of theirs. Goal: at most 32.",
+             "",
+             "| kernel | legal | measured | failed | default | best | trials to within | "
+             f"search, budget {study['budget']} |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for k in study["kernels"]:
+        measured = f"{k['measured']}" + (" (sub-space)" if k["subspace"] else " (all)")
+        default = fmt_seconds(k["default_seconds"]) if k["default_seconds"] > 0 else "failed"
+        lines.append(f"| {k['benchmark']} | {k['legal_candidates']} | {measured} | "
+                     f"{k['failed']} | {default} | {fmt_seconds(k['best_seconds'])} | "
+                     f"{k['trials_to_within']} | {fmt_seconds(k['search_seconds'])} |")
+    lines += ["", "### Tuned f32 matmul against OpenBLAS and oneDNN", "",
+              "`kiln tune` at its budget, then `kiln bench --db` with the tuned configs; "
+              "GFLOP/s (median).", "",
+              "| shape | threads | Kiln tuned | OpenBLAS | oneDNN | tuned / faster peer "
+              "| of FMA peak |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for threads, report in sorted(t["matmul"].items()):
+        peak = report["machine"]["peak_gflops"]
+        by_shape = {}
+        for b in report["benchmarks"]:
+            by_shape.setdefault(b["shape"], {})[b["implementation"]] = b
+        for shape, impls in by_shape.items():
+            kiln = impls.get("kiln")
+            if not kiln:
+                continue
+            peers = [impls[p]["gflops"] for p in ("openblas", "onednn") if p in impls]
+            fmt = lambda p: f"{impls[p]['gflops']:.1f}{noisy(impls[p])}" if p in impls else "-"
+            ratio = f"{kiln['gflops'] / max(peers):.2f}" if peers else "-"
+            lines.append(f"| {shape} | {threads} | {kiln['gflops']:.1f}{noisy(kiln)} | "
+                         f"{fmt('openblas')} | {fmt('onednn')} | {ratio} | "
+                         f"{kiln['gflops'] / peak:.0%} of {peak:.0f} |")
+    lines += ["", "### Tuned against default per kernel (zoo models)", "",
+              "`kiln tune --model NAME --json`, all hardware threads; roofline: the "
+              "roofline's bound over the tuned time.", ""]
+    for model in t["models"]:
+        lines += [f"**{model['model']}** ({len(model['kernels'])} kernels, "
+                  f"{model['threads']} threads, tuned in {model['wall_seconds']:.0f} s)", "",
+                  "| kernel | default | tuned | speedup | trials | roofline |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for k in model["kernels"]:
+            if k["error"]:
+                lines.append(f"| {k['kernel']} | - | failed: {k['error']} | - | "
+                             f"{k['trials']} | - |")
+                continue
+            known = k["default_seconds"] > 0
+            speedup = f"{k['default_seconds'] / k['tuned_seconds']:.2f}x" if known else "-"
+            roof = (f"{k['roofline_seconds'] / k['tuned_seconds']:.0%}"
+                    if k["roofline_seconds"] > 0 else "-")
+            lines.append(f"| {k['kernel']} | "
+                         f"{fmt_seconds(k['default_seconds']) if known else '-'} | "
+                         f"{fmt_seconds(k['tuned_seconds'])} | {speedup} | {k['trials']} | "
+                         f"{roof} |")
+        lines.append("")
+    cached = t.get("tiny_multimodal_cached")
+    first = next((m for m in t["models"] if m["model"] == "tiny-multimodal"), None)
+    if first and cached:
+        lines += ["### Tuning wall time, tiny-multimodal", "",
+                  "| database | kiln tune wall time | process |", "|---|---:|---:|",
+                  f"| empty (goal: under 5 min) | {first['wall_seconds']:.1f} s | "
+                  f"{first['process_seconds']:.1f} s |",
+                  f"| everything cached | {cached['wall_seconds']:.1f} s | "
+                  f"{cached['process_seconds']:.1f} s |", ""]
+    return lines
+
+
+def render(reports, command, notes, plot_paths, output, tuning=None):
     out_dir = os.path.dirname(os.path.abspath(output))
     lines = [
         "# Benchmarks",
@@ -212,6 +294,8 @@ def render(reports, command, notes, plot_paths, output):
                                ("Models", model_table(report))):
             if table:
                 lines += [f"### {heading}", ""] + table + [""]
+    if tuning:
+        lines += tuning_lines(tuning)
     if plot_paths:
         lines += ["## Plots", ""]
         for path in plot_paths:
@@ -234,9 +318,11 @@ def main():
     parser.add_argument("--plots", required=True)
     parser.add_argument("--command", required=True)
     parser.add_argument("--notes")
+    parser.add_argument("--tuning", help="bench/tuning_bench.py's JSON")
     args = parser.parse_args()
     reports = [load(path) for path in args.reports]
-    render(reports, args.command, args.notes, plot(reports, args.plots), args.output)
+    render(reports, args.command, args.notes, plot(reports, args.plots), args.output,
+           args.tuning)
 
 
 if __name__ == "__main__":

@@ -379,6 +379,8 @@ private:
 std::unique_ptr<Module> compile(const ModelSource &source,
                                 const std::string &target, bool fusion,
                                 const std::string &dbPath, int threads) {
+  if (threads < 0)
+    throw py::value_error("threads must not be negative");
   py::gil_scoped_release release;
   Program program = loadProgram(source);
   std::unique_ptr<kiln::autotune::TuningDatabase> database;
@@ -390,10 +392,11 @@ std::unique_ptr<Module> compile(const ModelSource &source,
     std::string fingerprint = kiln::codegen::getTuningFingerprint(
         getTarget(target), kiln::codegen::getHostMachine());
     std::string version = kiln::compiler::getCompilerVersion();
-    options.configLookup = [&database, fingerprint,
-                            version](func::FuncOp kernel) -> Attribute {
+    int64_t runThreads = kiln::ThreadPool::resolveNumThreads(threads);
+    options.configLookup = [&database, fingerprint, version,
+                            runThreads](func::FuncOp kernel) -> Attribute {
       return kiln::autotune::findTunedConfig(kernel, fingerprint, version,
-                                             *database);
+                                             runThreads, *database);
     };
   }
   FirstErrorCollector errors(*program.context);
@@ -475,6 +478,7 @@ py::list tune(const ModelSource &source, const std::string &target,
     row["trials"] = tuning.trials;
     row["legal_candidates"] = tuning.legalCandidates;
     row["failures"] = tuning.failures.size();
+    row["error"] = tuning.error;
     list.append(row);
   }
   return list;

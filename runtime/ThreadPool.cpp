@@ -74,7 +74,7 @@ void ThreadPool::runChunks(Loop &loop) {
   }
 }
 
-static int resolveNumThreads(int numThreads) {
+int ThreadPool::resolveNumThreads(int numThreads) {
   assert(numThreads >= 0 && "negative thread count");
   if (numThreads > 0)
     return numThreads;

@@ -39,6 +39,10 @@ public:
   /// The number of threads that share a loop, the caller included.
   int getNumThreads() const { return numThreads; }
 
+  /// The number of threads a pool made with `numThreads` has (0: one per
+  /// hardware thread), without starting one. Requires numThreads >= 0.
+  static int resolveNumThreads(int numThreads);
+
   /// Calls `body` on contiguous chunks that together cover [0, n) exactly
   /// once: min(n, getNumThreads()) chunks of near-equal size, run in
   /// parallel, and returns when all are done. Does nothing when n <= 0.

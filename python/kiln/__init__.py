@@ -133,7 +133,9 @@ def tune(source, target="host", shapes=None, fusion=True, knobs=None,
     tuning database `db` (default: default_db_path()), measuring up to
     `budget` candidates per kernel. Returns one dict per kernel: kernel,
     config, cached, default_seconds, tuned_seconds, trials,
-    legal_candidates, failures."""
+    legal_candidates, failures, and error (why nothing was stored when
+    every candidate failed; empty otherwise). Tunings are kept per thread
+    count: compile with the `threads` you tuned with."""
     return _tune(_source(source, knobs, shapes), target, fusion, db, budget,
                  threads, measure_seconds)
 

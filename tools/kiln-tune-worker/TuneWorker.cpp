@@ -8,7 +8,7 @@
 //
 //   kiln-tune-worker --kernel K.mlir --data D.safetensors --work-dir DIR
 //       [--target NAME] [--threads N] [--max-seconds S] [--min-samples N]
-//       [--inject-fault crash|hang|wrong-result|out-of-memory]
+//       [--remeasure-spread F] [--inject-fault crash|hang|wrong-result|out-of-memory]
 //
 // --inject-fault exists for the tests of the tuner's fault handling.
 //
@@ -58,6 +58,8 @@ int main(int argc, char **argv) {
       options.measure.maxSeconds = std::atof(value.c_str());
     else if (flag == "--min-samples")
       options.measure.minSamples = std::atoi(value.c_str());
+    else if (flag == "--remeasure-spread")
+      options.measure.remeasureSpread = std::atof(value.c_str());
     else if (flag == "--inject-fault")
       options.fault = llvm::StringSwitch<InjectedFault>(value)
                           .Case("crash", InjectedFault::Crash)

@@ -11,6 +11,7 @@
 
 #include "autotune/Database.h"
 #include "autotune/ModelProfile.h"
+#include "autotune/Study.h"
 #include "autotune/Tuner.h"
 #include "bench/Compare.h"
 #include "bench/Peers.h"
@@ -43,6 +44,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Regex.h"
@@ -78,6 +80,9 @@ static cl::SubCommand
                         "store the best configs in the tuning database");
 static cl::SubCommand
     dbCommand("db", "List, show, export, import or prune the tuning database");
+static cl::SubCommand benchCommand(
+    "bench", "Time kernel and model suites; `bench compare` gives a verdict "
+             "on two runs");
 
 static cl::opt<std::string>
     inputFile(cl::Positional,
@@ -166,10 +171,12 @@ static cl::opt<bool>
                 cl::sub(runCommand));
 
 // Running.
-static cl::opt<int>
-    numThreads("threads",
-               cl::desc("Threads per kernel (0: one per hardware thread)"),
-               cl::init(0), cl::sub(runCommand), cl::sub(explainCommand), cl::sub(tuneCommand));
+static cl::opt<int> numThreads(
+    "threads",
+    cl::desc("Threads per kernel (0: one per hardware thread); tunings are "
+             "stored and looked up for this count"),
+    cl::init(0), cl::sub(compileCommand), cl::sub(runCommand),
+    cl::sub(explainCommand), cl::sub(tuneCommand));
 static cl::opt<int> numRepeats("repeat",
                                cl::desc("Timed runs after one warm-up run"),
                                cl::init(10), cl::sub(runCommand));
@@ -193,7 +200,7 @@ static cl::opt<std::string> databaseOption(
     cl::desc("The tuning database (default: $XDG_CACHE_HOME/kiln/tuning.db, "
              "or ~/.cache/kiln/tuning.db)"),
     cl::value_desc("file"), cl::sub(compileCommand), cl::sub(runCommand),
-    cl::sub(tuneCommand), cl::sub(dbCommand));
+    cl::sub(tuneCommand), cl::sub(dbCommand), cl::sub(benchCommand));
 static cl::opt<bool>
     noDatabase("no-db",
                cl::desc("Use the default configs, not the tuning database"),
@@ -211,6 +218,27 @@ static cl::opt<double>
     measureSeconds("measure-seconds",
                    cl::desc("Seconds of timing per candidate"), cl::init(0.3),
                    cl::sub(tuneCommand));
+static cl::opt<std::string>
+    tuneJson("json",
+             cl::desc("Also write the per-kernel table (or the study) as "
+                      "JSON to this file"),
+             cl::value_desc("file"), cl::sub(tuneCommand));
+static cl::opt<std::string> trialDataFolder(
+    "trial-data",
+    cl::desc("Keep each kernel's trial data (inputs and reference results) "
+             "in this folder and reuse it in later runs"),
+    cl::value_desc("folder"), cl::sub(tuneCommand));
+static cl::opt<int64_t> studyCandidates(
+    "study",
+    cl::desc("Measure up to N legal candidates of each kernel (evenly spaced "
+             "when there are more) and report the smallest budget with which "
+             "the search comes within 3% of the best of them; stores nothing"),
+    cl::value_desc("N"), cl::init(0), cl::sub(tuneCommand));
+static cl::list<std::string> injectFaults(
+    "inject-fault",
+    cl::desc("KERNEL=crash|hang|wrong-result|out-of-memory: every candidate "
+             "of that kernel fails so (tests the tuner)"),
+    cl::Hidden, cl::sub(tuneCommand));
 static cl::list<std::string>
     databaseArguments(cl::Positional,
                       cl::desc("list | show KEY | export FILE | import FILE | "
@@ -592,10 +620,12 @@ static FailureOr<std::unique_ptr<TuningDatabase>> openCompileDatabase() {
   return database;
 }
 
-/// The tuned configs of `database` for the --target of the command line.
-/// Empty when the target is unknown: compiling reports that.
+/// The tuned configs of `database` for `target` run on `threads` threads
+/// (0: one per hardware thread). Empty when the target is unknown:
+/// compiling reports that.
 static kiln::compiler::KernelConfigLookup
-makeConfigLookup(TuningDatabase &database) {
+makeConfigLookup(TuningDatabase &database, StringRef targetName,
+                 int numThreads) {
   llvm::Expected<kiln::codegen::CpuTarget> target =
       kiln::codegen::getCpuTarget(targetName);
   if (!target) {
@@ -605,9 +635,11 @@ makeConfigLookup(TuningDatabase &database) {
   std::string fingerprint = kiln::codegen::getTuningFingerprint(
       *target, kiln::codegen::getHostMachine());
   std::string version = kiln::compiler::getCompilerVersion();
-  return [&database, fingerprint, version](func::FuncOp kernel) -> Attribute {
+  int64_t threads = kiln::ThreadPool::resolveNumThreads(numThreads);
+  return [&database, fingerprint, version,
+          threads](func::FuncOp kernel) -> Attribute {
     return kiln::autotune::findTunedConfig(kernel, fingerprint, version,
-                                           database);
+                                           threads, database);
   };
 }
 
@@ -621,11 +653,13 @@ printConfigChoices(const std::vector<kiln::compiler::KernelConfigChoice> &config
        << (noDatabase ? "--no-db" : "no tuning database yet") << ")\n";
     return;
   }
-  os << "configs (tuning database " << database->getPath() << "):\n";
+  os << "configs (tuning database " << database->getPath() << ", "
+     << kiln::ThreadPool::resolveNumThreads(numThreads) << " threads):\n";
   for (const kiln::compiler::KernelConfigChoice &choice : configs)
     os << "  " << choice.kernel << ": "
        << (choice.tuned ? "tuned (db)"
-                        : "default (no tuning for this kernel on this target)")
+                        : "default (no tuning for this kernel on this target "
+                          "and thread count)")
        << "\n";
 }
 
@@ -676,7 +710,8 @@ compileFromCommandLine(MLIRContext &context, kiln::LoadedModel &model) {
     return failure();
   kiln::compiler::CompileOptions options = getCompileOptions();
   if (*database)
-    options.configLookup = makeConfigLookup(**database);
+    options.configLookup =
+        makeConfigLookup(**database, targetName, numThreads);
   FailureOr<kiln::compiler::CompiledArtifact> compiled =
       kiln::compiler::compileModel(*model.module, model.weights, options);
   if (succeeded(compiled))
@@ -729,6 +764,8 @@ static int compileModel(MLIRContext &context) {
   if (!dumpKernelsDir.empty() && !kiln::compiler::isCudaTarget(targetName))
     return fail("--dump-kernels writes CUDA kernels; it needs --target sm_80 "
                 "or sm_90a");
+  if (numThreads < 0)
+    return fail("--threads must not be negative");
   kiln::LoadedModel model;
   FailureOr<kiln::compiler::CompiledArtifact> compiled =
       compileFromCommandLine(context, model);
@@ -1146,6 +1183,7 @@ getTunerOptions(const char *argv0) {
   options.peaks = kiln::measureMachinePeaks(pool);
   options.search.maxTrials = trialBudget;
   options.measureSeconds = measureSeconds;
+  options.trialDataFolder = trialDataFolder;
   return options;
 }
 
@@ -1171,6 +1209,12 @@ static void printTuningTable(const std::vector<TunedKernel> &kernels) {
                       "tuned", "speedup", "trials", "roofline");
   for (const TunedKernel &kernel : kernels) {
     const kiln::autotune::KernelTuning &tuning = kernel.tuning;
+    if (!tuning.error.empty()) {
+      os << llvm::formatv("{0}  {1,10}  {2,10}  {3,8}  {4,6}   {5,8}\n",
+                          llvm::left_justify(tuning.kernel, kernelWidth), "-",
+                          "failed", "-", tuning.trials, "-");
+      continue;
+    }
     bool known = tuning.defaultSeconds > 0;
     std::string speedup =
         known ? llvm::formatv("{0:F2}x", tuning.defaultSeconds /
@@ -1193,6 +1237,159 @@ static void printTuningTable(const std::vector<TunedKernel> &kernels) {
   os << "(* cached: found in the tuning database; roofline: the roofline's "
         "bound over the tuned time, the gap left to close; over 100% when "
         "the data stays in cache)\n";
+  for (const TunedKernel &kernel : kernels)
+    if (!kernel.tuning.error.empty())
+      os << kernel.tuning.kernel << ": not tuned: " << kernel.tuning.error
+         << "\n";
+}
+
+/// The per-kernel table as JSON, with the model's tuning wall time.
+static bool writeTuningJson(const std::vector<TunedKernel> &kernels,
+                            int threads, double wallSeconds,
+                            std::string &error) {
+  std::error_code code;
+  llvm::raw_fd_ostream file(tuneJson, code);
+  if (code) {
+    error = "cannot write '" + tuneJson + "': " + code.message();
+    return false;
+  }
+  llvm::json::OStream json(file, /*IndentSize=*/2);
+  json.object([&] {
+    json.attribute("model", modelName.empty() ? inputFile : modelName);
+    json.attribute("threads", threads);
+    json.attribute("wall_seconds", wallSeconds);
+    json.attributeArray("kernels", [&] {
+      for (const TunedKernel &kernel : kernels) {
+        const kiln::autotune::KernelTuning &tuning = kernel.tuning;
+        json.object([&] {
+          json.attribute("kernel", tuning.kernel);
+          json.attribute("cached", tuning.cached);
+          json.attribute("default_seconds", tuning.defaultSeconds);
+          json.attribute("tuned_seconds", tuning.tunedSeconds);
+          json.attribute("roofline_seconds", kernel.minSeconds);
+          json.attribute("trials", tuning.trials);
+          json.attribute("legal_candidates", tuning.legalCandidates);
+          json.attribute("failed_candidates",
+                         static_cast<int64_t>(tuning.failures.size()));
+          json.attribute("remeasured", tuning.remeasured);
+          json.attribute("wall_seconds", tuning.wallSeconds);
+          json.attribute("config", tuning.config);
+          json.attribute("error", tuning.error);
+        });
+      }
+    });
+  });
+  file << "\n";
+  return true;
+}
+
+/// The worker arguments --inject-fault gives `kernel`.
+static std::vector<std::string> getInjectedFault(StringRef kernel) {
+  for (StringRef fault : injectFaults) {
+    auto [name, kind] = fault.split('=');
+    if (name == kernel)
+      return {"--inject-fault", kind.str()};
+  }
+  return {};
+}
+
+/// `kiln tune --study N`: per kernel, how many trials the search needs to
+/// come within 3% of the best of the candidates measured
+/// (autotune/Study.h), printed and, with --json, written.
+static int studyKernels(std::vector<func::FuncOp> &kernels,
+                        const char *argv0) {
+  FailureOr<kiln::autotune::TunerOptions> options = getTunerOptions(argv0);
+  if (failed(options))
+    return 1;
+  kiln::autotune::StudyOptions study;
+  study.maxCandidates = studyCandidates;
+  raw_ostream &os = llvm::outs();
+  os << "studying " << kernels.size() << " kernels on " << options->threads
+     << " threads (up to " << study.maxCandidates
+     << " candidates each, budget " << options->search.maxTrials << ")\n";
+  std::vector<kiln::autotune::KernelStudy> studies;
+  for (auto [index, kernel] : llvm::enumerate(kernels)) {
+    os << llvm::formatv("[{0}/{1}] {2}: ", index + 1, kernels.size(),
+                        kernel.getSymName());
+    os.flush();
+    FailureOr<kiln::autotune::KernelStudy> result =
+        kiln::autotune::studyKernel(kernel, *options, study);
+    if (failed(result))
+      return 1;
+    os << llvm::formatv(
+        "{0} of {1} legal candidates measured{2} in {3:F1} s, {4} failed; "
+        "best {5}, default {6}; within 3% after {7} trials; budget {8}: "
+        "{9}\n",
+        result->measured, result->legalCandidates,
+        result->subspace ? " (evenly spaced)" : "", result->wallSeconds,
+        result->failed, formatSeconds(result->bestSeconds),
+        result->defaultSeconds > 0 ? formatSeconds(result->defaultSeconds)
+                                   : std::string("failed"),
+        result->trialsToWithin, result->searchBudget,
+        formatSeconds(result->searchSeconds));
+    studies.push_back(std::move(*result));
+  }
+  if (tuneJson.empty())
+    return 0;
+  std::error_code code;
+  llvm::raw_fd_ostream file(tuneJson, code);
+  if (code)
+    return fail("cannot write '" + tuneJson + "': " + code.message());
+  llvm::json::OStream json(file, /*IndentSize=*/2);
+  json.object([&] {
+    json.attribute("model", modelName.empty() ? inputFile : modelName);
+    json.attribute("threads", options->threads);
+    json.attribute("tolerance", study.tolerance);
+    json.attribute("max_candidates", study.maxCandidates);
+    json.attributeArray("kernels", [&] {
+      for (const kiln::autotune::KernelStudy &result : studies)
+        json.object([&] {
+          json.attribute("kernel", result.kernel);
+          json.attribute("space_size", result.spaceSize);
+          json.attribute("legal_candidates", result.legalCandidates);
+          json.attribute("measured", result.measured);
+          json.attribute("subspace", result.subspace);
+          json.attribute("failed", result.failed);
+          json.attribute("default_seconds", result.defaultSeconds);
+          json.attribute("best_seconds", result.bestSeconds);
+          json.attribute("best_config", result.bestConfig);
+          json.attribute("trials_to_within", result.trialsToWithin);
+          json.attribute("search_budget", result.searchBudget);
+          json.attribute("search_seconds", result.searchSeconds);
+          json.attribute("wall_seconds", result.wallSeconds);
+        });
+    });
+  });
+  file << "\n";
+  return 0;
+}
+
+/// The exit status of `kiln tune` once the kernels are done: 0 when every
+/// kernel was tuned or found cached, and also when some could not be tuned
+/// but the model still compiles with the default configs for them (a
+/// warning says so); 1 when it does not.
+static int checkUntunedKernels(const std::vector<TunedKernel> &kernels,
+                               kiln::LoadedModel &model,
+                               TuningDatabase &database) {
+  int64_t untuned = llvm::count_if(kernels, [](const TunedKernel &kernel) {
+    return !kernel.tuning.error.empty();
+  });
+  if (untuned == 0)
+    return 0;
+  kiln::compiler::CompileOptions compileOptions = getCompileOptions();
+  compileOptions.configLookup =
+      makeConfigLookup(database, targetName, numThreads);
+  if (failed(kiln::compiler::compileModel(*model.module, model.weights,
+                                          compileOptions)))
+    return fail(llvm::formatv("{0} kernels could not be tuned, and the model "
+                              "does not compile with their default configs",
+                              untuned)
+                    .str());
+  llvm::errs() << llvm::formatv(
+      "kiln: warning: {0} kernels could not be tuned; the model compiles "
+      "with their default configs\n",
+      untuned);
+  return 0;
 }
 
 static int tuneModel(MLIRContext &context, const char *argv0) {
@@ -1204,6 +1401,8 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
     return fail("--measure-seconds must be positive");
   if (numThreads < 0)
     return fail("--threads must not be negative");
+  if (studyCandidates < 0)
+    return fail("--study must not be negative");
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -1227,6 +1426,9 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
   for (kiln::graph::KernelExplanation &kernel :
        kiln::graph::explainKernels(**outlined))
     explanations[kernel.name] = std::move(kernel);
+
+  if (studyCandidates > 0)
+    return studyKernels(kernels, argv0);
 
   // 2. The database and the tuner.
   std::unique_ptr<TuningDatabase> database = openDatabase();
@@ -1254,13 +1456,19 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
       options->search.maxSeconds =
           left / static_cast<double>(kernels.size() - index);
     }
+    options->workerArguments = getInjectedFault(kernel.getSymName());
     FailureOr<kiln::autotune::KernelTuning> tuning =
         kiln::autotune::tuneKernel(kernel, *options, *database);
     if (failed(tuning)) {
-      os << "failed\n";
-      return 1;
+      // Reported above; the other kernels are still worth tuning.
+      kiln::autotune::KernelTuning untuned;
+      untuned.kernel = kernel.getSymName().str();
+      untuned.error = "see the error above";
+      tuning = FailureOr<kiln::autotune::KernelTuning>(std::move(untuned));
     }
-    if (tuning->cached)
+    if (!tuning->error.empty())
+      os << "failed: " << tuning->error << "\n";
+    else if (tuning->cached)
       os << "cached\n";
     else
       os << llvm::formatv("{0} of {1} legal candidates measured in {2:F1} s, "
@@ -1275,8 +1483,13 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
     tuned.push_back(std::move(row));
   }
   printTuningTable(tuned);
-  os << llvm::formatv("tuned in {0:F1} s\n", elapsed());
-  return 0;
+  double wallSeconds = elapsed();
+  os << llvm::formatv("tuned in {0:F1} s\n", wallSeconds);
+  std::string error;
+  if (!tuneJson.empty() &&
+      !writeTuningJson(tuned, options->threads, wallSeconds, error))
+    return fail(error);
+  return checkUntunedKernels(tuned, *model, *database);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1296,6 +1509,7 @@ static int showTunings(TuningDatabase &database, StringRef key) {
        << "kernel:           " << record.kernel << "\n"
        << "target:           " << record.key.target << "\n"
        << "compiler version: " << record.key.compilerVersion << "\n"
+       << "threads:          " << record.key.threads << "\n"
        << "config:           " << record.config << "\n"
        << "median:           " << formatSeconds(record.medianSeconds)
        << " (interquartile range " << formatSeconds(record.iqrSeconds) << ", "
@@ -1319,9 +1533,9 @@ static int listTunings(TuningDatabase &database) {
   std::vector<kiln::autotune::TuningRecord> records = database.list();
   os << records.size() << " tunings in " << database.getPath() << "\n";
   for (const kiln::autotune::TuningRecord &record : records)
-    os << llvm::formatv("{0}  {1,10}  {2,-8}  {3}  {4}\n",
+    os << llvm::formatv("{0}  {1,10}  {2,3} threads  {3,-8}  {4}  {5}\n",
                         record.key.signature,
-                        formatSeconds(record.medianSeconds),
+                        formatSeconds(record.medianSeconds), record.key.threads,
                         record.key.compilerVersion, record.date,
                         record.kernel);
   return 0;
@@ -1427,9 +1641,6 @@ static int runDatabaseCommand() {
 // kiln bench
 //===----------------------------------------------------------------------===//
 
-static cl::SubCommand benchCommand(
-    "bench", "Time kernel and model suites; `bench compare` gives a verdict "
-             "on two runs");
 static cl::list<std::string>
     benchArguments(cl::Positional,
                    cl::desc("[compare BASE.json NEW.json]"),
@@ -1560,6 +1771,24 @@ static int runBench(const char *argv0) {
   // Mann-Whitney U cannot reach p < 0.01 with fewer than about ten samples
   // a side: `bench compare` needs more than a stable median does.
   options.measure.minSamples = 20;
+  // Only an explicit --db: the suites measure the defaults unless asked.
+  std::unique_ptr<TuningDatabase> database;
+  int64_t lookups = 0, tunedKernels = 0;
+  if (!databaseOption.empty()) {
+    FailureOr<std::unique_ptr<TuningDatabase>> opened = openCompileDatabase();
+    if (failed(opened))
+      return 1;
+    database = std::move(*opened);
+    kiln::compiler::KernelConfigLookup lookup =
+        makeConfigLookup(*database, benchTarget, benchThreads);
+    options.configLookup = [lookup, &lookups,
+                            &tunedKernels](func::FuncOp kernel) {
+      Attribute config = lookup ? lookup(kernel) : Attribute();
+      ++lookups;
+      tunedKernels += config != nullptr;
+      return config;
+    };
+  }
   std::vector<std::unique_ptr<kiln::bench::MatmulPeer>> peers;
   if (!benchNoPeers)
     peers = kiln::bench::createMatmulPeers();
@@ -1598,6 +1827,9 @@ static int runBench(const char *argv0) {
     return fail(error);
   if (benchCountedCall)
     return 0;
+  if (database)
+    llvm::outs() << "tuned configs from " << database->getPath() << ": "
+                 << tunedKernels << " of " << lookups << " kernels\n";
   if (!benchJson.empty()) {
     std::error_code ec;
     llvm::raw_fd_ostream file(benchJson, ec);
@@ -1631,7 +1863,8 @@ int main(int argc, char **argv) {
       "[--set knob=value,...])\n"
       "  kiln compile (FILE.mlir | FILE.onnx | --model NAME [--set ...]) "
       "[--target host]\n"
-      "      [--no-fusion] [--print-ir-after-all] -o FILE.kiln\n"
+      "      [--no-fusion] [--threads N] [--print-ir-after-all] -o "
+      "FILE.kiln\n"
       "  kiln run (FILE.kiln | FILE.mlir | FILE.onnx | --model NAME "
       "[--set ...])\n"
       "      [--threads N] [--repeat N] [--inputs FILE.safetensors] "
@@ -1641,7 +1874,12 @@ int main(int argc, char **argv) {
       "      [--ridge FLOP/BYTE]\n"
       "  kiln tune (FILE.mlir | FILE.onnx | --model NAME [--set ...]) "
       "[--budget N] [--time S]\n"
-      "      [--db FILE] [--threads N] [--measure-seconds S]\n"
+      "      [--db FILE] [--threads N] [--measure-seconds S] [--json FILE] "
+      "[--study N]\n"
+      "      [--trial-data FOLDER]\n"
+      "      (exit 0 also when a kernel cannot be tuned but the model "
+      "compiles with its\n"
+      "      default config; 1 when it does not)\n"
       "  kiln db (list | show KEY | export FILE | import FILE | prune "
       "[--older-than DATE]\n"
       "      [--other-versions]) [--db FILE]\n"

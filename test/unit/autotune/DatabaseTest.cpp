@@ -11,6 +11,7 @@
 #include "autotune/Database.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include <csignal>
@@ -45,7 +46,7 @@ protected:
 
   static TuningRecord record(const std::string &signature, double median) {
     TuningRecord r;
-    r.key = {signature, "x86_64/znver4/avx512", "0.1.0"};
+    r.key = {signature, "x86_64/znver4/avx512", "0.1.0", /*threads=*/2};
     r.kernel = "kernel_" + signature;
     r.config = "#kiln.cpu_config<tile_sizes = [64, 128], vector_width = 16>";
     r.medianSeconds = median;
@@ -86,8 +87,25 @@ TEST_F(DatabaseTest, StoresAndFindsByTheWholeKey) {
   other = record("a1", 0).key;
   other.target = "x86_64/x86-64-v3/avx2";
   EXPECT_FALSE(db->lookup(other));
+  other = record("a1", 0).key;
+  other.threads = 1;
+  EXPECT_FALSE(db->lookup(other));
   EXPECT_FALSE(db->lookup(record("a2", 0).key));
   EXPECT_TRUE(warnings.empty());
+}
+
+TEST_F(DatabaseTest, KeepsOneRowPerThreadCount) {
+  auto db = open();
+  std::string error;
+  TuningRecord one = record("a1", 3e-3);
+  one.key.threads = 1;
+  one.config = "#kiln.cpu_config<tile_sizes = [256, 256], vector_width = 16>";
+  // Slower on one thread, yet not replaced by the two-thread row.
+  EXPECT_TRUE(db->put(one, error)) << error;
+  EXPECT_TRUE(db->put(record("a1", 1e-3), error)) << error;
+  ASSERT_EQ(db->list().size(), 2u);
+  EXPECT_EQ(db->lookup(one.key)->config, one.config);
+  EXPECT_EQ(db->lookup(record("a1", 0).key)->config, record("a1", 0).config);
 }
 
 TEST_F(DatabaseTest, KeepsTheFasterTuning) {
@@ -152,11 +170,30 @@ TEST_F(DatabaseTest, RejectsABadImportWhole) {
   std::string error;
   EXPECT_EQ(db->importJson("{\"records\": []}", error), -1);
   EXPECT_NE(error.find("not a Kiln tuning export"), std::string::npos);
-  std::string json = R"({"format": "kiln-tuning-database", "version": 1,
+  std::string json = R"({"format": "kiln-tuning-database", "version": 2,
     "records": [)" + std::string("{}") +
                      "]}";
   EXPECT_EQ(db->importJson(json, error), -1);
   EXPECT_NE(error.find("record 0: expected a non-empty string 'signature'"),
+            std::string::npos)
+      << error;
+  // A record without a thread count, as version 1 wrote them.
+  nlohmann::json noThreads = nlohmann::json::parse(db->exportJson());
+  TuningRecord r = record("a1", 1e-3);
+  noThreads["records"] = {{{"signature", "a1"},
+                           {"target", r.key.target},
+                           {"compiler_version", r.key.compilerVersion},
+                           {"threads", 0},
+                           {"kernel", r.kernel},
+                           {"config", r.config},
+                           {"median_seconds", 1e-3},
+                           {"iqr_seconds", 0},
+                           {"samples", 3},
+                           {"default_seconds", 0},
+                           {"trials", 1},
+                           {"date", "2024-01-01T00:00:00Z"}}};
+  EXPECT_EQ(db->importJson(noThreads.dump(), error), -1);
+  EXPECT_NE(error.find("record 0: expected a positive number 'threads'"),
             std::string::npos)
       << error;
   EXPECT_TRUE(db->list().empty());
@@ -226,6 +263,27 @@ TEST_F(DatabaseTest, RebuildsAnotherSchemaVersion) {
   open();
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("schema version 7"), std::string::npos);
+}
+
+TEST_F(DatabaseTest, RebuildsAVersionOneFile) {
+  // Version 1 keyed rows without the thread count: they cannot say which
+  // thread count they are best for, so the file is set aside.
+  fs::create_directories(folder / "cache");
+  sqlite3 *raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "CREATE TABLE tunings (signature TEXT); "
+                         "PRAGMA user_version=1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  auto db = open();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("schema version 1, expected 2"),
+            std::string::npos)
+      << warnings[0];
+  std::string error;
+  EXPECT_TRUE(db->put(record("a1", 1e-3), error)) << error;
 }
 
 /// Writes `count` records with signatures `<prefix><i>`, one transaction

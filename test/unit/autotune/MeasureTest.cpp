@@ -145,4 +145,68 @@ TEST(MeasureTest, SampleCountIsCapped) {
   EXPECT_EQ(m.samples.size(), 12u);
 }
 
+TEST(MeasureTest, AWideSpreadIsMeasuredOnceMoreAndTheTighterKept) {
+  // Noisy for the whole first budget (0.1 s or 0.2 s a call), then steady:
+  // the second set is kept, and the first recorded as discarded.
+  FakeClock clock;
+  int call = 0;
+  bool noisy = true;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.maxSeconds = 2;
+  options.remeasureSpread = 0.1;
+  Measurement m = measure(
+      [&] {
+        clock.time += noisy ? ((call++ % 2) ? 0.1 : 0.2) : 0.15;
+        if (clock.time >= 102.5)
+          noisy = false;
+      },
+      options, clock);
+  EXPECT_TRUE(m.remeasured);
+  EXPECT_TRUE(m.stable);
+  EXPECT_NEAR(m.summary.median, 0.15, 1e-9);
+  EXPECT_LT(m.summary.relativeSpread, 0.03);
+  EXPECT_GT(m.discarded.relativeSpread, 0.1);
+  EXPECT_GE(m.discarded.count, options.minSamples);
+}
+
+TEST(MeasureTest, TheFirstSetStaysWhenTheSecondIsNoTighter) {
+  FakeClock clock;
+  int call = 0;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.maxSeconds = 2;
+  options.remeasureSpread = 0.1;
+  // Noisy throughout, equally so: measured twice, the first kept.
+  Measurement m =
+      measure([&] { clock.time += (call++ % 2) ? 0.1 : 0.2; }, options, clock);
+  EXPECT_TRUE(m.remeasured);
+  EXPECT_FALSE(m.stable);
+  EXPECT_LE(m.summary.relativeSpread, m.discarded.relativeSpread);
+  // Two budgets were spent, each stopping once it ran out.
+  EXPECT_GE(clock.time - 100.0, 4.0);
+  EXPECT_LT(clock.time - 100.0, 5.0);
+}
+
+TEST(MeasureTest, NoRemeasureWhenTightOrWhenOff) {
+  FakeClock clock;
+  int call = 0;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.maxSeconds = 2;
+  // Within the threshold: once.
+  options.remeasureSpread = 0.8;
+  Measurement wide =
+      measure([&] { clock.time += (call++ % 2) ? 0.1 : 0.2; }, options, clock);
+  EXPECT_FALSE(wide.remeasured);
+  EXPECT_EQ(wide.discarded.count, 0);
+  // Off.
+  options.remeasureSpread = 0;
+  double before = clock.time;
+  Measurement off =
+      measure([&] { clock.time += (call++ % 2) ? 0.1 : 0.2; }, options, clock);
+  EXPECT_FALSE(off.remeasured);
+  EXPECT_LT(clock.time - before, 2.5);
+}
+
 } // namespace

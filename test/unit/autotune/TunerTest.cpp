@@ -4,7 +4,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The search space of a matmul, the cache keys (they change with the
-// kernel, the target and the compiler version, and with nothing else), and
+// kernel, the target, the compiler version and the thread count, and with
+// nothing else), and
 // whole tunings through kiln-tune-worker: a small matmul tuned and found
 // again in the database, and candidates that crash, hang, run out of memory
 // or compute a wrong result, each of which the tuner survives and records.
@@ -110,7 +111,7 @@ TEST_F(TunerTest, MatmulSpaceIsLegalAndHoldsTheDefault) {
   EXPECT_EQ(enumerateCandidates(space, kernel, 1 << 20), legal);
 }
 
-TEST_F(TunerTest, KeysChangeWithKernelTargetAndVersionOnly) {
+TEST_F(TunerTest, KeysChangeWithKernelTargetVersionAndThreadsOnly) {
   func::FuncOp kernel = parse(kMatmul);
   TunerOptions options = makeOptions();
   TuningKey key = getTuningKey(kernel, options);
@@ -140,6 +141,16 @@ TEST_F(TunerTest, KeysChangeWithKernelTargetAndVersionOnly) {
   TunerOptions newer = options;
   newer.compilerVersion = "test2";
   EXPECT_FALSE(getTuningKey(kernel, newer) == key);
+  // The thread count, and nothing else of the tuner's options.
+  TunerOptions twoThreads = options;
+  twoThreads.threads = 2;
+  EXPECT_EQ(getTuningKey(kernel, twoThreads).signature, key.signature);
+  EXPECT_FALSE(getTuningKey(kernel, twoThreads) == key);
+  TunerOptions budget = options;
+  budget.search.maxTrials = 99;
+  budget.measureSeconds = 1;
+  budget.seed = 7;
+  EXPECT_EQ(getTuningKey(kernel, budget), key);
   EXPECT_EQ(getTuningKey(kernel, makeOptions()), key);
 }
 
@@ -190,11 +201,16 @@ TEST_F(TunerTest, SurvivesCrashingHangingWrongAndOutOfMemoryCandidates) {
       return success();
     });
     FailureOr<KernelTuning> tuning = tuneKernel(kernel, options, *db);
-    // Every candidate failed: no tuning, a clear error, nothing stored, and
+    // Every candidate failed: no tuning, the reason, nothing stored, and
     // this process is still here.
-    EXPECT_TRUE(failed(tuning)) << c.fault;
-    EXPECT_NE(diagnostics.find("no candidate config"), std::string::npos)
-        << diagnostics;
+    ASSERT_TRUE(succeeded(tuning)) << c.fault << ": " << diagnostics;
+    EXPECT_NE(tuning->error.find("no candidate config"), std::string::npos)
+        << tuning->error;
+    EXPECT_NE(tuning->error.find(getTrialStatusName(c.status)),
+              std::string::npos)
+        << tuning->error;
+    ASSERT_EQ(tuning->failures.size(), 1u);
+    EXPECT_EQ(tuning->failures[0].result.status, c.status);
     EXPECT_TRUE(db->list().empty());
 
     // The same through the worker directly, to see each failure's record.
@@ -235,7 +251,7 @@ TEST_F(TunerTest, FindsTheTunedConfigForCompiling) {
   auto db = openDatabase();
   TunerOptions options = makeOptions();
   EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint,
-                               options.compilerVersion, *db));
+                               options.compilerVersion, options.threads, *db));
 
   TuningRecord record;
   record.key = getTuningKey(kernel, options);
@@ -244,13 +260,19 @@ TEST_F(TunerTest, FindsTheTunedConfigForCompiling) {
   record.medianSeconds = 1e-6;
   std::string error;
   ASSERT_TRUE(db->put(record, error)) << error;
-  CpuConfigAttr found = findTunedConfig(kernel, options.fingerprint,
-                                        options.compilerVersion, *db);
+  CpuConfigAttr found = findTunedConfig(
+      kernel, options.fingerprint, options.compilerVersion, options.threads,
+      *db);
   ASSERT_TRUE(found);
   EXPECT_EQ(found.getTileSizes().asArrayRef(), ArrayRef<int64_t>({8, 0}));
-  // Another target or compiler version: nothing.
-  EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint, "other", *db));
-  EXPECT_FALSE(findTunedConfig(kernel, "other", options.compilerVersion, *db));
+  // Another target, compiler version or thread count: nothing.
+  EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint, "other",
+                               options.threads, *db));
+  EXPECT_FALSE(findTunedConfig(kernel, "other", options.compilerVersion,
+                               options.threads, *db));
+  EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint,
+                               options.compilerVersion, options.threads + 1,
+                               *db));
 
   // A stored text that is no config is ignored with a warning.
   std::string warnings;
@@ -262,7 +284,7 @@ TEST_F(TunerTest, FindsTheTunedConfigForCompiling) {
   record.medianSeconds = 1e-7;
   ASSERT_TRUE(db->put(record, error)) << error;
   EXPECT_FALSE(findTunedConfig(kernel, options.fingerprint,
-                               options.compilerVersion, *db));
+                               options.compilerVersion, options.threads, *db));
   EXPECT_NE(warnings.find("ignoring the tuned config of kernel 'mm'"),
             std::string::npos)
       << warnings;
