@@ -37,40 +37,9 @@ from safetensors.torch import load_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
 import torch_zoo  # noqa: E402
+from tolerance import Mismatch, max_error  # noqa: E402
 
 IMPLEMENTATIONS = ("onnxruntime", "torch-eager", "torch-compile")
-
-# Kiln's f32 tolerance for whole models (reference/Compare.h).
-RTOL, ATOL = 1e-4, 1e-5
-
-
-class PeerError(Exception):
-    pass
-
-
-def compare(case, implementation, outputs, expected):
-    """The largest absolute error over all outputs; raises PeerError when an
-    element is outside |got - want| <= atol + rtol |want|."""
-    if len(outputs) != len(expected):
-        raise PeerError(f"{case['name']}: {implementation} returns {len(outputs)} "
-                        f"outputs, Kiln {len(expected)}")
-    worst = 0.0
-    for i, (got, want) in enumerate(zip(outputs, expected)):
-        got = np.asarray(got, dtype=np.float64)
-        want = np.asarray(want, dtype=np.float64)
-        if got.shape != want.shape:
-            raise PeerError(f"{case['name']}: {implementation} output {i} has shape "
-                            f"{got.shape}, Kiln's {want.shape}")
-        error = np.abs(got - want)
-        bad = error > ATOL + RTOL * np.abs(want)
-        if bad.any():
-            at = np.unravel_index(np.argmax(error - RTOL * np.abs(want)), want.shape)
-            raise PeerError(f"{case['name']}: {implementation} output {i} differs from "
-                            f"Kiln's reference at {tuple(int(a) for a in at)}: "
-                            f"{got[at]:.7g} vs {want[at]:.7g} ({int(bad.sum())} of "
-                            f"{bad.size} elements outside rtol {RTOL}, atol {ATOL})")
-        worst = max(worst, float(error.max()))
-    return worst
 
 
 def load_case(folder):
@@ -149,7 +118,7 @@ def run_case(folder, implementations, threads_list, budget, check_only):
                 torch._dynamo.reset()
                 runner = TorchRunner(model, inputs, implementation == "torch-compile")
             # The first call compiles (torch.compile) or plans (ORT).
-            error = compare(case, implementation, runner(), expected)
+            error = max_error(f"{case['name']}: {implementation}", runner(), expected)
             prepare = time.perf_counter() - start
             if implementation == "onnxruntime":
                 prepare += export_seconds
@@ -191,7 +160,7 @@ def main():
                                 args.check_only)
             print(f"peers: {case} checked{'' if args.check_only else ' and timed'}",
                   file=sys.stderr)
-    except PeerError as error:
+    except Mismatch as error:
         sys.exit(f"torch_peers.py: {error}")
     if args.json:
         with open(args.json, "w") as f:
