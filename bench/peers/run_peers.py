@@ -43,6 +43,8 @@ import measure  # noqa: E402
 from tolerance import Mismatch, max_error  # noqa: E402
 
 SCHEMA_VERSION = 1
+# The implementations of bench/peers/torch_peers.py.
+PEERS = ("onnxruntime", "torch-eager", "torch-compile")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Every model at its defaults, and bigger settings: 128 tokens on a
@@ -157,13 +159,17 @@ def main():
             described.append({k: case[k] for k in ("model", "shape", "knobs")})
             benchmarks += time_kiln(case, settings, inputs, expected, threads_list, budget)
             print(f"kiln: {model}/{case['shape']} checked and timed", file=sys.stderr)
-        peers_json = os.path.join(work, "peers.json")
-        subprocess.run([args.peers_python, os.path.join(HERE, "torch_peers.py"), work,
-                        "--threads", args.threads, "--budget", str(budget),
-                        "--json", peers_json], check=True)
-        with open(peers_json) as f:
-            peers = json.load(f)
-    benchmarks += peers["benchmarks"]
+        # A process per peer: once torch.compile's kernels have run, eager
+        # PyTorch in the same process took about a second per call on two
+        # threads (PyTorch 2.15), so no peer runs after another.
+        for implementation in PEERS:
+            peers_json = os.path.join(work, f"{implementation}.json")
+            subprocess.run([args.peers_python, os.path.join(HERE, "torch_peers.py"), work,
+                            "--implementations", implementation, "--threads", args.threads,
+                            "--budget", str(budget), "--json", peers_json], check=True)
+            with open(peers_json) as f:
+                peers = json.load(f)
+            benchmarks += peers["benchmarks"]
     report = {
         "schema": "kiln-bench-peers",
         "schema_version": SCHEMA_VERSION,

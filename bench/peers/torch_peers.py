@@ -149,7 +149,6 @@ def main():
         sys.exit(f"torch_peers.py: unknown implementation(s) {', '.join(unknown)} "
                  f"(expected {', '.join(IMPLEMENTATIONS)})")
     threads_list = [int(t) for t in args.threads.split(",")]
-    torch.set_num_interop_threads(1)
     entries = []
     try:
         for case in sorted(os.listdir(args.cases)):
