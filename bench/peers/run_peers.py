@@ -12,7 +12,7 @@ transformer models) it:
 3. hands the cases to bench/peers/torch_peers.py in the peers venv (torch
    and onnxruntime cannot share a process with the kiln package's numpy),
    which checks and times ONNX Runtime, PyTorch eager and torch.compile
-   the same way.
+   the same way, a process per peer.
 
 Every implementation is timed as a Python call on ready inputs with the
 rule of bench/peers/measure.py (autotune/Measure.h's), so the figures
@@ -62,6 +62,13 @@ CASES = [(name, {}) for name in
 ]
 
 
+def run(command, what):
+    """Runs `command`; exits naming `what` when it fails (its own message
+    is already on stderr)."""
+    if subprocess.run(command, stdout=subprocess.DEVNULL).returncode != 0:
+        sys.exit(f"run_peers.py: {what} failed")
+
+
 def shape_label(knobs):
     """`default`, or the settings as `knob=value,...`."""
     return ",".join(f"{k}={v}" for k, v in knobs.items()) or "default"
@@ -85,7 +92,7 @@ def prepare_case(kiln_tool, folder, model, settings):
                os.path.join(folder, "model.mlir")]
     if settings:
         command += ["--set", shape_label(settings)]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    run(command, f"exporting {model}/{shape_label(settings)}")
     reference = kiln.compile(model, knobs=settings, db=False, threads=1)
     inputs = reference.example_inputs(seed=0)
     expected = reference.reference(*inputs)
@@ -164,9 +171,9 @@ def main():
         # threads (PyTorch 2.15), so no peer runs after another.
         for implementation in PEERS:
             peers_json = os.path.join(work, f"{implementation}.json")
-            subprocess.run([args.peers_python, os.path.join(HERE, "torch_peers.py"), work,
-                            "--implementations", implementation, "--threads", args.threads,
-                            "--budget", str(budget), "--json", peers_json], check=True)
+            run([args.peers_python, os.path.join(HERE, "torch_peers.py"), work,
+                 "--implementations", implementation, "--threads", args.threads,
+                 "--budget", str(budget), "--json", peers_json], f"the {implementation} peer")
             with open(peers_json) as f:
                 peers = json.load(f)
             benchmarks += peers["benchmarks"]

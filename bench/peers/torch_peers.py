@@ -18,7 +18,7 @@ disagrees with the reference is an error: a benchmark of a wrong result is
 worthless.
 
     torch_peers.py CASES_DIR --threads 1,2 --budget 1 --json OUT.json
-    torch_peers.py CASES_DIR --check-only --implementations eager,onnxruntime
+    torch_peers.py CASES_DIR --check-only --implementations torch-eager,onnxruntime
 """
 
 import argparse
