@@ -3,13 +3,17 @@
 
 Usage:
   render_benchmarks.py --output BENCHMARKS.md --plots DIR --command CMD
-                       [--notes NOTES.md] REPORT.json...
+                       [--notes NOTES.md] [--peers PEERS.json] REPORT.json...
 
 Each report (schema bench/SCHEMA.md) becomes a section: its machine and
 roofline, the matmuls beside their peers (each Kiln figure as a ratio to the
 faster peer of the same run), the other kernels against the roofline, the
-models' latency. The plots show the roofline fraction per kernel and the
-model latency of every report. Only the standard library and matplotlib.
+models' latency. The model peers report (schema kiln-bench-peers, from
+bench/peers/run_peers.py) adds a table per zoo model of Kiln beside ONNX
+Runtime, PyTorch eager and torch.compile with each peer's latency as a ratio
+to Kiln's. The plots show the roofline fraction per kernel, the model
+latency of every report and the models against their peers. Only the
+standard library and matplotlib.
 """
 
 import argparse
@@ -18,13 +22,18 @@ import os
 import sys
 
 SCHEMA_VERSION = 1
+PEERS_SCHEMA_VERSION = 1
+
+# The model peers in the order of their columns, with their headings.
+MODEL_PEERS = (("onnxruntime", "ONNX Runtime"), ("torch-eager", "PyTorch eager"),
+               ("torch-compile", "torch.compile"))
 
 
-def load(path):
+def load(path, schema="kiln-bench", version=SCHEMA_VERSION):
     with open(path) as f:
         report = json.load(f)
-    if report.get("schema") != "kiln-bench" or report.get("schema_version") != SCHEMA_VERSION:
-        sys.exit(f"{path}: not a kiln bench report of schema version {SCHEMA_VERSION}")
+    if report.get("schema") != schema or report.get("schema_version") != version:
+        sys.exit(f"{path}: not a {schema} report of schema version {version}")
     return report
 
 
@@ -126,6 +135,66 @@ def model_table(report):
     return lines
 
 
+def peer_tables(peers):
+    """A table per zoo model: one row per size and thread count, Kiln's
+    latency beside each peer's and the peer's latency over Kiln's."""
+    by_name = {b["name"]: b for b in peers["benchmarks"]}
+    lines = []
+    for model in dict.fromkeys(case["model"] for case in peers["cases"]):
+        head = ["size", "threads", "Kiln"] + [title for _, title in MODEL_PEERS]
+        head += [f"{title} / Kiln" for _, title in MODEL_PEERS]
+        lines += [f"### {model}", "", "| " + " | ".join(head) + " |",
+                  "|---|--:|" + "--:|" * (len(head) - 2)]
+        for case in peers["cases"]:
+            if case["model"] != model:
+                continue
+            for threads in peers["machine"]["threads"]:
+                row = f"{model}/{case['shape']}/{{}}/threads-{threads}"
+                kiln = by_name.get(row.format("kiln"))
+                if kiln is None:
+                    continue
+                cells = [f"`{case['shape']}`", str(threads),
+                         fmt_seconds(kiln["median"]) + noisy(kiln)]
+                ratios = []
+                for implementation, _ in MODEL_PEERS:
+                    b = by_name.get(row.format(implementation))
+                    cells.append(fmt_seconds(b["median"]) + noisy(b) if b else "-")
+                    ratios.append(f"{b['median'] / kiln['median']:.2f}" if b else "-")
+                lines.append("| " + " | ".join(cells + ratios) + " |")
+        lines.append("")
+    return lines
+
+
+def peers_plot(plt, peers, path):
+    """Model latency of Kiln and each peer, a panel per thread count, on a
+    log scale (the models span microseconds to tens of milliseconds)."""
+    cases = [(case["model"], case["shape"]) for case in peers["cases"]]
+    threads_list = peers["machine"]["threads"]
+    implementations = [("kiln", "Kiln")] + list(MODEL_PEERS)
+    by_name = {b["name"]: b["median"] for b in peers["benchmarks"]}
+    fig, axes = plt.subplots(1, len(threads_list), sharey=True, squeeze=False,
+                             figsize=(6 * len(threads_list), 0.5 * len(cases) + 1.5))
+    height = 0.8 / len(implementations)
+    for ax, threads in zip(axes[0], threads_list):
+        for i, (implementation, label) in enumerate(implementations):
+            ys = [j + i * height for j in range(len(cases))]
+            xs = [by_name.get(f"{m}/{s}/{implementation}/threads-{threads}", 0) * 1e3
+                  for m, s in cases]
+            ax.barh(ys, xs, height=height, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("latency (ms, median, log scale)")
+        ax.set_title(f"{threads} thread(s)")
+    axes[0][0].set_yticks([j + 0.4 - height / 2 for j in range(len(cases))])
+    axes[0][0].set_yticklabels([f"{m} {s}" for m, s in cases], fontsize=7)
+    axes[0][0].invert_yaxis()
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Zoo models: Kiln against ONNX Runtime and PyTorch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def bar_plot(plt, reports, suite, value, size, xlabel, title_text, path):
     """One horizontal bar group per benchmark of `suite`, a bar per report,
     of value(benchmark); writes `path` and returns it, or None when the
@@ -156,8 +225,9 @@ def bar_plot(plt, reports, suite, value, size, xlabel, title_text, path):
     return path
 
 
-def plot(reports, plots):
-    """Writes roofline.png and models.png; returns their paths."""
+def plot(reports, peers, plots):
+    """Writes roofline.png, models.png and, with `peers`, models-peers.png;
+    returns their paths."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -172,6 +242,8 @@ def plot(reports, plots):
                  "latency (ms, median)", "Zoo models end to end",
                  os.path.join(plots, "models.png")),
     ]
+    if peers:
+        paths.append(peers_plot(plt, peers, os.path.join(plots, "models-peers.png")))
     return [path for path in paths if path]
 
 
@@ -257,7 +329,35 @@ def tuning_lines(path):
     return lines
 
 
-def render(reports, command, notes, plot_paths, output, tuning=None):
+def peers_section(peers):
+    """The models beside ONNX Runtime and PyTorch: how they were run, the
+    versions, a table per model."""
+    versions = peers["versions"]
+    lines = [
+        "## Models against ONNX Runtime and PyTorch", "",
+        "The zoo models written in PyTorch (bench/peers/torch_zoo.py) on Kiln's",
+        "own weights (`kiln export`) and inputs: PyTorch eager, torch.compile",
+        "(inductor, compiled for each thread count) and ONNX Runtime (the same",
+        "module through `torch.onnx.export`, intra-op threads = the thread",
+        "count). Every peer's outputs are checked against Kiln's reference",
+        "evaluator with the whole-model f32 tolerance before it is timed. All",
+        "four are timed the same way: a call from Python on ready inputs,",
+        "sampled by autotune/Measure's rule (bench/peers/measure.py); Kiln runs",
+        "its compiled module (default kernel configs) through the `kiln`",
+        "package, so its figures here include the microseconds of a Python",
+        "call that the C++ loop of the tables above leaves out.",
+        "",
+        "**Ratios are peer latency / Kiln latency: above 1, Kiln is faster.**",
+        "",
+        f"- run {peers['date']}, Kiln {peers['compiler_version']}, "
+        f"PyTorch {versions['torch']}, ONNX Runtime {versions['onnxruntime']}, "
+        f"Python {versions['python']}",
+        "",
+    ]
+    return lines + peer_tables(peers)
+
+
+def render(reports, command, notes, plot_paths, output, peers=None, tuning=None):
     out_dir = os.path.dirname(os.path.abspath(output))
     lines = [
         "# Benchmarks",
@@ -294,6 +394,8 @@ def render(reports, command, notes, plot_paths, output, tuning=None):
                                ("Models", model_table(report))):
             if table:
                 lines += [f"### {heading}", ""] + table + [""]
+    if peers:
+        lines += peers_section(peers)
     if tuning:
         lines += tuning_lines(tuning)
     if plot_paths:
@@ -301,9 +403,11 @@ def render(reports, command, notes, plot_paths, output, tuning=None):
         for path in plot_paths:
             rel = os.path.relpath(path, out_dir)
             lines += [f"![{os.path.basename(path)}]({rel})", ""]
-    lines += ["## Not measured yet", "",
-              "ONNX Runtime and PyTorch (eager, torch.compile) peers for the models,",
-              "and the GPU peers (cuBLAS, SDPA), are not part of this run yet.", ""]
+    lines += ["## Not measured yet", ""]
+    if not peers:
+        lines += ["ONNX Runtime and PyTorch (eager, torch.compile) peers for the models",
+                  "(bench/peers; scripts/setup.sh installs them in build/peers-venv).", ""]
+    lines += ["The GPU peers (cuBLAS, SDPA) are not part of this run yet.", ""]
     if notes and os.path.exists(notes):
         with open(notes) as f:
             lines += ["## Notes", "", f.read().strip(), ""]
@@ -318,11 +422,13 @@ def main():
     parser.add_argument("--plots", required=True)
     parser.add_argument("--command", required=True)
     parser.add_argument("--notes")
+    parser.add_argument("--peers", help="the model peers report (bench/peers/run_peers.py)")
     parser.add_argument("--tuning", help="bench/tuning_bench.py's JSON")
     args = parser.parse_args()
     reports = [load(path) for path in args.reports]
-    render(reports, args.command, args.notes, plot(reports, args.plots), args.output,
-           args.tuning)
+    peers = load(args.peers, "kiln-bench-peers", PEERS_SCHEMA_VERSION) if args.peers else None
+    render(reports, args.command, args.notes, plot(reports, peers, args.plots), args.output,
+           peers, args.tuning)
 
 
 if __name__ == "__main__":

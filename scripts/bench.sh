@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md in one command: runs `kiln bench` on every suite
-# (one thread, then all of them), keeps the JSON
-# reports in bench/results/ and renders them with the machine, the date,
-# each figure as a ratio to its peer from the same run, and PNG plots
-# (bench/render_benchmarks.py, matplotlib from setup.sh).
+# (one thread, then all of them), then the zoo models beside ONNX Runtime and
+# PyTorch on the same thread counts (bench/peers/run_peers.py, in the peers
+# venv setup.sh installs), keeps the JSON reports in bench/results/ and
+# renders them with the machine, the date, each figure as a ratio to its
+# peer from the same run, and PNG plots (bench/render_benchmarks.py,
+# matplotlib from setup.sh).
 #
 #   scripts/bench.sh                 the full suites (a few minutes)
 #   scripts/bench.sh --smoke         tiny sizes, to check the pipeline
@@ -15,7 +17,8 @@
 #                                    its last result in bench/results/
 #                                    tuning.json is rendered either way
 #
-# Extra arguments go to both `kiln bench` runs.
+# Extra arguments go to both `kiln bench` runs; --smoke also to the model
+# peers (default sizes only, short budgets).
 set -euo pipefail
 
 # --tuning is this script's own; the rest go to kiln bench.
@@ -42,11 +45,28 @@ tuning=()
 "$kiln" bench --suite all --threads 1 --json "$results/threads-1.json" "$@"
 "$kiln" bench --suite all --json "$results/threads-all.json" "$@"
 
+# The model peers on the thread counts of the two runs above.
+peers_python=$build_dir/peers-venv/bin/python
+peers_args=()
+if [[ -x $peers_python ]]; then
+  threads=1
+  (( $(nproc) > 1 )) && threads=1,$(nproc)
+  smoke=()
+  [[ " $* " == *" --smoke "* ]] && smoke=(--smoke)
+  "$build_dir/python-venv/bin/python" "$here/bench/peers/run_peers.py" \
+    --kiln "$kiln" --peers-python "$peers_python" --threads "$threads" \
+    --json "$results/models-peers.json" "${smoke[@]}"
+  peers_args=(--peers "$results/models-peers.json")
+else
+  echo "bench.sh: no peers venv at $build_dir/peers-venv (scripts/setup.sh" \
+       "installs it); the models are rendered without ONNX Runtime and PyTorch" >&2
+fi
+
 # The system Python, where setup.sh installs matplotlib.
 /usr/bin/python3 "$here/bench/render_benchmarks.py" \
   --command "scripts/bench.sh${*:+ $*}" \
   --notes "$here/bench/NOTES.md" \
   --plots "$here/bench/plots" \
-  --output "$here/BENCHMARKS.md" "${tuning[@]}" \
+  --output "$here/BENCHMARKS.md" "${tuning[@]}" "${peers_args[@]}" \
   "$results/threads-1.json" "$results/threads-all.json"
 echo "wrote $here/BENCHMARKS.md"
