@@ -57,13 +57,13 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
   int64_t blockM = config.getBlockM(), blockN = config.getBlockN(),
           warps = config.getWarps(), threads = getThreads(config);
   if (blockN % 32 != 0 || blockM % warps != 0)
-    return kernel.emitError()
+    return attention.emitError()
            << "CUDA config " << config
            << " does not split into whole queries per warp and key tiles of "
               "whole warps (block_n a multiple of 32)";
   int64_t bytes = getSharedBytes(attention, config);
   if (bytes > 48 * 1024)
-    return kernel.emitError() << "CUDA config " << config << " needs " << bytes
+    return attention.emitError() << "CUDA config " << config << " needs " << bytes
                               << " bytes of shared memory (at most 49152)";
   int64_t queriesPerWarp = blockM / warps, keysPerLane = blockN / 32;
   int64_t columnsPerLane = llvm::divideCeil(valueDim, 32);
@@ -74,7 +74,9 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
 
   std::string source;
   llvm::raw_string_ostream os(source);
-  os << getSignature(kernel, threads);
+  // One block per SM as the floor leaves ptxas the registers for the
+  // queries' running state instead of spilling for an occupancy it guessed.
+  os << getSignature(kernel, threads, /*minBlocks=*/1);
   os << llvm::formatv(
       "  // Queries [{0} x {1} x {2} x {3}], {4} key/value heads of {5} keys; "
       "{6} queries per block, key tiles of {7}.\n",
@@ -84,9 +86,12 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
                       dim + 1);
   os << llvm::formatv("  __shared__ float valueTile[{0}][{1}];\n", blockN,
                       valueDim);
+  // A batch of one indexes nothing.
+  std::string batch = query[0] > 1 ? "batch" : "0";
+  if (query[0] > 1)
+    os << "  const int64_t batch = blockIdx.z;\n";
   os << llvm::formatv(
-      "  const int64_t batch = blockIdx.z, head = blockIdx.y, kvHead = head / "
-      "{0};\n"
+      "  const int64_t head = blockIdx.y, kvHead = head / {0};\n"
       "  const int64_t queryBase = (int64_t)blockIdx.x * {1};\n"
       "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n",
       heads / kvHeads, blockM);
@@ -105,7 +110,7 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
     emitter.line() << "float value = 0.0f;\n";
     emitter.open(llvm::formatv("if (position < {0}) {{", limit).str());
     std::string element =
-        emitter.emit(operand, {"batch", head.str(), "position", "d"});
+        emitter.emit(operand, {batch, head.str(), "position", "d"});
     emitter.line() << "value = " << element << ";\n";
     emitter.close();
     emitter.line() << tile << "[r][d] = value;\n";
@@ -221,7 +226,7 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
                                           "0.0f)");
                      });
   if (failed(emitResultStores(epilogue, kernel, attention.getResult(),
-                              {"batch", "head", "queryPosition", "column"})))
+                              {batch, "head", "queryPosition", "column"})))
     return failure();
   os << "    }\n  }\n}\n";
   return source;

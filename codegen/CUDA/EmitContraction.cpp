@@ -155,13 +155,33 @@ static SmallVector<Operation *> getPrologueRows(const Contraction &contraction) 
   return getRowProducers(contraction.lhs, contraction.m, contraction.k);
 }
 
-/// Shared memory of the operand tiles and row statistics, in bytes.
+/// Whether the kernel's operand tiles stream through a cp.async pipeline of
+/// `stages` (> 1) shared-memory stages: every contraction is a matmul of two
+/// kernel arguments (no prologue to evaluate) with a [K x N] rhs, and rows
+/// of both hold whole 16-byte chunks.
+static bool isPipelined(func::FuncOp kernel, CudaConfigAttr config) {
+  if (config.getStages() < 2)
+    return false;
+  return llvm::all_of(getContractions(kernel), [](const Contraction &c) {
+    auto matmul = dyn_cast<MatmulOp>(c.op);
+    int64_t chunk =
+        128 / getTensorType(c.lhs).getElementType().getIntOrFloatBitWidth();
+    return matmul && isa<BlockArgument>(matmul.getLhs()) &&
+           isa<BlockArgument>(matmul.getRhs()) && !matmul.getTransposeRhs() &&
+           c.k % chunk == 0 && c.n % chunk == 0;
+  });
+}
+
+/// Shared memory of the operand tiles (all stages of a pipelined kernel,
+/// which it allocates dynamically) and row statistics, in bytes.
 static int64_t getSharedBytes(func::FuncOp kernel, CudaConfigAttr config) {
   SmallVector<Contraction> contractions = getContractions(kernel);
   Type type = getTensorType(contractions.front().lhs).getElementType();
   int64_t bytes = (config.getBlockM() + getMatmulsPerGroup(kernel) *
                                             config.getBlockN()) *
                   config.getBlockK() * type.getIntOrFloatBitWidth() / 8;
+  if (isPipelined(kernel, config))
+    return bytes * config.getStages();
   for (const Contraction &contraction : contractions)
     bytes += getPrologueRows(contraction).size() * 2 * 4 * config.getBlockM();
   return bytes;
@@ -221,6 +241,76 @@ static void emitTileProducts(llvm::raw_ostream &os, Type elementType,
         mma);
   }
   os << "          }\n      }\n";
+}
+
+/// The main loop of a pipelined group: k tile kt + stages - 1 is copied by
+/// cp.async while tile kt is multiplied; the barrier at the top of each
+/// step both publishes tile kt and frees the stage the next copy fills
+/// (the one multiplied in the step before).
+static void emitPipelinedMainLoop(llvm::raw_ostream &os,
+                                  ArrayRef<Contraction> contractions,
+                                  const Group &group, CudaConfigAttr config,
+                                  Type elementType, int64_t tilesM,
+                                  int64_t tilesN) {
+  const Contraction &first = contractions[group.contractions.front()];
+  int64_t blockM = config.getBlockM(), blockN = config.getBlockN(),
+          blockK = config.getBlockK(), stages = config.getStages();
+  int64_t chunk = 128 / elementType.getIntOrFloatBitWidth();
+  int64_t threads = getThreads(config);
+  auto argument = [](Value value) {
+    return cast<BlockArgument>(value).getArgNumber();
+  };
+  os << llvm::formatv("    const int64_t kTiles = {0};\n",
+                      llvm::divideCeil(first.k, blockK));
+  os << "    // Issues the copies of the operand tiles at k0 into `stage`, 16 "
+        "bytes each, zeros beyond the edges.\n";
+  os << "    auto loadTiles = [&](int stage, int64_t k0) {\n";
+  os << llvm::formatv(
+      "      for (int e = threadIdx.x; e < {0}; e += {1}) {{\n"
+      "        const int r = e / {2}, c = e % {2} * {3};\n"
+      "        const int64_t row = rowBase + r, kk = k0 + c;\n"
+      "        const bool inside = row < {4} && kk < {5};\n"
+      "        kiln_cp_async16(&stageA[stage][r][c], arg{6} + (inside ? row * "
+      "{5} + kk : 0), inside);\n"
+      "      }\n",
+      blockM * blockK / chunk, threads, blockK / chunk, chunk, first.m,
+      first.k, argument(first.lhs));
+  for (auto [j, c] : llvm::enumerate(group.contractions)) {
+    const Contraction &contraction = contractions[c];
+    os << llvm::formatv(
+        "      for (int e = threadIdx.x; e < {0}; e += {1}) {{\n"
+        "        const int r = e / {2}, c = e % {2} * {3};\n"
+        "        const int64_t kk = k0 + r, col = colBase + c;\n"
+        "        const bool inside = kk < {4} && col < {5};\n"
+        "        kiln_cp_async16(&stageB[stage][{6}][r][c], arg{7} + (inside ? "
+        "kk * {5} + col : 0), inside);\n"
+        "      }\n",
+        blockK * blockN / chunk, threads, blockN / chunk, chunk,
+        contraction.k, contraction.n, j,
+        argument(contraction.op->getOperand(1)));
+  }
+  os << "    };\n";
+  os << llvm::formatv(
+      "    for (int stage = 0; stage < {0}; ++stage) {{\n"
+      "      if (stage < kTiles)\n"
+      "        loadTiles(stage, stage * {1});\n"
+      "      kiln_cp_async_commit();\n"
+      "    }\n"
+      "    for (int64_t kt = 0; kt < kTiles; ++kt) {{\n"
+      "      kiln_cp_async_wait<{2}>();\n"
+      "      __syncthreads();\n"
+      "      const int64_t next = kt + {0};\n"
+      "      if (next < kTiles)\n"
+      "        loadTiles(next % {3}, next * {1});\n"
+      "      kiln_cp_async_commit();\n"
+      "      const auto tileA = stageA[kt % {3}];\n"
+      "      const auto tileB = stageB[kt % {3}];\n",
+      stages - 1, blockK, stages - 2, stages);
+  for (size_t j = 0; j < group.contractions.size(); ++j)
+    emitTileProducts(os, elementType, tilesM, tilesN, blockK,
+                     llvm::formatv("acc{0}", j).str(),
+                     llvm::formatv("tileB[{0}]", j).str());
+  os << "    }\n    kiln_cp_async_wait<0>();\n";
 }
 
 /// The coordinates of the lhs element (GEMM row `row`, k `kk`) of
@@ -293,13 +383,19 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
   WarpGrid grid = getWarpGrid(config);
   if (blockM % (grid.rows * 16) != 0 || blockN % (grid.columns * 8) != 0 ||
       blockK % 16 != 0)
-    return kernel.emitError() << "CUDA config " << config
-                              << " does not split into 16x8x16 mma tiles over "
-                              << warps << " warps";
+    return contractions.front().op->emitError()
+           << "CUDA config " << config
+           << " does not split into 16x8x16 mma tiles over " << warps
+           << " warps";
   int64_t bytes = getSharedBytes(kernel, config);
-  if (bytes > 48 * 1024)
-    return kernel.emitError() << "CUDA config " << config << " needs " << bytes
-                              << " bytes of shared memory (at most 49152)";
+  bool pipelined = isPipelined(kernel, config);
+  // Static shared memory ends at 48 KiB; the pipeline's dynamic shared
+  // memory at what an sm_80 block may opt in to (sm_90a allows more).
+  int64_t limit = pipelined ? 166912 : 48 * 1024;
+  if (bytes > limit)
+    return contractions.front().op->emitError()
+           << "CUDA config " << config << " needs " << bytes
+           << " bytes of shared memory (at most " << limit << ")";
   int64_t tilesM = blockM / grid.rows / 16, tilesN = blockN / grid.columns / 8;
   int64_t perGroup = getMatmulsPerGroup(kernel);
 
@@ -312,10 +408,26 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
                       "mma tiles of 16x8.\n",
                       blockM, blockN, blockK, grid.rows, grid.columns, tilesM,
                       tilesN);
-  os << llvm::formatv("  __shared__ {0} tileA[{1}][{2}];\n", type, blockM,
-                      blockK);
-  os << llvm::formatv("  __shared__ {0} tileB[{1}][{2}][{3}];\n", type,
-                      perGroup, blockK, blockN);
+  int64_t stages = config.getStages();
+  if (pipelined) {
+    os << llvm::formatv("  // cp.async pipeline: {0} stages of operand tiles "
+                        "in dynamic shared memory.\n",
+                        stages);
+    os << "  extern __shared__ __align__(16) unsigned char kilnShared[];\n";
+    os << llvm::formatv("  {0} (*stageA)[{1}][{2}] = reinterpret_cast<{0} "
+                        "(*)[{1}][{2}]>(kilnShared);\n",
+                        type, blockM, blockK);
+    os << llvm::formatv(
+        "  {0} (*stageB)[{1}][{2}][{3}] = reinterpret_cast<{0} "
+        "(*)[{1}][{2}][{3}]>(kilnShared + {4});\n",
+        type, perGroup, blockK, blockN,
+        stages * blockM * blockK * elementType.getIntOrFloatBitWidth() / 8);
+  } else {
+    os << llvm::formatv("  __shared__ {0} tileA[{1}][{2}];\n", type, blockM,
+                        blockK);
+    os << llvm::formatv("  __shared__ {0} tileB[{1}][{2}][{3}];\n", type,
+                        perGroup, blockK, blockN);
+  }
   os << llvm::formatv(
       "  const int64_t rowBase = (int64_t)blockIdx.y * {0};\n"
       "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n"
@@ -360,6 +472,10 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
     for (size_t j = 0; j < group.contractions.size(); ++j)
       emitter.line() << llvm::formatv("float acc{0}[{1}][{2}][4] = {{};\n", j,
                                       tilesM, tilesN);
+    if (pipelined) {
+      emitPipelinedMainLoop(os, contractions, group, config, elementType,
+                            tilesM, tilesN);
+    } else {
     emitter.open(llvm::formatv("for (int64_t k0 = 0; k0 < {0}; k0 += {1}) {{",
                                first.k, blockK)
                      .str());
@@ -414,6 +530,7 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
                        llvm::formatv("tileB[{0}]", j).str());
     emitter.line() << "__syncthreads();\n";
     emitter.close();
+    }
     // 3. Epilogue: accumulator q of tile (tm, tn) is row r0 + 8 * (q / 2),
     // column c0 + q % 2.
     os << llvm::formatv(
@@ -451,6 +568,8 @@ CudaLaunch kiln::codegen::getContractionLaunch(func::FuncOp kernel,
   SmallVector<Contraction> contractions = getContractions(kernel);
   CudaLaunch launch;
   launch.blockX = getThreads(config);
+  if (isPipelined(kernel, config))
+    launch.sharedBytes = getSharedBytes(kernel, config);
   launch.gridX = 0;
   for (const Group &group : getGroups(kernel, contractions)) {
     const Contraction &first = contractions[group.contractions.front()];
@@ -484,6 +603,14 @@ CudaConfigAttr kiln::codegen::getDefaultContractionConfig(func::FuncOp kernel,
       llvm::PowerOf2Ceil(n), 8, (wide ? 256 : 128) / getMatmulsPerGroup(kernel));
   int64_t blockK = std::clamp<int64_t>(llvm::PowerOf2Ceil(k), 16, 32);
   int64_t warps = std::min<int64_t>(8, (blockM / 16) * (blockN / 8));
-  return CudaConfigAttr::get(kernel.getContext(), blockM, blockN, blockK, warps,
-                             hopper ? 4 : 3);
+  int64_t stages = hopper ? 4 : 3;
+  // Fewer warps where getWarpGrid's split would cut a narrow tile below 8
+  // columns per warp.
+  auto config = [&] {
+    return CudaConfigAttr::get(kernel.getContext(), blockM, blockN, blockK,
+                               warps, stages);
+  };
+  while (warps > 1 && blockN % (getWarpGrid(config()).columns * 8) != 0)
+    warps /= 2;
+  return config();
 }

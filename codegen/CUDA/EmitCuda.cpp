@@ -48,6 +48,18 @@ __device__ __forceinline__ uint32_t kiln_pack(__half lo, __half hi) {
   return *reinterpret_cast<uint32_t *>(&v);
 }
 
+// cp.async (sm_80 and later): 16 bytes from global to shared memory without
+// passing through registers; zero fills the 16 bytes when !valid.
+__device__ __forceinline__ void kiln_cp_async16(void *shared, const void *global, bool valid) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void kiln_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// Waits until at most `Pending` committed groups of copies are in flight.
+template <int Pending>
+__device__ __forceinline__ void kiln_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending)); }
+
 __device__ __forceinline__ float kiln_warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1)
     v += __shfl_xor_sync(0xffffffffu, v, offset);

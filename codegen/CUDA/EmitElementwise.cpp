@@ -81,7 +81,7 @@ std::string kiln::codegen::emitElementwise(func::FuncOp kernel,
   int64_t lanes = getLanes(kernel);
   std::string body;
   llvm::raw_string_ostream bodyStream(body);
-  PointwiseEmitter emitter(bodyStream, "    ");
+  PointwiseEmitter emitter(bodyStream, lanes > 1 ? "    " : "  ");
   std::string laneCoord = "column";
   if (lanes > 1) {
     llvm::DenseMap<unsigned, bool> vectorArguments;
@@ -97,9 +97,10 @@ std::string kiln::codegen::emitElementwise(func::FuncOp kernel,
     emitter.setVectorLoads(std::move(vectorArguments), laneCoord, lanes);
   }
   // The thread's first element; its outer coordinates hold for all lanes.
-  Coords coords = emitDelinearize(emitter, "first", shape, "c");
-  std::string outer = body;
-  body.clear();
+  std::string outer;
+  llvm::raw_string_ostream outerStream(outer);
+  PointwiseEmitter outerEmitter(outerStream, "  ");
+  Coords coords = emitDelinearize(outerEmitter, "first", shape, "c");
   std::string laneStart = coords.back();
   if (lanes > 1)
     coords.back() = laneCoord;

@@ -70,7 +70,7 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
           threads = getThreads(config);
   int64_t bytes = getSharedBytes(experts, blockM);
   if (bytes > 48 * 1024)
-    return kernel.emitError() << "CUDA config " << config << " needs " << bytes
+    return experts.emitError() << "CUDA config " << config << " needs " << bytes
                               << " bytes of shared memory (at most 49152)";
   if (count > 256)
     return experts.emitError() << "CUDA generation covers at most 256 "
