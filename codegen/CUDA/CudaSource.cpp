@@ -81,10 +81,9 @@ std::string kiln::codegen::getLinearIndex(ArrayRef<std::string> coords,
   int64_t stride = 1;
   for (int64_t dim = shape.size() - 1; dim >= 0; --dim) {
     if (shape[dim] != 1)
-      terms.push_back(stride == 1 ? coords[dim]
-                                  : llvm::formatv("{0} * {1}", coords[dim],
-                                                  stride)
-                                        .str());
+      terms.push_back(
+          stride == 1 ? coords[dim]
+                      : llvm::formatv("{0} * {1}", coords[dim], stride).str());
     stride *= shape[dim];
   }
   return terms.empty() ? "0" : "(" + llvm::join(terms, " + ") + ")";
@@ -94,7 +93,7 @@ static bool isIntegerValue(Value value) {
   return isa<IntegerType>(getTensorType(value).getElementType());
 }
 
-static bool isElementwiseOp(Operation *op) {
+bool kiln::codegen::isElementwiseOp(Operation *op) {
   return isa<AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp, AbsOp,
              ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, SigmoidOp, ReluOp, SiluOp,
              ErfOp, GeluOp, CastOp, BroadcastToOp, SelectOp>(op);
@@ -222,9 +221,9 @@ std::string PointwiseEmitter::load(BlockArgument argument,
     // Lane 0 loads the lanes' consecutive elements in one 128-bit access;
     // the unrolled lane loop keeps them in registers.
     std::string vector = fresh("vec");
-    hoisted += llvm::formatv("  __align__(16) {0} {1}[{2}];\n",
-                             getStorageType(type.getElementType()), vector,
-                             lanes);
+    hoisted +=
+        llvm::formatv("  __align__(16) {0} {1}[{2}];\n",
+                      getStorageType(type.getElementType()), vector, lanes);
     line() << llvm::formatv("if (lane == 0)\n{0}  *reinterpret_cast<uint4 *>("
                             "{1}) = *reinterpret_cast<const uint4 *>(&arg{2}[{"
                             "3}]);\n",
@@ -259,12 +258,12 @@ Coords kiln::codegen::emitDelinearize(PointwiseEmitter &emitter,
       std::string name = emitter.fresh(prefix);
       std::string quotient =
           stride == 1 ? linear : llvm::formatv("{0} / {1}", linear, stride);
-      emitter.line() << "const int64_t " << name << " = "
-                     << (dim == 0 ? quotient
-                                  : llvm::formatv("({0}) % {1}", quotient,
-                                                  shape[dim])
-                                        .str())
-                     << ";\n";
+      emitter.line()
+          << "const int64_t " << name << " = "
+          << (dim == 0
+                  ? quotient
+                  : llvm::formatv("({0}) % {1}", quotient, shape[dim]).str())
+          << ";\n";
       coords[dim] = name;
     }
     stride *= shape[dim];
@@ -323,9 +322,9 @@ std::string PointwiseEmitter::emitOp(Operation *op, Value value,
       std::string scaled =
           stride == 1 ? coords[dim]
                       : llvm::formatv("{0} * {1}", coords[dim], stride).str();
-      in.push_back(start == 0 ? scaled
-                              : llvm::formatv("({0} + {1})", scaled, start)
-                                    .str());
+      in.push_back(start == 0
+                       ? scaled
+                       : llvm::formatv("({0} + {1})", scaled, start).str());
     }
     return emit(slice.getInput(), in);
   }
@@ -339,9 +338,10 @@ std::string PointwiseEmitter::emitOp(Operation *op, Value value,
       int64_t size = getTensorType(input).getShape()[axis];
       bool last = index + 1 == concat.getInputs().size();
       std::string header = index == 0 ? "" : "else ";
-      header += last ? "{" : llvm::formatv("if ({0} < {1}) {{", coords[axis],
-                                           offset + size)
-                                 .str();
+      header +=
+          last ? "{"
+               : llvm::formatv("if ({0} < {1}) {{", coords[axis], offset + size)
+                     .str();
       open(header);
       Coords in(coords.begin(), coords.end());
       if (offset != 0)
@@ -357,14 +357,14 @@ std::string PointwiseEmitter::emitOp(Operation *op, Value value,
     int64_t axis = gather.getAxis();
     int64_t indexRank = getTensorType(gather.getIndices()).getRank();
     int64_t size = getTensorType(gather.getData()).getShape()[axis];
-    std::string index = emit(
-        gather.getIndices(),
-        ArrayRef<std::string>(coords).slice(axis, indexRank));
+    std::string index =
+        emit(gather.getIndices(),
+             ArrayRef<std::string>(coords).slice(axis, indexRank));
     // The reference rejects indices out of range; clamping keeps a bad index
     // from reading outside the table.
-    std::string clamped = let(
-        "g", llvm::formatv("min(max({0}, (int64_t)0), (int64_t){1})", index,
-                           size - 1));
+    std::string clamped =
+        let("g", llvm::formatv("min(max({0}, (int64_t)0), (int64_t){1})", index,
+                               size - 1));
     Coords in(coords.begin(), coords.begin() + axis);
     in.push_back(clamped);
     in.append(coords.begin() + axis + indexRank, coords.end());
@@ -418,9 +418,9 @@ std::string PointwiseEmitter::emitOp(Operation *op, Value value,
     for (auto [dim, size] : llvm::enumerate(shape)) {
       if (llvm::is_contained(axes, static_cast<int64_t>(dim))) {
         std::string r = fresh("r");
-        open(llvm::formatv("for (int64_t {0} = 0; {0} < {1}; ++{0}) {{", r,
-                           size)
-                 .str());
+        open(
+            llvm::formatv("for (int64_t {0} = 0; {0} < {1}; ++{0}) {{", r, size)
+                .str());
         in.push_back(r);
         count *= size;
         next += keepDims;
@@ -456,12 +456,10 @@ std::string PointwiseEmitter::emitOp(Operation *op, Value value,
     open(llvm::formatv("for (int64_t {0} = 0; {0} < {1}; ++{0}) {{", kx,
                        kernel[1])
              .str());
-    std::string iy = let("iy", llvm::formatv("{0} * {1} - {2} + {3}",
-                                             coords[2], strides[0], padding[0],
-                                             ky));
-    std::string ix = let("ix", llvm::formatv("{0} * {1} - {2} + {3}",
-                                             coords[3], strides[1], padding[1],
-                                             kx));
+    std::string iy = let("iy", llvm::formatv("{0} * {1} - {2} + {3}", coords[2],
+                                             strides[0], padding[0], ky));
+    std::string ix = let("ix", llvm::formatv("{0} * {1} - {2} + {3}", coords[3],
+                                             strides[1], padding[1], kx));
     // Padded positions take no part.
     open(llvm::formatv("if ({0} >= 0 && {0} < {1} && {2} >= 0 && {2} < {3}) {{",
                        iy, shape[2], ix, shape[3])
@@ -509,9 +507,8 @@ RowStatistics kiln::codegen::emitRowStatistics(
   int64_t width = getTensorType(input).getShape().back();
   // One pass over the row accumulating `update(x)` into `name`.
   auto pass = [&](StringRef prefix, StringRef init, bool isMax,
-                  const std::function<std::string(const std::string &,
-                                                  const std::string &)>
-                      &update) {
+                  const std::function<std::string(
+                      const std::string &, const std::string &)> &update) {
     std::string name = emitter.fresh(prefix);
     emitter.line() << "float " << name << " = " << init << ";\n";
     std::string j = emitter.fresh("j");
@@ -532,11 +529,10 @@ RowStatistics kiln::codegen::emitRowStatistics(
                            [](const std::string &acc, const std::string &x) {
                              return "fmaxf(" + acc + ", " + x + ")";
                            });
-    std::string total =
-        pass("total", "0.0f", false,
-             [&](const std::string &acc, const std::string &x) {
-               return acc + " + expf(" + x + " - " + top + ")";
-             });
+    std::string total = pass("total", "0.0f", false,
+                             [&](const std::string &acc, const std::string &x) {
+                               return acc + " + expf(" + x + " - " + top + ")";
+                             });
     return {top, total};
   }
   if (auto rms = dyn_cast<RmsNormOp>(op)) {
@@ -556,13 +552,12 @@ RowStatistics kiln::codegen::emitRowStatistics(
   std::string mean = emitter.fresh("mean");
   emitter.line() << llvm::formatv("const float {0} = {1} / {2}.0f;\n", mean,
                                   total, width);
-  std::string squares =
-      pass("squares", "0.0f", false,
-           [&](const std::string &acc, const std::string &x) {
-             return llvm::formatv("{0} + ({1} - {2}) * ({1} - {2})", acc, x,
-                                  mean)
-                 .str();
-           });
+  std::string squares = pass(
+      "squares", "0.0f", false,
+      [&](const std::string &acc, const std::string &x) {
+        return llvm::formatv("{0} + ({1} - {2}) * ({1} - {2})", acc, x, mean)
+            .str();
+      });
   std::string scale = emitter.fresh("scale");
   emitter.line() << llvm::formatv(
       "const float {0} = rsqrtf({1} / {2}.0f + {3:e}f);\n", scale, squares,
@@ -598,9 +593,8 @@ kiln::codegen::getNormalizedSource(Operation *op, RowStatistics statistics) {
   };
 }
 
-SmallVector<Operation *> kiln::codegen::getRowProducers(Value value,
-                                                        int64_t rows,
-                                                        int64_t width) {
+SmallVector<Operation *>
+kiln::codegen::getRowProducers(Value value, int64_t rows, int64_t width) {
   SmallVector<Operation *> producers;
   std::function<void(Value)> visit = [&](Value at) {
     Operation *op = at.getDefiningOp();
@@ -630,9 +624,9 @@ void kiln::codegen::emitTileRowStatistics(PointwiseEmitter &emitter,
                                           int64_t warps, int64_t rows,
                                           const std::string &name) {
   ArrayRef<int64_t> shape = getTensorType(op->getResult(0)).getShape();
-  emitter.open(llvm::formatv("for (int r = warp; r < {0}; r += {1}) {{",
-                             tileRows, warps)
-                   .str());
+  emitter.open(
+      llvm::formatv("for (int r = warp; r < {0}; r += {1}) {{", tileRows, warps)
+          .str());
   emitter.line() << "const int64_t row = rowBase + r;\n";
   emitter.open(llvm::formatv("if (row < {0}) {{", rows).str());
   Coords outer = emitDelinearize(emitter, "row", shape.drop_back(), "s");
@@ -655,8 +649,9 @@ void kiln::codegen::emitTileRowStatistics(PointwiseEmitter &emitter,
   emitter.close();
   emitter.close();
   emitter.line() << "__syncthreads();\n";
-  emitter.setSource(op->getResult(0),
-                    getNormalizedSource(op, {name + "[0][r]", name + "[1][r]"}));
+  emitter.setSource(
+      op->getResult(0),
+      getNormalizedSource(op, {name + "[0][r]", name + "[1][r]"}));
 }
 
 //===----------------------------------------------------------------------===//
@@ -667,8 +662,9 @@ bool kiln::codegen::dependsOn(Value value, Value from) {
   if (value == from)
     return true;
   Operation *op = value.getDefiningOp();
-  return op && llvm::any_of(op->getOperands(),
-                            [&](Value operand) { return dependsOn(operand, from); });
+  return op && llvm::any_of(op->getOperands(), [&](Value operand) {
+           return dependsOn(operand, from);
+         });
 }
 
 std::optional<std::pair<Coords, std::string>>
@@ -682,7 +678,8 @@ kiln::codegen::mapForward(PointwiseEmitter &emitter, Value from,
   ArrayRef<int64_t> shape = getTensorType(to).getShape();
   if (isElementwiseOp(op)) {
     for (Value operand : op->getOperands())
-      if (dependsOn(operand, from) && getTensorType(operand).getShape() == shape)
+      if (dependsOn(operand, from) &&
+          getTensorType(operand).getShape() == shape)
         return mapForward(emitter, from, fromCoords, operand);
     return std::nullopt;
   }
@@ -726,9 +723,9 @@ kiln::codegen::mapForward(PointwiseEmitter &emitter, Value from,
         start == 0 ? c : llvm::formatv("({0} - {1})", c, start).str();
     if (stride != 1)
       conditions.push_back(llvm::formatv("{0} % {1} == 0", offset, stride));
-    out.push_back(stride == 1 ? offset
-                              : llvm::formatv("{0} / {1}", offset, stride)
-                                    .str());
+    out.push_back(stride == 1
+                      ? offset
+                      : llvm::formatv("{0} / {1}", offset, stride).str());
   }
   return std::make_pair(out, llvm::join(conditions, " && "));
 }
@@ -750,10 +747,9 @@ static bool readsOneElement(Value value,
     Operation *op = at.getDefiningOp();
     return isElementwiseOp(op) &&
            llvm::all_of(op->getOperands(), [&](Value operand) {
-             return !reads(operand) ||
-                    (getTensorType(operand).getShape() ==
-                         getTensorType(at).getShape() &&
-                     direct(operand));
+             return !reads(operand) || (getTensorType(operand).getShape() ==
+                                            getTensorType(at).getShape() &&
+                                        direct(operand));
            });
   };
   if (isAnchor(value) || !reads(value))
@@ -789,10 +785,9 @@ LogicalResult kiln::codegen::emitResultStores(PointwiseEmitter &emitter,
     if (!readsOneElement(value, [&](Value at) {
           return at == anchor || emitter.hasSource(at);
         }))
-      return kernel.emitError()
-             << "CUDA generation expects result " << index
-             << " to read each element of " << anchor.getType()
-             << " at one place";
+      return kernel.emitError() << "CUDA generation expects result " << index
+                                << " to read each element of "
+                                << anchor.getType() << " at one place";
     auto &[coords, guard] = *mapped;
     if (!guard.empty())
       emitter.open("if (" + guard + ") {");

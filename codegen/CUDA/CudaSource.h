@@ -55,6 +55,10 @@ std::string getSignature(mlir::func::FuncOp kernel, int64_t threads,
 std::string getLinearIndex(llvm::ArrayRef<std::string> coords,
                            llvm::ArrayRef<int64_t> shape);
 
+/// Whether `op` computes each element from its operands' elements at the
+/// same (broadcast) coordinates.
+bool isElementwiseOp(mlir::Operation *op);
+
 /// Whether `op` is an op the pointwise emitter evaluates at any coordinates
 /// (elementwise, data movement, rope, reductions, pooling, norms and
 /// softmax, splat constants).
@@ -68,8 +72,8 @@ bool isPointwiseOp(mlir::Operation *op);
 class PointwiseEmitter {
 public:
   /// Emits the element of a value at coordinates; returns its expression.
-  using Source =
-      std::function<std::string(PointwiseEmitter &, llvm::ArrayRef<std::string>)>;
+  using Source = std::function<std::string(PointwiseEmitter &,
+                                           llvm::ArrayRef<std::string>)>;
 
   PointwiseEmitter(llvm::raw_ostream &os, std::string indent)
       : os(os), indent(std::move(indent)) {}

@@ -63,8 +63,9 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
               "whole warps (block_n a multiple of 32)";
   int64_t bytes = getSharedBytes(attention, config);
   if (bytes > 48 * 1024)
-    return attention.emitError() << "CUDA config " << config << " needs " << bytes
-                              << " bytes of shared memory (at most 49152)";
+    return attention.emitError()
+           << "CUDA config " << config << " needs " << bytes
+           << " bytes of shared memory (at most 49152)";
   int64_t queriesPerWarp = blockM / warps, keysPerLane = blockN / 32;
   int64_t columnsPerLane = llvm::divideCeil(valueDim, 32);
   double scale = attention.getScale()
@@ -98,8 +99,8 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
   // Stages rows [first, first + rows) (below `limit`) of `operand`'s head
   // `head`, `width` wide, into `tile`.
   auto stage = [&](PointwiseEmitter &emitter, Value operand, StringRef tile,
-                   StringRef first, StringRef head, int64_t rows,
-                   int64_t width, int64_t limit) {
+                   StringRef first, StringRef head, int64_t rows, int64_t width,
+                   int64_t limit) {
     emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += {1}) "
                                "{{",
                                rows * width, threads)
@@ -118,8 +119,8 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
   };
   PointwiseEmitter queries(os, "  ");
   os << "  // 1. The block's queries, rope and head split fused.\n";
-  stage(queries, attention.getQuery(), "queryTile", "queryBase", "head",
-        blockM, dim, querySeq);
+  stage(queries, attention.getQuery(), "queryTile", "queryBase", "head", blockM,
+        dim, querySeq);
   os << llvm::formatv(
       "  float runningMax[{0}], runningSum[{0}], out[{0}][{1}];\n"
       "  #pragma unroll\n  for (int qi = 0; qi < {0}; ++qi) {{\n"
@@ -128,11 +129,12 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
       "      out[qi][c] = 0.0f;\n  }\n",
       queriesPerWarp, columnsPerLane);
   if (causal)
-    os << llvm::formatv("  // Keys past the block's last query's last visible "
-                        "key take no part.\n"
-                        "  const int64_t keyEnd = min((int64_t){0}, max((int64_t)0, "
-                        "queryBase + {1}));\n",
-                        keySeq, blockM + keySeq - querySeq);
+    os << llvm::formatv(
+        "  // Keys past the block's last query's last visible "
+        "key take no part.\n"
+        "  const int64_t keyEnd = min((int64_t){0}, max((int64_t)0, "
+        "queryBase + {1}));\n",
+        keySeq, blockM + keySeq - querySeq);
   else
     os << llvm::formatv("  const int64_t keyEnd = {0};\n", keySeq);
   os << "  __syncthreads();\n";
@@ -141,8 +143,8 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
                       blockN);
   PointwiseEmitter tiles(os, "    ");
   os << "    // 2. The key and value tiles.\n";
-  stage(tiles, attention.getKey(), "keyTile", "keyBase", "kvHead", blockN,
-        dim, keySeq);
+  stage(tiles, attention.getKey(), "keyTile", "keyBase", "kvHead", blockN, dim,
+        keySeq);
   stage(tiles, attention.getValue(), "valueTile", "keyBase", "kvHead", blockN,
         valueDim, keySeq);
   os << "    __syncthreads();\n";
@@ -174,7 +176,8 @@ FailureOr<std::string> kiln::codegen::emitAttention(func::FuncOp kernel,
       "        }\n"
       "        tileMax = fmaxf(tileMax, score[t]);\n"
       "      }\n"
-      "      const float newMax = fmaxf(runningMax[qi], kiln_warp_max(tileMax));\n"
+      "      const float newMax = fmaxf(runningMax[qi], "
+      "kiln_warp_max(tileMax));\n"
       "      // No key visible to this query yet.\n"
       "      if (newMax == -INFINITY)\n"
       "        continue;\n"

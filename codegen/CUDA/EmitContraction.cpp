@@ -62,9 +62,10 @@ static SmallVector<Contraction> getContractions(func::FuncOp kernel) {
     if (auto matmul = dyn_cast<MatmulOp>(op)) {
       ArrayRef<int64_t> lhs = getTensorType(matmul.getLhs()).getShape();
       int64_t k = lhs.back();
-      contractions.push_back({op, ShapedType::getNumElements(lhs) / k,
-                              getTensorType(matmul.getResult()).getShape().back(),
-                              k, matmul.getLhs()});
+      contractions.push_back(
+          {op, ShapedType::getNumElements(lhs) / k,
+           getTensorType(matmul.getResult()).getShape().back(), k,
+           matmul.getLhs()});
     } else if (auto conv = dyn_cast<Conv2DOp>(op)) {
       ArrayRef<int64_t> out = getTensorType(conv.getResult()).getShape();
       ArrayRef<int64_t> filter = getTensorType(conv.getFilter()).getShape();
@@ -84,8 +85,9 @@ static SmallVector<Group> getGroups(func::FuncOp kernel,
     for (auto [c, contraction] : llvm::enumerate(contractions))
       if (dependsOn(value, contraction.op->getResult(0)))
         reads.push_back(c);
-    auto it = llvm::find_if(
-        groups, [&](const Group &group) { return group.contractions == reads; });
+    auto it = llvm::find_if(groups, [&](const Group &group) {
+      return group.contractions == reads;
+    });
     if (it == groups.end()) {
       groups.push_back({reads, {}});
       it = std::prev(groups.end());
@@ -149,7 +151,8 @@ static int64_t getMatmulsPerGroup(func::FuncOp kernel) {
 
 /// The norms the lhs of `contraction` reads row by row (see
 /// getRowProducers); a conv's lhs is read by taps, not rows.
-static SmallVector<Operation *> getPrologueRows(const Contraction &contraction) {
+static SmallVector<Operation *>
+getPrologueRows(const Contraction &contraction) {
   if (!isa<MatmulOp>(contraction.op))
     return {};
   return getRowProducers(contraction.lhs, contraction.m, contraction.k);
@@ -177,9 +180,9 @@ static bool isPipelined(func::FuncOp kernel, CudaConfigAttr config) {
 static int64_t getSharedBytes(func::FuncOp kernel, CudaConfigAttr config) {
   SmallVector<Contraction> contractions = getContractions(kernel);
   Type type = getTensorType(contractions.front().lhs).getElementType();
-  int64_t bytes = (config.getBlockM() + getMatmulsPerGroup(kernel) *
-                                            config.getBlockN()) *
-                  config.getBlockK() * type.getIntOrFloatBitWidth() / 8;
+  int64_t bytes =
+      (config.getBlockM() + getMatmulsPerGroup(kernel) * config.getBlockN()) *
+      config.getBlockK() * type.getIntOrFloatBitWidth() / 8;
   if (isPipelined(kernel, config))
     return bytes * config.getStages();
   for (const Contraction &contraction : contractions)
@@ -273,8 +276,8 @@ static void emitPipelinedMainLoop(llvm::raw_ostream &os,
       "        kiln_cp_async16(&stageA[stage][r][c], arg{6} + (inside ? row * "
       "{5} + kk : 0), inside);\n"
       "      }\n",
-      blockM * blockK / chunk, threads, blockK / chunk, chunk, first.m,
-      first.k, argument(first.lhs));
+      blockM * blockK / chunk, threads, blockK / chunk, chunk, first.m, first.k,
+      argument(first.lhs));
   for (auto [j, c] : llvm::enumerate(group.contractions)) {
     const Contraction &contraction = contractions[c];
     os << llvm::formatv(
@@ -285,27 +288,25 @@ static void emitPipelinedMainLoop(llvm::raw_ostream &os,
         "        kiln_cp_async16(&stageB[stage][{6}][r][c], arg{7} + (inside ? "
         "kk * {5} + col : 0), inside);\n"
         "      }\n",
-        blockK * blockN / chunk, threads, blockN / chunk, chunk,
-        contraction.k, contraction.n, j,
-        argument(contraction.op->getOperand(1)));
+        blockK * blockN / chunk, threads, blockN / chunk, chunk, contraction.k,
+        contraction.n, j, argument(contraction.op->getOperand(1)));
   }
   os << "    };\n";
-  os << llvm::formatv(
-      "    for (int stage = 0; stage < {0}; ++stage) {{\n"
-      "      if (stage < kTiles)\n"
-      "        loadTiles(stage, stage * {1});\n"
-      "      kiln_cp_async_commit();\n"
-      "    }\n"
-      "    for (int64_t kt = 0; kt < kTiles; ++kt) {{\n"
-      "      kiln_cp_async_wait<{2}>();\n"
-      "      __syncthreads();\n"
-      "      const int64_t next = kt + {0};\n"
-      "      if (next < kTiles)\n"
-      "        loadTiles(next % {3}, next * {1});\n"
-      "      kiln_cp_async_commit();\n"
-      "      const auto tileA = stageA[kt % {3}];\n"
-      "      const auto tileB = stageB[kt % {3}];\n",
-      stages - 1, blockK, stages - 2, stages);
+  os << llvm::formatv("    for (int stage = 0; stage < {0}; ++stage) {{\n"
+                      "      if (stage < kTiles)\n"
+                      "        loadTiles(stage, stage * {1});\n"
+                      "      kiln_cp_async_commit();\n"
+                      "    }\n"
+                      "    for (int64_t kt = 0; kt < kTiles; ++kt) {{\n"
+                      "      kiln_cp_async_wait<{2}>();\n"
+                      "      __syncthreads();\n"
+                      "      const int64_t next = kt + {0};\n"
+                      "      if (next < kTiles)\n"
+                      "        loadTiles(next % {3}, next * {1});\n"
+                      "      kiln_cp_async_commit();\n"
+                      "      const auto tileA = stageA[kt % {3}];\n"
+                      "      const auto tileB = stageB[kt % {3}];\n",
+                      stages - 1, blockK, stages - 2, stages);
   for (size_t j = 0; j < group.contractions.size(); ++j)
     emitTileProducts(os, elementType, tilesM, tilesN, blockK,
                      llvm::formatv("acc{0}", j).str(),
@@ -327,8 +328,7 @@ emitLhsCoords(PointwiseEmitter &emitter, const Contraction &contraction) {
   auto conv = cast<Conv2DOp>(contraction.op);
   ArrayRef<int64_t> out = getTensorType(conv.getResult()).getShape();
   ArrayRef<int64_t> filter = getTensorType(conv.getFilter()).getShape();
-  Coords pixel =
-      emitDelinearize(emitter, "row", {out[0], out[2], out[3]}, "p");
+  Coords pixel = emitDelinearize(emitter, "row", {out[0], out[2], out[3]}, "p");
   Coords tap = emitDelinearize(emitter, "kk", filter.drop_front(), "t");
   ArrayRef<int64_t> strides = conv.getStrides(), padding = conv.getPadding(),
                     dilations = conv.getDilations();
@@ -348,8 +348,7 @@ emitLhsCoords(PointwiseEmitter &emitter, const Contraction &contraction) {
 static Coords emitRhsCoords(PointwiseEmitter &emitter,
                             const Contraction &contraction) {
   if (auto matmul = dyn_cast<MatmulOp>(contraction.op))
-    return matmul.getTransposeRhs() ? Coords{"col", "kk"}
-                                    : Coords{"kk", "col"};
+    return matmul.getTransposeRhs() ? Coords{"col", "kk"} : Coords{"kk", "col"};
   auto conv = cast<Conv2DOp>(contraction.op);
   Coords coords{"col"};
   coords.append(emitDelinearize(
@@ -361,14 +360,14 @@ static Coords emitRhsCoords(PointwiseEmitter &emitter,
 /// The coordinates in the contraction's result of GEMM element (row, col).
 static Coords emitResultCoords(PointwiseEmitter &emitter,
                                const Contraction &contraction) {
-  ArrayRef<int64_t> out = getTensorType(contraction.op->getResult(0)).getShape();
+  ArrayRef<int64_t> out =
+      getTensorType(contraction.op->getResult(0)).getShape();
   if (isa<MatmulOp>(contraction.op)) {
     Coords coords = emitDelinearize(emitter, "row", out.drop_back(), "m");
     coords.push_back("col");
     return coords;
   }
-  Coords pixel =
-      emitDelinearize(emitter, "row", {out[0], out[2], out[3]}, "p");
+  Coords pixel = emitDelinearize(emitter, "row", {out[0], out[2], out[3]}, "p");
   return {pixel[0], "col", pixel[1], pixel[2]};
 }
 
@@ -417,11 +416,11 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
     os << llvm::formatv("  {0} (*stageA)[{1}][{2}] = reinterpret_cast<{0} "
                         "(*)[{1}][{2}]>(kilnShared);\n",
                         type, blockM, blockK);
-    os << llvm::formatv(
-        "  {0} (*stageB)[{1}][{2}][{3}] = reinterpret_cast<{0} "
-        "(*)[{1}][{2}][{3}]>(kilnShared + {4});\n",
-        type, perGroup, blockK, blockN,
-        stages * blockM * blockK * elementType.getIntOrFloatBitWidth() / 8);
+    os << llvm::formatv("  {0} (*stageB)[{1}][{2}][{3}] = reinterpret_cast<{0} "
+                        "(*)[{1}][{2}][{3}]>(kilnShared + {4});\n",
+                        type, perGroup, blockK, blockN,
+                        stages * blockM * blockK *
+                            elementType.getIntOrFloatBitWidth() / 8);
   } else {
     os << llvm::formatv("  __shared__ {0} tileA[{1}][{2}];\n", type, blockM,
                         blockK);
@@ -476,60 +475,60 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
       emitPipelinedMainLoop(os, contractions, group, config, elementType,
                             tilesM, tilesN);
     } else {
-    emitter.open(llvm::formatv("for (int64_t k0 = 0; k0 < {0}; k0 += {1}) {{",
-                               first.k, blockK)
-                     .str());
-    emitter.line() << "// Stage the operand tiles (zero beyond the edges).\n";
-    emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += {1}) "
-                               "{{",
-                               blockM * blockK, getThreads(config))
-                     .str());
-    emitter.line() << llvm::formatv("const int r = e / {0}, c = e % {0};\n",
-                                    blockK);
-    emitter.line() << "const int64_t row = rowBase + r, kk = k0 + c;\n";
-    emitter.line() << "float value = 0.0f;\n";
-    emitter.open(llvm::formatv("if (row < {0} && kk < {1}) {{", first.m,
-                               first.k)
-                     .str());
-    auto [lhsCoords, inside] = emitLhsCoords(emitter, first);
-    if (!inside.empty())
-      emitter.open("if (" + inside + ") {");
-    std::string lhs = emitter.emit(first.lhs, lhsCoords);
-    emitter.line() << "value = " << lhs << ";\n";
-    if (!inside.empty())
-      emitter.close();
-    emitter.close();
-    emitter.line() << "kiln_store(&tileA[r][c], value);\n";
-    emitter.close();
-    for (auto [j, c] : llvm::enumerate(group.contractions)) {
-      const Contraction &contraction = contractions[c];
-      emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += "
-                                 "{1}) {{",
-                                 blockK * blockN, getThreads(config))
+      emitter.open(llvm::formatv("for (int64_t k0 = 0; k0 < {0}; k0 += {1}) {{",
+                                 first.k, blockK)
+                       .str());
+      emitter.line() << "// Stage the operand tiles (zero beyond the edges).\n";
+      emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += {1}) "
+                                 "{{",
+                                 blockM * blockK, getThreads(config))
                        .str());
       emitter.line() << llvm::formatv("const int r = e / {0}, c = e % {0};\n",
-                                      blockN);
-      emitter.line() << "const int64_t kk = k0 + r, col = colBase + c;\n";
+                                      blockK);
+      emitter.line() << "const int64_t row = rowBase + r, kk = k0 + c;\n";
       emitter.line() << "float value = 0.0f;\n";
-      emitter.open(llvm::formatv("if (kk < {0} && col < {1}) {{",
-                                 contraction.k, contraction.n)
-                       .str());
-      Coords rhsCoords = emitRhsCoords(emitter, contraction);
-      std::string rhs =
-          emitter.emit(contraction.op->getOperand(1), rhsCoords);
-      emitter.line() << "value = " << rhs << ";\n";
+      emitter.open(
+          llvm::formatv("if (row < {0} && kk < {1}) {{", first.m, first.k)
+              .str());
+      auto [lhsCoords, inside] = emitLhsCoords(emitter, first);
+      if (!inside.empty())
+        emitter.open("if (" + inside + ") {");
+      std::string lhs = emitter.emit(first.lhs, lhsCoords);
+      emitter.line() << "value = " << lhs << ";\n";
+      if (!inside.empty())
+        emitter.close();
       emitter.close();
-      emitter.line() << llvm::formatv("kiln_store(&tileB[{0}][r][c], value);\n",
-                                      j);
+      emitter.line() << "kiln_store(&tileA[r][c], value);\n";
       emitter.close();
-    }
-    emitter.line() << "__syncthreads();\n";
-    for (size_t j = 0; j < group.contractions.size(); ++j)
-      emitTileProducts(os, elementType, tilesM, tilesN, blockK,
-                       llvm::formatv("acc{0}", j).str(),
-                       llvm::formatv("tileB[{0}]", j).str());
-    emitter.line() << "__syncthreads();\n";
-    emitter.close();
+      for (auto [j, c] : llvm::enumerate(group.contractions)) {
+        const Contraction &contraction = contractions[c];
+        emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += "
+                                   "{1}) {{",
+                                   blockK * blockN, getThreads(config))
+                         .str());
+        emitter.line() << llvm::formatv("const int r = e / {0}, c = e % {0};\n",
+                                        blockN);
+        emitter.line() << "const int64_t kk = k0 + r, col = colBase + c;\n";
+        emitter.line() << "float value = 0.0f;\n";
+        emitter.open(llvm::formatv("if (kk < {0} && col < {1}) {{",
+                                   contraction.k, contraction.n)
+                         .str());
+        Coords rhsCoords = emitRhsCoords(emitter, contraction);
+        std::string rhs =
+            emitter.emit(contraction.op->getOperand(1), rhsCoords);
+        emitter.line() << "value = " << rhs << ";\n";
+        emitter.close();
+        emitter.line() << llvm::formatv(
+            "kiln_store(&tileB[{0}][r][c], value);\n", j);
+        emitter.close();
+      }
+      emitter.line() << "__syncthreads();\n";
+      for (size_t j = 0; j < group.contractions.size(); ++j)
+        emitTileProducts(os, elementType, tilesM, tilesN, blockK,
+                         llvm::formatv("acc{0}", j).str(),
+                         llvm::formatv("tileB[{0}]", j).str());
+      emitter.line() << "__syncthreads();\n";
+      emitter.close();
     }
     // 3. Epilogue: accumulator q of tile (tm, tn) is row r0 + 8 * (q / 2),
     // column c0 + q % 2.
@@ -543,8 +542,8 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
                        "group + 8 * (q / 2);\n";
     epilogue.line() << "const int64_t col = colBase + warpCol + tn * 8 + "
                        "pair * 2 + q % 2;\n";
-    epilogue.line() << llvm::formatv("if (row >= {0} || col >= {1})\n",
-                                     first.m, first.n);
+    epilogue.line() << llvm::formatv("if (row >= {0} || col >= {1})\n", first.m,
+                                     first.n);
     epilogue.line() << "  continue;\n";
     Coords coords = emitResultCoords(epilogue, first);
     for (auto [j, c] : llvm::enumerate(group.contractions))
@@ -552,9 +551,8 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
                          [j = j](PointwiseEmitter &, ArrayRef<std::string>) {
                            return llvm::formatv("acc{0}[tm][tn][q]", j).str();
                          });
-    if (failed(emitResultStores(epilogue, kernel,
-                                first.op->getResult(0), coords,
-                                group.results)))
+    if (failed(emitResultStores(epilogue, kernel, first.op->getResult(0),
+                                coords, group.results)))
       return failure();
     os << "        }\n  }\n";
     firstColumnTile += columnTiles;
@@ -574,8 +572,8 @@ CudaLaunch kiln::codegen::getContractionLaunch(func::FuncOp kernel,
   for (const Group &group : getGroups(kernel, contractions)) {
     const Contraction &first = contractions[group.contractions.front()];
     launch.gridX += llvm::divideCeil(first.n, config.getBlockN());
-    launch.gridY = std::max<int64_t>(launch.gridY,
-                            llvm::divideCeil(first.m, config.getBlockM()));
+    launch.gridY = std::max<int64_t>(
+        launch.gridY, llvm::divideCeil(first.m, config.getBlockM()));
   }
   return launch;
 }
@@ -599,8 +597,9 @@ CudaConfigAttr kiln::codegen::getDefaultContractionConfig(func::FuncOp kernel,
   bool wide = hopper &&
               !getTensorType(contractions.front().lhs).getElementType().isF32();
   int64_t blockM = std::clamp<int64_t>(llvm::PowerOf2Ceil(m), 16, 128);
-  int64_t blockN = std::clamp<int64_t>(
-      llvm::PowerOf2Ceil(n), 8, (wide ? 256 : 128) / getMatmulsPerGroup(kernel));
+  int64_t blockN =
+      std::clamp<int64_t>(llvm::PowerOf2Ceil(n), 8,
+                          (wide ? 256 : 128) / getMatmulsPerGroup(kernel));
   int64_t blockK = std::clamp<int64_t>(llvm::PowerOf2Ceil(k), 16, 32);
   int64_t warps = std::min<int64_t>(8, (blockM / 16) * (blockN / 8));
   int64_t stages = hopper ? 4 : 3;

@@ -125,8 +125,8 @@ kiln::codegen::classifyCudaKernel(func::FuncOp kernel) {
              << "CUDA generation covers softmax along the last axis only, "
                 "not axis "
              << softmax.getAxis();
-    return op.emitError() << "CUDA generation does not cover '"
-                          << op.getName() << "' in this kernel yet";
+    return op.emitError() << "CUDA generation does not cover '" << op.getName()
+                          << "' in this kernel yet";
   }
   // 2. The kind, by the anchor that shapes the kernel most.
   if (experts)

@@ -26,8 +26,7 @@ static int64_t getLanes(func::FuncOp kernel) {
       getTensorType(getReturn(kernel).getOperand(0)).getShape();
   int64_t bytes = 0;
   for (Type type : kernel.getResultTypes()) {
-    int64_t size =
-        cast<RankedTensorType>(type).getElementTypeBitWidth() / 8;
+    int64_t size = cast<RankedTensorType>(type).getElementTypeBitWidth() / 8;
     if (bytes != 0 && size != bytes)
       return 1;
     bytes = size;
@@ -64,9 +63,7 @@ static bool keepsInnermost(Value value, BlockArgument argument) {
     return static_cast<int64_t>(gather.getAxis()) + 1 !=
                getTensorType(gather.getData()).getRank() &&
            operandKeeps(gather.getData());
-  if (isa<ReshapeOp, AddOp, SubOp, MulOp, DivOp, MaxOp, MinOp, PowOp, NegOp,
-          AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, SigmoidOp, ReluOp,
-          SiluOp, ErfOp, GeluOp, CastOp, BroadcastToOp, SelectOp>(op))
+  if (isa<ReshapeOp>(op) || isElementwiseOp(op))
     return llvm::all_of(op->getOperands(), [&](Value operand) {
       return !dependsOn(operand, argument) || operandKeeps(operand);
     });

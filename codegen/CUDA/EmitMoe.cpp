@@ -71,7 +71,7 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
   int64_t bytes = getSharedBytes(experts, blockM);
   if (bytes > 48 * 1024)
     return experts.emitError() << "CUDA config " << config << " needs " << bytes
-                              << " bytes of shared memory (at most 49152)";
+                               << " bytes of shared memory (at most 49152)";
   if (count > 256)
     return experts.emitError() << "CUDA generation covers at most 256 "
                                   "experts, not "
@@ -85,16 +85,15 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
   os << llvm::formatv("  // {0} tokens of {1}, {2} SwiGLU experts of width "
                       "{3}, top {4}; {5} tokens per block.\n",
                       tokens, hidden, count, ffn, topK, blockM);
-  os << llvm::formatv(
-      "  __shared__ float tokenTile[{0}][{1}];\n"
-      "  __shared__ float combined[{0}][{1}];\n"
-      "  __shared__ float activation[{0}][{2}];\n"
-      "  __shared__ float routeWeight[{0}][{3}];\n"
-      "  __shared__ int routeExpert[{0}][{3}];\n"
-      "  __shared__ int members[{0}];\n"
-      "  __shared__ float memberWeight[{0}];\n"
-      "  __shared__ int memberCount;\n",
-      blockM, hidden, ffn, topK);
+  os << llvm::formatv("  __shared__ float tokenTile[{0}][{1}];\n"
+                      "  __shared__ float combined[{0}][{1}];\n"
+                      "  __shared__ float activation[{0}][{2}];\n"
+                      "  __shared__ float routeWeight[{0}][{3}];\n"
+                      "  __shared__ int routeExpert[{0}][{3}];\n"
+                      "  __shared__ int members[{0}];\n"
+                      "  __shared__ float memberWeight[{0}];\n"
+                      "  __shared__ int memberCount;\n",
+                      blockM, hidden, ffn, topK);
   os << llvm::formatv(
       "  const int64_t rowBase = (int64_t)blockIdx.x * {0};\n"
       "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n",
@@ -152,10 +151,9 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
                                getTensorType(matmul.getLhs()).getShape().back())
                      .str());
     std::string a = emitter.emit(matmul.getLhs(), {"row", "k"});
-    std::string b = emitter.emit(matmul.getRhs(),
-                                 matmul.getTransposeRhs()
-                                     ? Coords{"x", "k"}
-                                     : Coords{"k", "x"});
+    std::string b = emitter.emit(matmul.getRhs(), matmul.getTransposeRhs()
+                                                      ? Coords{"x", "k"}
+                                                      : Coords{"k", "x"});
     emitter.line() << "logit += " << a << " * " << b << ";\n";
     emitter.close();
     emitter.line() << "probability[x] = " << roundTo(type, "logit") << ";\n";
@@ -199,27 +197,30 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
       "      }\n",
       count, topK);
   // The weights are rounded once, as the router's result is.
-  os << llvm::formatv(
-      "      for (int choice = 0; choice < {0}; ++choice)\n"
-      "        routeWeight[r][choice] = {1};\n",
-      topK,
-      roundTo(type, router.getNormalize() ? "routeWeight[r][choice] / chosenSum"
-                                          : "routeWeight[r][choice]"));
+  os << llvm::formatv("      for (int choice = 0; choice < {0}; ++choice)\n"
+                      "        routeWeight[r][choice] = {1};\n",
+                      topK,
+                      roundTo(type, router.getNormalize()
+                                        ? "routeWeight[r][choice] / chosenSum"
+                                        : "routeWeight[r][choice]"));
   emitter.close();
   emitter.close();
   emitter.line() << "__syncthreads();\n";
 
   // 3. Experts.
   emitter.line() << "// 3. Per expert: gather its tokens, SwiGLU, combine.\n";
-  emitter.open(llvm::formatv("for (int expert = 0; expert < {0}; ++expert) {{",
-                             count)
-                   .str());
+  emitter.open(
+      llvm::formatv("for (int expert = 0; expert < {0}; ++expert) {{", count)
+          .str());
   os << llvm::formatv(
+      "    // Every thread has read the previous expert's memberCount.\n"
+      "    __syncthreads();\n"
       "    if (threadIdx.x == 0) {{\n"
       "      int found = 0;\n"
       "      for (int r = 0; r < {0}; ++r)\n"
       "        for (int choice = 0; choice < {1}; ++choice)\n"
-      "          if (rowBase + r < {2} && routeExpert[r][choice] == expert) {{\n"
+      "          if (rowBase + r < {2} && routeExpert[r][choice] == expert) "
+      "{{\n"
       "            members[found] = r;\n"
       "            memberWeight[found++] = routeWeight[r][choice];\n"
       "          }\n"
@@ -280,8 +281,8 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
                     [](PointwiseEmitter &, ArrayRef<std::string>) {
                       return std::string("combined[r][h]");
                     });
-  if (failed(emitResultStores(emitter, kernel, experts.getResult(),
-                              {"row", "h"})))
+  if (failed(
+          emitResultStores(emitter, kernel, experts.getResult(), {"row", "h"})))
     return failure();
   emitter.close();
   os << "}\n";
@@ -305,8 +306,7 @@ CudaLaunch kiln::codegen::getMoeLaunch(func::FuncOp kernel,
 CudaConfigAttr kiln::codegen::getDefaultMoeConfig(func::FuncOp kernel) {
   MoeExpertsOp experts = getExperts(kernel);
   int64_t tokens = getTensorType(experts.getInput()).getShape()[0];
-  int64_t blockM =
-      std::clamp<int64_t>(llvm::PowerOf2Ceil(tokens), 1, 16);
+  int64_t blockM = std::clamp<int64_t>(llvm::PowerOf2Ceil(tokens), 1, 16);
   while (blockM > 1 && getSharedBytes(experts, blockM) > 48 * 1024)
     blockM /= 2;
   return CudaConfigAttr::get(kernel.getContext(), blockM, 1, 1, /*warps=*/4,

@@ -45,8 +45,8 @@ FailureOr<std::string> kiln::codegen::emitRow(func::FuncOp kernel,
                       threads);
   os << llvm::formatv("  __shared__ float partials[{0}];\n", warps);
   PointwiseEmitter emitter(os, "  ");
-  Coords outer = emitDelinearize(emitter, "(int64_t)blockIdx.x",
-                                 shape.drop_back(), "c");
+  Coords outer =
+      emitDelinearize(emitter, "(int64_t)blockIdx.x", shape.drop_back(), "c");
   auto loop = [&](const std::string &j) {
     return llvm::formatv("for (int64_t {0} = threadIdx.x; {0} < {1}; {0} += "
                          "{2}) {{",
@@ -73,7 +73,8 @@ FailureOr<std::string> kiln::codegen::emitRow(func::FuncOp kernel,
 
 CudaLaunch kiln::codegen::getRowLaunch(func::FuncOp kernel,
                                        CudaConfigAttr config) {
-  ArrayRef<int64_t> shape = getTensorType(getRowOp(kernel)->getResult(0)).getShape();
+  ArrayRef<int64_t> shape =
+      getTensorType(getRowOp(kernel)->getResult(0)).getShape();
   CudaLaunch launch;
   launch.blockX = getThreads(config);
   launch.gridX = ShapedType::getNumElements(shape) / shape.back();
@@ -82,9 +83,10 @@ CudaLaunch kiln::codegen::getRowLaunch(func::FuncOp kernel,
 
 /// About 8 elements per thread in each pass, 1 to 8 warps.
 CudaConfigAttr kiln::codegen::getDefaultRowConfig(func::FuncOp kernel) {
-  int64_t width = getTensorType(getRowOp(kernel)->getResult(0)).getShape().back();
+  int64_t width =
+      getTensorType(getRowOp(kernel)->getResult(0)).getShape().back();
   int64_t warps = std::clamp<int64_t>(
       llvm::PowerOf2Ceil(llvm::divideCeil(width, 256)), 1, 8);
-  return CudaConfigAttr::get(kernel.getContext(), 1,
-                             llvm::PowerOf2Ceil(width), 1, warps, 1);
+  return CudaConfigAttr::get(kernel.getContext(), 1, llvm::PowerOf2Ceil(width),
+                             1, warps, 1);
 }

@@ -42,8 +42,7 @@ mlir::LogicalResult checkContractions(mlir::func::FuncOp kernel);
 /// Flash attention (EmitAttention.cpp).
 mlir::FailureOr<std::string> emitAttention(mlir::func::FuncOp kernel,
                                            CudaConfigAttr config);
-CudaLaunch getAttentionLaunch(mlir::func::FuncOp kernel,
-                              CudaConfigAttr config);
+CudaLaunch getAttentionLaunch(mlir::func::FuncOp kernel, CudaConfigAttr config);
 CudaConfigAttr getDefaultAttentionConfig(mlir::func::FuncOp kernel);
 
 /// Mixture-of-experts routing and experts (EmitMoe.cpp).

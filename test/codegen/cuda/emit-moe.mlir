@@ -17,6 +17,8 @@
 // CHECK: if (probability[x] > bestProbability) {
 // CHECK: routeWeight[r][choice] = kiln_round_bf16(routeWeight[r][choice] / chosenSum);
 // CHECK: // 3. Per expert: gather its tokens, SwiGLU, combine.
+// CHECK: // Every thread has read the previous expert's memberCount.
+// CHECK-NEXT: __syncthreads();
 // CHECK: if (rowBase + r < 16 && routeExpert[r][choice] == expert) {
 // CHECK: activation[member][f] = kiln_round_bf16(gate / (1.0f + expf(-gate)) * up);
 // CHECK: combined[members[member]][h] += memberWeight[member] * y;

@@ -302,8 +302,10 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
       graph::buildGraphPipeline(pm, graph::GraphPipelineOptions());
       ASSERT_TRUE(succeeded(pm.run(*model->module))) << diagnostics;
       for (StringRef arch : {"sm_80", "sm_90a"}) {
-        Unit unit{info.name + "-" + dtype.str() + "-" + arch.str(), arch.str(),
-                  getCudaPrelude().str(), {}};
+        Unit unit{info.name + "-" + dtype.str() + "-" + arch.str(),
+                  arch.str(),
+                  getCudaPrelude().str(),
+                  {}};
         for (auto kernel : model->module->getOps<func::FuncOp>()) {
           if (!kernel->hasAttr("kiln.kernel"))
             continue;
@@ -328,8 +330,8 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
     workers.emplace_back([&] {
       for (size_t i = next++; i < units.size(); i = next++) {
         std::string cubin = (directory + "/" + units[i].name + ".cubin").str();
-        usages[i] = compileCudaToCubin(units[i].source, units[i].arch, kNvcc,
-                                       cubin);
+        usages[i] =
+            compileCudaToCubin(units[i].source, units[i].arch, kNvcc, cubin);
         llvm::sys::fs::remove(cubin);
       }
     });
@@ -339,14 +341,14 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
   std::map<std::pair<std::string, CudaKernelKind>, int64_t> mostRegisters;
   size_t compiled = 0;
   for (auto [unit, usage] : llvm::zip(units, usages)) {
-    ASSERT_TRUE(bool(usage)) << unit.name << ": "
-                             << llvm::toString(usage.takeError());
+    ASSERT_TRUE(bool(usage))
+        << unit.name << ": " << llvm::toString(usage.takeError());
     EXPECT_EQ(usage->size(), unit.kinds.size()) << unit.name;
     compiled += usage->size();
     for (const CudaResourceUsage &function : *usage) {
       EXPECT_EQ(function.spillStoreBytes + function.spillLoadBytes, 0)
-          << unit.name << " " << function.function << ": "
-          << function.registers << " registers";
+          << unit.name << " " << function.function << ": " << function.registers
+          << " registers";
       int64_t &most = mostRegisters[{unit.arch, unit.kinds[function.function]}];
       most = std::max(most, function.registers);
     }
@@ -370,33 +372,39 @@ TEST_F(CudaCodegenTest, LargeDefaultConfigsDoNotSpill) {
     std::string t = type.str();
     std::string square = "tensor<1024x1024x" + t + ">";
     kernels += "func.func @matmul_" + t + "(%a: " + square + ", %b: " + square +
-               ") -> " + square + " attributes {kiln.kernel} {\n  %0 = "
-               "kiln.matmul %a, %b : (" + square + ", " + square + ") -> " +
-               square + "\n  return %0 : " + square + "\n}\n";
+               ") -> " + square +
+               " attributes {kiln.kernel} {\n  %0 = "
+               "kiln.matmul %a, %b : (" +
+               square + ", " + square + ") -> " + square +
+               "\n  return %0 : " + square + "\n}\n";
     for (int64_t dim : {64, 128}) {
       std::string q = "tensor<1x8x1024x" + std::to_string(dim) + "x" + t + ">";
-      std::string kv =
-          "tensor<1x2x1024x" + std::to_string(dim) + "x" + t + ">";
+      std::string kv = "tensor<1x2x1024x" + std::to_string(dim) + "x" + t + ">";
       kernels += "func.func @attention" + std::to_string(dim) + "_" + t +
                  "(%q: " + q + ", %k: " + kv + ", %v: " + kv + ") -> " + q +
                  " attributes {kiln.kernel} {\n  %0 = kiln.attention %q, %k, "
-                 "%v {causal = true} : (" + q + ", " + kv + ", " + kv +
-                 ") -> " + q + "\n  return %0 : " + q + "\n}\n";
+                 "%v {causal = true} : (" +
+                 q + ", " + kv + ", " + kv + ") -> " + q +
+                 "\n  return %0 : " + q + "\n}\n";
     }
     std::string rows = "tensor<64x4096x" + t + ">";
     std::string row = "tensor<4096x" + t + ">";
     kernels += "func.func @rms_norm_" + t + "(%x: " + rows + ", %g: " + row +
-               ") -> " + rows + " attributes {kiln.kernel} {\n  %0 = "
-               "kiln.rms_norm %x, %g : (" + rows + ", " + row + ") -> " + rows +
-               "\n  return %0 : " + rows + "\n}\n";
-    kernels += "func.func @layer_norm_" + t + "(%x: " + rows + ", %g: " + row +
-               ", %b: " + row + ") -> " + rows + " attributes {kiln.kernel} "
-               "{\n  %0 = kiln.layer_norm %x, %g, %b : (" + rows + ", " + row +
-               ", " + row + ") -> " + rows + "\n  return %0 : " + rows +
+               ") -> " + rows +
+               " attributes {kiln.kernel} {\n  %0 = "
+               "kiln.rms_norm %x, %g : (" +
+               rows + ", " + row + ") -> " + rows + "\n  return %0 : " + rows +
                "\n}\n";
+    kernels += "func.func @layer_norm_" + t + "(%x: " + rows + ", %g: " + row +
+               ", %b: " + row + ") -> " + rows +
+               " attributes {kiln.kernel} "
+               "{\n  %0 = kiln.layer_norm %x, %g, %b : (" +
+               rows + ", " + row + ", " + row + ") -> " + rows +
+               "\n  return %0 : " + rows + "\n}\n";
     kernels += "func.func @softmax_" + t + "(%x: " + rows + ") -> " + rows +
                " attributes {kiln.kernel} {\n  %0 = kiln.softmax %x {axis = 1 "
-               ": i64} : " + rows + "\n  return %0 : " + rows + "\n}\n";
+               ": i64} : " +
+               rows + "\n  return %0 : " + rows + "\n}\n";
   }
   module = parseSourceString<ModuleOp>(kernels, &context);
   ASSERT_TRUE(module) << diagnostics;
