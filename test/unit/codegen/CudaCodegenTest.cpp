@@ -355,10 +355,12 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
   }
   // 74 kernels per type and architecture today: 6 models, 2 types, 2 archs.
   EXPECT_EQ(compiled, 4 * 74u);
+  constexpr const char *kKindNames[] = {"elementwise", "row",       "matmul",
+                                        "conv",        "attention", "moe"};
   for (auto [key, registers] : mostRegisters)
-    std::cout << "[ CUDA     ] " << key.first << " kind "
-              << static_cast<int>(key.second) << ": at most " << registers
-              << " registers\n";
+    std::cout << "[ CUDA     ] " << key.first << " "
+              << kKindNames[static_cast<int>(key.second)] << ": at most "
+              << registers << " registers\n";
 }
 
 /// Full-size default configs, which small zoo shapes never reach, compile
