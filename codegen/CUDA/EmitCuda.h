@@ -59,7 +59,13 @@ llvm::StringRef getCudaPrelude();
 /// generator does not cover.
 mlir::FailureOr<CudaKernelKind> classifyCudaKernel(mlir::func::FuncOp kernel);
 
-/// The default config of `kernel` for `arch` ("sm_80" or "sm_90a").
+/// The default config of `kernel` for `arch` ("sm_80" or "sm_90a"). How
+/// each kind reads a config: Matmul and Conv tile [M x N] by block_m x
+/// block_n, sweep k by block_k, and stream arguments through `stages`
+/// cp.async stages (stages > 1, operands that are kernel arguments);
+/// Attention takes block_m queries per block and key tiles of block_n; Moe
+/// takes block_m tokens per block; Row takes one row per block;
+/// Elementwise uses only `warps`.
 CudaConfigAttr getDefaultCudaConfig(mlir::func::FuncOp kernel,
                                     llvm::StringRef arch);
 
