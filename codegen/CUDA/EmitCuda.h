@@ -27,15 +27,28 @@ namespace kiln::codegen {
 
 /// The shape of computation a kernel has, which picks its CUDA template.
 enum class CudaKernelKind {
-  /// Elementwise and broadcast ops only: one thread per output element.
+  /// Elementwise ops and data movement (broadcast, reshape, transpose,
+  /// slice, concat, gather, rope, pooling): a few consecutive elements per
+  /// thread, 128-bit loads and stores where the innermost axis allows.
   Elementwise,
-  /// One softmax, rms_norm or layer_norm over the last axis: one block per
-  /// row, warp-shuffle then shared-memory reductions.
+  /// One softmax, rms_norm or layer_norm over the last axis, with its
+  /// producers and consumers: one block per row, warp-shuffle then
+  /// shared-memory reductions.
   Row,
-  /// One matmul of two kernel arguments (rhs 2-D) and an elementwise
-  /// epilogue on its result: block tiles in shared memory, warps of 16x8
-  /// mma.sync tiles.
+  /// Matmuls (rhs 2-D) with a prologue on their lhs (norm, elementwise,
+  /// data movement) and epilogues; results reading several matmuls of one
+  /// lhs: block tiles in shared memory, warps of 16x8 mma.sync tiles.
   Matmul,
+  /// conv2d as an implicit GEMM (pixels x taps x channels) with its
+  /// epilogue, on the matmul generator.
+  Conv,
+  /// Attention as flash attention (online softmax over K/V tiles in shared
+  /// memory, causal masks, grouped-query heads), its producers (rope, head
+  /// split) fused into the tile loads.
+  Attention,
+  /// moe_router + moe_experts: route, gather each expert's tokens, SwiGLU,
+  /// combine, in one kernel.
+  Moe,
 };
 
 /// The helpers every generated kernel uses (loads and stores of f32, bf16
@@ -46,7 +59,13 @@ llvm::StringRef getCudaPrelude();
 /// generator does not cover.
 mlir::FailureOr<CudaKernelKind> classifyCudaKernel(mlir::func::FuncOp kernel);
 
-/// The default config of `kernel` for `arch` ("sm_80" or "sm_90a").
+/// The default config of `kernel` for `arch` ("sm_80" or "sm_90a"). How
+/// each kind reads a config: Matmul and Conv tile [M x N] by block_m x
+/// block_n, sweep k by block_k, and stream arguments through `stages`
+/// cp.async stages (stages > 1, operands that are kernel arguments);
+/// Attention takes block_m queries per block and key tiles of block_n; Moe
+/// takes block_m tokens per block; Row takes one row per block;
+/// Elementwise uses only `warps`.
 CudaConfigAttr getDefaultCudaConfig(mlir::func::FuncOp kernel,
                                     llvm::StringRef arch);
 
@@ -57,11 +76,15 @@ CudaConfigAttr getDefaultCudaConfig(mlir::func::FuncOp kernel,
 mlir::FailureOr<std::string> emitCudaKernel(mlir::func::FuncOp kernel,
                                             llvm::StringRef arch);
 
-/// The launch shape of a generated kernel.
+/// The launch shape of a generated kernel. Kernels use static shared
+/// memory only (sharedBytes is the dynamic amount, 0 today). Buffers must be
+/// 16-byte aligned: elementwise kernels use 128-bit loads and stores.
 struct CudaLaunch {
   int64_t gridX = 1;
   int64_t gridY = 1;
+  int64_t gridZ = 1;
   int64_t blockX = 1;
+  int64_t sharedBytes = 0;
 };
 
 /// How `emitCudaKernel(kernel, arch)` is launched.

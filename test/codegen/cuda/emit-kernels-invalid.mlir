@@ -3,14 +3,16 @@
 
 // ARCH: unknown CUDA architecture 'sm_75' (expected sm_80 or sm_90a)
 
-func.func @transposed(%x: tensor<4x8xf32>) -> tensor<8x4xf32> attributes {kiln.kernel} {
-  // expected-error @+1 {{CUDA generation does not cover 'kiln.transpose' in this kernel yet}}
-  %0 = kiln.transpose %x {permutation = array<i64: 1, 0>} : (tensor<4x8xf32>) -> tensor<8x4xf32>
-  return %0 : tensor<8x4xf32>
+// A router without its experts has no generator.
+func.func @router_alone(%x: tensor<16x4xf32>) -> tensor<16x2xf32> attributes {kiln.kernel} {
+  // expected-error @+1 {{CUDA generation does not cover 'kiln.moe_router' in this kernel yet}}
+  %w, %i = kiln.moe_router %x {top_k = 2 : i64} : (tensor<16x4xf32>) -> (tensor<16x2xf32>, tensor<16x2xi32>)
+  return %w : tensor<16x2xf32>
 }
 
 // -----
 
+// Rows are along the last axis.
 func.func @softmax_inner(%x: tensor<4x8xf32>) -> tensor<4x8xf32> attributes {kiln.kernel} {
   // expected-error @+1 {{CUDA generation covers softmax along the last axis only, not axis 0}}
   %0 = kiln.softmax %x {axis = 0 : i64} : tensor<4x8xf32>
@@ -19,19 +21,42 @@ func.func @softmax_inner(%x: tensor<4x8xf32>) -> tensor<4x8xf32> attributes {kil
 
 // -----
 
-func.func @norm_then_matmul(%x: tensor<16x64xf32>, %g: tensor<64xf32>, %w: tensor<64x32xf32>) -> tensor<16x32xf32> attributes {kiln.kernel} {
-  %0 = kiln.rms_norm %x, %g : (tensor<16x64xf32>, tensor<64xf32>) -> tensor<16x64xf32>
-  // expected-error @+1 {{CUDA generation covers matmuls of kernel arguments only, not of computed values}}
-  %1 = kiln.matmul %0, %w : (tensor<16x64xf32>, tensor<64x32xf32>) -> tensor<16x32xf32>
-  return %1 : tensor<16x32xf32>
+// Batched rhs operands are not a GEMM with a shared rhs.
+func.func @batched_rhs(%a: tensor<2x16x16xf32>, %b: tensor<2x16x8xf32>) -> tensor<2x16x8xf32> attributes {kiln.kernel} {
+  // expected-error @+1 {{CUDA generation covers matmuls with a 2-D rhs and no transpose_lhs only}}
+  %0 = kiln.matmul %a, %b : (tensor<2x16x16xf32>, tensor<2x16x8xf32>) -> tensor<2x16x8xf32>
+  return %0 : tensor<2x16x8xf32>
 }
 
 // -----
 
-// expected-error @+1 {{CUDA generation does not cover tensors of 'tensor<4xi32>' yet}}
-func.func @integers(%x: tensor<4xi32>) -> tensor<4xf32> attributes {kiln.kernel} {
-  %0 = kiln.cast %x : tensor<4xi32> to tensor<4xf32>
-  return %0 : tensor<4xf32>
+// Grouped convolutions are not one implicit GEMM.
+func.func @grouped_conv(%x: tensor<1x4x8x8xf32>, %w: tensor<8x2x3x3xf32>) -> tensor<1x8x6x6xf32> attributes {kiln.kernel} {
+  // expected-error @+1 {{CUDA generation covers conv2d with one group only}}
+  %0 = kiln.conv2d %x, %w {groups = 2 : i64} : (tensor<1x4x8x8xf32>, tensor<8x2x3x3xf32>) -> tensor<1x8x6x6xf32>
+  return %0 : tensor<1x8x6x6xf32>
+}
+
+// -----
+
+// Matmuls whose accumulators meet in one result share their lhs tile.
+func.func @different_lhs(%x: tensor<16x16xf32>, %y: tensor<16x16xf32>, %a: tensor<16x8xf32>, %b: tensor<16x8xf32>) -> tensor<16x8xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %x, %a : (tensor<16x16xf32>, tensor<16x8xf32>) -> tensor<16x8xf32>
+  // expected-error @+1 {{CUDA generation expects the matmuls a result reads to share their lhs and their shape}}
+  %1 = kiln.matmul %y, %b : (tensor<16x16xf32>, tensor<16x8xf32>) -> tensor<16x8xf32>
+  %2 = kiln.add %0, %1 : (tensor<16x8xf32>, tensor<16x8xf32>) -> tensor<16x8xf32>
+  return %2 : tensor<16x8xf32>
+}
+
+// -----
+
+// An epilogue reads each accumulator where it is computed, not transposed.
+// expected-error @+1 {{CUDA generation expects result 0 to read each element of 'tensor<16x16xf32>' at one place}}
+func.func @transposed_epilogue(%x: tensor<16x16xf32>, %a: tensor<16x16xf32>) -> tensor<16x16xf32> attributes {kiln.kernel} {
+  %0 = kiln.matmul %x, %a : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x16xf32>
+  %1 = kiln.transpose %0 {permutation = array<i64: 1, 0>} : (tensor<16x16xf32>) -> tensor<16x16xf32>
+  %2 = kiln.add %0, %1 : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x16xf32>
+  return %2 : tensor<16x16xf32>
 }
 
 // -----
@@ -40,4 +65,13 @@ func.func @too_many_warps(%a: tensor<16x16xbf16>, %b: tensor<16x8xbf16>) -> tens
   // expected-error @+1 {{CUDA config #kiln.cuda_config<block_m = 16, block_n = 8, block_k = 16, warps = 4> does not split into 16x8x16 mma tiles over 4 warps}}
   %0 = kiln.matmul %a, %b : (tensor<16x16xbf16>, tensor<16x8xbf16>) -> tensor<16x8xbf16>
   return %0 : tensor<16x8xbf16>
+}
+
+// -----
+
+// Head dim 512 needs f32 tiles beyond 48 KiB of shared memory.
+func.func @attention_too_wide(%q: tensor<1x1x64x512xf32>) -> tensor<1x1x64x512xf32> attributes {kiln.kernel} {
+  // expected-error @+1 {{CUDA config #kiln.cuda_config<block_m = 16, block_n = 32, block_k = 1, warps = 4> needs 163968 bytes of shared memory (at most 49152)}}
+  %0 = kiln.attention %q, %q, %q : (tensor<1x1x64x512xf32>, tensor<1x1x64x512xf32>, tensor<1x1x64x512xf32>) -> tensor<1x1x64x512xf32>
+  return %0 : tensor<1x1x64x512xf32>
 }
