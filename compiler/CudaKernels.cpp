@@ -89,8 +89,10 @@ FailureOr<CudaProgram> compileCudaKernels(ModuleOp module, StringRef arch,
     image.symbol = symbol;
     image.numParams = kernel.getNumArguments() + kernel.getNumResults();
     image.grid = {static_cast<uint32_t>(launch.gridX),
-                  static_cast<uint32_t>(launch.gridY), 1};
+                  static_cast<uint32_t>(launch.gridY),
+                  static_cast<uint32_t>(launch.gridZ)};
     image.block = {static_cast<uint32_t>(launch.blockX), 1, 1};
+    image.sharedBytes = static_cast<uint32_t>(launch.sharedBytes);
     image.config = printConfig(kernel);
     image.cubin = std::move(compiled->cubin);
     program.kernels.push_back(std::move(image));

@@ -27,6 +27,11 @@ constexpr llvm::StringLiteral kPrelude = R"cuda(#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+// NVRTC compiles without the C library's <math.h>, where nvcc finds INFINITY.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
 __device__ __forceinline__ float kiln_f32(float x) { return x; }
 __device__ __forceinline__ float kiln_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float kiln_f32(__half x) { return __half2float(x); }
@@ -153,10 +158,19 @@ kiln::codegen::classifyCudaKernel(func::FuncOp kernel) {
   return CudaKernelKind::Elementwise;
 }
 
+/// The kind of `kernel` for queries (default configs, launch shapes): an
+/// uncovered kernel counts as elementwise without a diagnostic, since
+/// emitCudaKernel is the one that reports why it is not covered.
+static CudaKernelKind classifyQuietly(func::FuncOp kernel) {
+  ScopedDiagnosticHandler quiet(kernel.getContext(),
+                                [](Diagnostic &) { return success(); });
+  FailureOr<CudaKernelKind> kind = classifyCudaKernel(kernel);
+  return succeeded(kind) ? *kind : CudaKernelKind::Elementwise;
+}
+
 CudaConfigAttr kiln::codegen::getDefaultCudaConfig(func::FuncOp kernel,
                                                    StringRef arch) {
-  FailureOr<CudaKernelKind> kind = classifyCudaKernel(kernel);
-  switch (succeeded(kind) ? *kind : CudaKernelKind::Elementwise) {
+  switch (classifyQuietly(kernel)) {
   case CudaKernelKind::Moe:
     return getDefaultMoeConfig(kernel);
   case CudaKernelKind::Attention:
@@ -197,8 +211,7 @@ FailureOr<std::string> kiln::codegen::emitCudaKernel(func::FuncOp kernel,
 
 CudaLaunch kiln::codegen::getCudaLaunch(func::FuncOp kernel, StringRef arch) {
   CudaConfigAttr config = getConfig(kernel, arch);
-  FailureOr<CudaKernelKind> kind = classifyCudaKernel(kernel);
-  switch (succeeded(kind) ? *kind : CudaKernelKind::Elementwise) {
+  switch (classifyQuietly(kernel)) {
   case CudaKernelKind::Moe:
     return getMoeLaunch(kernel, config);
   case CudaKernelKind::Attention:

@@ -204,6 +204,13 @@ bool CudaModel::State::loadKernels(const CudaProgram &program,
     if (!check(api.moduleGetFunction(&function, module, kernel.symbol.c_str()),
                "cuModuleGetFunction('" + kernel.symbol + "')", message))
       return false;
+    if (kernel.sharedBytes > kDefaultDynamicSharedBytes &&
+        !check(api.funcSetAttribute(function, kFuncMaxDynamicSharedBytes,
+                                    static_cast<int>(kernel.sharedBytes)),
+               "cuFuncSetAttribute('" + kernel.symbol +
+                   "', max dynamic shared memory)",
+               message))
+      return false;
     functions.push_back(function);
     symbols.push_back(kernel.symbol);
   }

@@ -49,6 +49,8 @@ std::optional<CudaDriverApi> loadCudaDriver(const std::string &path,
       !bindSymbol(handle, "cuModuleUnload", api.moduleUnload, missing) ||
       !bindSymbol(handle, "cuModuleGetFunction", api.moduleGetFunction,
                   missing) ||
+      !bindSymbol(handle, "cuFuncSetAttribute", api.funcSetAttribute,
+                  missing) ||
       !bindSymbol(handle, "cuMemAlloc_v2", api.memAlloc, missing) ||
       !bindSymbol(handle, "cuMemFree_v2", api.memFree, missing) ||
       !bindSymbol(handle, "cuMemcpyHtoDAsync_v2", api.memcpyHtoDAsync,

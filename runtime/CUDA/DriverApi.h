@@ -48,6 +48,12 @@ enum class DeviceAttribute : int {
   MaxSharedMemoryPerBlockOptin = 97,
 };
 
+/// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: a kernel may use more
+/// than the default 48 KiB of dynamic shared memory only after it is raised.
+inline constexpr int kFuncMaxDynamicSharedBytes = 8;
+/// The dynamic shared memory every kernel may use without opting in.
+inline constexpr uint32_t kDefaultDynamicSharedBytes = 48 * 1024;
+
 /// CU_STREAM_NON_BLOCKING: no implicit ordering with the legacy stream.
 inline constexpr unsigned kStreamNonBlocking = 1;
 /// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: only this thread's unsafe calls end
@@ -71,6 +77,7 @@ struct CudaDriverApi {
   CUresult (*moduleUnload)(CUmodule) = nullptr;
   CUresult (*moduleGetFunction)(CUfunction *, CUmodule,
                                 const char *name) = nullptr;
+  CUresult (*funcSetAttribute)(CUfunction, int attribute, int value) = nullptr;
   CUresult (*memAlloc)(CUdeviceptr *, size_t) = nullptr;
   CUresult (*memFree)(CUdeviceptr) = nullptr;
   CUresult (*memcpyHtoDAsync)(CUdeviceptr, const void *, size_t,

@@ -388,6 +388,8 @@ struct FakeGpu {
       kernels;
   std::vector<std::string> modules;
   std::vector<std::string> functions;
+  /// The dynamic shared memory each kernel opted into, by symbol.
+  std::map<std::string, int> sharedOptIn;
   std::vector<std::vector<uint8_t>> allocations;
   bool capturing = false;
   std::vector<FakeLaunch> captured;
@@ -477,6 +479,13 @@ CudaDriverApi makeFakeApi() {
       return CUresult(500); // CUDA_ERROR_NOT_FOUND
     gpu->functions.push_back(name);
     *function = reinterpret_cast<CUfunction>(gpu->functions.size());
+    return kCudaSuccess;
+  };
+  api.funcSetAttribute = [](CUfunction function, int attribute, int value) {
+    if (attribute != kFuncMaxDynamicSharedBytes)
+      return CUresult(1); // CUDA_ERROR_INVALID_VALUE
+    gpu->sharedOptIn[gpu->functions[reinterpret_cast<uintptr_t>(function) -
+                                    1]] = value;
     return kCudaSuccess;
   };
   api.memAlloc = [](CUdeviceptr *pointer, size_t bytes) {
@@ -658,6 +667,19 @@ TEST_F(CudaModelTest, CapturesOnceAndReplaysTheGraph) {
   EXPECT_EQ(fake.captured[2].symbol, "kiln_relu");
   // Every module loaded from the artifact's cubins.
   EXPECT_EQ(fake.modules, (std::vector<std::string>{"add", "rel"}));
+}
+
+TEST_F(CudaModelTest, KernelsOverTheDefaultSharedMemoryOptIn) {
+  Artifact artifact = makeCudaArtifact();
+  artifact.cuda->kernels[0].sharedBytes = 96 * 1024;
+  artifact.cuda->kernels[1].sharedBytes = kDefaultDynamicSharedBytes;
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  std::optional<CudaModel> model = CudaModel::load(
+      *device, std::move(artifact), "m.kiln", CudaLoadOptions(), error);
+  ASSERT_TRUE(model) << error;
+  EXPECT_EQ(fake.sharedOptIn, (std::map<std::string, int>{{"kiln_add", 98304}}));
 }
 
 TEST_F(CudaModelTest, StreamLaunchesWithoutAGraph) {
