@@ -203,7 +203,9 @@ def TileAndFuseKernelPass
     result is tiled alike over the dimensions the results share, and the
     loops are merged, so that one tile computes every result. The number of
     tiles is stored in the function attribute `kiln.tile_count` (1 for an
-    untiled kernel).
+    untiled kernel). The tile bounds are then folded with the loop's bounds
+    and deduplicated: a fused pack whose tile is provably whole gets a static
+    source, and one with a partial tile shares the loop's bound.
 
     Before:
     ```mlir

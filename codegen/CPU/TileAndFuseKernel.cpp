@@ -20,10 +20,13 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Patterns.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
+#include "mlir/IR/Dominance.h"
+#include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #define DEBUG_TYPE "kiln-cpu-tile-and-fuse"
@@ -233,11 +236,20 @@ void TileAndFuseKernelPass::runOnOperation() {
   if (failed(tileAndFuseKernel(rewriter, function, config)))
     return signalPassFailure();
 
-  // Drop what fusion left dead and fold the tile arithmetic.
+  // Drop what fusion left dead and fold the tile arithmetic. A padded pack
+  // bounds each tile of its source by what is left of it, min(tile,
+  // size - offset): folded with the loop's bounds, a whole tile becomes
+  // static through the reshapes above the pack, and CSE makes a partial
+  // tile's bound the loop's own. The decomposition of packs into inner tiles
+  // (kiln-cpu-vectorize) needs both to see that each inner tile is whole.
   RewritePatternSet patterns =
       linalg::getLinalgTilingCanonicalizationPatterns(&getContext());
+  scf::populateSCFForLoopCanonicalizationPatterns(patterns);
+  tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, &getContext());
   scf::ForallOp::getCanonicalizationPatterns(patterns, &getContext());
   tensor::populateFoldTensorEmptyPatterns(patterns);
   if (failed(applyPatternsGreedily(function, std::move(patterns))))
-    signalPassFailure();
+    return signalPassFailure();
+  DominanceInfo dominance;
+  eliminateCommonSubExpressions(rewriter, dominance, function);
 }

@@ -34,11 +34,6 @@ MODELS = {
     "mixtral": ["kiln.attention", "kiln.rms_norm", "kiln.moe_router"],
 }
 
-# Mixtral compiles one kernel per op for now: the CPU backend cannot yet
-# tile a matmul whose prologue gathers each token's expert weights.
-UNFUSED = {"mixtral"}
-
-
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     if not os.path.exists(PEERS_PYTHON):
@@ -55,8 +50,7 @@ def test_exported_model_matches_onnx_runtime(exported, name):
     directory = exported / name
     with open(directory / "shapes.json") as f:
         shapes = {key: tuple(value) for key, value in json.load(f).items()}
-    module = kiln.compile(directory / "model.onnx", shapes=shapes,
-                          fusion=name not in UNFUSED)
+    module = kiln.compile(directory / "model.onnx", shapes=shapes)
     inputs = np.load(directory / "inputs.npz")
     expected = np.load(directory / "expected.npz")
     assert [input_name for input_name, _, _ in module.inputs] == list(inputs)

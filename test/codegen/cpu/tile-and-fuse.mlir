@@ -130,3 +130,70 @@ func.func @two_widths(%X: memref<6x8xf32>, %Y: memref<6x4xf32>, %R: memref<6x8xf
   bufferization.materialize_in_destination %1 in restrict writable %S : (tensor<6x4xf32>, memref<6x4xf32>) -> ()
   return
 }
+
+// -----
+
+// A batched matmul whose packed rhs comes through a reshape (an MoE's
+// gathered expert weights times one token each), tiled by one batch: the
+// pack's padded tile bound, min(1, 4 - b), folds to 1 with the loop bounds,
+// so the fused pack reads a static tile, as the decomposition of packs into
+// inner tiles requires.
+// CHECK-LABEL: func.func @batched_packed_rhs
+// CHECK-SAME: kiln.tile_count = 4 : i64
+// CHECK: scf.forall (%[[B:.+]]) in (4)
+// CHECK-NOT: affine.min
+// CHECK: %[[RHS:.+]] = tensor.expand_shape %{{.+}} output_shape [1, 4, 1] : tensor<4xf32> into tensor<1x4x1xf32>
+// CHECK: linalg.pack %[[RHS]] {{.+}} : tensor<1x4x1xf32> -> tensor<1x1x4x16xf32>
+func.func @batched_packed_rhs(%A: memref<4x8x4xf32>, %B: memref<2x2x4xf32>, %R: memref<4x8x1xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [1, 0, 0], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true>} {
+  %zero = arith.constant 0.0 : f32
+  %a = bufferization.to_tensor %A restrict : memref<4x8x4xf32> to tensor<4x8x4xf32>
+  %b = bufferization.to_tensor %B restrict : memref<2x2x4xf32> to tensor<2x2x4xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<4x8x1xf32> to tensor<4x8x1xf32>
+  %flat = tensor.collapse_shape %b [[0, 1, 2]] : tensor<2x2x4xf32> into tensor<16xf32>
+  %rhs = tensor.expand_shape %flat [[0, 1, 2]] output_shape [4, 4, 1] : tensor<16xf32> into tensor<4x4x1xf32>
+  %pe = tensor.empty() : tensor<4x1x4x16xf32>
+  %packed = linalg.pack %rhs padding_value(%zero : f32) outer_dims_perm = [0, 2, 1] inner_dims_pos = [2] inner_tiles = [16] into %pe : tensor<4x4x1xf32> -> tensor<4x1x4x16xf32>
+  %e = tensor.empty() : tensor<4x8x1x16xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x8x1x16xf32>) -> tensor<4x8x1x16xf32>
+  %mm = linalg.generic {indexing_maps = [affine_map<(b, m, n, k, l) -> (b, m, k)>, affine_map<(b, m, n, k, l) -> (b, n, k, l)>, affine_map<(b, m, n, k, l) -> (b, m, n, l)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%a, %packed : tensor<4x8x4xf32>, tensor<4x1x4x16xf32>) outs(%f : tensor<4x8x1x16xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<4x8x1x16xf32>
+  %0 = linalg.unpack %mm inner_dims_pos = [2] inner_tiles = [16] into %r : tensor<4x8x1x16xf32> -> tensor<4x8x1xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<4x8x1xf32>, memref<4x8x1xf32>) -> ()
+  return
+}
+
+// -----
+
+// With a partial last tile, the fused pack and the matmul share one bound
+// of the tile instead of equal copies, so that the pack's tiles, which go
+// by that bound, are seen to stay inside its source.
+// CHECK-LABEL: func.func @batched_packed_rhs_partial
+// CHECK: scf.forall (%[[B:.+]]) = (0) to (5) step (2)
+// CHECK: %[[N:.+]] = affine.min
+// CHECK-NOT: affine.min
+// CHECK: %[[RHS:.+]] = tensor.extract_slice %{{.+}}[%[[B]], 0, 0] [%[[N]], 4, 1]
+// CHECK: %[[DEST:.+]] = tensor.empty(%[[N]]) : tensor<?x1x4x16xf32>
+// CHECK: linalg.pack %[[RHS]] {{.+}} into %[[DEST]]
+func.func @batched_packed_rhs_partial(%A: memref<5x8x4xf32>, %B: memref<5x4x1xf32>, %R: memref<5x8x1xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [2, 0, 0], vector_width = 8, micro_tile = [4, 16, 1], pack_matmul = true>} {
+  %zero = arith.constant 0.0 : f32
+  %a = bufferization.to_tensor %A restrict : memref<5x8x4xf32> to tensor<5x8x4xf32>
+  %b = bufferization.to_tensor %B restrict : memref<5x4x1xf32> to tensor<5x4x1xf32>
+  %r = bufferization.to_tensor %R restrict writable : memref<5x8x1xf32> to tensor<5x8x1xf32>
+  %pe = tensor.empty() : tensor<5x1x4x16xf32>
+  %packed = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [0, 2, 1] inner_dims_pos = [2] inner_tiles = [16] into %pe : tensor<5x4x1xf32> -> tensor<5x1x4x16xf32>
+  %e = tensor.empty() : tensor<5x8x1x16xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<5x8x1x16xf32>) -> tensor<5x8x1x16xf32>
+  %mm = linalg.generic {indexing_maps = [affine_map<(b, m, n, k, l) -> (b, m, k)>, affine_map<(b, m, n, k, l) -> (b, n, k, l)>, affine_map<(b, m, n, k, l) -> (b, m, n, l)>], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%a, %packed : tensor<5x8x4xf32>, tensor<5x1x4x16xf32>) outs(%f : tensor<5x8x1x16xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<5x8x1x16xf32>
+  %0 = linalg.unpack %mm inner_dims_pos = [2] inner_tiles = [16] into %r : tensor<5x8x1x16xf32> -> tensor<5x8x1xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<5x8x1xf32>, memref<5x8x1xf32>) -> ()
+  return
+}
