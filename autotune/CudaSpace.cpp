@@ -431,22 +431,13 @@ std::optional<Candidate> getCudaBaseCandidate(const CudaSearchSpace &space) {
 
 std::vector<Candidate> enumerateCudaCandidates(const CudaSearchSpace &space,
                                                int64_t limit) {
-  std::vector<Candidate> legal;
-  Candidate candidate(space.knobs.size(), 0);
-  // An odometer over the knob indices, the last knob fastest.
-  while (static_cast<int64_t>(legal.size()) < limit) {
-    if (!checkCudaCandidate(space, candidate))
-      legal.push_back(candidate);
-    int64_t k = static_cast<int64_t>(candidate.size()) - 1;
-    for (; k >= 0; --k) {
-      if (++candidate[k] < static_cast<int64_t>(space.knobs[k].values.size()))
-        break;
-      candidate[k] = 0;
-    }
-    if (k < 0)
-      break;
-  }
-  return legal;
+  std::vector<int64_t> numValues;
+  for (const CudaKnob &knob : space.knobs)
+    numValues.push_back(static_cast<int64_t>(knob.values.size()));
+  return enumerateLegalCandidates(
+      numValues, limit, [&](const Candidate &candidate) {
+        return !checkCudaCandidate(space, candidate);
+      });
 }
 
 } // namespace kiln::autotune

@@ -298,17 +298,18 @@ std::optional<Candidate> getBaseCandidate(const SearchSpace &space) {
   return candidate;
 }
 
-std::vector<Candidate> enumerateCandidates(const SearchSpace &space,
-                                           func::FuncOp kernel, int64_t limit) {
+std::vector<Candidate>
+enumerateLegalCandidates(llvm::ArrayRef<int64_t> numValues, int64_t limit,
+                         llvm::function_ref<bool(const Candidate &)> isLegal) {
   std::vector<Candidate> legal;
-  Candidate candidate(space.knobs.size(), 0);
+  Candidate candidate(numValues.size(), 0);
   // An odometer over the knob indices, the last knob fastest.
   while (static_cast<int64_t>(legal.size()) < limit) {
-    if (!checkCandidate(space, kernel, candidate))
+    if (isLegal(candidate))
       legal.push_back(candidate);
     int64_t k = static_cast<int64_t>(candidate.size()) - 1;
     for (; k >= 0; --k) {
-      if (++candidate[k] < static_cast<int64_t>(space.knobs[k].values.size()))
+      if (++candidate[k] < numValues[k])
         break;
       candidate[k] = 0;
     }
@@ -316,6 +317,17 @@ std::vector<Candidate> enumerateCandidates(const SearchSpace &space,
       break;
   }
   return legal;
+}
+
+std::vector<Candidate> enumerateCandidates(const SearchSpace &space,
+                                           func::FuncOp kernel, int64_t limit) {
+  std::vector<int64_t> numValues;
+  for (const Knob &knob : space.knobs)
+    numValues.push_back(static_cast<int64_t>(knob.values.size()));
+  return enumerateLegalCandidates(
+      numValues, limit, [&](const Candidate &candidate) {
+        return !checkCandidate(space, kernel, candidate);
+      });
 }
 
 } // namespace kiln::autotune

@@ -22,6 +22,8 @@
 #include "codegen/CPU/KernelConfig.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <optional>
 #include <string>
@@ -107,6 +109,13 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
 /// The candidate whose config equals the base; nullopt when the base's
 /// values are not all in the space.
 std::optional<Candidate> getBaseCandidate(const SearchSpace &space);
+
+/// The candidates over knobs of `numValues[k]` values each that `isLegal`
+/// accepts, in lexicographic order of the knob indices, at most `limit` of
+/// them; shared by the CPU and the CUDA spaces.
+std::vector<Candidate>
+enumerateLegalCandidates(llvm::ArrayRef<int64_t> numValues, int64_t limit,
+                         llvm::function_ref<bool(const Candidate &)> isLegal);
 
 /// Every legal candidate in lexicographic order of the knob indices, at most
 /// `limit` of them.

@@ -48,18 +48,6 @@ uint64_t fnv1a64(const uint8_t *data, size_t size) {
   return hash;
 }
 
-static void appendInt(std::vector<uint8_t> &bytes, uint64_t value, int width) {
-  for (int i = 0; i < width; ++i)
-    bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
-}
-
-static uint64_t readInt(const uint8_t *bytes, int width) {
-  uint64_t value = 0;
-  for (int i = 0; i < width; ++i)
-    value |= static_cast<uint64_t>(bytes[i]) << (8 * i);
-  return value;
-}
-
 namespace {
 /// One entry of the section table.
 struct SectionEntry {
@@ -86,20 +74,20 @@ struct SectionBytes {
 static std::vector<uint8_t>
 buildHeader(const std::vector<SectionBytes> &sections, uint32_t version) {
   std::vector<uint8_t> header(kMagic, kMagic + sizeof(kMagic));
-  appendInt(header, version, 4);
-  appendInt(header, sections.size(), 4);
+  appendLittleEndian(header, version, 4);
+  appendLittleEndian(header, sections.size(), 4);
   uint64_t offset = kPreambleSize + kEntrySize * sections.size() + 8;
   for (const SectionBytes &section : sections) {
     char name[kNameSize] = {};
     std::memcpy(name, section.name,
                 std::min(std::strlen(section.name), kNameSize));
     header.insert(header.end(), name, name + kNameSize);
-    appendInt(header, offset, 8);
-    appendInt(header, section.size, 8);
-    appendInt(header, fnv1a64(section.data, section.size), 8);
+    appendLittleEndian(header, offset, 8);
+    appendLittleEndian(header, section.size, 8);
+    appendLittleEndian(header, fnv1a64(section.data, section.size), 8);
     offset += section.size;
   }
-  appendInt(header, fnv1a64(header.data(), header.size()), 8);
+  appendLittleEndian(header, fnv1a64(header.data(), header.size()), 8);
   return header;
 }
 
@@ -210,14 +198,14 @@ static bool parsePreamble(const std::vector<uint8_t> &bytes, uint32_t &version,
     message = "not a Kiln artifact (bad magic)";
     return false;
   }
-  version = static_cast<uint32_t>(readInt(bytes.data() + 8, 4));
+  version = static_cast<uint32_t>(readLittleEndian(bytes.data() + 8, 4));
   if (version < 1 || version > kArtifactFormatVersion) {
     message = "unsupported artifact format version " + std::to_string(version) +
               " (this runtime reads versions 1 to " +
               std::to_string(kArtifactFormatVersion) + ")";
     return false;
   }
-  numSections = static_cast<uint32_t>(readInt(bytes.data() + 12, 4));
+  numSections = static_cast<uint32_t>(readLittleEndian(bytes.data() + 12, 4));
   if (numSections == 0 || numSections > kMaxSections) {
     message = "section count " + std::to_string(numSections) +
               " is invalid (expected 1 to " + std::to_string(kMaxSections) +
@@ -261,7 +249,7 @@ static bool parseTable(const std::vector<uint8_t> &bytes, uint32_t version,
               std::to_string(bytes.size()) + " bytes); the file is truncated";
     return false;
   }
-  if (fnv1a64(bytes.data(), tableEnd) != readInt(bytes.data() + tableEnd, 8)) {
+  if (fnv1a64(bytes.data(), tableEnd) != readLittleEndian(bytes.data() + tableEnd, 8)) {
     message = "the section table checksum does not match; the header is "
               "corrupt";
     return false;
@@ -285,9 +273,9 @@ static bool parseTable(const std::vector<uint8_t> &bytes, uint32_t version,
       message = "section '" + entry.name + "' appears more than once";
       return false;
     }
-    entry.offset = readInt(field + kNameSize, 8);
-    entry.size = readInt(field + kNameSize + 8, 8);
-    entry.checksum = readInt(field + kNameSize + 16, 8);
+    entry.offset = readLittleEndian(field + kNameSize, 8);
+    entry.size = readLittleEndian(field + kNameSize + 8, 8);
+    entry.checksum = readLittleEndian(field + kNameSize + 16, 8);
     if (entry.offset > bytes.size() ||
         entry.size > bytes.size() - entry.offset) {
       message = "section '" + entry.name + "' (offset " +

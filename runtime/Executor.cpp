@@ -97,8 +97,7 @@ struct CompiledModel::State {
   std::string path;
   Manifest manifest;
   TensorMap weights;
-  std::vector<HostTensor> inputs;
-  std::vector<bool> bound;
+  ModelInputs inputs;
   std::vector<HostTensor> outputs;
   std::unique_ptr<uint8_t, FreeDeleter> arena;
   LoadedLibrary library;
@@ -276,9 +275,7 @@ bool CompiledModel::State::initialize(Artifact artifact,
 }
 
 bool CompiledModel::State::allocateTensors(std::string &message) {
-  for (const TensorSpec &spec : manifest.inputs)
-    inputs.emplace_back(spec.type, spec.shape);
-  bound.assign(inputs.size(), false);
+  inputs = ModelInputs(manifest);
   for (const TensorSpec &spec : manifest.outputs)
     outputs.emplace_back(spec.type, spec.shape);
   if (manifest.arenaBytes == 0)
@@ -345,7 +342,13 @@ const Manifest &CompiledModel::manifest() const { return state->manifest; }
 
 int CompiledModel::numThreads() const { return state->pool->getNumThreads(); }
 
-bool checkInputBinding(const Manifest &manifest, size_t index,
+ModelInputs::ModelInputs(const Manifest &manifest) {
+  for (const TensorSpec &spec : manifest.inputs)
+    tensors.emplace_back(spec.type, spec.shape);
+  bound.assign(tensors.size(), false);
+}
+
+bool ModelInputs::bind(const Manifest &manifest, size_t index,
                        const HostTensor &tensor, const std::string &name,
                        std::string &error) {
   const std::vector<TensorSpec> &specs = manifest.inputs;
@@ -361,28 +364,33 @@ bool checkInputBinding(const Manifest &manifest, size_t index,
             formatTensorType(tensor.getElementType(), tensor.getShape());
     return false;
   }
+  if (tensor.getByteSize() != 0)
+    std::memcpy(tensors[index].data(), tensor.data(), tensor.getByteSize());
+  bound[index] = true;
+  return true;
+}
+
+bool ModelInputs::checkAllBound(const Manifest &manifest,
+                                const std::string &name,
+                                std::string &error) const {
+  for (size_t i = 0; i < bound.size(); ++i)
+    if (!bound[i]) {
+      error = "cannot run model '" + name + "': input '" +
+              manifest.inputs[i].name + "' is not bound";
+      return false;
+    }
   return true;
 }
 
 bool CompiledModel::bindInput(size_t index, const HostTensor &tensor,
                               std::string &error) {
-  if (!checkInputBinding(state->manifest, index, tensor, state->path, error))
-    return false;
-  if (tensor.getByteSize() != 0)
-    std::memcpy(state->inputs[index].data(), tensor.data(),
-                tensor.getByteSize());
-  state->bound[index] = true;
-  return true;
+  return state->inputs.bind(state->manifest, index, tensor, state->path,
+                            error);
 }
 
 bool CompiledModel::run(std::string &error) {
-  for (size_t i = 0; i < state->bound.size(); ++i) {
-    if (!state->bound[i]) {
-      error = "cannot run model '" + state->path + "': input '" +
-              state->manifest.inputs[i].name + "' is not bound";
-      return false;
-    }
-  }
+  if (!state->inputs.checkAllBound(state->manifest, state->path, error))
+    return false;
   using Clock = std::chrono::steady_clock;
   state->stepSeconds.clear();
   for (size_t i = 0; i < state->manifest.steps.size(); ++i) {

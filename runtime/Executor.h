@@ -43,13 +43,33 @@ struct StepTiming {
   double seconds = 0;
 };
 
-/// Checks that `tensor` may be bound as input `index` of `manifest`, the
-/// model named `name`: the input exists and its element type and shape are
-/// the tensor's. On failure returns false and sets `error` naming the input
-/// and the expected and actual types. Shared by the CPU and GPU models.
-bool checkInputBinding(const Manifest &manifest, size_t index,
-                       const HostTensor &tensor, const std::string &name,
-                       std::string &error);
+/// A loaded model's inputs on the host: a tensor per manifest input, and
+/// which have been bound. Shared by the CPU and GPU models.
+class ModelInputs {
+public:
+  ModelInputs() = default;
+  /// Zero-filled tensors of the inputs of `manifest`, none bound.
+  explicit ModelInputs(const Manifest &manifest);
+
+  /// Copies `tensor` in as input `index` of `manifest`, the model named
+  /// `name`, after checking that the input exists and that its element type
+  /// and shape are the tensor's. On failure returns false and sets `error`
+  /// naming the input and the expected and actual types.
+  bool bind(const Manifest &manifest, size_t index, const HostTensor &tensor,
+            const std::string &name, std::string &error);
+  /// True when every input is bound; else sets `error` naming the first
+  /// unbound one.
+  bool checkAllBound(const Manifest &manifest, const std::string &name,
+                     std::string &error) const;
+
+  size_t size() const { return tensors.size(); }
+  HostTensor &operator[](size_t index) { return tensors[index]; }
+  const HostTensor &operator[](size_t index) const { return tensors[index]; }
+
+private:
+  std::vector<HostTensor> tensors;
+  std::vector<bool> bound;
+};
 
 /// A loaded model: its kernels, weights, arena and thread pool. Movable, not
 /// copyable. Not safe to use from several threads at once.

@@ -126,16 +126,16 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
         std::optional<HostTensor> entries = getConstant(mask, weights);
         if (!entries || !hasShape(x, add.getType().getShape()))
           continue;
-        std::optional<bool> isCausal = classifyMask(
-            entries->getShape(), queries, keys,
-            [&](int64_t index) -> std::optional<bool> {
-              double entry = entries->getFloat(index);
-              if (entry == 0.0)
-                return false;
-              if (entry <= kHiddenBelow)
-                return true;
-              return std::nullopt;
-            });
+        std::optional<bool> isCausal =
+            classifyMask(entries->getShape(), queries, keys,
+                         [&](int64_t index) -> std::optional<bool> {
+                           double entry = entries->getFloat(index);
+                           if (entry == 0.0)
+                             return false;
+                           if (entry <= kHiddenBelow)
+                             return true;
+                           return std::nullopt;
+                         });
         if (!isCausal)
           continue;
         causal = *isCausal;
@@ -150,16 +150,17 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
       bool scoresIfTrue =
           getSplat(select.getFalseValue(), weights).value_or(0) <= kHiddenBelow;
       Value x = scoresIfTrue ? select.getTrueValue() : select.getFalseValue();
-      Value fill = scoresIfTrue ? select.getFalseValue() : select.getTrueValue();
+      Value fill =
+          scoresIfTrue ? select.getFalseValue() : select.getTrueValue();
       std::optional<double> fillValue = getSplat(fill, weights);
       if (!condition || !fillValue || *fillValue > kHiddenBelow ||
           !hasShape(x, select.getType().getShape()))
         return rewriter.notifyMatchFailure(root, "requires a causal mask");
-      std::optional<bool> isCausal = classifyMask(
-          condition->getShape(), queries, keys,
-          [&](int64_t index) -> std::optional<bool> {
-            return (condition->getInt(index) != 0) != scoresIfTrue;
-          });
+      std::optional<bool> isCausal =
+          classifyMask(condition->getShape(), queries, keys,
+                       [&](int64_t index) -> std::optional<bool> {
+                         return (condition->getInt(index) != 0) != scoresIfTrue;
+                       });
       if (!isCausal)
         return rewriter.notifyMatchFailure(root, "requires a causal mask");
       causal = *isCausal;
@@ -170,7 +171,8 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
     double scale = 1.0;
     if (auto div = scores.getDefiningOp<DivOp>()) {
       std::optional<double> divisor = getSplat(div.getRhs(), weights);
-      if (divisor && *divisor != 0 && hasShape(div.getLhs(), div.getType().getShape())) {
+      if (divisor && *divisor != 0 &&
+          hasShape(div.getLhs(), div.getType().getShape())) {
         scale = 1.0 / *divisor;
         scores = div.getLhs();
       }
@@ -185,12 +187,23 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
       return rewriter.notifyMatchFailure(root, "requires matmul(q, k^T)");
     Value query = stripScale(qk.getLhs(), scale);
     Value keyOperand = stripScale(qk.getRhs(), scale);
+    Value key = qk.getTransposeRhs() ? keyOperand : getTransposed(keyOperand);
+
+    // 5. Grouped-query attention: keys and values repeated for the query
+    //    heads are read before the repeat, so the kernel reads each once.
+    Value keyHeads = key ? getUnrepeatedHeads(key) : Value();
+    Value valueHeads = getUnrepeatedHeads(value);
+    if (keyHeads && valueHeads && getShape(keyHeads) == getShape(valueHeads)) {
+      key = keyHeads;
+      value = valueHeads;
+    } else if (key && getShape(key).size() != 4) {
+      key = Value(); // A repeat seen only through the transpose of k.
+    }
     ArrayRef<int64_t> q = qk.getLhs().getType().getShape();
-    ArrayRef<int64_t> v = cast<RankedTensorType>(value.getType()).getShape();
+    ArrayRef<int64_t> v = getShape(value);
     if (q.size() != 4 || qk.getRhs().getType().getRank() != 4 || q[0] != v[0] ||
         v[1] == 0 || q[1] % v[1] != 0 || q[2] != queries)
       return rewriter.notifyMatchFailure(root, "requires [B, H, S, D] heads");
-    Value key = qk.getTransposeRhs() ? keyOperand : getTransposed(keyOperand);
     // Without a transposed form to read k from, k^T is transposed back.
     SmallVector<int64_t> k(
         cast<RankedTensorType>((key ? key : keyOperand).getType()).getShape());
@@ -224,9 +237,40 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
     return value;
   }
 
+  static ArrayRef<int64_t> getShape(Value value) {
+    return cast<RankedTensorType>(value.getType()).getShape();
+  }
+
+  /// The [B, KV, S, D] `x` whose heads `heads` repeats R times each, as
+  /// transformers' repeat_kv exports it: broadcast_to(reshape(x)) of shape
+  /// [B, KV, R, S, D], perhaps reshaped to [B, KV*R, S, D]; null otherwise.
+  static Value getUnrepeatedHeads(Value heads) {
+    if (auto merge = heads.getDefiningOp<ReshapeOp>()) {
+      ArrayRef<int64_t> h = getShape(heads), r = getShape(merge.getInput());
+      if (r.size() != 5 ||
+          h != ArrayRef<int64_t>{r[0], r[1] * r[2], r[3], r[4]})
+        return Value();
+      heads = merge.getInput();
+    }
+    auto repeat = heads.getDefiningOp<BroadcastToOp>();
+    auto unsqueeze =
+        repeat ? repeat.getInput().getDefiningOp<ReshapeOp>() : ReshapeOp();
+    if (!unsqueeze)
+      return Value();
+    Value x = unsqueeze.getInput();
+    ArrayRef<int64_t> s = getShape(x), b = getShape(heads);
+    if (s.size() != 4 || b.size() != 5 ||
+        getShape(unsqueeze.getResult()) !=
+            ArrayRef<int64_t>{s[0], s[1], 1, s[2], s[3]} ||
+        b != ArrayRef<int64_t>{s[0], s[1], b[2], s[2], s[3]})
+      return Value();
+    return x;
+  }
+
   /// The `k` whose last two axes `keysT` [B, H, D, S] swaps: a transpose of
   /// them, or PyTorch's reshape to [B*H, S, D], transpose and reshape back;
-  /// null otherwise.
+  /// null otherwise. The `k` so read may also be the [B, KV, R, S, D] repeat
+  /// of grouped-query heads (see getUnrepeatedHeads).
   static Value getTransposed(Value keysT) {
     static constexpr int64_t kLastTwo[] = {0, 1, 3, 2};
     if (auto transpose = keysT.getDefiningOp<TransposeOp>())
@@ -241,10 +285,14 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
     if (!inner || transpose.getPermutation() != ArrayRef<int64_t>{0, 2, 1})
       return Value();
     Value key = inner.getInput();
-    ArrayRef<int64_t> k = cast<RankedTensorType>(key.getType()).getShape();
-    ArrayRef<int64_t> t = cast<RankedTensorType>(keysT.getType()).getShape();
+    SmallVector<int64_t> k(getShape(key));
+    ArrayRef<int64_t> t = getShape(keysT);
+    if (k.size() == 5) { // [B, KV, R, S, D]: heads KV*R.
+      k[1] *= k[2];
+      k.erase(k.begin() + 2);
+    }
     if (k.size() != 4 || t.size() != 4 ||
-        inner.getType().getShape() !=
+        getShape(inner.getResult()) !=
             ArrayRef<int64_t>{k[0] * k[1], k[2], k[3]} ||
         t != ArrayRef<int64_t>{k[0], k[1], k[3], k[2]})
       return Value();

@@ -14,7 +14,6 @@
 #include "runtime/CUDA/LaunchPlan.h"
 #include "runtime/Executor.h"
 
-#include <cstring>
 
 namespace kiln::cuda {
 
@@ -139,8 +138,7 @@ struct CudaModel::State {
   std::vector<std::string> symbols;
   DeviceLayout layout;
   std::vector<KernelLaunch> launches;
-  std::vector<HostTensor> inputs;
-  std::vector<bool> bound;
+  ModelInputs inputs;
   std::vector<HostTensor> outputs;
   CUstream stream = nullptr;
   CUdeviceptr memory = 0;
@@ -280,9 +278,7 @@ std::optional<CudaModel> CudaModel::load(const CudaDevice &device,
     state->layout = planDeviceLayout(state->manifest, artifact.weights);
     state->launches =
         buildLaunches(state->manifest, *artifact.cuda, state->layout);
-    for (const TensorSpec &spec : state->manifest.inputs)
-      state->inputs.emplace_back(spec.type, spec.shape);
-    state->bound.assign(state->inputs.size(), false);
+    state->inputs = ModelInputs(state->manifest);
     for (const TensorSpec &spec : state->manifest.outputs)
       state->outputs.emplace_back(spec.type, spec.shape);
     if (state->allocate(artifact.weights, message) &&
@@ -314,23 +310,14 @@ bool CudaModel::usesGraph() const { return state->graphExec != nullptr; }
 
 bool CudaModel::bindInput(size_t index, const HostTensor &tensor,
                           std::string &error) {
-  if (!checkInputBinding(state->manifest, index, tensor, state->path, error))
-    return false;
-  if (tensor.getByteSize() != 0)
-    std::memcpy(state->inputs[index].data(), tensor.data(),
-                tensor.getByteSize());
-  state->bound[index] = true;
-  return true;
+  return state->inputs.bind(state->manifest, index, tensor, state->path,
+                            error);
 }
 
 bool CudaModel::run(std::string &error) {
   State &s = *state;
-  for (size_t i = 0; i < s.bound.size(); ++i)
-    if (!s.bound[i]) {
-      error = "cannot run model '" + s.path + "': input '" +
-              s.manifest.inputs[i].name + "' is not bound";
-      return false;
-    }
+  if (!s.inputs.checkAllBound(s.manifest, s.path, error))
+    return false;
   const CudaDriverApi &api = s.device.api;
   std::string message;
   bool ok = true;

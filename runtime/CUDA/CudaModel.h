@@ -99,7 +99,7 @@ public:
   bool usesGraph() const;
 
   /// As CompiledModel::bindInput: copies `tensor` to the host side of input
-  /// `index` after checking it with `checkInputBinding`.
+  /// `index` after checking it (`ModelInputs::bind`).
   bool bindInput(size_t index, const HostTensor &tensor, std::string &error);
 
   /// Copies the inputs to the device, runs every kernel in order and copies

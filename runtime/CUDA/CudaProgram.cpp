@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/CUDA/CudaProgram.h"
+#include "runtime/FileBytes.h"
 
 #include <nlohmann/json.hpp>
 
@@ -46,18 +47,6 @@ bool isKnownCudaArch(const std::string &arch) {
   return arch == "sm_80" || arch == "sm_90a";
 }
 
-static void appendInt(std::vector<uint8_t> &bytes, uint64_t value, int width) {
-  for (int i = 0; i < width; ++i)
-    bytes.push_back(static_cast<uint8_t>(value >> (8 * i)));
-}
-
-static uint64_t readInt(const uint8_t *bytes, int width) {
-  uint64_t value = 0;
-  for (int i = 0; i < width; ++i)
-    value |= static_cast<uint64_t>(bytes[i]) << (8 * i);
-  return value;
-}
-
 //===----------------------------------------------------------------------===//
 // Writing
 //===----------------------------------------------------------------------===//
@@ -82,9 +71,9 @@ bool encodeCudaSection(const CudaProgram &program, std::vector<uint8_t> &bytes,
     return false;
   }
   bytes.assign(kMagic, kMagic + sizeof(kMagic));
-  appendInt(bytes, kCudaSectionVersion, 4);
-  appendInt(bytes, 0, 4);
-  appendInt(bytes, index.size(), 8);
+  appendLittleEndian(bytes, kCudaSectionVersion, 4);
+  appendLittleEndian(bytes, 0, 4);
+  appendLittleEndian(bytes, index.size(), 8);
   bytes.insert(bytes.end(), index.begin(), index.end());
   for (const CudaKernelImage &kernel : program.kernels)
     bytes.insert(bytes.end(), kernel.cubin.begin(), kernel.cubin.end());
@@ -227,14 +216,14 @@ static std::optional<CudaProgram> decode(const uint8_t *data, size_t size,
     error = "not a CUDA kernels section (bad magic)";
     return std::nullopt;
   }
-  uint64_t version = readInt(data + 8, 4);
+  uint64_t version = readLittleEndian(data + 8, 4);
   if (version != kCudaSectionVersion) {
     error = "unsupported CUDA section version " + std::to_string(version) +
             " (this runtime reads version " +
             std::to_string(kCudaSectionVersion) + ")";
     return std::nullopt;
   }
-  uint64_t indexSize = readInt(data + 16, 8);
+  uint64_t indexSize = readLittleEndian(data + 16, 8);
   if (indexSize > kMaxIndexBytes || indexSize > size - kHeaderSize) {
     error = "the index (" + std::to_string(indexSize) +
             " bytes) extends beyond the section";

@@ -402,6 +402,44 @@ def case_torch_attention(d):
               [context, activated])
 
 
+def case_gqa_attention(d):
+    """Grouped-query attention as transformers' Llama exports it: 2 key/value
+    heads repeated for 4 query heads by Unsqueeze, Expand and Reshape (k
+    straight from the repeated rank-5 value to [B*H, S, D] for its
+    transpose), then causal scaled dot-product attention."""
+    B, H, KV, S, D = 2, 4, 2, 4, 8
+    root_scale = np.array([1 / math.sqrt(math.sqrt(D))], np.float32)
+    lowest = np.finfo(np.float32).min
+    mask = np.triu(np.full((S, S), lowest, np.float32), 1)
+    nodes = [
+        helper.make_node("Unsqueeze", ["k", "axis2"], ["k5"]),
+        helper.make_node("Expand", ["k5", "repeated"], ["kr5"]),
+        helper.make_node("Reshape", ["kr5", "flat"], ["k3"]),
+        helper.make_node("Transpose", ["k3"], ["kt3"], perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["kt3", "heads_t"], ["kt"]),
+        helper.make_node("Unsqueeze", ["v", "axis2"], ["v5"]),
+        helper.make_node("Expand", ["v5", "repeated"], ["vr5"]),
+        helper.make_node("Reshape", ["vr5", "heads"], ["vr"]),
+        helper.make_node("Mul", ["q", "root_scale"], ["qs"]),
+        helper.make_node("Mul", ["kt", "root_scale"], ["kts"]),
+        helper.make_node("MatMul", ["qs", "kts"], ["scores"]),
+        helper.make_node("Add", ["scores", "mask"], ["masked"]),
+        helper.make_node("Softmax", ["masked"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "vr"], ["context"]),
+    ]
+    inits = [("root_scale", root_scale), ("axis2", i64(2)),
+             ("repeated", i64(B, KV, H // KV, S, D)), ("flat", i64(-1, S, D)),
+             ("heads_t", i64(B, H, D, S)), ("heads", i64(B, H, S, D)),
+             ("mask", mask)]
+    model = make(nodes, [("q", F, [B, H, S, D]), ("k", F, [B, KV, S, D]),
+                         ("v", F, [B, KV, S, D])], ["context"], inits)
+    q, k, v = randn(B, H, S, D), randn(B, KV, S, D), randn(B, KV, S, D)
+    f = lambda t: np.repeat(t.astype(np.float64), H // KV, axis=1)
+    scores = q.astype(np.float64) @ f(k).transpose(0, 1, 3, 2) / math.sqrt(D) + mask
+    context = softmax(scores, -1) @ f(v)
+    save_case(d, "gqa_attention", model, {"q": q, "k": k, "v": v}, [context])
+
+
 def case_rms_norm_silu(d):
     """transformers' RMSNorm and SiLU as PyTorch exports them."""
     D = 16
@@ -579,7 +617,7 @@ def main():
         for case in (case_elementwise, case_contractions, case_reductions,
                      case_data_movement, case_shape_folding, case_transformer,
                      case_cnn, case_external, case_torch_attention,
-                     case_rms_norm_silu, case_router):
+                     case_gqa_attention, case_rms_norm_silu, case_router):
             case(directory)
     elif mode == "hostile":
         hostile(directory)

@@ -30,9 +30,7 @@ namespace {
 
 class OnnxImportTest : public ::testing::Test {
 protected:
-  OnnxImportTest() {
-    context.loadDialect<KilnDialect, func::FuncDialect>();
-  }
+  OnnxImportTest() { context.loadDialect<KilnDialect, func::FuncDialect>(); }
 
   static std::string pathOf(const std::string &file) {
     return std::string(KILN_ONNX_TEST_MODELS) + "/" + file;
@@ -103,7 +101,9 @@ TEST_F(OnnxImportTest, Elementwise) {
   EXPECT_EQ(count<ErfOp>(*module), 1);
 }
 
-TEST_F(OnnxImportTest, Contractions) { EXPECT_TRUE(importAndCompare("contractions")); }
+TEST_F(OnnxImportTest, Contractions) {
+  EXPECT_TRUE(importAndCompare("contractions"));
+}
 
 TEST_F(OnnxImportTest, Reductions) {
   OwningOpRef<ModuleOp> module = importAndCompare("reductions");
@@ -152,7 +152,9 @@ TEST_F(OnnxImportTest, Cnn) {
   EXPECT_EQ(count<AvgPool2DOp>(*module), 1);
 }
 
-TEST_F(OnnxImportTest, ExternalData) { EXPECT_TRUE(importAndCompare("external")); }
+TEST_F(OnnxImportTest, ExternalData) {
+  EXPECT_TRUE(importAndCompare("external"));
+}
 
 /// PyTorch's attention: q and k scaled on their own fold into the attention's
 /// scale, k^T as reshape-transpose-reshape reads k itself, the batched mask
@@ -174,6 +176,22 @@ TEST_F(OnnxImportTest, TorchAttention) {
   func::FuncOp main = *getEntryFunction(*module);
   EXPECT_EQ(main.getResultAttrOfType<StringAttr>(0, "kiln.name"), "context");
   EXPECT_EQ(main.getResultAttrOfType<StringAttr>(1, "kiln.name"), "activated");
+}
+
+/// Keys and values repeated for the query heads are read before the repeat:
+/// one grouped-query kiln.attention over the 2 key/value heads.
+TEST_F(OnnxImportTest, GroupedQueryAttention) {
+  OwningOpRef<ModuleOp> module = importAndCompare("gqa_attention");
+  ASSERT_TRUE(module);
+  EXPECT_EQ(count<BroadcastToOp>(*module), 0);
+  EXPECT_EQ(count<TransposeOp>(*module), 0);
+  ASSERT_EQ(count<AttentionOp>(*module), 1);
+  module->walk([](AttentionOp op) {
+    EXPECT_TRUE(op.getCausal());
+    EXPECT_EQ(op.getKey().getType().getShape()[1], 2);
+    EXPECT_EQ(op.getValue().getType().getShape()[1], 2);
+    EXPECT_EQ(op.getQuery().getType().getShape()[1], 4);
+  });
 }
 
 /// transformers' RMSNorm and SiLU become kiln.rms_norm and kiln.silu.
