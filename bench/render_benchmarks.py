@@ -247,6 +247,13 @@ def plot(reports, peers, plots):
     return [path for path in paths if path]
 
 
+def fraction_of_peak(result, peak_gflops, threads):
+    """`result`'s share of the FMA peak its run measured, on one thread."""
+    if int(threads) != 1:
+        return "-"
+    return f"{result['gflops'] / peak_gflops:.0%} of {peak_gflops:.0f}"
+
+
 def tuning_lines(path):
     """The tuning benchmark's section (bench/tuning_bench.py's JSON)."""
     with open(path) as f:
@@ -276,7 +283,10 @@ def tuning_lines(path):
                      f"{k['trials_to_within']} | {fmt_seconds(k['search_seconds'])} |")
     lines += ["", "### Tuned f32 matmul against OpenBLAS and oneDNN", "",
               "`kiln tune` at its budget, then `kiln bench --db` with the tuned configs; "
-              "GFLOP/s (median).", "",
+              "GFLOP/s (median). The fraction of the FMA peak is given for one thread "
+              "only: on a machine whose hardware threads may share a core (a VM's vCPUs "
+              "placed by its hypervisor) the all-thread peak measured in one run can be "
+              "anything from one core's to all cores', so it is no fixed yardstick.", "",
               "| shape | threads | Kiln tuned | OpenBLAS | oneDNN | tuned / faster peer "
               "| of FMA peak |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -294,7 +304,7 @@ def tuning_lines(path):
             ratio = f"{kiln['gflops'] / max(peers):.2f}" if peers else "-"
             lines.append(f"| {shape} | {threads} | {kiln['gflops']:.1f}{noisy(kiln)} | "
                          f"{fmt('openblas')} | {fmt('onednn')} | {ratio} | "
-                         f"{kiln['gflops'] / peak:.0%} of {peak:.0f} |")
+                         f"{fraction_of_peak(kiln, peak, threads)} |")
     lines += ["", "### Tuned against default per kernel (zoo models)", "",
               "`kiln tune --model NAME --json`, all hardware threads; roofline: the "
               "roofline's bound over the tuned time.", ""]

@@ -63,8 +63,11 @@ else
 fi
 
 # The system Python, where setup.sh installs matplotlib.
+command="scripts/bench.sh"
+[ "$run_tuning" = 1 ] && command+=" --tuning"
+command+="${*:+ $*}"
 /usr/bin/python3 "$here/bench/render_benchmarks.py" \
-  --command "scripts/bench.sh${*:+ $*}" \
+  --command "$command" \
   --notes "$here/bench/NOTES.md" \
   --plots "$here/bench/plots" \
   --output "$here/BENCHMARKS.md" "${tuning[@]}" "${peers_args[@]}" \
