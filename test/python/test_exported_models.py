@@ -9,6 +9,7 @@ computed in another order still lands within it at these sizes."""
 
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -33,6 +34,15 @@ MODELS = {
     "resnet18": ["kiln.conv2d", "kiln.max_pool2d"],
     "mixtral": ["kiln.attention", "kiln.rms_norm", "kiln.moe_router"],
 }
+
+# The grouped-query models' key/value heads: their attention must read the
+# keys and values before transformers' repeat_kv (one copy per kv head).
+KV_HEADS = {"llama": 2, "mixtral": 2}
+
+# The operand types of a kiln.attention: query, key, value.
+ATTENTION_TYPES = re.compile(
+    r"kiln\.attention .*: \(tensor<(\w+)>, tensor<(\w+)>, tensor<(\w+)>\)")
+
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
@@ -79,3 +89,10 @@ def test_exported_model_imports_fused_ops(exported, name, tmp_path):
         assert op + " " in text, "%s: no %s in the import" % (name, op)
     assert "kiln.softmax" not in text, \
         "%s: an attention softmax was not fused" % name
+    if name in KV_HEADS:
+        attentions = ATTENTION_TYPES.findall(text)
+        assert attentions, "%s: no typed kiln.attention" % name
+        for types in attentions:
+            heads = [int(t.split("x")[1]) for t in types]
+            assert heads[1:] == [KV_HEADS[name]] * 2, \
+                "%s: attention heads (q, k, v) %s" % (name, heads)
