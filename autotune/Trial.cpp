@@ -158,26 +158,12 @@ std::string runTrial(const TrialOptions &options) {
   // 4. Then timed.
   SteadyClock clock;
   Measurement measured = measure(run, options.measure, clock);
-  const Summary &s = measured.summary;
-  nlohmann::json answer{{"status", "ok"},
-                        {"count", s.count},
-                        {"median", s.median},
-                        {"q1", s.q1},
-                        {"q3", s.q3},
-                        {"min", s.min},
-                        {"max", s.max},
-                        {"mean", s.mean},
-                        {"spread", s.relativeSpread},
-                        {"stable", measured.stable},
-                        {"remeasured", measured.remeasured}};
-  if (measured.remeasured) {
-    const Summary &d = measured.discarded;
-    answer["discarded"] = {{"count", d.count},
-                           {"median", d.median},
-                           {"q1", d.q1},
-                           {"q3", d.q3},
-                           {"spread", d.relativeSpread}};
-  }
+  nlohmann::json answer = summaryToJson(measured.summary);
+  answer["status"] = "ok";
+  answer["stable"] = measured.stable;
+  answer["remeasured"] = measured.remeasured;
+  if (measured.remeasured)
+    answer["discarded"] = summaryToJson(measured.discarded);
   return answer.dump();
 }
 

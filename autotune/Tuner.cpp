@@ -9,6 +9,7 @@
 #include "autotune/CostModel.h"
 #include "autotune/KernelSignature.h"
 #include "autotune/Trial.h"
+#include "runtime/ThreadPool.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/Builders.h"
@@ -181,6 +182,18 @@ static std::string describeFailures(const KernelTuning &tuning) {
             getTrialStatusName(tuning.failures[0].result.status) + ": " +
             tuning.failures[0].result.reason;
   return text + ")";
+}
+
+TunerOptions getHostTunerOptions(codegen::CpuTarget target, int threads) {
+  TunerOptions options;
+  codegen::HostMachine machine = codegen::getHostMachine();
+  options.fingerprint = codegen::getTuningFingerprint(target, machine);
+  options.l2Bytes = machine.l2Bytes;
+  options.target = std::move(target);
+  ThreadPool pool(threads);
+  options.threads = pool.getNumThreads();
+  options.peaks = measureMachinePeaks(pool);
+  return options;
 }
 
 FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,

@@ -61,6 +61,12 @@ struct TunerOptions {
   std::string trialDataFolder;
 };
 
+/// Options for tuning for `target` on this machine on `threads` threads (0:
+/// one per hardware thread): the host's tuning fingerprint and L2 size, and
+/// the roofline measured on those threads. The caller sets the worker, the
+/// compiler version and the budgets.
+TunerOptions getHostTunerOptions(codegen::CpuTarget target, int threads);
+
 /// A failed candidate, for the report.
 struct FailedCandidate {
   std::string config;

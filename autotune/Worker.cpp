@@ -40,6 +40,26 @@ const char *getTrialStatusName(TrialStatus status) {
   return "failed";
 }
 
+nlohmann::json summaryToJson(const Summary &summary) {
+  return {{"count", summary.count}, {"median", summary.median},
+          {"q1", summary.q1},       {"q3", summary.q3},
+          {"min", summary.min},     {"max", summary.max},
+          {"mean", summary.mean},   {"spread", summary.relativeSpread}};
+}
+
+Summary summaryFromJson(const nlohmann::json &object) {
+  Summary summary;
+  summary.count = object.value("count", int64_t(0));
+  summary.median = object.value("median", 0.0);
+  summary.q1 = object.value("q1", 0.0);
+  summary.q3 = object.value("q3", 0.0);
+  summary.min = object.value("min", 0.0);
+  summary.max = object.value("max", 0.0);
+  summary.mean = object.value("mean", 0.0);
+  summary.relativeSpread = object.value("spread", 0.0);
+  return summary;
+}
+
 TrialResult parseTrialAnswer(const std::string &line) {
   TrialResult result;
   nlohmann::json answer =
@@ -59,27 +79,13 @@ TrialResult parseTrialAnswer(const std::string &line) {
   result.reason = answer.value("reason", "");
   if (!result.ok())
     return result;
-  Summary &s = result.seconds;
-  s.count = answer.value("count", int64_t(0));
-  s.median = answer.value("median", 0.0);
-  s.q1 = answer.value("q1", 0.0);
-  s.q3 = answer.value("q3", 0.0);
-  s.min = answer.value("min", 0.0);
-  s.max = answer.value("max", 0.0);
-  s.mean = answer.value("mean", 0.0);
-  s.relativeSpread = answer.value("spread", 0.0);
+  result.seconds = summaryFromJson(answer);
+  const Summary &s = result.seconds;
   result.stable = answer.value("stable", false);
   result.remeasured = answer.value("remeasured", false);
   if (result.remeasured && answer.contains("discarded") &&
-      answer["discarded"].is_object()) {
-    const nlohmann::json &discarded = answer["discarded"];
-    Summary &d = result.discardedSeconds;
-    d.count = discarded.value("count", int64_t(0));
-    d.median = discarded.value("median", 0.0);
-    d.q1 = discarded.value("q1", 0.0);
-    d.q3 = discarded.value("q3", 0.0);
-    d.relativeSpread = discarded.value("spread", 0.0);
-  }
+      answer["discarded"].is_object())
+    result.discardedSeconds = summaryFromJson(answer["discarded"]);
   if (s.count <= 0 || !(s.median > 0)) {
     result.status = TrialStatus::Failed;
     result.reason = "the worker reported no timing";

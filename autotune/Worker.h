@@ -16,6 +16,8 @@
 
 #include "autotune/Statistics.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <string>
 #include <vector>
 
@@ -74,6 +76,11 @@ struct WorkerOptions {
 /// normally, otherwise the signal, the timeout or the memory limit. Never
 /// throws, never kills this process.
 TrialResult runWorker(const WorkerOptions &options);
+
+/// A timing summary as the worker's answer carries it (count, median,
+/// quartiles, extremes, mean, spread), and back; absent fields read as 0.
+nlohmann::json summaryToJson(const Summary &summary);
+Summary summaryFromJson(const nlohmann::json &object);
 
 /// Parses the worker's JSON answer line (see autotune/Trial.h); a status of
 /// Failed with the reason when it is not one.

@@ -23,7 +23,6 @@
 #include "passes/Fusion/KernelGroups.h"
 #include "reference/Evaluator.h"
 #include "runtime/Executor.h"
-#include "runtime/MachinePeaks.h"
 #include "runtime/ThreadPool.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -443,17 +442,10 @@ py::list tune(const ModelSource &source, const std::string &target,
     std::unique_ptr<kiln::autotune::TuningDatabase> database =
         openDatabase(dbPath);
 
-    kiln::autotune::TunerOptions options;
-    options.target = getTarget(target);
+    kiln::autotune::TunerOptions options =
+        kiln::autotune::getHostTunerOptions(getTarget(target), threads);
     options.workerPath = workerPath;
-    kiln::codegen::HostMachine machine = kiln::codegen::getHostMachine();
-    options.fingerprint =
-        kiln::codegen::getTuningFingerprint(options.target, machine);
-    options.l2Bytes = machine.l2Bytes;
     options.compilerVersion = kiln::compiler::getCompilerVersion();
-    kiln::ThreadPool pool(threads);
-    options.threads = pool.getNumThreads();
-    options.peaks = kiln::measureMachinePeaks(pool);
     options.search.maxTrials = budget;
     options.measureSeconds = measureSeconds;
     for (auto kernel : (**outlined).getOps<func::FuncOp>()) {

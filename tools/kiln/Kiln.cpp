@@ -1169,18 +1169,13 @@ getTunerOptions(const char *argv0) {
     (void)fail(llvm::toString(target.takeError()));
     return failure();
   }
-  kiln::autotune::TunerOptions options;
-  options.workerPath = findTuneWorker(argv0);
-  if (options.workerPath.empty())
+  std::string workerPath = findTuneWorker(argv0);
+  if (workerPath.empty())
     return failure();
-  kiln::codegen::HostMachine machine = kiln::codegen::getHostMachine();
-  options.fingerprint = kiln::codegen::getTuningFingerprint(*target, machine);
-  options.l2Bytes = machine.l2Bytes;
-  options.target = std::move(*target);
+  kiln::autotune::TunerOptions options =
+      kiln::autotune::getHostTunerOptions(std::move(*target), numThreads);
+  options.workerPath = std::move(workerPath);
   options.compilerVersion = kiln::compiler::getCompilerVersion();
-  kiln::ThreadPool pool(numThreads);
-  options.threads = pool.getNumThreads();
-  options.peaks = kiln::measureMachinePeaks(pool);
   options.search.maxTrials = trialBudget;
   options.measureSeconds = measureSeconds;
   options.trialDataFolder = trialDataFolder;
