@@ -225,7 +225,7 @@ CudaSearchSpace buildCudaSearchSpace(func::FuncOp kernel,
     for (int64_t s = 2; s <= 16 && space.k / s >= 256; s *= 2)
       splits.push_back(s);
     add(CudaKnobKind::SplitK, splits);
-    // 3. Clusters, which share operand tiles by multicast (sm_90a).
+    // 3. Clusters of blocks scheduled together on one GPC (sm_90a).
     if (limits.clusterBlocks > 1) {
       add(CudaKnobKind::ClusterM, {1, 2, 4});
       add(CudaKnobKind::ClusterN, {1, 2, 4});
@@ -285,14 +285,11 @@ CudaTuningConfig applyCudaCandidate(const CudaSearchSpace &space,
   return config;
 }
 
-FailureOr<CudaConfigAttr> toCudaConfigAttr(MLIRContext *context,
-                                           const CudaTuningConfig &config) {
-  // TODO(#6): carry split-K and the cluster shape once the generator
-  // implements them.
-  if (config.splitK != 1 || config.clusterM != 1 || config.clusterN != 1)
-    return failure();
+CudaConfigAttr toCudaConfigAttr(MLIRContext *context,
+                                const CudaTuningConfig &config) {
   return CudaConfigAttr::get(context, config.blockM, config.blockN,
-                             config.blockK, config.warps, config.stages);
+                             config.blockK, config.warps, config.stages,
+                             config.splitK, config.clusterM, config.clusterN);
 }
 
 int64_t estimateSharedBytes(const CudaSearchSpace &space,
@@ -352,10 +349,13 @@ static std::optional<std::string> checkMatmul(const CudaSearchSpace &space,
                          "tiles",
                          config.warps, config.blockM, config.blockN)
         .str();
-  if (space.k % config.splitK != 0 || space.k / config.splitK < config.blockK)
-    return llvm::formatv("split-K {0} leaves slices of k={1} shallower than "
-                         "block_k {2}",
-                         config.splitK, space.k / config.splitK, config.blockK)
+  // The generator cuts k into slices of whole block_k tiles; equal slices
+  // keep every block busy and none empty.
+  int64_t kTiles = llvm::divideCeil(space.k, config.blockK);
+  if (kTiles % config.splitK != 0)
+    return llvm::formatv("split-K {0} does not divide the {1} block_k tiles "
+                         "of k={2} evenly",
+                         config.splitK, kTiles, space.k)
         .str();
   int64_t cluster = config.clusterM * config.clusterN;
   if (cluster > space.limits.clusterBlocks)

@@ -18,9 +18,9 @@
 // Legality: at most 1024 threads per block; whole mma tiles per warp; the
 // shared memory of all pipeline stages within the architecture's per-block
 // limit (163 KiB on sm_80, 227 KiB on sm_90a); estimated registers at most
-// 255 per thread and 64K per block (one block per SM); split-K slices at
-// least one k block deep; clusters of at most 8 blocks that divide the
-// grid.
+// 255 per thread and 64K per block (one block per SM); split-K into equal
+// slices of whole block_k tiles; clusters of at most 8 blocks that divide
+// the grid.
 //
 // Tuning results are keyed by a GPU fingerprint: from the driver's device
 // description when a device is present, or from the architecture alone
@@ -128,10 +128,9 @@ CudaSearchSpace buildCudaSearchSpace(mlir::func::FuncOp kernel,
 CudaTuningConfig applyCudaCandidate(const CudaSearchSpace &space,
                                     const Candidate &candidate);
 
-/// `config` as the #kiln.cuda_config the generator reads; fails while it
-/// uses split-K or clusters, which the attribute cannot express yet.
-mlir::FailureOr<CudaConfigAttr> toCudaConfigAttr(mlir::MLIRContext *context,
-                                                 const CudaTuningConfig &config);
+/// `config` as the #kiln.cuda_config the generator reads.
+CudaConfigAttr toCudaConfigAttr(mlir::MLIRContext *context,
+                                const CudaTuningConfig &config);
 
 /// Shared memory and registers per thread `config` is estimated to need.
 int64_t estimateSharedBytes(const CudaSearchSpace &space,

@@ -93,6 +93,7 @@ FailureOr<CudaProgram> compileCudaKernels(ModuleOp module, StringRef arch,
                   static_cast<uint32_t>(launch.gridZ)};
     image.block = {static_cast<uint32_t>(launch.blockX), 1, 1};
     image.sharedBytes = static_cast<uint32_t>(launch.sharedBytes);
+    image.workspaceBytes = static_cast<uint64_t>(launch.workspaceBytes);
     image.config = printConfig(kernel);
     image.cubin = std::move(compiled->cubin);
     program.kernels.push_back(std::move(image));

@@ -60,7 +60,8 @@ CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 LogicalResult
 CudaConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        int64_t blockM, int64_t blockN, int64_t blockK,
-                       int64_t warps, int64_t stages) {
+                       int64_t warps, int64_t stages, int64_t splitK,
+                       int64_t clusterM, int64_t clusterN) {
   for (auto [name, size] : {std::pair<StringRef, int64_t>{"block_m", blockM},
                             {"block_n", blockN},
                             {"block_k", blockK}})
@@ -72,5 +73,17 @@ CudaConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "expected warps (" << warps << ") to be in [1, 32]";
   if (stages < 1 || stages > 8)
     return emitError() << "expected stages (" << stages << ") to be in [1, 8]";
+  if (splitK < 1 || splitK > 64)
+    return emitError() << "expected split_k (" << splitK
+                       << ") to be in [1, 64]";
+  for (auto [name, size] : {std::pair<StringRef, int64_t>{"cluster_m", clusterM},
+                            {"cluster_n", clusterN}})
+    if (size < 1 || size > 8)
+      return emitError() << "expected " << name << " (" << size
+                         << ") to be in [1, 8]";
+  // 8 blocks is the cluster size every sm_90 device supports.
+  if (clusterM * clusterN > 8)
+    return emitError() << "expected cluster_m * cluster_n ("
+                       << clusterM * clusterN << ") to be at most 8";
   return success();
 }

@@ -93,6 +93,15 @@ def Kiln_CudaConfigAttr : AttrDef<Kiln_Dialect, "CudaConfig"> {
     - `warps`: warps per thread block (1 to 32).
     - `stages`: shared-memory pipeline depth of contractions (1 to 8); 1
       loads each k tile before computing it, more prefetch with cp.async.
+    - `split_k`: contractions only (1 to 64): the k dimension is cut into
+      `split_k` slices of whole `block_k` tiles, each computed by its own
+      blocks (grid z); their f32 partial tiles meet in a workspace and the
+      last slice to finish sums them in slice order, so the result does not
+      depend on the order the blocks ran, and applies the epilogue.
+    - `cluster_m`, `cluster_n`: contractions on sm_90a only (each 1 to 8,
+      their product at most 8, the portable cluster size): blocks of
+      `cluster_m` row tiles by `cluster_n` column tiles form one
+      thread-block cluster, scheduled together on one GPC.
 
     ```mlir
     func.func @k(...) attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 128, block_n = 128, block_k = 32, warps = 8, stages = 3>}
@@ -103,13 +112,31 @@ def Kiln_CudaConfigAttr : AttrDef<Kiln_Dialect, "CudaConfig"> {
     "int64_t":$block_n,
     "int64_t":$block_k,
     "int64_t":$warps,
-    DefaultValuedParameter<"int64_t", "1">:$stages
+    DefaultValuedParameter<"int64_t", "1">:$stages,
+    DefaultValuedParameter<"int64_t", "1">:$split_k,
+    DefaultValuedParameter<"int64_t", "1">:$cluster_m,
+    DefaultValuedParameter<"int64_t", "1">:$cluster_n
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  // One builder whose split-K and cluster shape default to none, so that
+  // generators which never split k state only the tile.
+  let skipDefaultBuilders = 1;
+  let builders = [
+    AttrBuilder<(ins "int64_t":$block_m, "int64_t":$block_n,
+                     "int64_t":$block_k, "int64_t":$warps, "int64_t":$stages,
+                     CArg<"int64_t", "1">:$split_k,
+                     CArg<"int64_t", "1">:$cluster_m,
+                     CArg<"int64_t", "1">:$cluster_n), [{
+      return $_get($_ctxt, block_m, block_n, block_k, warps, stages, split_k,
+                   cluster_m, cluster_n);
+    }]>
+  ];
   let extraClassDeclaration = [{
     /// The function attribute that holds a kernel's CUDA configuration.
     static constexpr ::llvm::StringLiteral kAttrName = "kiln.cuda_config";
+    /// Whether blocks form clusters of more than one.
+    bool hasClusters() const { return getClusterM() * getClusterN() > 1; }
   }];
 }
 

@@ -56,7 +56,9 @@ int64_t kiln::codegen::getThreads(CudaConfigAttr config) {
 }
 
 std::string kiln::codegen::getSignature(func::FuncOp kernel, int64_t threads,
-                                        int64_t minBlocks) {
+                                        int64_t minBlocks,
+                                        ArrayRef<std::string> extraParameters,
+                                        StringRef attributes) {
   SmallVector<std::string> parameters;
   for (auto [index, type] : llvm::enumerate(kernel.getArgumentTypes()))
     parameters.push_back(llvm::formatv(
@@ -66,13 +68,15 @@ std::string kiln::codegen::getSignature(func::FuncOp kernel, int64_t threads,
     parameters.push_back(llvm::formatv(
         "{0} *__restrict__ result{1}",
         getStorageType(cast<RankedTensorType>(type).getElementType()), index));
+  parameters.append(extraParameters.begin(), extraParameters.end());
   std::string bounds = minBlocks > 0
                            ? llvm::formatv("{0}, {1}", threads, minBlocks).str()
                            : std::to_string(threads);
-  return llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0})\n"
+  return llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}){3}\n"
                        "{1}({2}) {{\n",
                        bounds, kernel.getSymName(),
-                       llvm::join(parameters, ", "));
+                       llvm::join(parameters, ", "),
+                       attributes.empty() ? "" : " " + attributes.str());
 }
 
 std::string kiln::codegen::getLinearIndex(ArrayRef<std::string> coords,

@@ -45,10 +45,14 @@ CudaConfigAttr getConfig(mlir::func::FuncOp kernel, llvm::StringRef arch);
 int64_t getThreads(CudaConfigAttr config);
 
 /// `extern "C" __global__ void __launch_bounds__(...) name(params) {`: the
-/// kernel's arguments as const pointers `argN`, then its results `resultN`.
-/// `minBlocks` > 0 adds the minimum blocks per SM to the launch bounds.
+/// kernel's arguments as const pointers `argN`, then its results `resultN`,
+/// then `extraParameters` (declarations, e.g. a workspace pointer).
+/// `minBlocks` > 0 adds the minimum blocks per SM to the launch bounds;
+/// `attributes` go after them (e.g. `__cluster_dims__(2, 1, 1)`).
 std::string getSignature(mlir::func::FuncOp kernel, int64_t threads,
-                         int64_t minBlocks = 0);
+                         int64_t minBlocks = 0,
+                         llvm::ArrayRef<std::string> extraParameters = {},
+                         llvm::StringRef attributes = "");
 
 /// The row-major linear index of `coords` in `shape` (size-1 dimensions
 /// skipped, their coordinate being 0).

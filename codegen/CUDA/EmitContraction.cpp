@@ -16,6 +16,19 @@
 // f32: on tensor cores with mma.sync m16n8k16 for bf16/f16, with scalar
 // FMAs in the same register layout for f32 (exact f32, no tf32).
 //
+// Split-K (config split_k = S > 1): grid z cuts k into S slices of whole
+// block_k tiles. Each block writes its f32 accumulators to a workspace and
+// counts itself in a per-tile counter; the block that arrives last reads
+// the S partial tiles back in slice order (so the sum is the same whatever
+// order the blocks ran in), applies the epilogue and resets the counter.
+// Nobody waits on another block, so no launch order can deadlock.
+//
+// Workspace layout (bytes): [0, counterBytes) one u32 counter per output
+// tile (blockIdx.y * gridDim.x + blockIdx.x), padded to 256; then per tile,
+// per slice, the partial tile: accumulator (j, tm, tn, q) of thread t at
+// float index ((j * tilesM + tm) * tilesN + tn) * 4 + q) * threads + t, so
+// a warp's stores and loads are coalesced.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CUDA/CudaSource.h"
@@ -149,6 +162,25 @@ static int64_t getMatmulsPerGroup(func::FuncOp kernel) {
   return most;
 }
 
+/// The bytes of the split-K workspace's counters: one u32 per output tile,
+/// padded so the partial tiles after them stay 256-byte aligned.
+static int64_t getCounterBytes(int64_t tiles) {
+  return llvm::alignTo(tiles * 4, 256);
+}
+
+/// The floats of one slice's partial tile: every accumulator of every
+/// thread.
+static int64_t getPartialFloats(func::FuncOp kernel, CudaConfigAttr config) {
+  return getMatmulsPerGroup(kernel) * config.getBlockM() * config.getBlockN();
+}
+
+/// The k extent of one split-K slice of a k of `k`: whole block_k tiles,
+/// the tiles shared out as evenly as they go.
+static int64_t getSliceK(int64_t k, CudaConfigAttr config) {
+  int64_t tiles = llvm::divideCeil(k, config.getBlockK());
+  return llvm::divideCeil(tiles, config.getSplitK()) * config.getBlockK();
+}
+
 /// The norms the lhs of `contraction` reads row by row (see
 /// getRowProducers); a conv's lhs is read by taps, not rows.
 static SmallVector<Operation *>
@@ -263,8 +295,10 @@ static void emitPipelinedMainLoop(llvm::raw_ostream &os,
   auto argument = [](Value value) {
     return cast<BlockArgument>(value).getArgNumber();
   };
-  os << llvm::formatv("    const int64_t kTiles = {0};\n",
-                      llvm::divideCeil(first.k, blockK));
+  // The tiles of this block's k slice, [kBegin, kEnd).
+  os << llvm::formatv("    const int64_t kTiles = (kEnd - kBegin + {0}) / "
+                      "{1};\n",
+                      blockK - 1, blockK);
   os << "    // Issues the copies of the operand tiles at k0 into `stage`, 16 "
         "bytes each, zeros beyond the edges.\n";
   os << "    auto loadTiles = [&](int stage, int64_t k0) {\n";
@@ -294,7 +328,7 @@ static void emitPipelinedMainLoop(llvm::raw_ostream &os,
   os << "    };\n";
   os << llvm::formatv("    for (int stage = 0; stage < {0}; ++stage) {{\n"
                       "      if (stage < kTiles)\n"
-                      "        loadTiles(stage, stage * {1});\n"
+                      "        loadTiles(stage, kBegin + stage * {1});\n"
                       "      kiln_cp_async_commit();\n"
                       "    }\n"
                       "    for (int64_t kt = 0; kt < kTiles; ++kt) {{\n"
@@ -302,7 +336,7 @@ static void emitPipelinedMainLoop(llvm::raw_ostream &os,
                       "      __syncthreads();\n"
                       "      const int64_t next = kt + {0};\n"
                       "      if (next < kTiles)\n"
-                      "        loadTiles(next % {3}, next * {1});\n"
+                      "        loadTiles(next % {3}, kBegin + next * {1});\n"
                       "      kiln_cp_async_commit();\n"
                       "      const auto tileA = stageA[kt % {3}];\n"
                       "      const auto tileB = stageB[kt % {3}];\n",
@@ -312,6 +346,64 @@ static void emitPipelinedMainLoop(llvm::raw_ostream &os,
                      llvm::formatv("acc{0}", j).str(),
                      llvm::formatv("tileB[{0}]", j).str());
   os << "    }\n    kiln_cp_async_wait<0>();\n";
+}
+
+/// Split-K: writes this block's partial accumulators (acc0 ..) to the
+/// workspace; the block that completes the tile's count sums all slices'
+/// partials, in slice order, back into the accumulators for the epilogue,
+/// and the others return. See the file comment for the layout.
+static void emitSplitKReduction(llvm::raw_ostream &os, const Group &group,
+                                CudaConfigAttr config, int64_t tilesM,
+                                int64_t tilesN, int64_t partialFloats,
+                                int64_t counterBytes) {
+  int64_t threads = getThreads(config), splitK = config.getSplitK();
+  os << "    // Split-K: publish this slice's partial tile, then the last "
+        "slice to arrive sums them all.\n";
+  os << llvm::formatv(
+      "    const int64_t tile = (int64_t)blockIdx.y * gridDim.x + blockIdx.x;\n"
+      "    float *partials = reinterpret_cast<float *>(workspace + {0}) + tile "
+      "* {1};\n",
+      counterBytes, splitK * partialFloats);
+  // Visits every accumulator with its index `at` in a partial tile.
+  auto forEach = [&](StringRef body) {
+    for (size_t j = 0; j < group.contractions.size(); ++j)
+      os << llvm::formatv(
+          "    #pragma unroll\n    for (int tm = 0; tm < {0}; ++tm)\n"
+          "      #pragma unroll\n      for (int tn = 0; tn < {1}; ++tn)\n"
+          "        #pragma unroll\n        for (int q = 0; q < 4; ++q) {{\n"
+          "          const int64_t at = ((({2} * {0} + tm) * {1} + tn) * 4 + q) "
+          "* {3} + threadIdx.x;\n"
+          "          {4}\n"
+          "        }\n",
+          tilesM, tilesN, j, threads,
+          llvm::formatv(body.data(), j, partialFloats, splitK).str());
+  };
+  forEach("partials[blockIdx.z * {1} + at] = acc{0}[tm][tn][q];");
+  // The writers' fence orders their partials before their count; the last
+  // block's fence after reading the count orders its reads after them.
+  os << "    __threadfence();\n    __syncthreads();\n";
+  os << "    __shared__ bool kilnLastSlice;\n";
+  os << llvm::formatv(
+      "    if (threadIdx.x == 0) {{\n"
+      "      unsigned *counter = reinterpret_cast<unsigned *>(workspace) + "
+      "tile;\n"
+      "      kilnLastSlice = atomicAdd(counter, 1u) == {0}u;\n"
+      "      if (kilnLastSlice) {{\n"
+      "        __threadfence();\n"
+      "        // Ready for the next launch: every slice of this one counted.\n"
+      "        *counter = 0u;\n"
+      "      }\n"
+      "    }\n"
+      "    __syncthreads();\n"
+      "    if (!kilnLastSlice)\n"
+      "      return;\n",
+      splitK - 1);
+  // __ldcg reads through L2: this SM's L1 is not coherent with the other
+  // SMs' stores.
+  forEach("float sum = 0.0f;\n"
+          "          for (int z = 0; z < {2}; ++z)\n"
+          "            sum += __ldcg(&partials[z * {1} + at]);\n"
+          "          acc{0}[tm][tn][q] = sum;");
 }
 
 /// The coordinates of the lhs element (GEMM row `row`, k `kk`) of
@@ -397,12 +489,38 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
            << " bytes of shared memory (at most " << limit << ")";
   int64_t tilesM = blockM / grid.rows / 16, tilesN = blockN / grid.columns / 8;
   int64_t perGroup = getMatmulsPerGroup(kernel);
+  int64_t splitK = config.getSplitK();
+  for (const Group &group : groups) {
+    const Contraction &first = contractions[group.contractions.front()];
+    if (splitK > llvm::divideCeil(first.k, blockK))
+      return first.op->emitError()
+             << "CUDA config " << config << " splits k (" << first.k
+             << ") into more slices than it has block_k tiles";
+  }
+  CudaLaunch launch = getContractionLaunch(kernel, config);
+  if (launch.gridX % config.getClusterN() != 0 ||
+      launch.gridY % config.getClusterM() != 0)
+    return contractions.front().op->emitError()
+           << "CUDA config " << config << " has clusters that do not divide "
+           << "the grid of " << launch.gridX << "x" << launch.gridY
+           << " blocks (columns x rows)";
 
   std::string source;
   llvm::raw_string_ostream os(source);
   // One block per SM as the floor lets ptxas keep every accumulator in
   // registers instead of spilling to reach a higher occupancy it guessed.
-  os << getSignature(kernel, getThreads(config), /*minBlocks=*/1);
+  SmallVector<std::string> extraParameters;
+  if (splitK > 1)
+    extraParameters.push_back("unsigned char *__restrict__ workspace");
+  // Clusters span cluster_n column tiles (x) by cluster_m row tiles (y).
+  std::string attributes =
+      config.hasClusters()
+          ? llvm::formatv("__cluster_dims__({0}, {1}, 1)",
+                          config.getClusterN(), config.getClusterM())
+                .str()
+          : "";
+  os << getSignature(kernel, getThreads(config), /*minBlocks=*/1,
+                     extraParameters, attributes);
   os << llvm::formatv("  // Block tile {0}x{1}x{2}, {3}x{4} warps of {5}x{6} "
                       "mma tiles of 16x8.\n",
                       blockM, blockN, blockK, grid.rows, grid.columns, tilesM,
@@ -467,7 +585,15 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
     for (Operation *row : getPrologueRows(first))
       emitTileRowStatistics(emitter, row, blockM, warps, first.m,
                             statistics[row]);
-    // 2. The main loop over k.
+    // 2. The main loop over this block's slice of k.
+    if (splitK > 1)
+      os << llvm::formatv("    const int64_t kBegin = (int64_t)blockIdx.z * "
+                          "{0}, kEnd = kBegin + {0} < {1} ? kBegin + {0} : "
+                          "{1};\n",
+                          getSliceK(first.k, config), first.k);
+    else
+      os << llvm::formatv("    const int64_t kBegin = 0, kEnd = {0};\n",
+                          first.k);
     for (size_t j = 0; j < group.contractions.size(); ++j)
       emitter.line() << llvm::formatv("float acc{0}[{1}][{2}][4] = {{};\n", j,
                                       tilesM, tilesN);
@@ -475,8 +601,9 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
       emitPipelinedMainLoop(os, contractions, group, config, elementType,
                             tilesM, tilesN);
     } else {
-      emitter.open(llvm::formatv("for (int64_t k0 = 0; k0 < {0}; k0 += {1}) {{",
-                                 first.k, blockK)
+      emitter.open(llvm::formatv("for (int64_t k0 = kBegin; k0 < kEnd; k0 "
+                                 "+= {0}) {{",
+                                 blockK)
                        .str());
       emitter.line() << "// Stage the operand tiles (zero beyond the edges).\n";
       emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += {1}) "
@@ -530,7 +657,12 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
       emitter.line() << "__syncthreads();\n";
       emitter.close();
     }
-    // 3. Epilogue: accumulator q of tile (tm, tn) is row r0 + 8 * (q / 2),
+    // 3. The sum over the k slices.
+    if (splitK > 1)
+      emitSplitKReduction(os, group, config, tilesM, tilesN,
+                          getPartialFloats(kernel, config),
+                          getCounterBytes(launch.gridX * launch.gridY));
+    // 4. Epilogue: accumulator q of tile (tm, tn) is row r0 + 8 * (q / 2),
     // column c0 + q % 2.
     os << llvm::formatv(
         "    #pragma unroll\n    for (int tm = 0; tm < {0}; ++tm)\n"
@@ -574,6 +706,13 @@ CudaLaunch kiln::codegen::getContractionLaunch(func::FuncOp kernel,
     launch.gridX += llvm::divideCeil(first.n, config.getBlockN());
     launch.gridY = std::max<int64_t>(
         launch.gridY, llvm::divideCeil(first.m, config.getBlockM()));
+  }
+  launch.gridZ = config.getSplitK();
+  if (launch.gridZ > 1) {
+    int64_t tiles = launch.gridX * launch.gridY;
+    launch.workspaceBytes = getCounterBytes(tiles) +
+                            tiles * launch.gridZ *
+                                getPartialFloats(kernel, config) * 4;
   }
   return launch;
 }

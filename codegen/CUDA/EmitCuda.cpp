@@ -193,6 +193,17 @@ FailureOr<std::string> kiln::codegen::emitCudaKernel(func::FuncOp kernel,
   if (failed(kind))
     return failure();
   CudaConfigAttr config = getConfig(kernel, arch);
+  bool contraction =
+      *kind == CudaKernelKind::Matmul || *kind == CudaKernelKind::Conv;
+  if (!contraction && (config.getSplitK() > 1 || config.hasClusters()))
+    return kernel.emitError()
+           << "CUDA config " << config
+           << " splits k or clusters blocks, which only matmul and conv "
+              "kernels do";
+  if (config.hasClusters() && arch != "sm_90a")
+    return kernel.emitError() << "CUDA config " << config
+                              << " clusters blocks, which needs sm_90a (not "
+                              << arch << ")";
   switch (*kind) {
   case CudaKernelKind::Moe:
     return emitMoe(kernel, config);

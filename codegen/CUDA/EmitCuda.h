@@ -76,15 +76,21 @@ CudaConfigAttr getDefaultCudaConfig(mlir::func::FuncOp kernel,
 mlir::FailureOr<std::string> emitCudaKernel(mlir::func::FuncOp kernel,
                                             llvm::StringRef arch);
 
-/// The launch shape of a generated kernel. Kernels use static shared
-/// memory only (sharedBytes is the dynamic amount, 0 today). Buffers must be
-/// 16-byte aligned: elementwise kernels use 128-bit loads and stores.
+/// The launch shape of a generated kernel. `sharedBytes` is the dynamic
+/// shared memory (cp.async pipelines), the rest being static. Buffers must
+/// be 16-byte aligned: elementwise kernels use 128-bit loads and stores.
+/// A kernel with `workspaceBytes` > 0 (a split-K contraction) takes one
+/// more parameter after its results: a device buffer of that size, zeroed
+/// before its first launch and reserved to it. The kernel leaves the
+/// buffer's counters at zero when it finishes, so later launches (and
+/// graph replays) need no reset.
 struct CudaLaunch {
   int64_t gridX = 1;
   int64_t gridY = 1;
   int64_t gridZ = 1;
   int64_t blockX = 1;
   int64_t sharedBytes = 0;
+  int64_t workspaceBytes = 0;
 };
 
 /// How `emitCudaKernel(kernel, arch)` is launched.

@@ -275,7 +275,7 @@ std::optional<CudaModel> CudaModel::load(const CudaDevice &device,
   } else {
     // 2. The plan, then the device side.
     state->manifest = std::move(artifact.manifest);
-    state->layout = planDeviceLayout(state->manifest, artifact.weights);
+    state->layout = planDeviceLayout(state->manifest, artifact.weights, *artifact.cuda);
     state->launches =
         buildLaunches(state->manifest, *artifact.cuda, state->layout);
     state->inputs = ModelInputs(state->manifest);

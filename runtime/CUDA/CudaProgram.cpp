@@ -35,6 +35,9 @@ static constexpr uint64_t kMaxGridX = (uint64_t(1) << 31) - 1;
 /// The most dynamic shared memory a block may opt in to (sm_90a; sm_80 has
 /// less, which the driver checks when launching).
 static constexpr uint64_t kMaxSharedBytes = 227 * 1024;
+/// A bound on one kernel's workspace that no real split-K tile grid nears
+/// but that keeps a damaged index from asking for an absurd allocation.
+static constexpr uint64_t kMaxWorkspaceBytes = uint64_t(16) << 30;
 
 const CudaKernelImage *CudaProgram::findKernel(const std::string &symbol) const {
   auto found = std::find_if(
@@ -60,6 +63,7 @@ bool encodeCudaSection(const CudaProgram &program, std::vector<uint8_t> &bytes,
                        {"grid", kernel.grid},
                        {"block", kernel.block},
                        {"shared_bytes", kernel.sharedBytes},
+                       {"workspace_bytes", kernel.workspaceBytes},
                        {"config", kernel.config},
                        {"cubin_size", kernel.cubin.size()}});
   std::string index;
@@ -163,12 +167,15 @@ static bool parseKernel(const json &entry, size_t i, CudaKernelImage &kernel,
   FieldReader reader(entry, "kernels[" + std::to_string(i) + "]", error);
   uint64_t params = 0, shared = 0;
   if (!reader.expectFields({"symbol", "params", "grid", "block",
-                            "shared_bytes", "config", "cubin_size"}) ||
+                            "shared_bytes", "workspace_bytes", "config",
+                            "cubin_size"}) ||
       !reader.readString("symbol", kernel.symbol) ||
       !reader.readInteger("params", kMaxParams, params) ||
       !reader.readDims("grid", kernel.grid) ||
       !reader.readDims("block", kernel.block) ||
       !reader.readInteger("shared_bytes", UINT32_MAX, shared) ||
+      !reader.readInteger("workspace_bytes", UINT64_MAX,
+                          kernel.workspaceBytes) ||
       !reader.readString("config", kernel.config) ||
       !reader.readInteger("cubin_size", UINT64_MAX, cubinSize))
     return false;
@@ -293,6 +300,11 @@ static bool validateKernel(const CudaKernelImage &kernel, std::string &error) {
     error = at + ": " + std::to_string(kernel.sharedBytes) +
             " bytes of shared memory per block (at most " +
             std::to_string(kMaxSharedBytes) + ")";
+    return false;
+  }
+  if (kernel.workspaceBytes > kMaxWorkspaceBytes) {
+    error = at + ": a workspace of " + std::to_string(kernel.workspaceBytes) +
+            " bytes (at most " + std::to_string(kMaxWorkspaceBytes) + ")";
     return false;
   }
   static constexpr uint8_t kElf[4] = {0x7f, 'E', 'L', 'F'};

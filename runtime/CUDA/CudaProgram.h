@@ -8,7 +8,7 @@
 // the CPU; a kernel's parameters are one device pointer per step argument.
 // No MLIR dependency.
 //
-// The section, version 1, all integers little-endian:
+// The section, version 2, all integers little-endian:
 //
 //   offset  size  field
 //   0       8     magic "KILNCUDA"
@@ -20,13 +20,17 @@
 //                    "kernels": [{"symbol": "main_kernel_0", "params": 3,
 //                                 "grid": [8, 4, 1], "block": [256, 1, 1],
 //                                 "shared_bytes": 0,
+//                                 "workspace_bytes": 0,
 //                                 "config": "#kiln.cuda_config<...>",
 //                                 "cubin_size": 5120}]}
 //   24+I  ...     the cubins, back to back in index order; nothing after
 //                 the last
 //
 // "config" is the kernel's config as the compiler printed it, for reports.
-// Every field is required and no other is allowed.
+// "workspace_bytes" > 0 gives the kernel a device buffer of its own, zeroed
+// at load, as one more parameter after the steps' arguments (split-K
+// contractions sum their slices there). Every field is required and no
+// other is allowed. Version 1 (no workspaces) is not read.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,7 +48,7 @@
 namespace kiln {
 
 /// The "cuda" section version this runtime reads and writes.
-inline constexpr uint32_t kCudaSectionVersion = 1;
+inline constexpr uint32_t kCudaSectionVersion = 2;
 
 /// One kernel's cubin and launch shape.
 struct CudaKernelImage {
@@ -61,6 +65,9 @@ struct CudaKernelImage {
   std::string config;
   /// An ELF image for `CudaProgram::arch`.
   std::vector<uint8_t> cubin;
+  /// The bytes of the kernel's own workspace, passed after the steps'
+  /// arguments; 0 for none.
+  uint64_t workspaceBytes = 0;
 };
 
 /// The kernels of a model compiled for one GPU architecture.
@@ -89,7 +96,8 @@ std::optional<CudaProgram> decodeCudaSection(const uint8_t *data, size_t size,
 
 /// Checks `program` on its own (known arch; unique C-identifier symbols;
 /// 1 <= block threads <= 1024; grid within the hardware's limits; dynamic
-/// shared memory <= 227 KiB; every cubin an ELF image) and against
+/// shared memory <= 227 KiB; workspace <= 16 GiB; every cubin an ELF
+/// image) and against
 /// `manifest`: every step names a kernel with as many parameters as the step
 /// has arguments, and every kernel is called. On failure returns false and
 /// sets `error` to one message naming the kernel at fault.

@@ -20,7 +20,8 @@ static uint64_t getByteSize(const TensorSpec &spec) {
 }
 
 DeviceLayout planDeviceLayout(const Manifest &manifest,
-                              const TensorMap &weights) {
+                              const TensorMap &weights,
+                              const CudaProgram &program) {
   DeviceLayout layout;
   uint64_t cursor = 0;
   auto place = [&](uint64_t bytes) {
@@ -35,6 +36,9 @@ DeviceLayout planDeviceLayout(const Manifest &manifest,
   for (const TensorSpec &output : manifest.outputs)
     layout.outputOffsets.push_back(place(getByteSize(output)));
   layout.arenaOffset = place(static_cast<uint64_t>(manifest.arenaBytes));
+  for (size_t i = 0; i < program.kernels.size(); ++i)
+    if (program.kernels[i].workspaceBytes > 0)
+      layout.workspaceOffsets[i] = place(program.kernels[i].workspaceBytes);
   layout.totalBytes = cursor;
   return layout;
 }
@@ -75,6 +79,8 @@ std::vector<KernelLaunch> buildLaunches(const Manifest &manifest,
     launch.sharedBytes = image.sharedBytes;
     for (const StepArg &arg : step.args)
       launch.argOffsets.push_back(getArgOffset(arg, manifest, layout));
+    if (image.workspaceBytes > 0)
+      launch.argOffsets.push_back(layout.workspaceOffsets.at(launch.kernel));
     launches.push_back(std::move(launch));
   }
   return launches;

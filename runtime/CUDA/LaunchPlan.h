@@ -7,8 +7,11 @@
 // outputs and the intermediate-buffer arena of the compiler's memory plan
 // (runtime/MemoryPlan.h), each at a fixed offset; every kernel launch is a
 // kernel, a launch shape and the offsets of its arguments in that
-// allocation. Since nothing moves after loading, the launches can be
-// captured once into a CUDA graph and replayed. No driver dependency.
+// allocation. Kernels with a workspace (split-K contractions) get a region
+// of their own after the arena, which is zeroed with the rest at load and
+// reused by every launch of that kernel: the launches of one model run in
+// order on one stream. Since nothing moves after loading, the launches can
+// be captured once into a CUDA graph and replayed. No driver dependency.
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,15 +45,20 @@ struct DeviceLayout {
   /// The start of the intermediate buffers' arena: buffer `b` lives at
   /// arenaOffset + b.offset.
   uint64_t arenaOffset = 0;
+  /// Per kernel (index in CudaProgram::kernels) with a workspace, its
+  /// offset.
+  std::map<size_t, uint64_t> workspaceOffsets;
   /// The size of the allocation.
   uint64_t totalBytes = 0;
 };
 
 /// Lays out the weights (in name order), the inputs, the outputs and the
-/// arena of `manifest`, each region aligned to kDeviceAlignment. Requires a
-/// manifest that `validateManifest` accepts with `weights`.
+/// arena of `manifest`, then the workspaces of `program`'s kernels, each
+/// region aligned to kDeviceAlignment. Requires a manifest that
+/// `validateManifest` accepts with `weights`.
 DeviceLayout planDeviceLayout(const Manifest &manifest,
-                              const TensorMap &weights);
+                              const TensorMap &weights,
+                              const CudaProgram &program);
 
 /// One kernel launch of a model run.
 struct KernelLaunch {
@@ -59,7 +67,8 @@ struct KernelLaunch {
   std::array<uint32_t, 3> grid = {1, 1, 1};
   std::array<uint32_t, 3> block = {1, 1, 1};
   uint32_t sharedBytes = 0;
-  /// Per parameter, the offset of its tensor in the device allocation.
+  /// Per parameter, the offset of its tensor in the device allocation
+  /// (the kernel's workspace last, if it has one).
   std::vector<uint64_t> argOffsets;
 };
 

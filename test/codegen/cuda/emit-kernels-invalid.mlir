@@ -75,3 +75,30 @@ func.func @attention_too_wide(%q: tensor<1x1x64x512xf32>) -> tensor<1x1x64x512xf
   %0 = kiln.attention %q, %q, %q : (tensor<1x1x64x512xf32>, tensor<1x1x64x512xf32>, tensor<1x1x64x512xf32>) -> tensor<1x1x64x512xf32>
   return %0 : tensor<1x1x64x512xf32>
 }
+
+// -----
+
+// Split-K slices are whole block_k tiles; 64 of k has only 2 of 32.
+func.func @split_k_too_deep(%a: tensor<32x64xf32>, %b: tensor<64x32xf32>) -> tensor<32x32xf32> attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 32, block_n = 32, block_k = 32, warps = 4, split_k = 4>} {
+  // expected-error @+1 {{splits k (64) into more slices than it has block_k tiles}}
+  %0 = kiln.matmul %a, %b : (tensor<32x64xf32>, tensor<64x32xf32>) -> tensor<32x32xf32>
+  return %0 : tensor<32x32xf32>
+}
+
+// -----
+
+// Clusters are an sm_90 feature.
+// expected-error @+1 {{clusters blocks, which needs sm_90a (not sm_80)}}
+func.func @cluster_on_ampere(%a: tensor<64x64xf32>, %b: tensor<64x64xf32>) -> tensor<64x64xf32> attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 32, block_n = 32, block_k = 32, warps = 4, cluster_m = 2>} {
+  %0 = kiln.matmul %a, %b : (tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x64xf32>
+  return %0 : tensor<64x64xf32>
+}
+
+// -----
+
+// Only contractions have a k to split.
+// expected-error @+1 {{splits k or clusters blocks, which only matmul and conv kernels do}}
+func.func @split_k_softmax(%x: tensor<4x8xf32>) -> tensor<4x8xf32> attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 1, block_n = 8, block_k = 1, warps = 1, split_k = 2>} {
+  %0 = kiln.softmax %x {axis = 1 : i64} : tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}

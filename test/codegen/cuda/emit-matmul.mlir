@@ -16,7 +16,7 @@
 // CHECK: for (int64_t kt = 0; kt < kTiles; ++kt) {
 // CHECK-NEXT: kiln_cp_async_wait<1>();
 // CHECK-NEXT: __syncthreads();
-// CHECK: loadTiles(next % 3, next * 32);
+// CHECK: loadTiles(next % 3, kBegin + next * 32);
 // CHECK: const auto tileA = stageA[kt % 3];
 // CHECK: asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
 // CHECK: const float [[R:a[0-9]+]] = kiln_f32(arg2[(col + m{{[0-9]+}} * 256)]);
@@ -50,7 +50,8 @@ func.func @matmul_f32(%a: tensor<32x16xf32>, %b: tensor<16x32xf32>) -> tensor<32
 // CHECK: [[SQ:squares[0-9]+]] = kiln_warp_sum([[SQ]]);
 // CHECK: rowStats0[0][r] = scale{{[0-9]+}};
 // CHECK: __syncthreads();
-// CHECK: for (int64_t k0 = 0; k0 < 64; k0 += 32) {
+// CHECK: const int64_t kBegin = 0, kEnd = 64;
+// CHECK: for (int64_t k0 = kBegin; k0 < kEnd; k0 += 32) {
 // CHECK: = a{{[0-9]+}} * rowStats0[0][r] * a{{[0-9]+}};
 // CHECK: kiln_store(&tileA[r][c], value);
 func.func @norm_matmul(%x: tensor<16x64xbf16>, %g: tensor<64xbf16>, %w: tensor<64x16xbf16>) -> tensor<16x16xbf16> attributes {kiln.kernel} {

@@ -106,29 +106,35 @@ TEST_F(CudaSpaceTest, SmallProblemsGetSmallSpaces) {
             (std::vector<int64_t>{16, 32, 64}));
 }
 
+/// Why `config` is illegal in `space` ("legal" when it is not), found as
+/// the candidate of its values knob by knob.
+std::string checkConfig(const CudaSearchSpace &space,
+                        const CudaTuningConfig &config) {
+  Candidate candidate;
+  for (const CudaKnob &knob : space.knobs) {
+    int64_t value = 0;
+    switch (knob.kind) {
+    case CudaKnobKind::BlockM: value = config.blockM; break;
+    case CudaKnobKind::BlockN: value = config.blockN; break;
+    case CudaKnobKind::BlockK: value = config.blockK; break;
+    case CudaKnobKind::Warps: value = config.warps; break;
+    case CudaKnobKind::Stages: value = config.stages; break;
+    case CudaKnobKind::SplitK: value = config.splitK; break;
+    case CudaKnobKind::ClusterM: value = config.clusterM; break;
+    case CudaKnobKind::ClusterN: value = config.clusterN; break;
+    }
+    auto it = llvm::find(knob.values, value);
+    EXPECT_NE(it, knob.values.end());
+    candidate.push_back(it - knob.values.begin());
+  }
+  return checkCudaCandidate(space, candidate).value_or("legal");
+}
+
 TEST_F(CudaSpaceTest, LegalityFilters) {
   CudaSearchSpace space =
       buildCudaSearchSpace(parseMatmul(4096, 4096, 4096), getLimits("sm_80"));
   auto check = [&](CudaTuningConfig config) {
-    // Finds the candidate of `config` knob by knob.
-    Candidate candidate;
-    for (const CudaKnob &knob : space.knobs) {
-      int64_t value = 0;
-      switch (knob.kind) {
-      case CudaKnobKind::BlockM: value = config.blockM; break;
-      case CudaKnobKind::BlockN: value = config.blockN; break;
-      case CudaKnobKind::BlockK: value = config.blockK; break;
-      case CudaKnobKind::Warps: value = config.warps; break;
-      case CudaKnobKind::Stages: value = config.stages; break;
-      case CudaKnobKind::SplitK: value = config.splitK; break;
-      case CudaKnobKind::ClusterM: value = config.clusterM; break;
-      case CudaKnobKind::ClusterN: value = config.clusterN; break;
-      }
-      auto it = llvm::find(knob.values, value);
-      EXPECT_NE(it, knob.values.end());
-      candidate.push_back(it - knob.values.begin());
-    }
-    return checkCudaCandidate(space, candidate).value_or("legal");
+    return checkConfig(space, config);
   };
   EXPECT_EQ(check({128, 128, 32, 8, 3}), "legal");
   // Shared memory: 6 stages of (256 + 256) x 128 bf16 = 768 KiB.
@@ -142,13 +148,26 @@ TEST_F(CudaSpaceTest, LegalityFilters) {
   // More warps than 16x8 mma tiles.
   EXPECT_NE(check({16, 8, 16, 2, 1}).find("whole 16x8 mma tiles"),
             std::string::npos);
-  // Split-K slices shallower than block_k.
+  // Split-K: 32 block_k tiles of 128 in 16 slices of 2.
   EXPECT_EQ(check({128, 128, 128, 8, 2, 16}), "legal");
   CudaSearchSpace shallow =
       buildCudaSearchSpace(parseMatmul(128, 128, 512), getLimits("sm_80"));
   ASSERT_TRUE(findKnob(shallow, CudaKnobKind::SplitK));
   EXPECT_EQ(findKnob(shallow, CudaKnobKind::SplitK)->values,
             (std::vector<int64_t>{1, 2}));
+  // k = 640 is 5 tiles of 128 (uneven halves) but 10 of 64.
+  CudaSearchSpace uneven =
+      buildCudaSearchSpace(parseMatmul(128, 128, 640), getLimits("sm_80"));
+  auto checkUneven = [&](int64_t blockK) {
+    CudaTuningConfig config = uneven.base;
+    config.blockK = blockK;
+    config.stages = 2;
+    config.splitK = 2;
+    return checkConfig(uneven, config);
+  };
+  EXPECT_NE(checkUneven(128).find("does not divide the 5 block_k tiles"),
+            std::string::npos);
+  EXPECT_EQ(checkUneven(64), "legal");
 }
 
 TEST_F(CudaSpaceTest, ClustersMustDivideTheGrid) {
@@ -232,14 +251,19 @@ TEST_F(CudaSpaceTest, AttentionKnobs) {
   EXPECT_EQ(checkCudaCandidate(space, *base), std::nullopt);
 }
 
-TEST_F(CudaSpaceTest, ConfigsBecomeAttributesWhenExpressible) {
+TEST_F(CudaSpaceTest, ConfigsBecomeAttributes) {
   CudaTuningConfig config{128, 128, 32, 8, 3};
-  FailureOr<CudaConfigAttr> attr = toCudaConfigAttr(&context, config);
-  ASSERT_TRUE(succeeded(attr));
-  EXPECT_EQ(attr->getBlockN(), 128);
-  EXPECT_EQ(attr->getStages(), 3);
-  config.splitK = 2;
-  EXPECT_TRUE(failed(toCudaConfigAttr(&context, config)));
+  CudaConfigAttr attr = toCudaConfigAttr(&context, config);
+  EXPECT_EQ(attr.getBlockN(), 128);
+  EXPECT_EQ(attr.getStages(), 3);
+  EXPECT_EQ(attr.getSplitK(), 1);
+  EXPECT_FALSE(attr.hasClusters());
+  config.splitK = 4;
+  config.clusterM = 2;
+  attr = toCudaConfigAttr(&context, config);
+  EXPECT_EQ(attr.getSplitK(), 4);
+  EXPECT_EQ(attr.getClusterM(), 2);
+  EXPECT_EQ(attr.getClusterN(), 1);
 }
 
 TEST_F(CudaSpaceTest, FingerprintsAreStable) {

@@ -256,6 +256,58 @@ TEST_F(CudaCodegenTest, LaunchesCoverEveryKind) {
   EXPECT_EQ(moe.sharedBytes, 0);
 }
 
+TEST_F(CudaCodegenTest, SplitKLaunchesSlicesOverGridZWithAWorkspace) {
+  func::FuncOp kernel = parseKernel(R"mlir(
+    func.func @k(%a: tensor<200x4096xbf16>, %b: tensor<4096x192xbf16>) -> tensor<200x192xbf16>
+        attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 128, block_n = 128, block_k = 32, warps = 8, stages = 3, split_k = 8>} {
+      %0 = kiln.matmul %a, %b : (tensor<200x4096xbf16>, tensor<4096x192xbf16>) -> tensor<200x192xbf16>
+      return %0 : tensor<200x192xbf16>
+    })mlir");
+  CudaLaunch launch = getCudaLaunch(kernel, "sm_80");
+  EXPECT_EQ(launch.gridX, 2);
+  EXPECT_EQ(launch.gridY, 2);
+  EXPECT_EQ(launch.gridZ, 8);
+  // 4 counters padded to 256 bytes, then 4 tiles x 8 slices x 128 x 128
+  // floats.
+  EXPECT_EQ(launch.workspaceBytes, 256 + 4 * 8 * 128 * 128 * 4);
+  FailureOr<std::string> source = emitCudaKernel(kernel, "sm_80");
+  ASSERT_TRUE(succeeded(source)) << diagnostics;
+  // 128 tiles of k in slices of 16: 512 deep.
+  EXPECT_NE(source->find("kBegin = (int64_t)blockIdx.z * 512"),
+            std::string::npos)
+      << *source;
+  EXPECT_NE(source->find("== 7u;"), std::string::npos);
+  // Without split-K, no workspace and one slice.
+  kernel->setAttr(CudaConfigAttr::kAttrName,
+                  CudaConfigAttr::get(&context, 128, 128, 32, 8, 3));
+  EXPECT_EQ(getCudaLaunch(kernel, "sm_80").workspaceBytes, 0);
+  EXPECT_EQ(getCudaLaunch(kernel, "sm_80").gridZ, 1);
+  source = emitCudaKernel(kernel, "sm_80");
+  ASSERT_TRUE(succeeded(source)) << diagnostics;
+  EXPECT_EQ(source->find("workspace"), std::string::npos);
+}
+
+TEST_F(CudaCodegenTest, ClustersMustDivideTheGrid) {
+  func::FuncOp kernel = parseKernel(R"mlir(
+    func.func @k(%a: tensor<384x256xbf16>, %b: tensor<256x256xbf16>) -> tensor<384x256xbf16>
+        attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 128, block_n = 128, block_k = 32, warps = 8, stages = 3, cluster_m = 2>} {
+      %0 = kiln.matmul %a, %b : (tensor<384x256xbf16>, tensor<256x256xbf16>) -> tensor<384x256xbf16>
+      return %0 : tensor<384x256xbf16>
+    })mlir");
+  EXPECT_TRUE(failed(emitCudaKernel(kernel, "sm_90a")));
+  EXPECT_NE(diagnostics.find("has clusters that do not divide the grid of 2x3 "
+                             "blocks"),
+            std::string::npos)
+      << diagnostics;
+  kernel->setAttr(CudaConfigAttr::kAttrName,
+                  CudaConfigAttr::get(&context, 128, 128, 32, 8, 3,
+                                      /*splitK=*/1, /*clusterM=*/1,
+                                      /*clusterN=*/2));
+  FailureOr<std::string> source = emitCudaKernel(kernel, "sm_90a");
+  ASSERT_TRUE(succeeded(source)) << diagnostics;
+  EXPECT_NE(source->find("__cluster_dims__(2, 1, 1)"), std::string::npos);
+}
+
 TEST(PtxasUsageTest, ParsesRegistersAndSpills) {
   std::vector<CudaResourceUsage> usages = parsePtxasUsage(
       "ptxas info    : 0 bytes gmem\n"
@@ -431,6 +483,61 @@ TEST_F(CudaCodegenTest, LargeDefaultConfigsDoNotSpill) {
           << " registers";
       std::cout << "[ CUDA     ] " << arch.str() << " " << usage.function
                 << ": " << usage.registers << " registers, "
+                << usage.spillStoreBytes + usage.spillLoadBytes
+                << " spill bytes\n";
+    }
+  }
+}
+
+/// Split-K (deep k, few output tiles) at the default tiles, with clusters
+/// on sm_90a, for bf16 and f32, compiles without spills: the partial tile's
+/// stores and the ordered sum reuse the accumulators' registers.
+TEST_F(CudaCodegenTest, SplitKConfigsDoNotSpill) {
+  if (!llvm::sys::fs::can_execute(kNvcc))
+    GTEST_SKIP() << "no CUDA toolkit: " << kNvcc.str() << " is missing";
+  for (StringRef arch : {"sm_80", "sm_90a"}) {
+    std::string kernels;
+    for (StringRef type : {"bf16", "f32"}) {
+      std::string t = type.str();
+      std::string lhs = "tensor<256x8192x" + t + ">",
+                  rhs = "tensor<8192x256x" + t + ">",
+                  out = "tensor<256x256x" + t + ">";
+      kernels += "func.func @split_" + t + "(%a: " + lhs + ", %b: " + rhs +
+                 ", %r: " + out + ") -> " + out +
+                 " attributes {kiln.kernel} {\n  %0 = kiln.matmul %a, %b : (" +
+                 lhs + ", " + rhs + ") -> " + out + "\n  %1 = kiln.add %0, %r "
+                 ": (" + out + ", " + out + ") -> " + out +
+                 "\n  return %1 : " + out + "\n}\n";
+    }
+    module = parseSourceString<ModuleOp>(kernels, &context);
+    ASSERT_TRUE(module) << diagnostics;
+    std::string source = getCudaPrelude().str();
+    for (auto kernel : module->getOps<func::FuncOp>()) {
+      CudaConfigAttr base = getDefaultCudaConfig(kernel, arch);
+      bool hopper = arch == "sm_90a";
+      kernel->setAttr(CudaConfigAttr::kAttrName,
+                      CudaConfigAttr::get(
+                          &context, base.getBlockM(), base.getBlockN(),
+                          base.getBlockK(), base.getWarps(), base.getStages(),
+                          /*splitK=*/8, /*clusterM=*/hopper ? 2 : 1));
+      FailureOr<std::string> emitted = emitCudaKernel(kernel, arch);
+      ASSERT_TRUE(succeeded(emitted)) << diagnostics;
+      source += "\n" + *emitted;
+    }
+    SmallString<128> cubin;
+    ASSERT_FALSE(
+        llvm::sys::fs::createTemporaryFile("kiln-cuda", "cubin", cubin));
+    llvm::Expected<std::vector<CudaResourceUsage>> usages =
+        compileCudaToCubin(source, arch, kNvcc, cubin);
+    llvm::sys::fs::remove(cubin);
+    ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
+    EXPECT_EQ(usages->size(), 2u);
+    for (const CudaResourceUsage &usage : *usages) {
+      EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
+          << usage.function << " " << arch.str() << ": " << usage.registers
+          << " registers";
+      std::cout << "[ CUDA     ] " << arch.str() << " " << usage.function
+                << " split_k=8: " << usage.registers << " registers, "
                 << usage.spillStoreBytes + usage.spillLoadBytes
                 << " spill bytes\n";
     }

@@ -125,6 +125,7 @@ std::string tempPath(const std::string &name) {
 
 TEST(CudaSectionTest, RoundTrips) {
   CudaProgram program = *makeCudaArtifact().cuda;
+  program.kernels[1].workspaceBytes = 4096;
   std::vector<uint8_t> bytes;
   std::string error;
   ASSERT_TRUE(encodeCudaSection(program, bytes, error)) << error;
@@ -141,6 +142,7 @@ TEST(CudaSectionTest, RoundTrips) {
     EXPECT_EQ(a.grid, b.grid);
     EXPECT_EQ(a.block, b.block);
     EXPECT_EQ(a.sharedBytes, b.sharedBytes);
+    EXPECT_EQ(a.workspaceBytes, b.workspaceBytes);
     EXPECT_EQ(a.config, b.config);
     EXPECT_EQ(a.cubin, b.cubin);
   }
@@ -169,8 +171,8 @@ TEST(CudaSectionTest, HostileSectionsAreRejected) {
   magic[0] = 'X';
   expectDecodeError(magic, "bad magic");
   std::vector<uint8_t> version = bytes;
-  version[8] = 2;
-  expectDecodeError(version, "unsupported CUDA section version 2");
+  version[8] = 1;
+  expectDecodeError(version, "unsupported CUDA section version 1");
   std::vector<uint8_t> index = bytes;
   index[23] = 0x7f;
   expectDecodeError(index, "extends beyond the section");
@@ -183,7 +185,7 @@ TEST(CudaSectionTest, HostileSectionsAreRejected) {
 TEST(CudaSectionTest, IndexSchemaIsChecked) {
   auto encodeIndex = [](const std::string &index) {
     std::vector<uint8_t> bytes = {'K', 'I', 'L', 'N', 'C', 'U', 'D', 'A',
-                                  1,   0,   0,   0,   0,   0,   0,   0};
+                                  2,   0,   0,   0,   0,   0,   0,   0};
     for (int i = 0; i < 8; ++i)
       bytes.push_back(static_cast<uint8_t>(index.size() >> (8 * i)));
     bytes.insert(bytes.end(), index.begin(), index.end());
@@ -195,17 +197,20 @@ TEST(CudaSectionTest, IndexSchemaIsChecked) {
   expectDecodeError(encodeIndex(R"({"arch": "sm_80", "kernels": [], "x": 1})"),
                     "index: unknown field 'x'");
   std::string kernel = R"({"symbol": "k", "params": 1, "grid": [1, 1],
-      "block": [32, 1, 1], "shared_bytes": 0, "config": "", "cubin_size": 0})";
+      "block": [32, 1, 1], "shared_bytes": 0,
+      "workspace_bytes": 0, "config": "", "cubin_size": 0})";
   expectDecodeError(
       encodeIndex(R"({"arch": "sm_80", "kernels": [)" + kernel + "]}"),
       "kernels[0].grid: expected 3 integers");
   std::string negative = R"({"symbol": "k", "params": -1, "grid": [1, 1, 1],
-      "block": [32, 1, 1], "shared_bytes": 0, "config": "", "cubin_size": 0})";
+      "block": [32, 1, 1], "shared_bytes": 0,
+      "workspace_bytes": 0, "config": "", "cubin_size": 0})";
   expectDecodeError(
       encodeIndex(R"({"arch": "sm_80", "kernels": [)" + negative + "]}"),
       "kernels[0].params: expected a non-negative integer");
   std::string huge = R"({"symbol": "k", "params": 1, "grid": [1, 1, 1],
-      "block": [32, 1, 1], "shared_bytes": 0, "config": "",
+      "block": [32, 1, 1], "shared_bytes": 0,
+      "workspace_bytes": 0, "config": "",
       "cubin_size": 1000})";
   expectDecodeError(
       encodeIndex(R"({"arch": "sm_80", "kernels": [)" + huge + "]}"),
@@ -239,6 +244,9 @@ TEST(CudaSectionTest, ValidationNamesTheKernelAtFault) {
   CudaProgram shared = valid;
   shared.kernels[0].sharedBytes = 300000;
   expectInvalid(shared, "300000 bytes of shared memory");
+  CudaProgram workspace = valid;
+  workspace.kernels[1].workspaceBytes = uint64_t(1) << 40;
+  expectInvalid(workspace, "kernel 'kiln_relu': a workspace of");
   CudaProgram elf = valid;
   elf.kernels[1].cubin = {'n', 'o', 'p', 'e'};
   expectInvalid(elf, "kernel 'kiln_relu': the cubin is not an ELF image");
@@ -327,7 +335,8 @@ TEST(CudaArtifactTest, CpuExecutorRefusesACudaArtifact) {
 
 TEST(LaunchPlanTest, OneAllocationWithAlignedDisjointRegions) {
   Artifact artifact = makeCudaArtifact();
-  DeviceLayout layout = planDeviceLayout(artifact.manifest, artifact.weights);
+  DeviceLayout layout =
+      planDeviceLayout(artifact.manifest, artifact.weights, *artifact.cuda);
   // w (24 bytes), x (24), y (24), arena (88), each 256-aligned.
   EXPECT_EQ(layout.weightOffsets.at("w"), 0u);
   EXPECT_EQ(layout.inputOffsets, std::vector<uint64_t>{256});
@@ -338,7 +347,8 @@ TEST(LaunchPlanTest, OneAllocationWithAlignedDisjointRegions) {
 
 TEST(LaunchPlanTest, LaunchesFollowTheStepsAndTheMemoryPlan) {
   Artifact artifact = makeCudaArtifact();
-  DeviceLayout layout = planDeviceLayout(artifact.manifest, artifact.weights);
+  DeviceLayout layout =
+      planDeviceLayout(artifact.manifest, artifact.weights, *artifact.cuda);
   std::vector<KernelLaunch> launches =
       buildLaunches(artifact.manifest, *artifact.cuda, layout);
   ASSERT_EQ(launches.size(), 3u);
@@ -350,6 +360,25 @@ TEST(LaunchPlanTest, LaunchesFollowTheStepsAndTheMemoryPlan) {
   // 1, y.
   EXPECT_EQ(launches[0].argOffsets, (std::vector<uint64_t>{256, 0, 768}));
   EXPECT_EQ(launches[1].argOffsets, (std::vector<uint64_t>{768, 256, 832}));
+  EXPECT_EQ(launches[2].argOffsets, (std::vector<uint64_t>{832, 512}));
+}
+
+TEST(LaunchPlanTest, WorkspacesFollowTheArenaOnePerKernel) {
+  Artifact artifact = makeCudaArtifact();
+  artifact.cuda->kernels[0].workspaceBytes = 1000;
+  DeviceLayout layout =
+      planDeviceLayout(artifact.manifest, artifact.weights, *artifact.cuda);
+  // The arena ends at 768 + 88, aligned to 1024; only kiln_add has one.
+  EXPECT_EQ(layout.workspaceOffsets, (std::map<size_t, uint64_t>{{0, 1024}}));
+  EXPECT_EQ(layout.totalBytes, 2048u);
+  std::vector<KernelLaunch> launches =
+      buildLaunches(artifact.manifest, *artifact.cuda, layout);
+  ASSERT_EQ(launches.size(), 3u);
+  // Both steps of kiln_add pass its workspace last; kiln_relu has none.
+  EXPECT_EQ(launches[0].argOffsets,
+            (std::vector<uint64_t>{256, 0, 768, 1024}));
+  EXPECT_EQ(launches[1].argOffsets,
+            (std::vector<uint64_t>{768, 256, 832, 1024}));
   EXPECT_EQ(launches[2].argOffsets, (std::vector<uint64_t>{832, 512}));
 }
 
