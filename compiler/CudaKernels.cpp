@@ -94,6 +94,12 @@ FailureOr<CudaProgram> compileCudaKernels(ModuleOp module, StringRef arch,
     image.block = {static_cast<uint32_t>(launch.blockX), 1, 1};
     image.sharedBytes = static_cast<uint32_t>(launch.sharedBytes);
     image.workspaceBytes = static_cast<uint64_t>(launch.workspaceBytes);
+    for (const codegen::CudaTensorMapLaunch &map : launch.tensorMaps)
+      image.tensorMaps.push_back(
+          {static_cast<uint32_t>(map.param), map.bf16 ? "bf16" : "f16",
+           {static_cast<uint64_t>(map.inner), static_cast<uint64_t>(map.outer)},
+           {static_cast<uint32_t>(map.boxInner),
+            static_cast<uint32_t>(map.boxOuter)}});
     image.config = printConfig(kernel);
     image.cubin = std::move(compiled->cubin);
     program.kernels.push_back(std::move(image));

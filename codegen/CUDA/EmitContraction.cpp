@@ -23,6 +23,33 @@
 // order the blocks ran in), applies the epilogue and resets the counter.
 // Nobody waits on another block, so no launch order can deadlock.
 //
+// sm_90a wgmma path (isWgmma): a bf16/f16 matmul of two kernel arguments
+// with a wgmma config (block_k 64, one warpgroup of 4 warps per 64 rows of
+// block_m, block_n a multiple of 64 up to 256, stages >= 2). Thread 0
+// issues TMA loads of each k tile into a ring of `stages` shared-memory
+// stages, each completing on its own mbarrier (expect_tx of the stage's
+// bytes); every warpgroup waits on the stage's barrier, runs 4 wgmma
+// m64nNk16 (k = 16 each) on its 64 rows, waits for them and, after a block
+// barrier, thread 0 refills the stage with the tile `stages` ahead.
+// Layout assumptions, which the host's tensor maps and the descriptors
+// share:
+//   - lhs [M x K] row-major, tensor map box 64 (k) x block_m (rows), 128B
+//     swizzle: a stage's A tile is block_m rows of 128 bytes, swizzled in
+//     1024-byte atoms of 8 rows (16-byte chunk c of row r at c ^ (r % 8)).
+//     wgmma reads it K-major (trans-a 0): stride byte offset 1024 (8 rows),
+//     leading byte offset unused with 128B swizzle (16); k step kk starts
+//     kk * 32 bytes into each row.
+//   - rhs [K x N] row-major, box 64 (n) x 64 (k), 128B swizzle, block_n / 64
+//     boxes side by side 8192 bytes apart: rows of 128 bytes along n.
+//     wgmma reads it MN-major (trans-b 1): leading byte offset 8192 (the
+//     next 64 columns), stride byte offset 1024 (the next 8 k rows); k step
+//     kk starts kk * 16 rows = 2048 bytes in.
+//   - every stage tile starts on a 1024-byte boundary (the dynamic shared
+//     memory is aligned up to one), so the descriptors' base offset is 0.
+// The accumulators of wgmma m64nN f32 follow the mma.sync m16n8 fragment
+// per 8 columns: warp w of the warpgroup holds rows 16w + group (+ 8),
+// columns 8t + 2 * pair (+ 1), so the epilogue is the same code.
+//
 // Workspace layout (bytes): [0, counterBytes) one u32 counter per output
 // tile (blockIdx.y * gridDim.x + blockIdx.x), padded to 256; then per tile,
 // per slice, the partial tile: accumulator (j, tm, tn, q) of thread t at
@@ -207,6 +234,38 @@ static bool isPipelined(func::FuncOp kernel, CudaConfigAttr config) {
   });
 }
 
+/// The k depth of a wgmma k tile: 64 16-bit elements, one 128-byte
+/// swizzle row.
+static constexpr int64_t kWgmmaBlockK = 64;
+
+/// Whether the kernel takes the sm_90a TMA + wgmma path (see the file
+/// comment): one matmul of two 16-bit kernel arguments whose rows are whole
+/// 16-byte units (TMA's global stride), and a wgmma config.
+static bool isWgmma(func::FuncOp kernel, CudaConfigAttr config,
+                    StringRef arch) {
+  SmallVector<Contraction> contractions = getContractions(kernel);
+  if (arch != "sm_90a" || contractions.size() != 1 ||
+      getGroups(kernel, contractions).size() != 1)
+    return false;
+  const Contraction &c = contractions.front();
+  auto matmul = dyn_cast<MatmulOp>(c.op);
+  Type type = getTensorType(c.lhs).getElementType();
+  if (!matmul || !(type.isBF16() || type.isF16()) ||
+      !isa<BlockArgument>(matmul.getLhs()) ||
+      !isa<BlockArgument>(matmul.getRhs()) || matmul.getTransposeRhs() ||
+      c.k % 8 != 0 || c.n % 8 != 0)
+    return false;
+  int64_t blockM = config.getBlockM(), blockN = config.getBlockN();
+  return config.getBlockK() == kWgmmaBlockK && blockM % 64 == 0 &&
+         blockM <= 256 && config.getWarps() == 4 * (blockM / 64) &&
+         blockN % 64 == 0 && blockN <= 256 && config.getStages() >= 2;
+}
+
+/// The bytes of one wgmma stage's A and B tiles.
+static int64_t getWgmmaStageBytes(CudaConfigAttr config) {
+  return (config.getBlockM() + config.getBlockN()) * kWgmmaBlockK * 2;
+}
+
 /// Shared memory of the operand tiles (all stages of a pipelined kernel,
 /// which it allocates dynamically) and row statistics, in bytes.
 static int64_t getSharedBytes(func::FuncOp kernel, CudaConfigAttr config) {
@@ -348,6 +407,89 @@ static void emitPipelinedMainLoop(llvm::raw_ostream &os,
   os << "    }\n    kiln_cp_async_wait<0>();\n";
 }
 
+/// The main loop of the wgmma path (see the file comment) over this
+/// block's k slice [kBegin, kEnd), accumulating into acc0[0][n / 8][4].
+static void emitWgmmaMainLoop(llvm::raw_ostream &os, CudaConfigAttr config,
+                              Type elementType) {
+  int64_t blockM = config.getBlockM(), blockN = config.getBlockN(),
+          stages = config.getStages();
+  int64_t tileA = blockM * kWgmmaBlockK * 2, tileB = blockN * kWgmmaBlockK * 2;
+  os << llvm::formatv(
+      "    // Stage s: A at smem + s * {0}, B at smem + {1} + s * {2}.\n"
+      "    const uint32_t smem = (kiln_shared_address(kilnShared) + 1023) & "
+      "~1023u;\n"
+      "    __shared__ __align__(8) uint64_t kilnFull[{3}];\n"
+      "    const int64_t kTiles = (kEnd - kBegin + 63) / 64;\n"
+      "    if (threadIdx.x == 0) {{\n"
+      "      for (int s = 0; s < {3}; ++s)\n"
+      "        kiln_mbarrier_init(&kilnFull[s], 1);\n"
+      "      kiln_fence_barrier_init();\n"
+      "    }\n"
+      "    __syncthreads();\n",
+      tileA, stages * tileA, tileB, stages);
+  os << "    // Thread 0 loads k tile k0 into `stage`: the A box, then B's "
+        "64-column boxes.\n";
+  os << llvm::formatv(
+      "    auto loadTiles = [&](int stage, int64_t k0) {{\n"
+      "      kiln_mbarrier_expect_tx(&kilnFull[stage], {0});\n"
+      "      kiln_tma_load_2d(smem + stage * {1}, &tmapA, (int)k0, "
+      "(int)rowBase, &kilnFull[stage]);\n"
+      "      #pragma unroll\n"
+      "      for (int h = 0; h < {2}; ++h)\n"
+      "        kiln_tma_load_2d(smem + {3} + stage * {4} + h * 8192, &tmapB, "
+      "(int)(colBase + h * 64), (int)k0, &kilnFull[stage]);\n"
+      "    };\n"
+      "    if (threadIdx.x == 0)\n"
+      "      for (int s = 0; s < {5} && s < kTiles; ++s)\n"
+      "        loadTiles(s, kBegin + s * 64);\n",
+      tileA + tileB, tileA, blockN / 64, stages * tileA, tileB, stages);
+  // The wgmma instruction: acc0's blockN / 2 floats, the two descriptors,
+  // scale-d = 1 (accumulate), no negation, trans-a 0 (K-major A), trans-b 1
+  // (MN-major B).
+  int64_t registers = blockN / 2;
+  SmallVector<std::string> names, operands;
+  for (int64_t i = 0; i < registers; ++i) {
+    names.push_back("%" + std::to_string(i));
+    operands.push_back(
+        llvm::formatv("\"+f\"(acc0[0][{0}][{1}])", i / 4, i % 4).str());
+  }
+  StringRef mma = elementType.isBF16() ? "bf16" : "f16";
+  os << llvm::formatv(
+      "    const int warpgroup = threadIdx.x / 128;\n"
+      "    for (int64_t kt = 0; kt < kTiles; ++kt) {{\n"
+      "      const int stage = kt % {0};\n"
+      "      kiln_mbarrier_wait(&kilnFull[stage], (uint32_t)(kt / {0}) & 1u);\n"
+      "      const uint32_t a = smem + stage * {1} + warpgroup * 8192, b = "
+      "smem + {2} + stage * {3};\n"
+      "      kiln_wgmma_fence();\n"
+      "      #pragma unroll\n"
+      "      for (int kk = 0; kk < 4; ++kk) {{\n"
+      "        const uint64_t descA = kiln_wgmma_desc(a + kk * 32, 16, 1024);\n"
+      "        const uint64_t descB = kiln_wgmma_desc(b + kk * 2048, 8192, "
+      "1024);\n",
+      stages, tileA, stages * tileA, tileB);
+  os << llvm::formatv(
+      "        asm volatile(\"{{\\n .reg .pred p;\\n setp.ne.b32 p, %{0}, "
+      "0;\\n\"\n"
+      "                     \" wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}."
+      "{2} \"\n"
+      "                     \"{{{3}}, %{4}, %{5}, p, 1, 1, 0, 1;\\n}\\n\"\n"
+      "                     : {6}\n"
+      "                     : \"l\"(descA), \"l\"(descB), \"r\"(1));\n",
+      registers + 2, blockN, mma, llvm::join(names, ", "), registers,
+      registers + 1, llvm::join(operands, ", "));
+  os << llvm::formatv(
+      "      }\n"
+      "      kiln_wgmma_commit();\n"
+      "      kiln_wgmma_wait_all();\n"
+      "      // Every warpgroup is done with the stage: refill it.\n"
+      "      __syncthreads();\n"
+      "      if (threadIdx.x == 0 && kt + {0} < kTiles)\n"
+      "        loadTiles(stage, kBegin + (kt + {0}) * 64);\n"
+      "    }\n",
+      stages);
+}
+
 /// Split-K: writes this block's partial accumulators (acc0 ..) to the
 /// workspace; the block that completes the tile's count sums all slices'
 /// partials, in slice order, back into the accumulators for the epilogue,
@@ -398,12 +540,16 @@ static void emitSplitKReduction(llvm::raw_ostream &os, const Group &group,
       "    if (!kilnLastSlice)\n"
       "      return;\n",
       splitK - 1);
-  // __ldcg reads through L2: this SM's L1 is not coherent with the other
-  // SMs' stores.
-  forEach("float sum = 0.0f;\n"
-          "          for (int z = 0; z < {2}; ++z)\n"
-          "            sum += __ldcg(&partials[z * {1} + at]);\n"
-          "          acc{0}[tm][tn][q] = sum;");
+  // Slice by slice, so that one slice's loads are in flight at a time (all
+  // of them at once would not fit in registers); each sum still adds the
+  // slices in order. __ldcg reads through L2: this SM's L1 is not coherent
+  // with the other SMs' stores.
+  forEach("acc{0}[tm][tn][q] = 0.0f;");
+  os << llvm::formatv("    #pragma unroll 1\n"
+                      "    for (int z = 0; z < {0}; ++z) {{\n",
+                      splitK);
+  forEach("acc{0}[tm][tn][q] += __ldcg(&partials[z * {1} + at]);");
+  os << "    }\n";
 }
 
 /// The coordinates of the lhs element (GEMM row `row`, k `kk`) of
@@ -464,25 +610,33 @@ static Coords emitResultCoords(PointwiseEmitter &emitter,
 }
 
 FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
-                                                      CudaConfigAttr config) {
+                                                      CudaConfigAttr config,
+                                                      StringRef arch) {
   SmallVector<Contraction> contractions = getContractions(kernel);
   SmallVector<Group> groups = getGroups(kernel, contractions);
   Type elementType = getTensorType(contractions.front().lhs).getElementType();
   std::string type = getStorageType(elementType);
   int64_t blockM = config.getBlockM(), blockN = config.getBlockN(),
           blockK = config.getBlockK(), warps = config.getWarps();
-  WarpGrid grid = getWarpGrid(config);
+  bool wgmma = isWgmma(kernel, config, arch);
+  // A wgmma warpgroup owns 64 rows by all block_n columns: its 4 warps are
+  // 4 rows of warps, one column.
+  WarpGrid grid =
+      wgmma ? WarpGrid{config.getWarps(), 1} : getWarpGrid(config);
   if (blockM % (grid.rows * 16) != 0 || blockN % (grid.columns * 8) != 0 ||
       blockK % 16 != 0)
     return contractions.front().op->emitError()
            << "CUDA config " << config
            << " does not split into 16x8x16 mma tiles over " << warps
            << " warps";
-  int64_t bytes = getSharedBytes(kernel, config);
-  bool pipelined = isPipelined(kernel, config);
+  // The wgmma ring is aligned up to 1024 bytes inside dynamic shared
+  // memory.
+  int64_t bytes = wgmma ? config.getStages() * getWgmmaStageBytes(config) + 1024
+                        : getSharedBytes(kernel, config);
+  bool pipelined = wgmma || isPipelined(kernel, config);
   // Static shared memory ends at 48 KiB; the pipeline's dynamic shared
-  // memory at what an sm_80 block may opt in to (sm_90a allows more).
-  int64_t limit = pipelined ? 166912 : 48 * 1024;
+  // memory at what a block may opt in to.
+  int64_t limit = !pipelined ? 48 * 1024 : arch == "sm_90a" ? 232448 : 166912;
   if (bytes > limit)
     return contractions.front().op->emitError()
            << "CUDA config " << config << " needs " << bytes
@@ -497,7 +651,7 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
              << "CUDA config " << config << " splits k (" << first.k
              << ") into more slices than it has block_k tiles";
   }
-  CudaLaunch launch = getContractionLaunch(kernel, config);
+  CudaLaunch launch = getContractionLaunch(kernel, config, arch);
   if (launch.gridX % config.getClusterN() != 0 ||
       launch.gridY % config.getClusterM() != 0)
     return contractions.front().op->emitError()
@@ -512,6 +666,10 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
   SmallVector<std::string> extraParameters;
   if (splitK > 1)
     extraParameters.push_back("unsigned char *__restrict__ workspace");
+  if (wgmma) {
+    extraParameters.push_back("const __grid_constant__ KilnTensorMap tmapA");
+    extraParameters.push_back("const __grid_constant__ KilnTensorMap tmapB");
+  }
   // Clusters span cluster_n column tiles (x) by cluster_m row tiles (y).
   std::string attributes =
       config.hasClusters()
@@ -526,7 +684,12 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
                       blockM, blockN, blockK, grid.rows, grid.columns, tilesM,
                       tilesN);
   int64_t stages = config.getStages();
-  if (pipelined) {
+  if (wgmma) {
+    os << llvm::formatv("  // TMA + wgmma: {0} stages of operand tiles in "
+                        "dynamic shared memory.\n",
+                        stages);
+    os << "  extern __shared__ __align__(1024) unsigned char kilnShared[];\n";
+  } else if (pipelined) {
     os << llvm::formatv("  // cp.async pipeline: {0} stages of operand tiles "
                         "in dynamic shared memory.\n",
                         stages);
@@ -545,6 +708,8 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
     os << llvm::formatv("  __shared__ {0} tileB[{1}][{2}][{3}];\n", type,
                         perGroup, blockK, blockN);
   }
+  // With wgmma's one warp column, warp w's rows start at w * 16: the
+  // warpgroup's 4 warps cover its 64 rows in order.
   os << llvm::formatv(
       "  const int64_t rowBase = (int64_t)blockIdx.y * {0};\n"
       "  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;\n"
@@ -597,7 +762,9 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
     for (size_t j = 0; j < group.contractions.size(); ++j)
       emitter.line() << llvm::formatv("float acc{0}[{1}][{2}][4] = {{};\n", j,
                                       tilesM, tilesN);
-    if (pipelined) {
+    if (wgmma) {
+      emitWgmmaMainLoop(os, config, elementType);
+    } else if (pipelined) {
       emitPipelinedMainLoop(os, contractions, group, config, elementType,
                             tilesM, tilesN);
     } else {
@@ -694,12 +861,27 @@ FailureOr<std::string> kiln::codegen::emitContraction(func::FuncOp kernel,
 }
 
 CudaLaunch kiln::codegen::getContractionLaunch(func::FuncOp kernel,
-                                               CudaConfigAttr config) {
+                                               CudaConfigAttr config,
+                                               StringRef arch) {
   SmallVector<Contraction> contractions = getContractions(kernel);
   CudaLaunch launch;
   launch.blockX = getThreads(config);
-  if (isPipelined(kernel, config))
+  if (isWgmma(kernel, config, arch)) {
+    launch.sharedBytes = config.getStages() * getWgmmaStageBytes(config) + 1024;
+    const Contraction &c = contractions.front();
+    auto matmul = cast<MatmulOp>(c.op);
+    bool bf16 = getTensorType(c.lhs).getElementType().isBF16();
+    // lhs as [M x K] in boxes of 64 k x block_m rows; rhs as [K x N] in
+    // boxes of 64 columns x 64 k.
+    launch.tensorMaps.push_back(
+        {cast<BlockArgument>(matmul.getLhs()).getArgNumber(), bf16, c.k, c.m,
+         kWgmmaBlockK, config.getBlockM()});
+    launch.tensorMaps.push_back(
+        {cast<BlockArgument>(matmul.getRhs()).getArgNumber(), bf16, c.n, c.k,
+         64, kWgmmaBlockK});
+  } else if (isPipelined(kernel, config)) {
     launch.sharedBytes = getSharedBytes(kernel, config);
+  }
   launch.gridX = 0;
   for (const Group &group : getGroups(kernel, contractions)) {
     const Contraction &first = contractions[group.contractions.front()];
@@ -717,7 +899,10 @@ CudaLaunch kiln::codegen::getContractionLaunch(func::FuncOp kernel,
   return launch;
 }
 
-/// Tensor-core tiles: 128x128x32 on sm_80, twice as wide in N on sm_90a
+/// sm_90a matmuls that the wgmma path covers and that fill at least a
+/// warpgroup's 64x64x64 take its 128x128x64 tile (64 where the problem is
+/// no larger) with 4 TMA stages. Otherwise tensor-core tiles: 128x128x32
+/// on sm_80, twice as wide in N on sm_90a
 /// (more registers and shared memory per SM) for bf16/f16; f32's scalar
 /// path keeps 128 wide, whose accumulators fit in registers. Groups of
 /// several matmuls narrow N to keep the accumulators' registers. Tiles are
@@ -732,6 +917,15 @@ CudaConfigAttr kiln::codegen::getDefaultContractionConfig(func::FuncOp kernel,
     m = std::max(m, contraction.m);
     n = std::max(n, contraction.n);
     k = std::max(k, contraction.k);
+  }
+  if (hopper && m >= 64 && n >= 64 && k >= 64) {
+    int64_t blockM = m > 64 ? 128 : 64;
+    auto wgmma = CudaConfigAttr::get(kernel.getContext(), blockM,
+                                     n > 64 ? 128 : 64, kWgmmaBlockK,
+                                     /*warps=*/4 * (blockM / 64),
+                                     /*stages=*/4);
+    if (isWgmma(kernel, wgmma, arch))
+      return wgmma;
   }
   bool wide = hopper &&
               !getTensorType(contractions.front().lhs).getElementType().isF32();

@@ -65,6 +65,71 @@ __device__ __forceinline__ void kiln_cp_async_commit() { asm volatile("cp.async.
 template <int Pending>
 __device__ __forceinline__ void kiln_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending)); }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// sm_90: TMA loads completing on mbarriers, and warpgroup MMA (wgmma).
+// A CUtensorMap as the driver encodes it: 128 opaque bytes, 64-byte
+// aligned, passed by value as a __grid_constant__ kernel parameter so that
+// TMA can read it where the launch put it.
+struct alignas(64) KilnTensorMap { unsigned long long opaque[16]; };
+
+__device__ __forceinline__ uint32_t kiln_shared_address(const void *p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void kiln_mbarrier_init(uint64_t *barrier, uint32_t arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(kiln_shared_address(barrier)),
+               "r"(arrivals));
+}
+// Makes initialized mbarriers visible to the TMA unit (the async proxy).
+__device__ __forceinline__ void kiln_fence_barrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+// Arrives once and expects `bytes` of TMA transactions before the phase
+// completes.
+__device__ __forceinline__ void kiln_mbarrier_expect_tx(uint64_t *barrier, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(
+                   kiln_shared_address(barrier)),
+               "r"(bytes)
+               : "memory");
+}
+// Waits until the phase of parity `phase` has completed.
+__device__ __forceinline__ void kiln_mbarrier_wait(uint64_t *barrier, uint32_t phase) {
+  uint32_t done = 0;
+  do {
+    asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                 " selp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(kiln_shared_address(barrier)), "r"(phase)
+                 : "memory");
+  } while (!done);
+}
+// One box of a 2-D tensor map at element coordinates (inner, outer) into
+// shared memory at `shared`, counted on `barrier`; elements outside the
+// tensor arrive as zeros.
+__device__ __forceinline__ void kiln_tma_load_2d(uint32_t shared, const KilnTensorMap *map, int inner,
+                                                 int outer, uint64_t *barrier) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(shared),
+               "l"(reinterpret_cast<uint64_t>(map)), "r"(inner), "r"(outer),
+               "r"(kiln_shared_address(barrier))
+               : "memory");
+}
+// A wgmma shared-memory matrix descriptor with 128-byte swizzling: start
+// address, leading and stride byte offsets, each in 16-byte units (14 bits);
+// base offset 0 (tiles start on 1024-byte swizzle atoms); mode 1 in bits
+// 62-63 = 128B swizzle.
+__device__ __forceinline__ uint64_t kiln_wgmma_desc(uint32_t address, uint32_t leading, uint32_t stride) {
+  return static_cast<uint64_t>((address & 0x3ffff) >> 4) | static_cast<uint64_t>(leading >> 4) << 16 |
+         static_cast<uint64_t>(stride >> 4) << 32 | 1ull << 62;
+}
+__device__ __forceinline__ void kiln_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void kiln_wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void kiln_wgmma_wait_all() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+#endif
+
 __device__ __forceinline__ float kiln_warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1)
     v += __shfl_xor_sync(0xffffffffu, v, offset);
@@ -211,7 +276,7 @@ FailureOr<std::string> kiln::codegen::emitCudaKernel(func::FuncOp kernel,
     return emitAttention(kernel, config);
   case CudaKernelKind::Matmul:
   case CudaKernelKind::Conv:
-    return emitContraction(kernel, config);
+    return emitContraction(kernel, config, arch);
   case CudaKernelKind::Row:
     return emitRow(kernel, config);
   case CudaKernelKind::Elementwise:
@@ -229,7 +294,7 @@ CudaLaunch kiln::codegen::getCudaLaunch(func::FuncOp kernel, StringRef arch) {
     return getAttentionLaunch(kernel, config);
   case CudaKernelKind::Matmul:
   case CudaKernelKind::Conv:
-    return getContractionLaunch(kernel, config);
+    return getContractionLaunch(kernel, config, arch);
   case CudaKernelKind::Row:
     return getRowLaunch(kernel, config);
   case CudaKernelKind::Elementwise:

@@ -62,7 +62,10 @@ mlir::FailureOr<CudaKernelKind> classifyCudaKernel(mlir::func::FuncOp kernel);
 /// The default config of `kernel` for `arch` ("sm_80" or "sm_90a"). How
 /// each kind reads a config: Matmul and Conv tile [M x N] by block_m x
 /// block_n, sweep k by block_k, and stream arguments through `stages`
-/// cp.async stages (stages > 1, operands that are kernel arguments);
+/// cp.async stages (stages > 1, operands that are kernel arguments); on
+/// sm_90a, bf16/f16 matmuls of two arguments whose config is a wgmma tile
+/// (block_k 64, a warpgroup per 64 rows, block_n a multiple of 64 up to
+/// 256, stages > 1) load through TMA and multiply with wgmma instead;
 /// Attention takes block_m queries per block and key tiles of block_n; Moe
 /// takes block_m tokens per block; Row takes one row per block;
 /// Elementwise uses only `warps`.
@@ -84,6 +87,22 @@ mlir::FailureOr<std::string> emitCudaKernel(mlir::func::FuncOp kernel,
 /// before its first launch and reserved to it. The kernel leaves the
 /// buffer's counters at zero when it finishes, so later launches (and
 /// graph replays) need no reset.
+/// A TMA tensor map a launch passes (sm_90a wgmma contractions): a 2-D
+/// row-major view of the 16-bit tensor in kernel parameter `param`, which
+/// the host encodes with cuTensorMapEncodeTiled (128-byte swizzle, zero
+/// fill out of bounds) once the tensor's address is known, and passes by
+/// value after the pointer parameters (and the workspace), in order.
+struct CudaTensorMapLaunch {
+  int64_t param = 0;
+  /// bf16 elements when true, f16 otherwise.
+  bool bf16 = true;
+  /// Elements of the contiguous (inner) and the outer dimension.
+  int64_t inner = 0, outer = 0;
+  /// The box one load copies: `boxInner` x 2 bytes is the 128-byte swizzle
+  /// span.
+  int64_t boxInner = 0, boxOuter = 0;
+};
+
 struct CudaLaunch {
   int64_t gridX = 1;
   int64_t gridY = 1;
@@ -91,6 +110,7 @@ struct CudaLaunch {
   int64_t blockX = 1;
   int64_t sharedBytes = 0;
   int64_t workspaceBytes = 0;
+  std::vector<CudaTensorMapLaunch> tensorMaps;
 };
 
 /// How `emitCudaKernel(kernel, arch)` is launched.

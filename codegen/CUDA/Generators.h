@@ -31,9 +31,10 @@ mlir::Operation *getRowOp(mlir::func::FuncOp kernel);
 /// Matmuls and conv2d as implicit GEMM, with prologues and epilogues
 /// (EmitContraction.cpp).
 mlir::FailureOr<std::string> emitContraction(mlir::func::FuncOp kernel,
-                                             CudaConfigAttr config);
+                                             CudaConfigAttr config,
+                                             llvm::StringRef arch);
 CudaLaunch getContractionLaunch(mlir::func::FuncOp kernel,
-                                CudaConfigAttr config);
+                                CudaConfigAttr config, llvm::StringRef arch);
 CudaConfigAttr getDefaultContractionConfig(mlir::func::FuncOp kernel,
                                            llvm::StringRef arch);
 /// Checks the kernel's contractions can be generated; one error otherwise.

@@ -120,6 +120,8 @@ struct CudaModel::State {
   bool allocate(const TensorMap &weights, std::string &message);
   /// Loads each kernel's module and function.
   bool loadKernels(const CudaProgram &program, std::string &message);
+  /// Encodes every launch's tensor maps over the allocated tensors.
+  bool encodeTensorMaps(const CudaProgram &program, std::string &message);
   /// Issues every launch of a run on the stream.
   bool launchAll(std::string &message);
   /// Captures `launchAll` into `graphExec`.
@@ -215,6 +217,26 @@ bool CudaModel::State::loadKernels(const CudaProgram &program,
   return true;
 }
 
+bool CudaModel::State::encodeTensorMaps(const CudaProgram &program,
+                                        std::string &message) {
+  for (size_t i = 0; i < launches.size(); ++i) {
+    KernelLaunch &launch = launches[i];
+    const CudaKernelImage &kernel = program.kernels[launch.kernel];
+    for (size_t j = 0; j < kernel.tensorMaps.size(); ++j) {
+      const CudaTensorMapSpec &spec = kernel.tensorMaps[j];
+      if (!check(encodeTensorMap(device.api, spec,
+                                 memory + launch.argOffsets[spec.param],
+                                 launch.tensorMaps[j]),
+                 "encoding tensor map " + std::to_string(j) + " of kernel '" +
+                     kernel.symbol + "' (step " + std::to_string(i) +
+                     "): cuTensorMapEncodeTiled",
+                 message))
+        return false;
+    }
+  }
+  return true;
+}
+
 bool CudaModel::State::launchAll(std::string &message) {
   const CudaDriverApi &api = device.api;
   for (size_t i = 0; i < launches.size(); ++i) {
@@ -275,7 +297,8 @@ std::optional<CudaModel> CudaModel::load(const CudaDevice &device,
   } else {
     // 2. The plan, then the device side.
     state->manifest = std::move(artifact.manifest);
-    state->layout = planDeviceLayout(state->manifest, artifact.weights, *artifact.cuda);
+    state->layout =
+        planDeviceLayout(state->manifest, artifact.weights, *artifact.cuda);
     state->launches =
         buildLaunches(state->manifest, *artifact.cuda, state->layout);
     state->inputs = ModelInputs(state->manifest);
@@ -283,6 +306,7 @@ std::optional<CudaModel> CudaModel::load(const CudaDevice &device,
       state->outputs.emplace_back(spec.type, spec.shape);
     if (state->allocate(artifact.weights, message) &&
         state->loadKernels(*artifact.cuda, message) &&
+        state->encodeTensorMaps(*artifact.cuda, message) &&
         (!options.useGraph || state->captureGraph(message)))
       return CudaModel(std::move(state));
   }

@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <set>
 
 namespace kiln {
@@ -54,6 +56,16 @@ bool isKnownCudaArch(const std::string &arch) {
 // Writing
 //===----------------------------------------------------------------------===//
 
+static json encodeTensorMaps(const std::vector<CudaTensorMapSpec> &maps) {
+  json array = json::array();
+  for (const CudaTensorMapSpec &map : maps)
+    array.push_back({{"param", map.param},
+                     {"type", map.type},
+                     {"dims", map.dims},
+                     {"box", map.box}});
+  return array;
+}
+
 bool encodeCudaSection(const CudaProgram &program, std::vector<uint8_t> &bytes,
                        std::string &error) {
   json kernels = json::array();
@@ -64,6 +76,7 @@ bool encodeCudaSection(const CudaProgram &program, std::vector<uint8_t> &bytes,
                        {"block", kernel.block},
                        {"shared_bytes", kernel.sharedBytes},
                        {"workspace_bytes", kernel.workspaceBytes},
+                       {"tensor_maps", encodeTensorMaps(kernel.tensorMaps)},
                        {"config", kernel.config},
                        {"cubin_size", kernel.cubin.size()}});
   std::string index;
@@ -121,19 +134,34 @@ public:
     return readIntegerValue(object.at(name), path + "." + name, max, value);
   }
 
-  /// Three 32-bit unsigned integers; their limits are validateKernel's.
-  bool readDims(const char *name, std::array<uint32_t, 3> &dims) {
+  /// N unsigned integers of T; their limits are validateKernel's.
+  template <typename T, size_t N>
+  bool readDims(const char *name, std::array<T, N> &dims) {
     const json &field = object.at(name);
     std::string at = path + "." + name;
-    if (!field.is_array() || field.size() != 3)
-      return fail(at + ": expected 3 integers");
-    for (size_t i = 0; i < 3; ++i) {
+    if (!field.is_array() || field.size() != N)
+      return fail(at + ": expected " + std::to_string(N) + " integers");
+    for (size_t i = 0; i < N; ++i) {
       uint64_t value = 0;
       if (!readIntegerValue(field[i], at + "[" + std::to_string(i) + "]",
-                            UINT32_MAX, value))
+                            std::numeric_limits<T>::max(), value))
         return false;
-      dims[i] = static_cast<uint32_t>(value);
+      dims[i] = static_cast<T>(value);
     }
+    return true;
+  }
+
+  /// The array `name`, each element read by `read(element, path)`.
+  bool readArray(const char *name,
+                 const std::function<bool(const json &, const std::string &)>
+                     &read) {
+    const json &field = object.at(name);
+    std::string at = path + "." + name;
+    if (!field.is_array())
+      return fail(at + ": expected an array");
+    for (size_t i = 0; i < field.size(); ++i)
+      if (!read(field[i], at + "[" + std::to_string(i) + "]"))
+        return false;
     return true;
   }
 
@@ -161,14 +189,28 @@ private:
 };
 } // namespace
 
+/// Parses one tensor map of a kernel entry.
+static bool parseTensorMap(const json &entry, const std::string &path,
+                           CudaTensorMapSpec &map, std::string &error) {
+  FieldReader reader(entry, path, error);
+  uint64_t param = 0;
+  if (!reader.expectFields({"param", "type", "dims", "box"}) ||
+      !reader.readInteger("param", kMaxParams, param) ||
+      !reader.readString("type", map.type) ||
+      !reader.readDims("dims", map.dims) || !reader.readDims("box", map.box))
+    return false;
+  map.param = static_cast<uint32_t>(param);
+  return true;
+}
+
 /// Parses one kernel entry of the index; the cubin is filled in later.
 static bool parseKernel(const json &entry, size_t i, CudaKernelImage &kernel,
                         uint64_t &cubinSize, std::string &error) {
   FieldReader reader(entry, "kernels[" + std::to_string(i) + "]", error);
   uint64_t params = 0, shared = 0;
   if (!reader.expectFields({"symbol", "params", "grid", "block",
-                            "shared_bytes", "workspace_bytes", "config",
-                            "cubin_size"}) ||
+                            "shared_bytes", "workspace_bytes", "tensor_maps",
+                            "config", "cubin_size"}) ||
       !reader.readString("symbol", kernel.symbol) ||
       !reader.readInteger("params", kMaxParams, params) ||
       !reader.readDims("grid", kernel.grid) ||
@@ -176,6 +218,13 @@ static bool parseKernel(const json &entry, size_t i, CudaKernelImage &kernel,
       !reader.readInteger("shared_bytes", UINT32_MAX, shared) ||
       !reader.readInteger("workspace_bytes", UINT64_MAX,
                           kernel.workspaceBytes) ||
+      !reader.readArray("tensor_maps",
+                        [&](const json &map, const std::string &at) {
+                          kernel.tensorMaps.emplace_back();
+                          return parseTensorMap(map, at,
+                                                kernel.tensorMaps.back(),
+                                                error);
+                        }) ||
       !reader.readString("config", kernel.config) ||
       !reader.readInteger("cubin_size", UINT64_MAX, cubinSize))
     return false;
@@ -306,6 +355,35 @@ static bool validateKernel(const CudaKernelImage &kernel, std::string &error) {
     error = at + ": a workspace of " + std::to_string(kernel.workspaceBytes) +
             " bytes (at most " + std::to_string(kMaxWorkspaceBytes) + ")";
     return false;
+  }
+  for (size_t i = 0; i < kernel.tensorMaps.size(); ++i) {
+    const CudaTensorMapSpec &map = kernel.tensorMaps[i];
+    std::string where = at + ": tensor map " + std::to_string(i);
+    if (static_cast<int64_t>(map.param) >= kernel.numParams) {
+      error = where + " views parameter " + std::to_string(map.param) +
+              " of " + std::to_string(kernel.numParams);
+      return false;
+    }
+    if (map.type != "bf16" && map.type != "f16") {
+      error = where + " has type '" + map.type + "' (expected bf16 or f16)";
+      return false;
+    }
+    // TMA: rows of whole 16 bytes, at most 2^32 elements a dimension, boxes
+    // of 1 to 256 elements whose inner span fits the 128-byte swizzle.
+    if (map.dims[0] == 0 || map.dims[1] == 0 || map.dims[0] % 8 != 0 ||
+        map.dims[0] > (uint64_t(1) << 32) || map.dims[1] > (uint64_t(1) << 32)) {
+      error = where + " has dims " + std::to_string(map.dims[0]) + "x" +
+              std::to_string(map.dims[1]) +
+              " (rows of whole 16 bytes, at most 2^32 each)";
+      return false;
+    }
+    if (map.box[0] == 0 || map.box[0] * 2 > 128 || map.box[0] % 8 != 0 ||
+        map.box[1] == 0 || map.box[1] > 256) {
+      error = where + " has box " + std::to_string(map.box[0]) + "x" +
+              std::to_string(map.box[1]) +
+              " (inner 8 to 64 by 8, outer 1 to 256)";
+      return false;
+    }
   }
   static constexpr uint8_t kElf[4] = {0x7f, 'E', 'L', 'F'};
   if (kernel.cubin.size() < sizeof(kElf) ||

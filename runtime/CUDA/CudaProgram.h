@@ -21,6 +21,9 @@
 //                                 "grid": [8, 4, 1], "block": [256, 1, 1],
 //                                 "shared_bytes": 0,
 //                                 "workspace_bytes": 0,
+//                                 "tensor_maps": [{"param": 0,
+//                                   "type": "bf16", "dims": [512, 256],
+//                                   "box": [64, 128]}],
 //                                 "config": "#kiln.cuda_config<...>",
 //                                 "cubin_size": 5120}]}
 //   24+I  ...     the cubins, back to back in index order; nothing after
@@ -29,7 +32,12 @@
 // "config" is the kernel's config as the compiler printed it, for reports.
 // "workspace_bytes" > 0 gives the kernel a device buffer of its own, zeroed
 // at load, as one more parameter after the steps' arguments (split-K
-// contractions sum their slices there). Every field is required and no
+// contractions sum their slices there). "tensor_maps" lists the TMA tensor
+// maps the kernel takes by value after that (sm_90a wgmma kernels): each a
+// 2-D row-major view (dims: inner, outer elements) of the tensor of
+// parameter `param`, loaded in boxes of `box` with 128-byte swizzling; the
+// runtime encodes them once the tensors' addresses are known. Every field
+// is required and no
 // other is allowed. Version 1 (no workspaces) is not read.
 //
 //===----------------------------------------------------------------------===//
@@ -50,6 +58,23 @@ namespace kiln {
 /// The "cuda" section version this runtime reads and writes.
 inline constexpr uint32_t kCudaSectionVersion = 2;
 
+/// A TMA tensor map a kernel takes: see the section's "tensor_maps".
+struct CudaTensorMapSpec {
+  /// The parameter (a step argument) whose tensor the map views.
+  uint32_t param = 0;
+  /// "bf16" or "f16".
+  std::string type;
+  /// Elements of the contiguous (inner) and the outer dimension.
+  std::array<uint64_t, 2> dims = {1, 1};
+  /// The box one TMA load copies, inner first.
+  std::array<uint32_t, 2> box = {1, 1};
+
+  bool operator==(const CudaTensorMapSpec &other) const {
+    return param == other.param && type == other.type && dims == other.dims &&
+           box == other.box;
+  }
+};
+
 /// One kernel's cubin and launch shape.
 struct CudaKernelImage {
   /// The `extern "C" __global__` function in the cubin, which the
@@ -68,6 +93,8 @@ struct CudaKernelImage {
   /// The bytes of the kernel's own workspace, passed after the steps'
   /// arguments; 0 for none.
   uint64_t workspaceBytes = 0;
+  /// The tensor maps passed by value after that, in order.
+  std::vector<CudaTensorMapSpec> tensorMaps;
 };
 
 /// The kernels of a model compiled for one GPU architecture.
@@ -96,8 +123,9 @@ std::optional<CudaProgram> decodeCudaSection(const uint8_t *data, size_t size,
 
 /// Checks `program` on its own (known arch; unique C-identifier symbols;
 /// 1 <= block threads <= 1024; grid within the hardware's limits; dynamic
-/// shared memory <= 227 KiB; workspace <= 16 GiB; every cubin an ELF
-/// image) and against
+/// shared memory <= 227 KiB; workspace <= 16 GiB; tensor maps of a
+/// parameter the kernel has, 16-bit, rows of whole 16 bytes, boxes within
+/// TMA's limits; every cubin an ELF image) and against
 /// `manifest`: every step names a kernel with as many parameters as the step
 /// has arguments, and every kernel is called. On failure returns false and
 /// sets `error` to one message naming the kernel at fault.

@@ -72,7 +72,9 @@ std::optional<CudaDriverApi> loadCudaDriver(const std::string &path,
       !bindSymbol(handle, "cuGraphLaunch", api.graphLaunch, missing) ||
       !bindSymbol(handle, "cuGraphExecDestroy", api.graphExecDestroy,
                   missing) ||
-      !bindSymbol(handle, "cuGraphDestroy", api.graphDestroy, missing)) {
+      !bindSymbol(handle, "cuGraphDestroy", api.graphDestroy, missing) ||
+      !bindSymbol(handle, "cuTensorMapEncodeTiled", api.tensorMapEncodeTiled,
+                  missing)) {
     error = path + " has no '" + missing +
             "' (the driver is older than CUDA 12)";
     return std::nullopt;

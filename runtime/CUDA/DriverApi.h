@@ -54,6 +54,21 @@ inline constexpr int kFuncMaxDynamicSharedBytes = 8;
 /// The dynamic shared memory every kernel may use without opting in.
 inline constexpr uint32_t kDefaultDynamicSharedBytes = 48 * 1024;
 
+/// A CUtensorMap: what cuTensorMapEncodeTiled writes and a TMA kernel takes
+/// by value as a parameter. 128 opaque bytes; cuda.h (CUDA 13) aligns it to
+/// 128 bytes, more than the 64 the driver requires.
+struct alignas(128) CudaTensorMap {
+  uint64_t opaque[16] = {};
+};
+
+/// The CUtensorMap enumerators the runtime uses.
+enum class TensorMapDataType : int { Float16 = 6, BFloat16 = 9 };
+inline constexpr int kTensorMapInterleaveNone = 0;
+inline constexpr int kTensorMapSwizzle128B = 3;
+inline constexpr int kTensorMapL2Promotion128B = 2;
+/// Elements outside the tensor load as zeros.
+inline constexpr int kTensorMapOobFillNone = 0;
+
 /// CU_STREAM_NON_BLOCKING: no implicit ordering with the legacy stream.
 inline constexpr unsigned kStreamNonBlocking = 1;
 /// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: only this thread's unsafe calls end
@@ -99,6 +114,11 @@ struct CudaDriverApi {
   CUresult (*graphLaunch)(CUgraphExec, CUstream) = nullptr;
   CUresult (*graphExecDestroy)(CUgraphExec) = nullptr;
   CUresult (*graphDestroy)(CUgraph) = nullptr;
+  CUresult (*tensorMapEncodeTiled)(
+      CudaTensorMap *, int dataType, unsigned rank, void *globalAddress,
+      const uint64_t *globalDim, const uint64_t *globalStrides,
+      const unsigned *boxDim, const unsigned *elementStrides, int interleave,
+      int swizzle, int l2Promotion, int oobFill) = nullptr;
 
   /// Keeps the library loaded while a copy of the table lives; null for
   /// fakes.

@@ -81,9 +81,26 @@ std::vector<KernelLaunch> buildLaunches(const Manifest &manifest,
       launch.argOffsets.push_back(getArgOffset(arg, manifest, layout));
     if (image.workspaceBytes > 0)
       launch.argOffsets.push_back(layout.workspaceOffsets.at(launch.kernel));
+    launch.tensorMaps.resize(image.tensorMaps.size());
     launches.push_back(std::move(launch));
   }
   return launches;
+}
+
+CUresult encodeTensorMap(const CudaDriverApi &api,
+                         const CudaTensorMapSpec &spec, CUdeviceptr address,
+                         CudaTensorMap &map) {
+  const uint64_t dims[2] = {spec.dims[0], spec.dims[1]};
+  const uint64_t rowStride[1] = {spec.dims[0] * 2};
+  const unsigned box[2] = {spec.box[0], spec.box[1]};
+  const unsigned elementStrides[2] = {1, 1};
+  TensorMapDataType type = spec.type == "bf16" ? TensorMapDataType::BFloat16
+                                               : TensorMapDataType::Float16;
+  return api.tensorMapEncodeTiled(
+      &map, static_cast<int>(type), /*rank=*/2,
+      reinterpret_cast<void *>(static_cast<uintptr_t>(address)), dims,
+      rowStride, box, elementStrides, kTensorMapInterleaveNone,
+      kTensorMapSwizzle128B, kTensorMapL2Promotion128B, kTensorMapOobFillNone);
 }
 
 LaunchParams::LaunchParams(const KernelLaunch &launch, CUdeviceptr base) {
@@ -92,6 +109,8 @@ LaunchParams::LaunchParams(const KernelLaunch &launch, CUdeviceptr base) {
   // Taken after `values` is complete, so no reallocation moves them.
   for (CUdeviceptr &value : values)
     pointers.push_back(&value);
+  for (const CudaTensorMap &map : launch.tensorMaps)
+    pointers.push_back(const_cast<CudaTensorMap *>(&map));
 }
 
 } // namespace kiln::cuda

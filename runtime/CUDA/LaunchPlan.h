@@ -70,6 +70,9 @@ struct KernelLaunch {
   /// Per parameter, the offset of its tensor in the device allocation
   /// (the kernel's workspace last, if it has one).
   std::vector<uint64_t> argOffsets;
+  /// The kernel's tensor maps, passed by value after the pointers; encoded
+  /// by `encodeTensorMap` once the allocation's address is known.
+  std::vector<CudaTensorMap> tensorMaps;
 };
 
 /// The launches of one run, one per step in order. Requires `program` to be
@@ -79,10 +82,20 @@ std::vector<KernelLaunch> buildLaunches(const Manifest &manifest,
                                         const CudaProgram &program,
                                         const DeviceLayout &layout);
 
+/// Encodes `spec` for the tensor at device address `address` into `map`
+/// with the driver's cuTensorMapEncodeTiled: rank 2, row stride dims[0] * 2
+/// bytes, element strides 1, no interleave, 128-byte swizzle (what the
+/// wgmma kernels' shared-memory descriptors assume), L2 promotion of 128
+/// bytes, zeros out of bounds. Returns the driver's result.
+CUresult encodeTensorMap(const CudaDriverApi &api,
+                         const CudaTensorMapSpec &spec, CUdeviceptr address,
+                         CudaTensorMap &map);
+
 /// The parameters of one launch as cuLaunchKernel takes them: an array of
 /// pointers, one per parameter, each to that parameter's value (a device
-/// pointer). The values live in this object, so it must outlive the launch
-/// call (not the kernel: the driver copies them).
+/// pointer, or one of the launch's tensor maps). The pointer values live in
+/// this object and the tensor maps in `launch`, so both must outlive the
+/// launch call (not the kernel: the driver copies them).
 class LaunchParams {
 public:
   LaunchParams(const KernelLaunch &launch, CUdeviceptr base);

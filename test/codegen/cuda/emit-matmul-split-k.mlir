@@ -21,9 +21,9 @@
 // CHECK: *counter = 0u;
 // CHECK: if (!kilnLastSlice)
 // CHECK-NEXT: return;
-// CHECK: for (int z = 0; z < 4; ++z)
-// CHECK-NEXT: sum += __ldcg(&partials[z * 8192 + at]);
-// CHECK-NEXT: acc0[tm][tn][q] = sum;
+// CHECK: acc0[tm][tn][q] = 0.0f;
+// CHECK: for (int z = 0; z < 4; ++z) {
+// CHECK: acc0[tm][tn][q] += __ldcg(&partials[z * 8192 + at]);
 // CHECK: const float [[V:v[0-9]+]] = (acc0[tm][tn][q] + a{{[0-9]+}});
 // CHECK: kiln_store(&result0[(col + m{{[0-9]+}} * 256)], [[V]]);
 func.func @matmul_split(%a: tensor<64x1024xbf16>, %b: tensor<1024x256xbf16>, %r: tensor<64x256xbf16>) -> tensor<64x256xbf16> attributes {kiln.kernel, kiln.cuda_config = #kiln.cuda_config<block_m = 64, block_n = 128, block_k = 32, warps = 4, stages = 3, split_k = 4, cluster_n = 2>} {

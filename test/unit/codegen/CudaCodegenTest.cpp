@@ -16,6 +16,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <gtest/gtest.h>
 
@@ -199,9 +200,96 @@ TEST_F(CudaCodegenTest, DefaultConfigsFollowTheArchitecture) {
   CudaConfigAttr hopper = getDefaultCudaConfig(kernel, "sm_90a");
   EXPECT_EQ(ampere.getBlockM(), 128);
   EXPECT_EQ(ampere.getBlockN(), 128);
+  EXPECT_EQ(ampere.getBlockK(), 32);
   EXPECT_EQ(ampere.getStages(), 3);
-  EXPECT_EQ(hopper.getBlockN(), 256);
+  // sm_90a: the wgmma tile, a warpgroup per 64 rows.
+  EXPECT_EQ(hopper.getBlockM(), 128);
+  EXPECT_EQ(hopper.getBlockN(), 128);
+  EXPECT_EQ(hopper.getBlockK(), 64);
+  EXPECT_EQ(hopper.getWarps(), 8);
   EXPECT_EQ(hopper.getStages(), 4);
+  // Below a warpgroup's 64 rows, mma.sync tiles twice as wide as sm_80's.
+  func::FuncOp narrow = parseKernel(R"mlir(
+    func.func @k(%a: tensor<32x512xbf16>, %b: tensor<512x512xbf16>) -> tensor<32x512xbf16>
+        attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b : (tensor<32x512xbf16>, tensor<512x512xbf16>) -> tensor<32x512xbf16>
+      return %0 : tensor<32x512xbf16>
+    })mlir");
+  EXPECT_EQ(getDefaultCudaConfig(narrow, "sm_90a").getBlockN(), 256);
+  EXPECT_EQ(getDefaultCudaConfig(narrow, "sm_90a").getBlockK(), 32);
+}
+
+TEST_F(CudaCodegenTest, Sm90aMatmulsTakeTmaAndWgmma) {
+  func::FuncOp kernel = parseKernel(R"mlir(
+    func.func @k(%a: tensor<200x512xbf16>, %b: tensor<512x320xbf16>) -> tensor<200x320xbf16>
+        attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b : (tensor<200x512xbf16>, tensor<512x320xbf16>) -> tensor<200x320xbf16>
+      %1 = kiln.relu %0 : tensor<200x320xbf16>
+      return %1 : tensor<200x320xbf16>
+    })mlir");
+  CudaLaunch launch = getCudaLaunch(kernel, "sm_90a");
+  // 4 stages of (128 + 128) x 64 bf16, and 1 KiB to align the ring.
+  EXPECT_EQ(launch.sharedBytes, 4 * 32768 + 1024);
+  EXPECT_EQ(launch.gridX, 3);
+  EXPECT_EQ(launch.gridY, 2);
+  EXPECT_EQ(launch.blockX, 256);
+  ASSERT_EQ(launch.tensorMaps.size(), 2u);
+  // lhs [200 x 512] in boxes of 64 k x 128 rows; rhs [512 x 320] in boxes
+  // of 64 columns x 64 k.
+  const CudaTensorMapLaunch &a = launch.tensorMaps[0], &b = launch.tensorMaps[1];
+  EXPECT_EQ(a.param, 0);
+  EXPECT_TRUE(a.bf16);
+  EXPECT_EQ(a.inner, 512);
+  EXPECT_EQ(a.outer, 200);
+  EXPECT_EQ(a.boxInner, 64);
+  EXPECT_EQ(a.boxOuter, 128);
+  EXPECT_EQ(b.param, 1);
+  EXPECT_EQ(b.inner, 320);
+  EXPECT_EQ(b.outer, 512);
+  EXPECT_EQ(b.boxInner, 64);
+  EXPECT_EQ(b.boxOuter, 64);
+  FailureOr<std::string> source = emitCudaKernel(kernel, "sm_90a");
+  ASSERT_TRUE(succeeded(source)) << diagnostics;
+  EXPECT_NE(source->find("const __grid_constant__ KilnTensorMap tmapA, const "
+                         "__grid_constant__ KilnTensorMap tmapB"),
+            std::string::npos)
+      << *source;
+  EXPECT_NE(source->find("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16."
+                         "bf16"),
+            std::string::npos);
+  EXPECT_NE(source->find("kiln_tma_load_2d(smem + stage * 16384, &tmapA"),
+            std::string::npos);
+  EXPECT_EQ(source->find("mma.sync"), std::string::npos);
+  // sm_80 keeps mma.sync and passes no tensor maps.
+  EXPECT_TRUE(getCudaLaunch(kernel, "sm_80").tensorMaps.empty());
+  source = emitCudaKernel(kernel, "sm_80");
+  ASSERT_TRUE(succeeded(source)) << diagnostics;
+  EXPECT_EQ(source->find("wgmma"), std::string::npos);
+  // A config that is not a wgmma tile (block_k 32) falls back to mma.sync.
+  kernel->setAttr(CudaConfigAttr::kAttrName,
+                  CudaConfigAttr::get(&context, 128, 128, 32, 8, 4));
+  EXPECT_TRUE(getCudaLaunch(kernel, "sm_90a").tensorMaps.empty());
+}
+
+TEST_F(CudaCodegenTest, WgmmaNeedsTwoArgumentOperandsOf16Bits) {
+  // A normalized lhs is computed while staging: mma.sync.
+  func::FuncOp prologue = parseKernel(R"mlir(
+    func.func @k(%x: tensor<128x256xbf16>, %g: tensor<256xbf16>, %b: tensor<256x256xbf16>) -> tensor<128x256xbf16>
+        attributes {kiln.kernel} {
+      %0 = kiln.rms_norm %x, %g : (tensor<128x256xbf16>, tensor<256xbf16>) -> tensor<128x256xbf16>
+      %1 = kiln.matmul %0, %b : (tensor<128x256xbf16>, tensor<256x256xbf16>) -> tensor<128x256xbf16>
+      return %1 : tensor<128x256xbf16>
+    })mlir");
+  EXPECT_TRUE(getCudaLaunch(prologue, "sm_90a").tensorMaps.empty());
+  EXPECT_NE(getDefaultCudaConfig(prologue, "sm_90a").getBlockK(), 64);
+  // f32 has no wgmma of exact f32 products.
+  func::FuncOp f32 = parseKernel(R"mlir(
+    func.func @k(%a: tensor<128x256xf32>, %b: tensor<256x256xf32>) -> tensor<128x256xf32>
+        attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b : (tensor<128x256xf32>, tensor<256x256xf32>) -> tensor<128x256xf32>
+      return %0 : tensor<128x256xf32>
+    })mlir");
+  EXPECT_TRUE(getCudaLaunch(f32, "sm_90a").tensorMaps.empty());
 }
 
 TEST_F(CudaCodegenTest, LaunchesCoverEveryKind) {
@@ -416,7 +504,8 @@ TEST_F(CudaCodegenTest, ZooKernelsCompileToCubin) {
 }
 
 /// Full-size default configs, which small zoo shapes never reach, compile
-/// without spills: matmul tiles (128x128 on sm_80, 128x256 on sm_90a),
+/// without spills: matmul tiles (128x128 on sm_80, TMA + wgmma 128x128x64
+/// on sm_90a for bf16, mma.sync 128x128 for f32),
 /// flash attention at head dims 64 and 128, norms and softmax of wide rows.
 TEST_F(CudaCodegenTest, LargeDefaultConfigsDoNotSpill) {
   if (!llvm::sys::fs::can_execute(kNvcc))
@@ -541,6 +630,61 @@ TEST_F(CudaCodegenTest, SplitKConfigsDoNotSpill) {
                 << usage.spillStoreBytes + usage.spillLoadBytes
                 << " spill bytes\n";
     }
+  }
+}
+
+/// The wgmma path at every tile shape it takes (a warpgroup per 64 rows,
+/// 64 to 256 columns), bf16 and f16, with and without split-K, compiles for
+/// sm_90a without spills.
+TEST_F(CudaCodegenTest, WgmmaTilesDoNotSpill) {
+  if (!llvm::sys::fs::can_execute(kNvcc))
+    GTEST_SKIP() << "no CUDA toolkit: " << kNvcc.str() << " is missing";
+  std::string kernels;
+  struct Tile {
+    int64_t m, n, splitK;
+  };
+  const Tile tiles[] = {{64, 64, 1}, {128, 128, 1}, {128, 256, 1},
+                        {256, 128, 1}, {128, 128, 4}};
+  for (StringRef type : {"bf16", "f16"})
+    for (const Tile &tile : tiles) {
+      std::string t = type.str();
+      std::string name = llvm::formatv("wgmma_{0}_{1}x{2}_split{3}", t, tile.m,
+                                       tile.n, tile.splitK);
+      std::string lhs = "tensor<512x1024x" + t + ">",
+                  rhs = "tensor<1024x512x" + t + ">",
+                  out = "tensor<512x512x" + t + ">";
+      kernels += llvm::formatv(
+          "func.func @{0}(%a: {1}, %b: {2}) -> {3} attributes {{kiln.kernel, "
+          "kiln.cuda_config = #kiln.cuda_config<block_m = {4}, block_n = {5}, "
+          "block_k = 64, warps = {6}, stages = 3, split_k = {7}>} {{\n"
+          "  %0 = kiln.matmul %a, %b : ({1}, {2}) -> {3}\n"
+          "  return %0 : {3}\n}\n",
+          name, lhs, rhs, out, tile.m, tile.n, tile.m / 16, tile.splitK);
+    }
+  module = parseSourceString<ModuleOp>(kernels, &context);
+  ASSERT_TRUE(module) << diagnostics;
+  std::string source = getCudaPrelude().str();
+  for (auto kernel : module->getOps<func::FuncOp>()) {
+    ASSERT_EQ(getCudaLaunch(kernel, "sm_90a").tensorMaps.size(), 2u)
+        << kernel.getSymName().str();
+    FailureOr<std::string> emitted = emitCudaKernel(kernel, "sm_90a");
+    ASSERT_TRUE(succeeded(emitted)) << diagnostics;
+    source += "\n" + *emitted;
+  }
+  SmallString<128> cubin;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("kiln-cuda", "cubin", cubin));
+  llvm::Expected<std::vector<CudaResourceUsage>> usages =
+      compileCudaToCubin(source, "sm_90a", kNvcc, cubin);
+  llvm::sys::fs::remove(cubin);
+  ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
+  EXPECT_EQ(usages->size(), 10u);
+  for (const CudaResourceUsage &usage : *usages) {
+    EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
+        << usage.function << ": " << usage.registers << " registers";
+    std::cout << "[ CUDA     ] sm_90a " << usage.function << ": "
+              << usage.registers << " registers, "
+              << usage.spillStoreBytes + usage.spillLoadBytes
+              << " spill bytes\n";
   }
 }
 

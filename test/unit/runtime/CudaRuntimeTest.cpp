@@ -126,6 +126,8 @@ std::string tempPath(const std::string &name) {
 TEST(CudaSectionTest, RoundTrips) {
   CudaProgram program = *makeCudaArtifact().cuda;
   program.kernels[1].workspaceBytes = 4096;
+  program.kernels[0].tensorMaps = {{1, "bf16", {512, 256}, {64, 128}},
+                                   {0, "f16", {8, 3}, {8, 1}}};
   std::vector<uint8_t> bytes;
   std::string error;
   ASSERT_TRUE(encodeCudaSection(program, bytes, error)) << error;
@@ -143,6 +145,7 @@ TEST(CudaSectionTest, RoundTrips) {
     EXPECT_EQ(a.block, b.block);
     EXPECT_EQ(a.sharedBytes, b.sharedBytes);
     EXPECT_EQ(a.workspaceBytes, b.workspaceBytes);
+    EXPECT_EQ(a.tensorMaps, b.tensorMaps);
     EXPECT_EQ(a.config, b.config);
     EXPECT_EQ(a.cubin, b.cubin);
   }
@@ -198,23 +201,30 @@ TEST(CudaSectionTest, IndexSchemaIsChecked) {
                     "index: unknown field 'x'");
   std::string kernel = R"({"symbol": "k", "params": 1, "grid": [1, 1],
       "block": [32, 1, 1], "shared_bytes": 0,
-      "workspace_bytes": 0, "config": "", "cubin_size": 0})";
+      "workspace_bytes": 0, "tensor_maps": [], "config": "", "cubin_size": 0})";
   expectDecodeError(
       encodeIndex(R"({"arch": "sm_80", "kernels": [)" + kernel + "]}"),
       "kernels[0].grid: expected 3 integers");
   std::string negative = R"({"symbol": "k", "params": -1, "grid": [1, 1, 1],
       "block": [32, 1, 1], "shared_bytes": 0,
-      "workspace_bytes": 0, "config": "", "cubin_size": 0})";
+      "workspace_bytes": 0, "tensor_maps": [], "config": "", "cubin_size": 0})";
   expectDecodeError(
       encodeIndex(R"({"arch": "sm_80", "kernels": [)" + negative + "]}"),
       "kernels[0].params: expected a non-negative integer");
   std::string huge = R"({"symbol": "k", "params": 1, "grid": [1, 1, 1],
       "block": [32, 1, 1], "shared_bytes": 0,
-      "workspace_bytes": 0, "config": "",
+      "workspace_bytes": 0, "tensor_maps": [], "config": "",
       "cubin_size": 1000})";
   expectDecodeError(
       encodeIndex(R"({"arch": "sm_80", "kernels": [)" + huge + "]}"),
       "the cubin of kernel 'k' extends beyond the section");
+  std::string map = R"({"symbol": "k", "params": 1, "grid": [1, 1, 1],
+      "block": [32, 1, 1], "shared_bytes": 0, "workspace_bytes": 0,
+      "tensor_maps": [{"param": 0, "type": "bf16", "dims": [8],
+                       "box": [8, 1]}], "config": "", "cubin_size": 0})";
+  expectDecodeError(
+      encodeIndex(R"({"arch": "sm_80", "kernels": [)" + map + "]}"),
+      "kernels[0].tensor_maps[0].dims: expected 2 integers");
 }
 
 /// Validates `program` against the model's manifest, expecting `word`.
@@ -247,6 +257,19 @@ TEST(CudaSectionTest, ValidationNamesTheKernelAtFault) {
   CudaProgram workspace = valid;
   workspace.kernels[1].workspaceBytes = uint64_t(1) << 40;
   expectInvalid(workspace, "kernel 'kiln_relu': a workspace of");
+  CudaProgram mapParam = valid;
+  mapParam.kernels[1].tensorMaps = {{2, "bf16", {8, 1}, {8, 1}}};
+  expectInvalid(mapParam,
+                "kernel 'kiln_relu': tensor map 0 views parameter 2 of 2");
+  CudaProgram mapType = valid;
+  mapType.kernels[0].tensorMaps = {{0, "f32", {8, 1}, {8, 1}}};
+  expectInvalid(mapType, "tensor map 0 has type 'f32'");
+  CudaProgram mapRow = valid;
+  mapRow.kernels[0].tensorMaps = {{0, "bf16", {12, 1}, {8, 1}}};
+  expectInvalid(mapRow, "tensor map 0 has dims 12x1");
+  CudaProgram mapBox = valid;
+  mapBox.kernels[0].tensorMaps = {{0, "bf16", {64, 64}, {128, 1}}};
+  expectInvalid(mapBox, "tensor map 0 has box 128x1");
   CudaProgram elf = valid;
   elf.kernels[1].cubin = {'n', 'o', 'p', 'e'};
   expectInvalid(elf, "kernel 'kiln_relu': the cubin is not an ELF image");
@@ -385,12 +408,16 @@ TEST(LaunchPlanTest, WorkspacesFollowTheArenaOnePerKernel) {
 TEST(LaunchPlanTest, ParamsPointAtTheDevicePointers) {
   KernelLaunch launch;
   launch.argOffsets = {0, 256, 832};
+  launch.tensorMaps.resize(2);
   LaunchParams params(launch, /*base=*/0x7000000000ull);
   void **pointers = params.get();
   for (size_t i = 0; i < 3; ++i)
     EXPECT_EQ(*static_cast<CUdeviceptr *>(pointers[i]),
               0x7000000000ull + launch.argOffsets[i]);
   EXPECT_EQ(params.getValues().size(), 3u);
+  // The tensor maps follow by value: pointers to the launch's own.
+  EXPECT_EQ(pointers[3], &launch.tensorMaps[0]);
+  EXPECT_EQ(pointers[4], &launch.tensorMaps[1]);
 }
 
 //===----------------------------------------------------------------------===//
@@ -401,6 +428,18 @@ TEST(LaunchPlanTest, ParamsPointAtTheDevicePointers) {
 struct FakeLaunch {
   std::string symbol;
   std::vector<CUdeviceptr> params;
+  /// The first word of each tensor map passed after the pointers.
+  std::vector<uint64_t> tensorMaps;
+};
+
+/// A cuTensorMapEncodeTiled call as the fake records it.
+struct FakeTensorMapEncode {
+  int dataType = 0;
+  unsigned rank = 0;
+  CUdeviceptr address = 0;
+  std::vector<uint64_t> dims, strides;
+  std::vector<unsigned> box, elementStrides;
+  int interleave = -1, swizzle = -1, l2Promotion = -1, oobFill = -1;
 };
 
 /// The state behind the fake driver's functions; one per test.
@@ -417,6 +456,9 @@ struct FakeGpu {
       kernels;
   std::vector<std::string> modules;
   std::vector<std::string> functions;
+  /// Tensor maps each kernel takes after its pointers, by symbol.
+  std::map<std::string, size_t> tensorMapParams;
+  std::vector<FakeTensorMapEncode> encodes;
   /// The dynamic shared memory each kernel opted into, by symbol.
   std::map<std::string, int> sharedOptIn;
   std::vector<std::vector<uint8_t>> allocations;
@@ -567,6 +609,9 @@ CudaDriverApi makeFakeApi() {
     size_t count = launch.symbol == "kiln_relu" ? 2 : 3;
     for (size_t i = 0; i < count; ++i)
       launch.params.push_back(*static_cast<CUdeviceptr *>(params[i]));
+    for (size_t i = 0; i < gpu->tensorMapParams[launch.symbol]; ++i)
+      launch.tensorMaps.push_back(
+          static_cast<CudaTensorMap *>(params[count + i])->opaque[0]);
     if (gpu->capturing) {
       gpu->captured.push_back(launch);
     } else {
@@ -607,6 +652,29 @@ CudaDriverApi makeFakeApi() {
     --gpu->liveGraphs;
     return kCudaSuccess;
   };
+  // Records the call; the "map" is the address it views, so a launch shows
+  // which map it got.
+  api.tensorMapEncodeTiled =
+      [](CudaTensorMap *map, int dataType, unsigned rank, void *address,
+         const uint64_t *dims, const uint64_t *strides, const unsigned *box,
+         const unsigned *elementStrides, int interleave, int swizzle,
+         int l2Promotion, int oobFill) {
+        FakeTensorMapEncode call;
+        call.dataType = dataType;
+        call.rank = rank;
+        call.address = reinterpret_cast<uintptr_t>(address);
+        call.dims.assign(dims, dims + rank);
+        call.strides.assign(strides, strides + rank - 1);
+        call.box.assign(box, box + rank);
+        call.elementStrides.assign(elementStrides, elementStrides + rank);
+        call.interleave = interleave;
+        call.swizzle = swizzle;
+        call.l2Promotion = l2Promotion;
+        call.oobFill = oobFill;
+        gpu->encodes.push_back(call);
+        map->opaque[0] = call.address;
+        return kCudaSuccess;
+      };
   return api;
 }
 
@@ -722,6 +790,61 @@ TEST_F(CudaModelTest, StreamLaunchesWithoutAGraph) {
       "htod",            "launch kiln_add", "launch kiln_add",
       "launch kiln_relu", "dtoh",           "sync"};
   EXPECT_EQ(fake.calls, expected);
+}
+
+TEST_F(CudaModelTest, TensorMapsViewEachStepsTensorAndPassByValue) {
+  Artifact artifact = makeCudaArtifact();
+  // kiln_add views its second parameter: w in step 0, x in step 1.
+  artifact.cuda->kernels[0].tensorMaps = {{1, "bf16", {8, 1}, {8, 1}}};
+  fake.tensorMapParams["kiln_add"] = 1;
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  std::optional<CudaModel> model =
+      CudaModel::load(*device, std::move(artifact), "m.kiln", {}, error);
+  ASSERT_TRUE(model) << error;
+  bindAndRun(*model, {1, 2, 3, 4, 5, 6});
+  CUdeviceptr base =
+      reinterpret_cast<uintptr_t>(fake.allocations.front().data());
+  ASSERT_EQ(fake.encodes.size(), 2u);
+  for (const FakeTensorMapEncode &call : fake.encodes) {
+    EXPECT_EQ(call.dataType, 9); // CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+    EXPECT_EQ(call.rank, 2u);
+    EXPECT_EQ(call.dims, (std::vector<uint64_t>{8, 1}));
+    EXPECT_EQ(call.strides, (std::vector<uint64_t>{16}));
+    EXPECT_EQ(call.box, (std::vector<unsigned>{8, 1}));
+    EXPECT_EQ(call.elementStrides, (std::vector<unsigned>{1, 1}));
+    EXPECT_EQ(call.interleave, 0);
+    EXPECT_EQ(call.swizzle, 3);     // CU_TENSOR_MAP_SWIZZLE_128B
+    EXPECT_EQ(call.l2Promotion, 2); // CU_TENSOR_MAP_L2_PROMOTION_L2_128B
+    EXPECT_EQ(call.oobFill, 0);     // zeros out of bounds
+  }
+  // w at offset 0, x at 256 (LaunchPlanTest's layout).
+  EXPECT_EQ(fake.encodes[0].address, base);
+  EXPECT_EQ(fake.encodes[1].address, base + 256);
+  // The captured launches carry each step's own map; relu has none.
+  ASSERT_EQ(fake.captured.size(), 3u);
+  EXPECT_EQ(fake.captured[0].tensorMaps, std::vector<uint64_t>{base});
+  EXPECT_EQ(fake.captured[1].tensorMaps, std::vector<uint64_t>{base + 256});
+  EXPECT_TRUE(fake.captured[2].tensorMaps.empty());
+}
+
+TEST_F(CudaModelTest, TensorMapEncodeFailureNamesTheKernel) {
+  Artifact artifact = makeCudaArtifact();
+  artifact.cuda->kernels[1].tensorMaps = {{0, "f16", {8, 1}, {8, 1}}};
+  std::string error;
+  std::optional<CudaDevice> device = openDevice(error);
+  ASSERT_TRUE(device) << error;
+  device->api.tensorMapEncodeTiled =
+      [](CudaTensorMap *, int, unsigned, void *, const uint64_t *,
+         const uint64_t *, const unsigned *, const unsigned *, int, int, int,
+         int) { return CUresult(1); };
+  EXPECT_FALSE(
+      CudaModel::load(*device, std::move(artifact), "m.kiln", {}, error));
+  EXPECT_NE(error.find("encoding tensor map 0 of kernel 'kiln_relu' (step 2): "
+                       "cuTensorMapEncodeTiled failed"),
+            std::string::npos)
+      << error;
 }
 
 TEST_F(CudaModelTest, ReleasesEverythingItCreated) {
