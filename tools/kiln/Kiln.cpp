@@ -980,6 +980,16 @@ static void printProfile(const RunnableModel &runnable,
      << " STREAM bandwidth\n";
 }
 
+/// CUDA device 0 through the system's driver; std::nullopt with `error`
+/// set to why there is none.
+static std::optional<kiln::cuda::CudaDevice>
+openFirstCudaDevice(std::string &error) {
+  std::optional<kiln::cuda::CudaDriverApi> api =
+      kiln::cuda::loadCudaDriver("libcuda.so.1", error);
+  return api ? kiln::cuda::openCudaDevice(*api, /*ordinal=*/0, error)
+             : std::nullopt;
+}
+
 /// `kiln run` for a CUDA artifact: runs it on device 0 (a warm-up run, then
 /// --repeat timed ones), checks it and prints the latency. Without a usable
 /// device it says so and fails.
@@ -987,10 +997,7 @@ static int runCudaModel(const RunnableModel &runnable,
                         ArrayRef<kiln::HostTensor> inputs) {
   namespace cuda = kiln::cuda;
   std::string error;
-  std::optional<cuda::CudaDriverApi> api =
-      cuda::loadCudaDriver("libcuda.so.1", error);
-  std::optional<cuda::CudaDevice> device =
-      api ? cuda::openCudaDevice(*api, /*ordinal=*/0, error) : std::nullopt;
+  std::optional<cuda::CudaDevice> device = openFirstCudaDevice(error);
   if (!device)
     return fail("no CUDA device: " + error);
   cuda::CudaLoadOptions options;
@@ -1387,6 +1394,26 @@ static int checkUntunedKernels(const std::vector<TunedKernel> &kernels,
   return 0;
 }
 
+/// `kiln tune --target sm_80|sm_90a`: CUDA candidates are measured on the
+/// device the target runs on, so tuning needs one; says plainly why it
+/// cannot tune here.
+static int tuneForCuda() {
+  std::string error;
+  std::optional<kiln::cuda::CudaDevice> device = openFirstCudaDevice(error);
+  if (!device)
+    return fail("cannot tune for " + targetName +
+                ": no CUDA device: " + error);
+  if (!kiln::cuda::canRunArch(device->info, targetName))
+    return fail("cannot tune for " + targetName + ": device 0 (" +
+                device->info.name + ", " + device->info.getArch() +
+                ") cannot run it");
+  // TODO(#6): measure the CUDA search space (autotune/CudaSpace.h) in the
+  // tuning worker on this device.
+  return fail("cannot tune for " + targetName + " on " + device->info.name +
+              " yet: the tuning worker does not measure CUDA kernels; kiln "
+              "compile --target " + targetName + " uses the default configs");
+}
+
 static int tuneModel(MLIRContext &context, const char *argv0) {
   if (trialBudget < 1)
     return fail("--budget must be at least 1 (candidates per kernel)");
@@ -1398,6 +1425,8 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
     return fail("--threads must not be negative");
   if (studyCandidates < 0)
     return fail("--study must not be negative");
+  if (kiln::compiler::isCudaTarget(targetName))
+    return tuneForCuda();
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -
