@@ -729,9 +729,10 @@ static Value multiplyAdd(OpBuilder &b, Location loc, ValueRange args) {
 /// panels) without a config.
 static std::pair<int64_t, int64_t> getExpertMicroTile(Operation *op) {
   auto function = op->getParentOfType<func::FuncOp>();
-  auto config = function ? function->getAttrOfType<CpuConfigAttr>(
-                               CpuConfigAttr::kAttrName)
-                         : CpuConfigAttr();
+  auto config =
+      function
+          ? function->getAttrOfType<CpuConfigAttr>(CpuConfigAttr::kAttrName)
+          : CpuConfigAttr();
   if (!config || !config.getMicroTile() || config.getMicroTile().size() != 3)
     return {1, 0};
   return {std::max<int64_t>(1, config.getMicroTile()[0]),
@@ -746,8 +747,7 @@ static std::pair<int64_t, int64_t> getExpertMicroTile(Operation *op) {
 /// stream that stays in L1 (rows of an unpacked matrix lie N * 4 bytes
 /// apart and evict each other when that is a multiple of 1 KiB).
 static Value buildExpertMatmul(OpBuilder &b, Location loc, Value lhs,
-                               Value matrix, OpFoldResult rows,
-                               int64_t panel) {
+                               Value matrix, OpFoldResult rows, int64_t panel) {
   auto matrixType = cast<RankedTensorType>(matrix.getType());
   int64_t depth = matrixType.getDimSize(0), cols = matrixType.getDimSize(1);
   if (panel <= 0 || cols % panel != 0)
@@ -768,15 +768,17 @@ static Value buildExpertMatmul(OpBuilder &b, Location loc, Value lhs,
                                         /*outerDimsPerm=*/{1, 0})
                      .getResult();
   // Loops (m, n0, k, n1), as linalg::pack orders those of the packed matmul.
-  Value product = buildGeneric(
-      b, loc, {lhs, packed}, filledTensor(b, loc, {rows, panels, panelSize}, 0.0),
-      {{0, 2}, {1, 2, 3}, {0, 1, 3}},
-      {kParallel, kParallel, kReduction, kParallel}, multiplyAdd);
+  Value product =
+      buildGeneric(b, loc, {lhs, packed},
+                   filledTensor(b, loc, {rows, panels, panelSize}, 0.0),
+                   {{0, 2}, {1, 2, 3}, {0, 1, 3}},
+                   {kParallel, kParallel, kReduction, kParallel}, multiplyAdd);
   auto productType = cast<RankedTensorType>(product.getType());
-  auto flatType = RankedTensorType::get(
-      {productType.getDimSize(0), cols}, productType.getElementType());
+  auto flatType = RankedTensorType::get({productType.getDimSize(0), cols},
+                                        productType.getElementType());
   return tensor::CollapseShapeOp::create(
-      b, loc, flatType, product, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+      b, loc, flatType, product,
+      SmallVector<ReassociationIndices>{{0}, {1, 2}});
 }
 
 /// A tensor of `size` index elements equal to `value`.
@@ -842,16 +844,16 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
   //    register tiles of rows, so that no matmul has a partial one (a
   //    partial tile goes a row at a time; the padding rows are zeros, and
   //    nothing reads their results).
-  Value counts = buildLoop(
-      b, loc, slots, filledIndexTensor(b, loc, expertsSize, 0),
-      [&](OpBuilder &b, Location loc, Value s, Value counts) {
-        auto [t, j] = slotOf(b, loc, s);
-        Value expert = getSlotExpert(b, loc, indices, t, j, experts);
-        return addAt(b, loc, counts, expert, c1);
-      });
-  // In arith rather than affine ops: the vectorizer then peels the partial
-  //  row tile of a block, which is never entered, instead of proving that
-  //  there is none and masking every tile.
+  Value counts =
+      buildLoop(b, loc, slots, filledIndexTensor(b, loc, expertsSize, 0),
+                [&](OpBuilder &b, Location loc, Value s, Value counts) {
+                  auto [t, j] = slotOf(b, loc, s);
+                  Value expert = getSlotExpert(b, loc, indices, t, j, experts);
+                  return addAt(b, loc, counts, expert, c1);
+                });
+  // Padded in arith rather than affine ops: the vectorizer then peels the
+  // partial row tile of a block, which is never entered, instead of proving
+  // that there is none and masking every tile.
   auto padded = [&](OpBuilder &b, Location loc, Value count) -> Value {
     Value step = arith::ConstantIndexOp::create(b, loc, blockStep);
     Value last = arith::ConstantIndexOp::create(b, loc, blockStep - 1);
@@ -860,29 +862,30 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
     return arith::MulIOp::create(b, loc, blocks, step);
   };
   Value starts =
-      buildLoop(b, loc, expertsSize,
-                ValueRange{emptyTensor(b, loc, {expertsSize}, b.getIndexType()),
-                           arith::ConstantIndexOp::create(b, loc, 0)},
-                [&](OpBuilder &b, Location loc, Value e,
-                    ValueRange carried) -> SmallVector<Value> {
-                  Value count = tensor::ExtractOp::create(b, loc, counts, e);
-                  return {tensor::InsertOp::create(b, loc, carried[1],
-                                                   carried[0], e),
-                          arith::AddIOp::create(b, loc, carried[1],
-                                                padded(b, loc, count))};
-                })
+      buildLoop(
+          b, loc, expertsSize,
+          ValueRange{emptyTensor(b, loc, {expertsSize}, b.getIndexType()),
+                     arith::ConstantIndexOp::create(b, loc, 0)},
+          [&](OpBuilder &b, Location loc, Value e,
+              ValueRange carried) -> SmallVector<Value> {
+            Value count = tensor::ExtractOp::create(b, loc, counts, e);
+            return {tensor::InsertOp::create(b, loc, carried[1], carried[0], e),
+                    arith::AddIOp::create(b, loc, carried[1],
+                                          padded(b, loc, count))};
+          })
           .front();
   OpFoldResult capacity = affine::makeComposedFoldedAffineApply(
       b, loc, d0 * topK + experts * (blockStep - 1), {tokens});
 
   // 2. The rows of the slots gathered expert by expert (slots in order
   //    within an expert), and the row of each slot.
-  Value rowsInit = linalg::FillOp::create(
-                       b, loc,
-                       arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType))
-                           .getResult(),
-                       emptyTensor(b, loc, {capacity, hiddenSize}, elementType))
-                       .getResult(0);
+  Value rowsInit =
+      linalg::FillOp::create(
+          b, loc,
+          arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType))
+              .getResult(),
+          emptyTensor(b, loc, {capacity, hiddenSize}, elementType))
+          .getResult(0);
   Value rowOfInit = emptyTensor(b, loc, {tokens, kSize}, b.getIndexType());
   SmallVector<Value> gathered = buildLoop(
       b, loc, slots, ValueRange{starts, rowOfInit, rowsInit},
@@ -894,8 +897,8 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
         Value next = addAt(b, loc, carried[0], expert, c1);
         Value rowOf =
             tensor::InsertOp::create(b, loc, row, carried[1], ValueRange{t, j});
-        auto source = extractSlice(b, loc, input, {t, zero},
-                                   {one, hiddenSize}, /*dropped=*/{0});
+        auto source = extractSlice(b, loc, input, {t, zero}, {one, hiddenSize},
+                                   /*dropped=*/{0});
         auto target = extractSlice(b, loc, carried[2], {row, zero},
                                    {one, hiddenSize}, /*dropped=*/{0});
         Value copy = linalg::CopyOp::create(b, loc, source.getResult(),
@@ -913,12 +916,12 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
   Value outputs = buildLoop(
       b, loc, expertsSize, outputsInit,
       [&](OpBuilder &b, Location loc, Value e, Value outputs) {
-        OpFoldResult start = tensor::ExtractOp::create(b, loc, starts, e)
-                                 .getResult();
-        OpFoldResult count = padded(
-            b, loc, tensor::ExtractOp::create(b, loc, counts, e));
-        auto block = extractSlice(b, loc, rows, {start, zero},
-                                  {count, hiddenSize});
+        OpFoldResult start =
+            tensor::ExtractOp::create(b, loc, starts, e).getResult();
+        OpFoldResult count =
+            padded(b, loc, tensor::ExtractOp::create(b, loc, counts, e));
+        auto block =
+            extractSlice(b, loc, rows, {start, zero}, {count, hiddenSize});
         auto matrix = [&](Value weights, OpFoldResult rowsSize,
                           OpFoldResult colsSize) {
           return extractSlice(b, loc, weights, {e, zero, zero},
@@ -928,13 +931,14 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
         Value gate = buildExpertMatmul(
             b, loc, block, matrix(op.getGate(), hiddenSize, ffnSize), count,
             panel);
-        Value up = buildExpertMatmul(
-            b, loc, block, matrix(op.getUp(), hiddenSize, ffnSize), count,
-            panel);
+        Value up = buildExpertMatmul(b, loc, block,
+                                     matrix(op.getUp(), hiddenSize, ffnSize),
+                                     count, panel);
 
         // silu(g) * u, rounded to the input type as the reference does.
         Value activation = buildGeneric(
-            b, loc, {gate, up}, emptyTensor(b, loc, {count, ffnSize}, elementType),
+            b, loc, {gate, up},
+            emptyTensor(b, loc, {count, ffnSize}, elementType),
             {{0, 1}, {0, 1}, {0, 1}}, {kParallel, kParallel},
             [&](OpBuilder &b, Location loc, ValueRange args) {
               Value negated = arith::NegFOp::create(b, loc, args[0]);
@@ -957,34 +961,36 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
   // 4. Per token, the weighted sum of its slots' rows in slot order, rounded
   //    once.
   Value init = emptyTensor(b, loc, {tokens, hiddenSize}, elementType);
-  return buildLoop(b, loc, tokens, init, [&](OpBuilder &b, Location loc,
-                                             Value t, Value result) {
-    Value out = buildLoop(
-        b, loc, kSize, filledTensor(b, loc, {hiddenSize}, 0.0),
-        [&](OpBuilder &b, Location loc, Value j, Value out) {
-          Value row =
-              tensor::ExtractOp::create(b, loc, rowOf, ValueRange{t, j});
-          Value weight = toF32(
-              b, loc,
-              tensor::ExtractOp::create(b, loc, weights, ValueRange{t, j}));
-          auto output = extractSlice(b, loc, outputs, {row, zero},
-                                     {one, hiddenSize}, /*dropped=*/{0});
-          return buildGeneric(
-              b, loc, {output}, out, {{0}, {0}}, {kParallel},
-              [&](OpBuilder &b, Location loc, ValueRange args) {
-                return arith::AddFOp::create(
-                    b, loc, args[1],
-                    arith::MulFOp::create(b, loc, weight, args[0]));
-              });
-        });
-    Value rounded = buildGeneric(
-        b, loc, {out}, emptyTensor(b, loc, {hiddenSize}, elementType),
-        {{0}, {0}}, {kParallel},
-        [&](OpBuilder &b, Location loc, ValueRange args) {
-          return fromF32(b, loc, args[0], elementType);
-        });
-    return insertSlice(b, loc, rounded, result, {t, zero}, {one, hiddenSize});
-  });
+  return buildLoop(
+      b, loc, tokens, init,
+      [&](OpBuilder &b, Location loc, Value t, Value result) {
+        Value out = buildLoop(
+            b, loc, kSize, filledTensor(b, loc, {hiddenSize}, 0.0),
+            [&](OpBuilder &b, Location loc, Value j, Value out) {
+              Value row =
+                  tensor::ExtractOp::create(b, loc, rowOf, ValueRange{t, j});
+              Value weight = toF32(
+                  b, loc,
+                  tensor::ExtractOp::create(b, loc, weights, ValueRange{t, j}));
+              auto output = extractSlice(b, loc, outputs, {row, zero},
+                                         {one, hiddenSize}, /*dropped=*/{0});
+              return buildGeneric(
+                  b, loc, {output}, out, {{0}, {0}}, {kParallel},
+                  [&](OpBuilder &b, Location loc, ValueRange args) {
+                    return arith::AddFOp::create(
+                        b, loc, args[1],
+                        arith::MulFOp::create(b, loc, weight, args[0]));
+                  });
+            });
+        Value rounded = buildGeneric(
+            b, loc, {out}, emptyTensor(b, loc, {hiddenSize}, elementType),
+            {{0}, {0}}, {kParallel},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              return fromF32(b, loc, args[0], elementType);
+            });
+        return insertSlice(b, loc, rounded, result, {t, zero},
+                           {one, hiddenSize});
+      });
 }
 
 namespace {

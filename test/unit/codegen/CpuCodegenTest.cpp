@@ -876,8 +876,8 @@ TEST_F(CpuCodegenTest, MoeExpertsGroupedPackedPanels) {
   // 61 tokens over 4 experts, 32 per tile: blocks of several register tiles
   // of rows, every matrix packed into panels of 16 columns. Three chained
   // contractions of up to 48 terms: the chained tolerance.
-  checkKernel(expertsKernel("f32", 61, 2, 0, 4, 48, moeConfig(32)),
-              kF32Chained, /*expectedTiles=*/2);
+  checkKernel(expertsKernel("f32", 61, 2, 0, 4, 48, moeConfig(32)), kF32Chained,
+              /*expectedTiles=*/2);
 }
 
 TEST_F(CpuCodegenTest, MoeExpertsWithoutRegisterTile) {
