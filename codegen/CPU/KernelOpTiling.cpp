@@ -19,9 +19,14 @@
 //    tile stops at the last key its last row sees and masks the rest.
 //  - The router takes the softmax statistics of each token with linalg
 //    reductions and picks the top k with a scalar loop.
-//  - The experts read, per token and chosen expert, only that expert's
-//    weights: two matrix-vector products, SwiGLU, one more product, and the
-//    weighted sum.
+//  - The experts go by expert (a grouped matmul): the tile's (token, slot)
+//    pairs are counted per expert, their rows gathered into one contiguous
+//    block per expert, padded to whole register tiles of rows; each block
+//    is multiplied by its expert's gate and up matrices, goes through
+//    SwiGLU, and is multiplied by the down matrix, as contractions that the
+//    vectorizer gives the matmul's register tiles, with each matrix packed
+//    into panels first. Each token then sums its slots' rows, weighted, in
+//    slot order: the result does not depend on how tokens are tiled.
 //
 //===----------------------------------------------------------------------===//
 
@@ -156,20 +161,35 @@ static OpFoldResult addIndex(OpBuilder &b, Location loc, OpFoldResult lhs,
   return affine::makeComposedFoldedAffineApply(b, loc, d0 + d1, {lhs, rhs});
 }
 
+/// Runs `body` for `iv` in [0, `count`) with `inits` carried through;
+/// returns the final values.
+static SmallVector<Value>
+buildLoop(OpBuilder &b, Location loc, OpFoldResult count, ValueRange inits,
+          function_ref<SmallVector<Value>(OpBuilder &, Location, Value iv,
+                                          ValueRange carried)>
+              body) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto loop = scf::ForOp::create(
+      b, loc, zero, indexValue(b, loc, count), one, inits,
+      [&](OpBuilder &nested, Location nestedLoc, Value iv, ValueRange args) {
+        scf::YieldOp::create(nested, nestedLoc,
+                             body(nested, nestedLoc, iv, args));
+      });
+  return loop.getResults();
+}
+
 /// Runs `body` for `iv` in [0, `count`) with one tensor carried through;
 /// returns the final tensor.
 static Value buildLoop(
     OpBuilder &b, Location loc, OpFoldResult count, Value init,
     function_ref<Value(OpBuilder &, Location, Value iv, Value carried)> body) {
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  auto loop = scf::ForOp::create(
-      b, loc, zero, indexValue(b, loc, count), one, ValueRange{init},
-      [&](OpBuilder &nested, Location nestedLoc, Value iv, ValueRange args) {
-        scf::YieldOp::create(nested, nestedLoc,
-                             body(nested, nestedLoc, iv, args.front()));
-      });
-  return loop.getResult(0);
+  return buildLoop(b, loc, count, ValueRange{init},
+                   [&](OpBuilder &b, Location loc, Value iv,
+                       ValueRange carried) -> SmallVector<Value> {
+                     return {body(b, loc, iv, carried.front())};
+                   })
+      .front();
 }
 
 //===----------------------------------------------------------------------===//
@@ -681,8 +701,107 @@ struct MoeRouterTilingModel
 // MoeExpertsOp
 //===----------------------------------------------------------------------===//
 
+/// The expert of slot `j` of token `t`, clamped into [0, `experts`): the
+/// router never picks another, and no index may read outside the weights.
+static Value getSlotExpert(OpBuilder &b, Location loc, Value indices, Value t,
+                           Value j, int64_t experts) {
+  Value raw = tensor::ExtractOp::create(b, loc, indices, ValueRange{t, j});
+  Value expert = arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
+  expert = arith::MaxSIOp::create(b, loc, expert,
+                                  arith::ConstantIndexOp::create(b, loc, 0));
+  return arith::MinSIOp::create(
+      b, loc, expert, arith::ConstantIndexOp::create(b, loc, experts - 1));
+}
+
+/// The body of a contraction generic like the matmul's: f32 accumulation
+/// of contractible multiply-adds, so that kiln-cpu-vectorize gives it the
+/// matmul's register tiles.
+static Value multiplyAdd(OpBuilder &b, Location loc, ValueRange args) {
+  auto contract = arith::FastMathFlags::contract;
+  Value product = arith::MulFOp::create(b, loc, toF32(b, loc, args[0]),
+                                        toF32(b, loc, args[1]), contract);
+  return arith::AddFOp::create(b, loc, args[2], product, contract);
+}
+
+/// The register tile [m, n] of the enclosing kernel's config, by which the
+/// experts' matmuls go: blocks of rows are padded to a multiple of m, and
+/// expert matrices packed into panels of n columns. [1, 0] (no padding, no
+/// panels) without a config.
+static std::pair<int64_t, int64_t> getExpertMicroTile(Operation *op) {
+  auto function = op->getParentOfType<func::FuncOp>();
+  auto config =
+      function
+          ? function->getAttrOfType<CpuConfigAttr>(CpuConfigAttr::kAttrName)
+          : CpuConfigAttr();
+  if (!config || !config.getMicroTile() || config.getMicroTile().size() != 3)
+    return {1, 0};
+  return {std::max<int64_t>(1, config.getMicroTile()[0]),
+          config.getMicroTile()[1]};
+}
+
+/// The f32 product `lhs` [rows, K] x `matrix` [K, N] (an expert's weights).
+/// When `panel` divides N, the matrix is first packed into N / `panel`
+/// contiguous [K, panel] panels and the product computed as [rows, N /
+/// panel, panel], which has the layout of [rows, N]: the contraction of the
+/// matmul path with its rhs packed, whose micro kernel reads a panel as one
+/// stream that stays in L1 (rows of an unpacked matrix lie N * 4 bytes
+/// apart and evict each other when that is a multiple of 1 KiB).
+static Value buildExpertMatmul(OpBuilder &b, Location loc, Value lhs,
+                               Value matrix, OpFoldResult rows, int64_t panel) {
+  auto matrixType = cast<RankedTensorType>(matrix.getType());
+  int64_t depth = matrixType.getDimSize(0), cols = matrixType.getDimSize(1);
+  if (panel <= 0 || cols % panel != 0)
+    return buildGeneric(b, loc, {lhs, matrix},
+                        filledTensor(b, loc, {rows, b.getIndexAttr(cols)}, 0.0),
+                        {{0, 2}, {2, 1}, {0, 1}},
+                        {kParallel, kParallel, kReduction}, multiplyAdd);
+
+  OpFoldResult panels = b.getIndexAttr(cols / panel);
+  OpFoldResult panelSize = b.getIndexAttr(panel);
+  Value packedInit =
+      emptyTensor(b, loc, {panels, b.getIndexAttr(depth), panelSize},
+                  matrixType.getElementType());
+  Value packed = linalg::PackOp::create(b, loc, matrix, packedInit,
+                                        /*innerDimsPos=*/{1},
+                                        /*innerTiles=*/{panelSize},
+                                        /*paddingValue=*/std::nullopt,
+                                        /*outerDimsPerm=*/{1, 0})
+                     .getResult();
+  // Loops (m, n0, k, n1), as linalg::pack orders those of the packed matmul.
+  Value product =
+      buildGeneric(b, loc, {lhs, packed},
+                   filledTensor(b, loc, {rows, panels, panelSize}, 0.0),
+                   {{0, 2}, {1, 2, 3}, {0, 1, 3}},
+                   {kParallel, kParallel, kReduction, kParallel}, multiplyAdd);
+  auto productType = cast<RankedTensorType>(product.getType());
+  auto flatType = RankedTensorType::get({productType.getDimSize(0), cols},
+                                        productType.getElementType());
+  return tensor::CollapseShapeOp::create(
+      b, loc, flatType, product,
+      SmallVector<ReassociationIndices>{{0}, {1, 2}});
+}
+
+/// A tensor of `size` index elements equal to `value`.
+static Value filledIndexTensor(OpBuilder &b, Location loc, OpFoldResult size,
+                               int64_t value) {
+  Value empty = emptyTensor(b, loc, {size}, b.getIndexType());
+  return linalg::FillOp::create(
+             b, loc, arith::ConstantIndexOp::create(b, loc, value).getResult(),
+             empty)
+      .getResult(0);
+}
+
+/// `tensor[position] + increment`, stored back; returns the new tensor.
+static Value addAt(OpBuilder &b, Location loc, Value tensor, Value position,
+                   Value increment) {
+  Value old = tensor::ExtractOp::create(b, loc, tensor, position);
+  return tensor::InsertOp::create(
+      b, loc, arith::AddIOp::create(b, loc, old, increment), tensor, position);
+}
+
 /// The experts' output for tokens [`token0`, `token0` + `tokens`), as a
-/// [tokens, H] tensor: per token and slot, the chosen expert's SwiGLU.
+/// [tokens, H] tensor, grouped by expert: each expert's weights are read
+/// once per tile, by a matmul over all the tile's rows routed to it.
 static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
                           OpFoldResult token0, OpFoldResult tokens,
                           SmallVectorImpl<Operation *> &slices) {
@@ -692,10 +811,14 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
   int64_t ffn = gateType.getDimSize(2);
   int64_t topK = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
   Type elementType = inputType.getElementType();
+  MLIRContext *context = b.getContext();
   OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
   OpFoldResult hiddenSize = b.getIndexAttr(hidden);
   OpFoldResult ffnSize = b.getIndexAttr(ffn);
   OpFoldResult kSize = b.getIndexAttr(topK);
+  OpFoldResult expertsSize = b.getIndexAttr(experts);
+  Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+  auto [blockStep, panel] = getExpertMicroTile(op);
 
   auto input =
       extractSlice(b, loc, op.getInput(), {token0, zero}, {tokens, hiddenSize});
@@ -705,81 +828,169 @@ static Value buildExperts(OpBuilder &b, Location loc, MoeExpertsOp op,
       extractSlice(b, loc, op.getIndices(), {token0, zero}, {tokens, kSize});
   slices.append({input, weights, indices});
 
-  Value init = emptyTensor(b, loc, {tokens, hiddenSize}, elementType);
-  return buildLoop(b, loc, tokens, init, [&](OpBuilder &b, Location loc,
-                                             Value t, Value result) {
-    auto row = extractSlice(b, loc, input, {t, zero}, {one, hiddenSize},
-                            /*dropped=*/{0});
-    Value out = buildLoop(
-        b, loc, kSize, filledTensor(b, loc, {hiddenSize}, 0.0),
-        [&](OpBuilder &b, Location loc, Value j, Value out) {
-          // 1. The expert, clamped into [0, E): the router never picks
-          //    another, and no index may read outside the weights.
-          Value raw = tensor::ExtractOp::create(b, loc, indices,
-                                                ValueRange{t, j});
-          Value expert = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                                    raw);
-          expert = arith::MaxSIOp::create(
-              b, loc, expert, arith::ConstantIndexOp::create(b, loc, 0));
-          expert = arith::MinSIOp::create(
-              b, loc, expert, arith::ConstantIndexOp::create(b, loc, experts - 1));
-          Value weight = toF32(
-              b, loc,
-              tensor::ExtractOp::create(b, loc, weights, ValueRange{t, j}));
+  // The slots (token, j) of the tile, token-major.
+  AffineExpr d0;
+  bindDims(context, d0);
+  OpFoldResult slots =
+      affine::makeComposedFoldedAffineApply(b, loc, d0 * topK, {tokens});
+  auto slotOf = [&](OpBuilder &b, Location loc, Value s) {
+    Value k = arith::ConstantIndexOp::create(b, loc, topK);
+    return std::make_pair(arith::DivUIOp::create(b, loc, s, k).getResult(),
+                          arith::RemUIOp::create(b, loc, s, k).getResult());
+  };
 
-          // 2. x gate[e] and x up[e], by rows of the expert's matrices.
-          auto project = [&](Value matrix, OpFoldResult rowsSize,
-                             OpFoldResult colsSize, Value vector) {
-            auto slice = extractSlice(b, loc, matrix, {expert, zero, zero},
-                                      {one, rowsSize, colsSize},
-                                      /*dropped=*/{0});
-            return buildGeneric(
-                b, loc, {vector, slice}, filledTensor(b, loc, {colsSize}, 0.0),
-                {{0}, {0, 1}, {1}}, {kReduction, kParallel},
-                [&](OpBuilder &b, Location loc, ValueRange args) {
-                  Value product =
-                      arith::MulFOp::create(b, loc, toF32(b, loc, args[0]),
-                                            toF32(b, loc, args[1]));
-                  return arith::AddFOp::create(b, loc, args[2], product);
+  // 1. The slots of each expert, counted, and the start of its block of
+  //    rows: the blocks follow the experts' order, each padded to whole
+  //    register tiles of rows, so that no matmul has a partial one (a
+  //    partial tile goes a row at a time; the padding rows are zeros, and
+  //    nothing reads their results).
+  Value counts =
+      buildLoop(b, loc, slots, filledIndexTensor(b, loc, expertsSize, 0),
+                [&](OpBuilder &b, Location loc, Value s, Value counts) {
+                  auto [t, j] = slotOf(b, loc, s);
+                  Value expert = getSlotExpert(b, loc, indices, t, j, experts);
+                  return addAt(b, loc, counts, expert, c1);
                 });
-          };
-          Value gate = project(op.getGate(), hiddenSize, ffnSize, row);
-          Value up = project(op.getUp(), hiddenSize, ffnSize, row);
+  // Padded in arith rather than affine ops: the vectorizer then peels the
+  // partial row tile of a block, which is never entered, instead of proving
+  // that there is none and masking every tile.
+  auto padded = [&](OpBuilder &b, Location loc, Value count) -> Value {
+    Value step = arith::ConstantIndexOp::create(b, loc, blockStep);
+    Value last = arith::ConstantIndexOp::create(b, loc, blockStep - 1);
+    Value blocks = arith::DivUIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, count, last), step);
+    return arith::MulIOp::create(b, loc, blocks, step);
+  };
+  Value starts =
+      buildLoop(
+          b, loc, expertsSize,
+          ValueRange{emptyTensor(b, loc, {expertsSize}, b.getIndexType()),
+                     arith::ConstantIndexOp::create(b, loc, 0)},
+          [&](OpBuilder &b, Location loc, Value e,
+              ValueRange carried) -> SmallVector<Value> {
+            Value count = tensor::ExtractOp::create(b, loc, counts, e);
+            return {tensor::InsertOp::create(b, loc, carried[1], carried[0], e),
+                    arith::AddIOp::create(b, loc, carried[1],
+                                          padded(b, loc, count))};
+          })
+          .front();
+  OpFoldResult capacity = affine::makeComposedFoldedAffineApply(
+      b, loc, d0 * topK + experts * (blockStep - 1), {tokens});
 
-          // 3. silu(g) * u, rounded to the input type as the reference does.
-          Value activation = buildGeneric(
-              b, loc, {gate, up}, emptyTensor(b, loc, {ffnSize}, b.getF32Type()),
-              {{0}, {0}, {0}}, {kParallel},
-              [&](OpBuilder &b, Location loc, ValueRange args) {
-                Value negated = arith::NegFOp::create(b, loc, args[0]);
-                Value sigmoid = arith::DivFOp::create(
-                    b, loc, f32Constant(b, loc, 1.0),
-                    arith::AddFOp::create(b, loc, f32Constant(b, loc, 1.0),
-                                          math::ExpOp::create(b, loc, negated)));
-                Value value = arith::MulFOp::create(
-                    b, loc, arith::MulFOp::create(b, loc, args[0], sigmoid),
-                    args[1]);
-                return toF32(b, loc, fromF32(b, loc, value, elementType));
-              });
+  // 2. The rows of the slots gathered expert by expert (slots in order
+  //    within an expert), and the row of each slot.
+  Value rowsInit =
+      linalg::FillOp::create(
+          b, loc,
+          arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType))
+              .getResult(),
+          emptyTensor(b, loc, {capacity, hiddenSize}, elementType))
+          .getResult(0);
+  Value rowOfInit = emptyTensor(b, loc, {tokens, kSize}, b.getIndexType());
+  SmallVector<Value> gathered = buildLoop(
+      b, loc, slots, ValueRange{starts, rowOfInit, rowsInit},
+      [&](OpBuilder &b, Location loc, Value s,
+          ValueRange carried) -> SmallVector<Value> {
+        auto [t, j] = slotOf(b, loc, s);
+        Value expert = getSlotExpert(b, loc, indices, t, j, experts);
+        Value row = tensor::ExtractOp::create(b, loc, carried[0], expert);
+        Value next = addAt(b, loc, carried[0], expert, c1);
+        Value rowOf =
+            tensor::InsertOp::create(b, loc, row, carried[1], ValueRange{t, j});
+        auto source = extractSlice(b, loc, input, {t, zero}, {one, hiddenSize},
+                                   /*dropped=*/{0});
+        auto target = extractSlice(b, loc, carried[2], {row, zero},
+                                   {one, hiddenSize}, /*dropped=*/{0});
+        Value copy = linalg::CopyOp::create(b, loc, source.getResult(),
+                                            target.getResult())
+                         .getResult(0);
+        return {next, rowOf,
+                insertSlice(b, loc, copy, carried[2], {row, zero},
+                            {one, hiddenSize})};
+      });
+  Value rowOf = gathered[1], rows = gathered[2];
 
-          // 4. Down, then the weighted sum.
-          Value down = project(op.getDown(), ffnSize, hiddenSize, activation);
-          return buildGeneric(
-              b, loc, {down}, out, {{0}, {0}}, {kParallel},
-              [&](OpBuilder &b, Location loc, ValueRange args) {
-                return arith::AddFOp::create(
-                    b, loc, args[1],
-                    arith::MulFOp::create(b, loc, weight, args[0]));
-              });
-        });
-    Value rounded = buildGeneric(
-        b, loc, {out}, emptyTensor(b, loc, {hiddenSize}, elementType),
-        {{0}, {0}}, {kParallel},
-        [&](OpBuilder &b, Location loc, ValueRange args) {
-          return fromF32(b, loc, args[0], elementType);
-        });
-    return insertSlice(b, loc, rounded, result, {t, zero}, {one, hiddenSize});
-  });
+  // 3. Per expert, its SwiGLU over its block of rows, as three matmuls.
+  Value outputsInit =
+      emptyTensor(b, loc, {capacity, hiddenSize}, b.getF32Type());
+  Value outputs = buildLoop(
+      b, loc, expertsSize, outputsInit,
+      [&](OpBuilder &b, Location loc, Value e, Value outputs) {
+        OpFoldResult start =
+            tensor::ExtractOp::create(b, loc, starts, e).getResult();
+        OpFoldResult count =
+            padded(b, loc, tensor::ExtractOp::create(b, loc, counts, e));
+        auto block =
+            extractSlice(b, loc, rows, {start, zero}, {count, hiddenSize});
+        auto matrix = [&](Value weights, OpFoldResult rowsSize,
+                          OpFoldResult colsSize) {
+          return extractSlice(b, loc, weights, {e, zero, zero},
+                              {one, rowsSize, colsSize}, /*dropped=*/{0})
+              .getResult();
+        };
+        Value gate = buildExpertMatmul(
+            b, loc, block, matrix(op.getGate(), hiddenSize, ffnSize), count,
+            panel);
+        Value up = buildExpertMatmul(b, loc, block,
+                                     matrix(op.getUp(), hiddenSize, ffnSize),
+                                     count, panel);
+
+        // silu(g) * u, rounded to the input type as the reference does.
+        Value activation = buildGeneric(
+            b, loc, {gate, up},
+            emptyTensor(b, loc, {count, ffnSize}, elementType),
+            {{0, 1}, {0, 1}, {0, 1}}, {kParallel, kParallel},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              Value negated = arith::NegFOp::create(b, loc, args[0]);
+              Value sigmoid = arith::DivFOp::create(
+                  b, loc, f32Constant(b, loc, 1.0),
+                  arith::AddFOp::create(b, loc, f32Constant(b, loc, 1.0),
+                                        math::ExpOp::create(b, loc, negated)));
+              Value value = arith::MulFOp::create(
+                  b, loc, arith::MulFOp::create(b, loc, args[0], sigmoid),
+                  args[1]);
+              return fromF32(b, loc, value, elementType);
+            });
+        Value down = buildExpertMatmul(
+            b, loc, activation, matrix(op.getDown(), ffnSize, hiddenSize),
+            count, panel);
+        return insertSlice(b, loc, down, outputs, {start, zero},
+                           {count, hiddenSize});
+      });
+
+  // 4. Per token, the weighted sum of its slots' rows in slot order, rounded
+  //    once.
+  Value init = emptyTensor(b, loc, {tokens, hiddenSize}, elementType);
+  return buildLoop(
+      b, loc, tokens, init,
+      [&](OpBuilder &b, Location loc, Value t, Value result) {
+        Value out = buildLoop(
+            b, loc, kSize, filledTensor(b, loc, {hiddenSize}, 0.0),
+            [&](OpBuilder &b, Location loc, Value j, Value out) {
+              Value row =
+                  tensor::ExtractOp::create(b, loc, rowOf, ValueRange{t, j});
+              Value weight = toF32(
+                  b, loc,
+                  tensor::ExtractOp::create(b, loc, weights, ValueRange{t, j}));
+              auto output = extractSlice(b, loc, outputs, {row, zero},
+                                         {one, hiddenSize}, /*dropped=*/{0});
+              return buildGeneric(
+                  b, loc, {output}, out, {{0}, {0}}, {kParallel},
+                  [&](OpBuilder &b, Location loc, ValueRange args) {
+                    return arith::AddFOp::create(
+                        b, loc, args[1],
+                        arith::MulFOp::create(b, loc, weight, args[0]));
+                  });
+            });
+        Value rounded = buildGeneric(
+            b, loc, {out}, emptyTensor(b, loc, {hiddenSize}, elementType),
+            {{0}, {0}}, {kParallel},
+            [&](OpBuilder &b, Location loc, ValueRange args) {
+              return fromF32(b, loc, args[0], elementType);
+            });
+        return insertSlice(b, loc, rounded, result, {t, zero},
+                           {one, hiddenSize});
+      });
 }
 
 namespace {

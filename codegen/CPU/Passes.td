@@ -235,7 +235,14 @@ def DecomposeKernelOpsPass
     their parallel loops (batch, head and query rows; tokens), and a tile of
     them is their final computation on tensors: flash attention with an
     online softmax over key blocks, the router's softmax and top-k, and the
-    experts' SwiGLU per token and chosen expert. Tile-and-fuse leaves these
+    experts grouped by expert: the tile's (token, slot) pairs are counted
+    per expert and their rows gathered into one block per expert (padded to
+    whole register tiles of rows when the kernel's config has a micro
+    tile), each block goes through its expert's SwiGLU as three contractions
+    (the expert's matrices packed into panels of the micro tile's n, when
+    it divides their width, as `kiln-cpu-pack-matmul` packs a matmul's rhs),
+    which `kiln-cpu-vectorize` gives the matmul's register tiles, and each
+    token sums its slots' rows in slot order. Tile-and-fuse leaves these
     ops whole when they are not the root of the kernel's tile loop or cannot
     be fused into it; this pass replaces each by its tiled implementation
     over its whole iteration domain.

@@ -126,12 +126,13 @@ func.func @attention(%q: tensor<2x4x100x16xf32>, %k: tensor<2x2x100x16xf32>) -> 
 
 // -----
 
-// Experts go by blocks of tokens.
+// Experts go by blocks of 64 tokens, so that each expert's matmul has
+// rows for several register tiles.
 // CHECK-LABEL: func.func @experts
-// AVX512-SAME: tile_sizes = [8, 0]
-func.func @experts(%x: tensor<20x16xf32>, %w: tensor<20x2xf32>, %i: tensor<20x2xi32>, %g: tensor<4x16x8xf32>, %d: tensor<4x8x16xf32>) -> tensor<20x16xf32> attributes {kiln.kernel} {
-  %0 = kiln.moe_experts %x, %w, %i, %g, %g, %d : (tensor<20x16xf32>, tensor<20x2xf32>, tensor<20x2xi32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>, tensor<4x8x16xf32>) -> tensor<20x16xf32>
-  return %0 : tensor<20x16xf32>
+// AVX512-SAME: tile_sizes = [64, 0]
+func.func @experts(%x: tensor<130x16xf32>, %w: tensor<130x2xf32>, %i: tensor<130x2xi32>, %g: tensor<4x16x8xf32>, %d: tensor<4x8x16xf32>) -> tensor<130x16xf32> attributes {kiln.kernel} {
+  %0 = kiln.moe_experts %x, %w, %i, %g, %g, %d : (tensor<130x16xf32>, tensor<130x2xf32>, tensor<130x2xi32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>, tensor<4x8x16xf32>) -> tensor<130x16xf32>
+  return %0 : tensor<130x16xf32>
 }
 
 // -----

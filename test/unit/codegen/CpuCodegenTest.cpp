@@ -798,59 +798,114 @@ TEST_F(CpuCodegenTest, AttentionWithRopeAndTransposesFused) {
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 
+/// The config of a mixture-of-experts kernel of rank-2 results with blocks
+/// of `tokens` tokens (0: one tile) and AVX2 register tiles [4, 16]: the
+/// experts' matmuls then pad their blocks to 4 rows and pack matrices whose
+/// width 16 divides.
+static std::string moeConfig(int64_t tokens, StringRef extraTiles = "") {
+  return llvm::formatv("#kiln.cpu_config<tile_sizes = [{0}{1}, 0], "
+                       "vector_width = 8, micro_tile = [4, 16, 1]>",
+                       extraTiles, tokens)
+      .str();
+}
+
 TEST_F(CpuCodegenTest, MoeRouterTopTwo) {
-  // Two results tiled over tokens together.
-  checkKernel(R"mlir(
-    func.func @router(%l: tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>) attributes {kiln.kernel} {
-      %w, %i = kiln.moe_router %l {top_k = 2 : i64} : (tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>)
+  // Two results tiled over tokens together, the last tile partial.
+  checkKernel(llvm::formatv(R"mlir(
+    func.func @router(%l: tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>) attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
+      %w, %i = kiln.moe_router %l {{top_k = 2 : i64} : (tensor<13x5xf32>) -> (tensor<13x2xf32>, tensor<13x2xi32>)
       return %w, %i : tensor<13x2xf32>, tensor<13x2xi32>
     }
   )mlir",
+                            moeConfig(8))
+                  .str(),
               kF32, /*expectedTiles=*/2);
 }
 
 TEST_F(CpuCodegenTest, MoeRouterTiesTakeTheLowerIndex) {
   // relu makes many logits 0: equal probabilities go lowest index first.
-  checkKernel(R"mlir(
-    func.func @router(%x: tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>) attributes {kiln.kernel} {
+  checkKernel(llvm::formatv(R"mlir(
+    func.func @router(%x: tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>) attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
       %l = kiln.relu %x : tensor<17x6xf32>
-      %w, %i = kiln.moe_router %l {top_k = 3 : i64, normalize = false} : (tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>)
+      %w, %i = kiln.moe_router %l {{top_k = 3 : i64, normalize = false} : (tensor<17x6xf32>) -> (tensor<17x3xf32>, tensor<17x3xi32>)
       return %w, %i : tensor<17x3xf32>, tensor<17x3xi32>
     }
   )mlir",
+                            moeConfig(8))
+                  .str(),
               kF32, /*expectedTiles=*/3);
 }
 
-/// A kernel of one kiln.moe_experts over 4 experts whose indices are drawn
-/// from [`low`, `high`).
+/// A kernel of one kiln.moe_experts over 4 experts of width `ffn` on 16
+/// hidden features, whose indices are drawn from [`low`, `high`), with
+/// `config` (the default without one).
 static std::string expertsKernel(StringRef type, int64_t tokens, int64_t topK,
-                                 int64_t low, int64_t high) {
+                                 int64_t low, int64_t high, int64_t ffn,
+                                 StringRef config = "") {
+  std::string attributes =
+      config.empty() ? "kiln.kernel"
+                     : ("kiln.kernel, kiln.cpu_config = " + config).str();
   return llvm::formatv(R"mlir(
-    func.func @experts(%x: tensor<{0}x16x{1}>, %w: tensor<{0}x{2}x{1}>, %i: tensor<{0}x{2}xi32> {{kiln.range = array<i64: {3}, {4}>}, %g: tensor<4x16x24x{1}>, %u: tensor<4x16x24x{1}>, %d: tensor<4x24x16x{1}>) -> tensor<{0}x16x{1}> attributes {{kiln.kernel} {{
-      %0 = kiln.moe_experts %x, %w, %i, %g, %u, %d : (tensor<{0}x16x{1}>, tensor<{0}x{2}x{1}>, tensor<{0}x{2}xi32>, tensor<4x16x24x{1}>, tensor<4x16x24x{1}>, tensor<4x24x16x{1}>) -> tensor<{0}x16x{1}>
+    func.func @experts(%x: tensor<{0}x16x{1}>, %w: tensor<{0}x{2}x{1}>, %i: tensor<{0}x{2}xi32> {{kiln.range = array<i64: {3}, {4}>}, %g: tensor<4x16x{5}x{1}>, %u: tensor<4x16x{5}x{1}>, %d: tensor<4x{5}x16x{1}>) -> tensor<{0}x16x{1}> attributes {{{6}} {{
+      %0 = kiln.moe_experts %x, %w, %i, %g, %u, %d : (tensor<{0}x16x{1}>, tensor<{0}x{2}x{1}>, tensor<{0}x{2}xi32>, tensor<4x16x{5}x{1}>, tensor<4x16x{5}x{1}>, tensor<4x{5}x16x{1}>) -> tensor<{0}x16x{1}>
       return %0 : tensor<{0}x16x{1}>
     }
   )mlir",
-                       tokens, type, topK, low, high);
+                       tokens, type, topK, low, high, ffn, attributes);
 }
 
 TEST_F(CpuCodegenTest, MoeExpertsTopTwoSomeExpertsIdle) {
-  // Experts 2 and 3 get no token.
-  checkKernel(expertsKernel("f32", 13, 2, 0, 2), kF32, /*expectedTiles=*/2);
+  // Experts 2 and 3 get no token; tiles of 8 tokens, the last partial.
+  checkKernel(expertsKernel("f32", 13, 2, 0, 2, 24, moeConfig(8)), kF32,
+              /*expectedTiles=*/2);
 }
 
 TEST_F(CpuCodegenTest, MoeExpertsAllTokensToOneExpert) {
-  checkKernel(expertsKernel("f32", 17, 1, 3, 4), kF32, /*expectedTiles=*/3);
+  checkKernel(expertsKernel("f32", 17, 1, 3, 4, 24, moeConfig(8)), kF32,
+              /*expectedTiles=*/3);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsAllSlotsToOneExpert) {
+  // Both slots of all 37 tokens go to expert 3: one block of 74 rows (not a
+  // multiple of the 4-row register tile) while the others are empty.
+  checkKernel(expertsKernel("f32", 37, 2, 3, 4, 32, moeConfig(0)), kF32,
+              /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsGroupedPackedPanels) {
+  // 61 tokens over 4 experts, 32 per tile: blocks of several register tiles
+  // of rows, every matrix packed into panels of 16 columns. Three chained
+  // contractions of up to 48 terms: the chained tolerance.
+  checkKernel(expertsKernel("f32", 61, 2, 0, 4, 48, moeConfig(32)), kF32Chained,
+              /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsWithoutRegisterTile) {
+  // A config without a register tile: unpadded blocks, unpacked matrices.
+  checkKernel(expertsKernel("f32", 23, 2, 0, 4, 32,
+                            "#kiln.cpu_config<tile_sizes = [16, 0], "
+                            "vector_width = 8>"),
+              kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, MoeExpertsDefaultConfig) {
+  checkKernel(expertsKernel("f32", 130, 2, 0, 4, 32), kF32,
+              /*expectedTiles=*/3);
 }
 
 TEST_F(CpuCodegenTest, MoeExpertsBf16) {
-  checkKernel(expertsKernel("bf16", 9, 2, 0, 4), kBf16, /*expectedTiles=*/2);
+  checkKernel(expertsKernel("bf16", 9, 2, 0, 4, 32, moeConfig(4)), kBf16,
+              /*expectedTiles=*/3);
 }
 
-/// The moe model's feed-forward kernel with `topK` experts per token.
-static std::string moeLayerKernel(int64_t topK) {
+/// The moe model's feed-forward kernel with `topK` experts per token and
+/// `config` (the default without one).
+static std::string moeLayerKernel(int64_t topK, StringRef config = "") {
+  std::string attributes =
+      config.empty() ? "kiln.kernel"
+                     : ("kiln.kernel, kiln.cpu_config = " + config).str();
   return llvm::formatv(R"mlir(
-    func.func @moe(%x: tensor<1x13x32xf32>, %s: tensor<32xf32>, %r: tensor<32x4xf32>, %g: tensor<4x32x48xf32>, %u: tensor<4x32x48xf32>, %d: tensor<4x48x32xf32>) -> tensor<1x13x32xf32> attributes {{kiln.kernel} {{
+    func.func @moe(%x: tensor<1x13x32xf32>, %s: tensor<32xf32>, %r: tensor<32x4xf32>, %g: tensor<4x32x48xf32>, %u: tensor<4x32x48xf32>, %d: tensor<4x48x32xf32>) -> tensor<1x13x32xf32> attributes {{{1}} {{
       %0 = kiln.rms_norm %x, %s : (tensor<1x13x32xf32>, tensor<32xf32>) -> tensor<1x13x32xf32>
       %1 = kiln.reshape %0 : tensor<1x13x32xf32> to tensor<13x32xf32>
       %2 = kiln.matmul %1, %r : (tensor<13x32xf32>, tensor<32x4xf32>) -> tensor<13x4xf32>
@@ -861,15 +916,17 @@ static std::string moeLayerKernel(int64_t topK) {
       return %5 : tensor<1x13x32xf32>
     }
   )mlir",
-                       topK);
+                       topK, attributes);
 }
 
 TEST_F(CpuCodegenTest, MoeLayerTopOne) {
-  checkKernel(moeLayerKernel(1), kF32Chained, /*expectedTiles=*/2);
+  checkKernel(moeLayerKernel(1), kF32Chained, /*expectedTiles=*/1);
 }
 
 TEST_F(CpuCodegenTest, MoeLayerTopTwo) {
-  checkKernel(moeLayerKernel(2), kF32Chained, /*expectedTiles=*/2);
+  // The router's matmul and the norm fused into tiles of 8 tokens.
+  checkKernel(moeLayerKernel(2, moeConfig(8, "0, ")), kF32Chained,
+              /*expectedTiles=*/2);
 }
 
 //===----------------------------------------------------------------------===//
