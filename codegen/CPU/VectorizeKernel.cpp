@@ -5,7 +5,8 @@
 // Inside a kernel tile every linalg op is tiled once more, to the size of a
 // few vector registers, and vectorized:
 //
-//  0. Packs and unpacks (kiln-cpu-pack-matmul) go by one inner tile and
+//  0. Packs and unpacks (kiln-cpu-pack-matmul) go by one inner tile, a
+//     pack's tiles in the order of its source's rows, and
 //     decompose into pads and slices; pads are vectorized with masks, and
 //     the copies of whole inner tiles become vector reads and writes.
 //  1. Contractions go by `k_block` of k first (the cache block; whole k0
@@ -44,6 +45,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
@@ -170,9 +172,16 @@ static LogicalResult lowerRelayouts(RewriterBase &rewriter,
   for (Operation *op : relayouts) {
     // A pack's loops are its outer dimensions; an unpack's are the unpacked
     // dimensions, which go by whole inner tiles.
-    SmallVector<int64_t> tiles;
+    SmallVector<int64_t> tiles, interchange;
     if (auto pack = dyn_cast<linalg::PackOp>(op)) {
       tiles.assign(pack.getSourceRank(), 1);
+      // Its loops go in the order of the source's dimensions, whatever the
+      // order of the packed outer ones: a transposed pack (the rhs panels,
+      // n outermost) then copies each source row whole, across all panels,
+      // instead of one panel's slice of every row in turn (a 4 KiB page and
+      // a prefetch stream per row and panel).
+      if (!pack.getOuterDimsPerm().empty())
+        interchange = invertPermutationVector(pack.getOuterDimsPerm());
     } else {
       auto unpack = cast<linalg::UnPackOp>(op);
       tiles.assign(unpack.getDestRank(), 1);
@@ -180,7 +189,8 @@ static LogicalResult lowerRelayouts(RewriterBase &rewriter,
                                               unpack.getStaticInnerTiles()))
         tiles[pos] = ShapedType::isDynamic(size) ? 1 : size;
     }
-    if (failed(tileWithFor(rewriter, cast<TilingInterface>(op), tiles)))
+    if (failed(tileWithFor(rewriter, cast<TilingInterface>(op), tiles,
+                           interchange)))
       return op->emitError("failed to tile a pack to its inner tiles");
   }
   RewritePatternSet patterns =

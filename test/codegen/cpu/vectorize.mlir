@@ -112,9 +112,14 @@ func.func @pack_in_k_blocks(%A: memref<16x40xf32>, %B: memref<40x64xf32>, %R: me
 // -----
 
 // Whole inner tiles need no padding: each is copied as one vector read and
-// one vector write, not a scalar loop.
+// one vector write, not a scalar loop. The loops go in the source's order:
+// its 5 rows outside, each row copied whole across the 2 panels.
 // CHECK-LABEL: func.func @pack_whole_panels
-// CHECK: %[[ROW:.+]] = tensor.extract_slice {{.+}} to tensor<1x32xf32>
+// CHECK-DAG: %[[C2:.+]] = arith.constant 2 : index
+// CHECK-DAG: %[[C5:.+]] = arith.constant 5 : index
+// CHECK: scf.for %[[K:.+]] = %{{.+}} to %[[C5]]
+// CHECK: scf.for %[[P:.+]] = %{{.+}} to %[[C2]]
+// CHECK: %[[ROW:.+]] = tensor.extract_slice %{{.+}}[%[[K]], %{{.+}}] [1, 32] {{.+}} to tensor<1x32xf32>
 // CHECK: %[[V:.+]] = vector.transfer_read %[[ROW]]{{.+}} : tensor<1x32xf32>, vector<1x32xf32>
 // CHECK: vector.transfer_write %[[V]]
 // CHECK-NOT: tensor.insert_slice %[[ROW]]
