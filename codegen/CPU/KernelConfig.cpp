@@ -204,9 +204,9 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       context, DenseI64ArrayAttr::get(context, tiles), lanes,
       microTile.empty() ? DenseI64ArrayAttr()
                         : DenseI64ArrayAttr::get(context, microTile),
-      // The lhs stays unpacked by default: with lhs panels packed once per
-      // tile, 1024^3 and 2048^3 measured slower on a loaded machine (36 vs
-      // 53 GFLOP/s); the tuner may still choose them.
+      // The lhs stays unpacked by default: packed by k block, 2048^3 on one
+      // thread measured within the noise of unpacked (about 0.8 of oneDNN
+      // either way, loaded machine); the tuner may still choose it.
       pack, kBlock, /*packLhs=*/false);
 }
 

@@ -5,7 +5,8 @@
 // Inside a kernel tile every linalg op is tiled once more, to the size of a
 // few vector registers, and vectorized:
 //
-//  0. Packs and unpacks (kiln-cpu-pack-matmul) go by one inner tile and
+//  0. Packs and unpacks (kiln-cpu-pack-matmul) go by one inner tile, a
+//     pack's tiles in the order of its source's rows, and
 //     decompose into pads and slices; pads are vectorized with masks, and
 //     the copies of whole inner tiles become vector reads and writes.
 //  1. Contractions go by `k_block` of k first (the cache block; whole k0
@@ -44,6 +45,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
@@ -170,9 +172,16 @@ static LogicalResult lowerRelayouts(RewriterBase &rewriter,
   for (Operation *op : relayouts) {
     // A pack's loops are its outer dimensions; an unpack's are the unpacked
     // dimensions, which go by whole inner tiles.
-    SmallVector<int64_t> tiles;
+    SmallVector<int64_t> tiles, interchange;
     if (auto pack = dyn_cast<linalg::PackOp>(op)) {
       tiles.assign(pack.getSourceRank(), 1);
+      // Its loops go in the order of the source's dimensions, whatever the
+      // order of the packed outer ones: a transposed pack (the rhs panels,
+      // n outermost) then copies each source row whole, across all panels,
+      // instead of one panel's slice of every row in turn (a 4 KiB page and
+      // a prefetch stream per row and panel).
+      if (!pack.getOuterDimsPerm().empty())
+        interchange = invertPermutationVector(pack.getOuterDimsPerm());
     } else {
       auto unpack = cast<linalg::UnPackOp>(op);
       tiles.assign(unpack.getDestRank(), 1);
@@ -180,7 +189,8 @@ static LogicalResult lowerRelayouts(RewriterBase &rewriter,
                                               unpack.getStaticInnerTiles()))
         tiles[pos] = ShapedType::isDynamic(size) ? 1 : size;
     }
-    if (failed(tileWithFor(rewriter, cast<TilingInterface>(op), tiles)))
+    if (failed(tileWithFor(rewriter, cast<TilingInterface>(op), tiles,
+                           interchange)))
       return op->emitError("failed to tile a pack to its inner tiles");
   }
   RewritePatternSet patterns =
@@ -189,50 +199,73 @@ static LogicalResult lowerRelayouts(RewriterBase &rewriter,
   return applyPatternsGreedily(kernel, std::move(patterns));
 }
 
-/// Tiles the k loop `kLoop` of `op` by `kBlock` and returns the tiled op.
-static FailureOr<linalg::LinalgOp> tileKBlock(RewriterBase &rewriter,
-                                              linalg::LinalgOp op,
-                                              unsigned kLoop, int64_t kBlock) {
-  SmallVector<int64_t> tiles(op.getNumLoops(), 0);
-  tiles[kLoop] = kBlock;
-  scf::SCFTilingOptions options;
-  options.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), tiles));
-  options.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
-      rewriter, cast<TilingInterface>(op.getOperation()), options);
-  if (failed(tiled) || tiled->tiledOps.size() != 1)
-    return failure();
-  rewriter.replaceOp(op, tiled->replacements);
-  return cast<linalg::LinalgOp>(tiled->tiledOps.front());
+/// The loop of `op` that a k block tiles: its k loop or, with the lhs
+/// packed (k split into tiles of k0, the innermost k loop), the outer k
+/// loop; with `kBlock` in iterations of that loop.
+static std::pair<unsigned, int64_t>
+getKBlockLoop(linalg::LinalgOp op, const linalg::ContractionDimensions &dims,
+              int64_t kBlock) {
+  unsigned kLoop = dims.k.back();
+  if (dims.k.size() < 2)
+    return {kLoop, kBlock};
+  int64_t k0 = op.getStaticLoopRanges()[kLoop];
+  if (!ShapedType::isDynamic(k0))
+    kBlock = llvm::divideCeil(kBlock, k0);
+  return {dims.k[dims.k.size() - 2], kBlock};
 }
 
-/// Step 1: tiles a contraction by the k block, then by the micro tile with
+/// Step 0a: tiles the k loop of a contraction by `kBlock` and fuses the
+/// packs of its operands into the loop, so that each k block packs only the
+/// panels it reads, right before reading them: the packed block stays in
+/// L2 (a pack of the whole depth of a tile does not, and the micro kernels
+/// then read it back from memory). A contraction no deeper than a block is
+/// left alone.
+static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
+                                const linalg::ContractionDimensions &dims,
+                                int64_t kBlock) {
+  auto [blockLoop, blockSize] = getKBlockLoop(op, dims, kBlock);
+  int64_t kExtent = op.getStaticLoopRanges()[blockLoop];
+  if (blockSize <= 0 || (!ShapedType::isDynamic(kExtent) && kExtent <= blockSize))
+    return success();
+  SmallVector<int64_t> tiles(op.getNumLoops(), 0);
+  tiles[blockLoop] = blockSize;
+  scf::SCFTilingOptions tilingOptions;
+  tilingOptions.setTileSizes(
+      getAsIndexOpFoldResult(rewriter.getContext(), tiles));
+  tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  scf::SCFTileAndFuseOptions options;
+  options.setTilingOptions(tilingOptions);
+  // Only the operand packs move into the loop; the accumulator's fill stays
+  // outside, as the loop's initial value. A padded pack (partial panels)
+  // stays outside too: its tiles inside a k block do not decompose.
+  options.setFusionControlFn(
+      [](tensor::ExtractSliceOp, OpResult producer, bool isDestination)
+          -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+        auto pack = dyn_cast<linalg::PackOp>(producer.getOwner());
+        if (isDestination || !pack || pack.getPaddingValue())
+          return std::nullopt;
+        return scf::SCFTileAndFuseOptions::ControlFnResult{};
+      });
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTileAndFuseResult> tiled =
+      scf::tileConsumerAndFuseProducersUsingSCF(
+          rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(tiled))
+    return op.emitError("failed to tile a contraction by its k block");
+  for (auto [original, replacement] : tiled->replacements)
+    rewriter.replaceAllUsesWith(original, replacement);
+  return success();
+}
+
+/// Step 1: tiles a contraction (inside its k block) by the micro tile with
 /// the n loops outermost, peels the m and n loops, and tiles the partial
 /// micro tiles into rows of `lanes`.
 static LogicalResult tileContraction(RewriterBase &rewriter,
                                      linalg::LinalgOp op,
                                      const linalg::ContractionDimensions &dims,
                                      ArrayRef<int64_t> microTile,
-                                     int64_t kBlock, int64_t lanes) {
+                                     int64_t lanes) {
   unsigned mLoop = dims.m.back(), nLoop = dims.n.back(), kLoop = dims.k.back();
-  // With the lhs packed, k is split into tiles of k0 (the innermost k loop):
-  // the k block goes by whole tiles along the outer k loop.
-  unsigned blockLoop = kLoop;
-  if (dims.k.size() > 1) {
-    int64_t k0 = op.getStaticLoopRanges()[kLoop];
-    blockLoop = dims.k[dims.k.size() - 2];
-    if (kBlock > 0 && !ShapedType::isDynamic(k0))
-      kBlock = llvm::divideCeil(kBlock, k0);
-  }
-  int64_t kExtent = op.getStaticLoopRanges()[blockLoop];
-  if (kBlock > 0 && (ShapedType::isDynamic(kExtent) || kExtent > kBlock)) {
-    FailureOr<linalg::LinalgOp> blocked =
-        tileKBlock(rewriter, op, blockLoop, kBlock);
-    if (failed(blocked))
-      return op.emitError("failed to tile a contraction by its k block");
-    op = *blocked;
-  }
 
   // Every batch loop and every m, n, k loop but the innermost one goes by 1,
   // the n loops first.
@@ -287,6 +320,21 @@ LogicalResult kiln::cpu::vectorizeKernel(RewriterBase &rewriter,
   if (config.getMicroTile())
     microTile = config.getMicroTile().asArrayRef();
 
+  bool tileContractions = vectorizeContractions && microTile.size() == 3;
+  if (tileContractions && config.getKBlock() > 0) {
+    SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
+        contractions;
+    kernel.walk([&](linalg::LinalgOp op) {
+      if (!op.hasPureTensorSemantics())
+        return;
+      if (std::optional<linalg::ContractionDimensions> dims =
+              getMatmulDims(op))
+        contractions.emplace_back(op, *dims);
+    });
+    for (auto &[op, dims] : contractions)
+      if (failed(tileKBlock(rewriter, op, dims, config.getKBlock())))
+        return failure();
+  }
   if (failed(lowerRelayouts(rewriter, kernel)))
     return failure();
   SmallVector<linalg::LinalgOp> ops;
@@ -300,10 +348,9 @@ LogicalResult kiln::cpu::vectorizeKernel(RewriterBase &rewriter,
       continue;
     if (std::optional<linalg::ContractionDimensions> dims =
             getMatmulDims(op)) {
-      if (!vectorizeContractions || microTile.size() != 3)
+      if (!tileContractions)
         continue;
-      if (failed(tileContraction(rewriter, op, *dims, microTile,
-                                 config.getKBlock(), lanes)))
+      if (failed(tileContraction(rewriter, op, *dims, microTile, lanes)))
         return failure();
       continue;
     }

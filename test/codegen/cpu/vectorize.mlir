@@ -77,10 +77,49 @@ func.func @matmul_k_block(%A: memref<16x40xf32>, %B: memref<40x64xf32>, %R: memr
 
 // -----
 
+// With the rhs packed (kiln-cpu-pack-matmul), each k block packs only its
+// own 16 rows of the panels, inside the k loop and right before the micro
+// tiles read them; the last block has 8 rows.
+// CHECK-LABEL: func.func @pack_in_k_blocks
+// CHECK-NOT: linalg.pack
+// CHECK: scf.for %[[K:.+]] = %{{.+}} to %[[C40:.+]] step %[[C16:.+]] iter_args
+// CHECK: %[[ROWS:.+]] = affine.min #{{.+}}(%[[K]])
+// CHECK: tensor.empty(%[[ROWS]]) : tensor<2x?x32xf32>
+// CHECK: vector.transfer_read {{.+}} : tensor<1x32xf32>, vector<1x32xf32>
+// CHECK: vector.contract
+// CHECK-NOT: linalg.pack
+#lhs = affine_map<(d0, d1, d2, d3) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>
+#res = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+func.func @pack_in_k_blocks(%A: memref<16x40xf32>, %B: memref<40x64xf32>, %R: memref<16x2x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 16>} {
+  %zero = arith.constant 0.0 : f32
+  %a = bufferization.to_tensor %A restrict : memref<16x40xf32> to tensor<16x40xf32>
+  %b = bufferization.to_tensor %B restrict : memref<40x64xf32> to tensor<40x64xf32>
+  %e = tensor.empty() : tensor<2x40x32xf32>
+  %panels = linalg.pack %b outer_dims_perm = [1, 0] inner_dims_pos = [1] inner_tiles = [32] into %e : tensor<40x64xf32> -> tensor<2x40x32xf32>
+  %r = tensor.empty() : tensor<16x2x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%r : tensor<16x2x32xf32>) -> tensor<16x2x32xf32>
+  %0 = linalg.generic {indexing_maps = [#lhs, #rhs, #res], iterator_types = ["parallel", "parallel", "reduction", "parallel"]} ins(%a, %panels : tensor<16x40xf32>, tensor<2x40x32xf32>) outs(%f : tensor<16x2x32xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %m = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<16x2x32xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<16x2x32xf32>, memref<16x2x32xf32>) -> ()
+  return
+}
+
+// -----
+
 // Whole inner tiles need no padding: each is copied as one vector read and
-// one vector write, not a scalar loop.
+// one vector write, not a scalar loop. The loops go in the source's order:
+// its 5 rows outside, each row copied whole across the 2 panels.
 // CHECK-LABEL: func.func @pack_whole_panels
-// CHECK: %[[ROW:.+]] = tensor.extract_slice {{.+}} to tensor<1x32xf32>
+// CHECK-DAG: %[[C2:.+]] = arith.constant 2 : index
+// CHECK-DAG: %[[C5:.+]] = arith.constant 5 : index
+// CHECK: scf.for %[[K:.+]] = %{{.+}} to %[[C5]]
+// CHECK: scf.for %[[P:.+]] = %{{.+}} to %[[C2]]
+// CHECK: %[[ROW:.+]] = tensor.extract_slice %{{.+}}[%[[K]], %{{.+}}] [1, 32] {{.+}} to tensor<1x32xf32>
 // CHECK: %[[V:.+]] = vector.transfer_read %[[ROW]]{{.+}} : tensor<1x32xf32>, vector<1x32xf32>
 // CHECK: vector.transfer_write %[[V]]
 // CHECK-NOT: tensor.insert_slice %[[ROW]]

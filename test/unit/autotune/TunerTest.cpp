@@ -106,6 +106,8 @@ TEST_F(TunerTest, MatmulSpaceIsLegalAndHoldsTheDefault) {
     ArrayRef<int64_t> micro = config.getMicroTile().asArrayRef();
     // 16 ymm registers: accumulators, a rhs row and a broadcast.
     EXPECT_LE(micro[0] * micro[1] / 8 + micro[1] / 8 + 1, 16);
+    // Power-of-two vectors of columns only (three are a slow path).
+    EXPECT_TRUE(llvm::isPowerOf2_64(micro[1] / 8)) << micro[1];
   }
   // The same enumeration every time.
   EXPECT_EQ(enumerateCandidates(space, kernel, 1 << 20), legal);
