@@ -7,8 +7,8 @@
 #include "autotune/Search.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
-#include <map>
 #include <numeric>
 #include <set>
 
@@ -75,6 +75,79 @@ static bool areNeighbours(const CandidateIndices &a,
   return differences == 1;
 }
 
+/// The log of `x`, of a tiny positive number for x <= 0.
+static double logOf(double x) { return std::log(std::max(x, 1e-30)); }
+
+namespace {
+/// The cost model corrected by the measurements: log(measured / predicted)
+/// fitted as a sum of one effect per knob value by backfitting a ridge
+/// regression, so that a knob value measured a few times moves the
+/// prediction of every candidate that has it, and one never measured keeps
+/// the model's.
+class CorrectedModel {
+public:
+  /// `numValues[k]` values of knob k.
+  explicit CorrectedModel(const std::vector<int64_t> &numValues) {
+    for (int64_t count : numValues)
+      effects.emplace_back(count, 0.0);
+  }
+
+  /// Refits the effects to the ok trials of `trials`, whose predictions
+  /// are `predicted` (one per trial).
+  void fit(const std::vector<SearchTrial> &trials,
+           const std::vector<double> &predicted) {
+    std::vector<size_t> ok;
+    std::vector<double> residual;
+    for (size_t i = 0; i < trials.size(); ++i)
+      if (trials[i].result.ok()) {
+        ok.push_back(i);
+        residual.push_back(logOf(trials[i].result.seconds.median) -
+                           logOf(predicted[i]));
+      }
+    for (std::vector<double> &knob : effects)
+      std::fill(knob.begin(), knob.end(), 0.0);
+    if (ok.empty())
+      return;
+    double offset = std::accumulate(residual.begin(), residual.end(), 0.0) /
+                    static_cast<double>(ok.size());
+    // Each sweep sets every knob's effects to the shrunk mean of what the
+    // other knobs leave unexplained; a few sweeps settle.
+    constexpr int kSweeps = 8;
+    for (int sweep = 0; sweep < kSweeps; ++sweep)
+      for (size_t k = 0; k < effects.size(); ++k) {
+        std::vector<double> sum(effects[k].size(), 0.0);
+        std::vector<double> count(effects[k].size(), 0.0);
+        for (size_t j = 0; j < ok.size(); ++j) {
+          const CandidateIndices &c = trials[ok[j]].candidate;
+          double rest = residual[j] - offset;
+          for (size_t l = 0; l < effects.size(); ++l)
+            if (l != k)
+              rest -= effects[l][c[l]];
+          sum[c[k]] += rest;
+          count[c[k]] += 1;
+        }
+        for (size_t v = 0; v < effects[k].size(); ++v)
+          effects[k][v] = sum[v] / (count[v] + kRidge);
+      }
+  }
+
+  /// The log of the corrected prediction of `candidate`, whose model
+  /// prediction is `predicted`.
+  double score(const CandidateIndices &candidate, double predicted) const {
+    double score = logOf(predicted);
+    for (size_t k = 0; k < effects.size(); ++k)
+      score += effects[k][candidate[k]];
+    return score;
+  }
+
+private:
+  /// Pseudo-trials of no effect each value starts with: one measurement
+  /// moves its value's effect half way.
+  static constexpr double kRidge = 1.0;
+  std::vector<std::vector<double>> effects;
+};
+} // namespace
+
 SearchResult
 search(const std::vector<CandidateIndices> &legal,
        const std::vector<CandidateIndices> &first,
@@ -103,7 +176,8 @@ search(const std::vector<CandidateIndices> &legal,
     return std::move(searcher.result);
   }
 
-  // 3. Large spaces by rank (stable: ties keep the enumeration order).
+  // 3. Large spaces by rank (stable: ties keep the enumeration order), a new
+  //    knob value per trial while one remains.
   std::vector<double> predicted(legal.size());
   for (size_t i = 0; i < legal.size(); ++i)
     predicted[i] = predict(legal[i]);
@@ -112,29 +186,73 @@ search(const std::vector<CandidateIndices> &legal,
   std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
     return predicted[a] < predicted[b];
   });
+  std::vector<int64_t> numValues(legal.front().size(), 0);
+  for (const std::vector<CandidateIndices> *list : {&legal, &first})
+    for (const CandidateIndices &candidate : *list)
+      for (size_t k = 0; k < candidate.size(); ++k)
+        numValues[k] = std::max(numValues[k], candidate[k] + 1);
+  std::set<std::pair<size_t, int64_t>> seenValues;
+  auto addSeen = [&] {
+    for (const SearchTrial &trial : searcher.result.trials)
+      for (size_t k = 0; k < trial.candidate.size(); ++k)
+        seenValues.insert({k, trial.candidate[k]});
+  };
+  auto bringsNewValue = [&](const CandidateIndices &candidate) {
+    for (size_t k = 0; k < candidate.size(); ++k)
+      if (!seenValues.count({k, candidate[k]}))
+        return true;
+    return false;
+  };
   int64_t explore = (options.maxTrials + 1) / 2;
-  size_t next = 0;
-  for (; next < ranked.size() &&
-         static_cast<int64_t>(searcher.result.trials.size()) < explore;
-       ++next)
-    if (!searcher.measure(legal[ranked[next]]))
-      return std::move(searcher.result);
-
-  // 4. Refine around the fastest so far.
-  while (searcher.hasBudget()) {
-    std::optional<size_t> pick;
-    if (const CandidateIndices *best = searcher.getBest())
-      for (size_t index : ranked)
-        if (!searcher.wasMeasured(legal[index]) &&
-            areNeighbours(legal[index], *best)) {
-          pick = index;
-          break;
-        }
-    while (!pick && next < ranked.size()) {
-      if (!searcher.wasMeasured(legal[ranked[next]]))
-        pick = ranked[next];
-      ++next;
+  while (searcher.hasBudget() &&
+         static_cast<int64_t>(searcher.result.trials.size()) < explore) {
+    addSeen();
+    std::optional<size_t> pick, fallback;
+    for (size_t index : ranked) {
+      if (searcher.wasMeasured(legal[index]))
+        continue;
+      if (!fallback)
+        fallback = index;
+      if (bringsNewValue(legal[index])) {
+        pick = index;
+        break;
+      }
     }
+    if (!pick)
+      pick = fallback;
+    if (!pick)
+      return std::move(searcher.result);
+    searcher.measure(legal[*pick]);
+  }
+
+  // 4. Refine with the corrected model, near the fastest and anywhere in
+  //    turn.
+  CorrectedModel model(numValues);
+  std::vector<double> trialPredicted;
+  for (bool nearBest = true; searcher.hasBudget(); nearBest = !nearBest) {
+    for (size_t i = trialPredicted.size(); i < searcher.result.trials.size();
+         ++i)
+      trialPredicted.push_back(predict(searcher.result.trials[i].candidate));
+    model.fit(searcher.result.trials, trialPredicted);
+    const CandidateIndices *best = searcher.getBest();
+    std::optional<size_t> pick, anywhere;
+    double pickScore = 0, anywhereScore = 0;
+    for (size_t index : ranked) {
+      if (searcher.wasMeasured(legal[index]))
+        continue;
+      double score = model.score(legal[index], predicted[index]);
+      if (!anywhere || score < anywhereScore) {
+        anywhere = index;
+        anywhereScore = score;
+      }
+      if (nearBest && best && areNeighbours(legal[index], *best) &&
+          (!pick || score < pickScore)) {
+        pick = index;
+        pickScore = score;
+      }
+    }
+    if (!pick)
+      pick = anywhere;
     if (!pick)
       break;
     searcher.measure(legal[*pick]);
