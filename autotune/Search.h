@@ -10,10 +10,11 @@
 //   2. a space no larger than the trial budget is measured exhaustively, in
 //      enumeration order;
 //   3. a larger one is ranked by the cost model, and the first half of the
-//      budget explores it in rank order, each trial bringing a knob value
-//      not measured yet while one remains: a model that is wrong about a
-//      whole knob (the row tile of a memory-bound kernel, say) cannot keep
-//      the search away from that knob's good values;
+//      budget explores it: each trial is the best-ranked candidate among
+//      those with the most knob values not measured yet (in rank order
+//      once every value was): a model that is wrong about a whole knob (the
+//      row tile of a memory-bound kernel, say) cannot keep the search away
+//      from that knob's good values;
 //   4. the rest of the budget refines. The measurements correct the model:
 //      the log of measured over predicted time is fitted as a sum of one
 //      effect per knob value (ridge, so a value seldom measured keeps the

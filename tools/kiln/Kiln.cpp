@@ -238,7 +238,8 @@ static cl::opt<int64_t> studyCandidates(
 static cl::opt<std::string> studyData(
     "study-data",
     cl::desc("With --study: take the results of candidates recorded in this "
-             "earlier --study --json file instead of measuring them again"),
+             "earlier --study --json file, and its roofline for the cost "
+             "model, instead of measuring them again"),
     cl::value_desc("file"), cl::sub(tuneCommand));
 static cl::list<std::string> injectFaults(
     "inject-fault",
@@ -1294,15 +1295,20 @@ static std::vector<std::string> getInjectedFault(StringRef kernel) {
   return {};
 }
 
-/// The results recorded per kernel and config by an earlier `kiln tune
-/// --study --json` (--study-data); an empty map without the option.
-static FailureOr<std::map<std::string,
-                          std::map<std::string, kiln::autotune::TrialResult>>>
-readStudyData() {
+/// What an earlier `kiln tune --study --json` recorded (--study-data): the
+/// results per kernel and config, and the roofline its cost model used, so
+/// that the replay ranks as it did.
+struct StudyData {
   std::map<std::string, std::map<std::string, kiln::autotune::TrialResult>>
       recorded;
+  std::optional<double> flopsPerSecond, bytesPerSecond;
+};
+
+/// The --study-data file; empty without the option.
+static FailureOr<StudyData> readStudyData() {
+  StudyData data;
   if (studyData.empty())
-    return recorded;
+    return data;
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
       llvm::MemoryBuffer::getFile(studyData, /*IsText=*/true);
   if (!buffer) {
@@ -1321,6 +1327,8 @@ readStudyData() {
     fail("'" + studyData + "' is not the JSON of a kiln tune --study");
     return failure();
   }
+  data.flopsPerSecond = value->getAsObject()->getNumber("flops_per_second");
+  data.bytesPerSecond = value->getAsObject()->getNumber("bytes_per_second");
   for (const llvm::json::Value &kernel : *kernels) {
     const llvm::json::Object *object = kernel.getAsObject();
     std::optional<llvm::StringRef> name =
@@ -1335,11 +1343,11 @@ readStudyData() {
           entry ? entry->getString("config") : std::nullopt;
       const llvm::json::Value *result = entry ? entry->get("result") : nullptr;
       if (config && result)
-        recorded[name->str()][config->str()] =
+        data.recorded[name->str()][config->str()] =
             kiln::autotune::parseTrialAnswer(llvm::formatv("{0}", *result));
     }
   }
-  return recorded;
+  return data;
 }
 
 /// `kiln tune --study N`: per kernel, how many trials the search needs to
@@ -1347,12 +1355,16 @@ readStudyData() {
 /// (autotune/Study.h), printed and, with --json, written.
 static int studyKernels(std::vector<func::FuncOp> &kernels,
                         const char *argv0) {
+  FailureOr<StudyData> data = readStudyData();
+  if (failed(data))
+    return 1;
   FailureOr<kiln::autotune::TunerOptions> options = getTunerOptions(argv0);
   if (failed(options))
     return 1;
-  auto recorded = readStudyData();
-  if (failed(recorded))
-    return 1;
+  if (data->flopsPerSecond && data->bytesPerSecond) {
+    options->peaks.flopsPerSecond = *data->flopsPerSecond;
+    options->peaks.bytesPerSecond = *data->bytesPerSecond;
+  }
   kiln::autotune::StudyOptions study;
   study.maxCandidates = studyCandidates;
   raw_ostream &os = llvm::outs();
@@ -1364,7 +1376,7 @@ static int studyKernels(std::vector<func::FuncOp> &kernels,
     os << llvm::formatv("[{0}/{1}] {2}: ", index + 1, kernels.size(),
                         kernel.getSymName());
     os.flush();
-    study.recorded = (*recorded)[kernel.getSymName().str()];
+    study.recorded = data->recorded[kernel.getSymName().str()];
     FailureOr<kiln::autotune::KernelStudy> result =
         kiln::autotune::studyKernel(kernel, *options, study);
     if (failed(result))
@@ -1402,6 +1414,8 @@ static int studyKernels(std::vector<func::FuncOp> &kernels,
     json.attribute("tolerance", study.tolerance);
     json.attribute("max_candidates", study.maxCandidates);
     json.attribute("model_top_fraction", study.modelTopFraction);
+    json.attribute("flops_per_second", options->peaks.flopsPerSecond);
+    json.attribute("bytes_per_second", options->peaks.bytesPerSecond);
     json.attributeArray("kernels", [&] {
       for (const kiln::autotune::KernelStudy &result : studies)
         json.object([&] {
