@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <numeric>
 #include <set>
 
@@ -62,17 +61,13 @@ private:
 };
 } // namespace
 
-/// Whether `a` and `b` differ in exactly one knob, by one step.
-static bool areNeighbours(const CandidateIndices &a,
-                          const CandidateIndices &b) {
+/// The number of knobs in which `a` and `b` differ.
+static int64_t countDifferences(const CandidateIndices &a,
+                                const CandidateIndices &b) {
   int64_t differences = 0;
-  for (size_t k = 0; k < a.size(); ++k) {
-    int64_t step = std::abs(a[k] - b[k]);
-    if (step > 1)
-      return false;
-    differences += step;
-  }
-  return differences == 1;
+  for (size_t k = 0; k < a.size(); ++k)
+    differences += a[k] != b[k];
+  return differences;
 }
 
 /// The log of `x`, of a tiny positive number for x <= 0.
@@ -108,8 +103,14 @@ public:
       std::fill(knob.begin(), knob.end(), 0.0);
     if (ok.empty())
       return;
-    double offset = std::accumulate(residual.begin(), residual.end(), 0.0) /
-                    static_cast<double>(ok.size());
+    // The median residual is the model's overall error; a candidate many
+    // times slower than that (a register tile that spills) says its values
+    // are bad, not how bad, and is clipped so it does not drown the rest.
+    std::vector<double> sorted = residual;
+    std::sort(sorted.begin(), sorted.end());
+    double offset = sorted[sorted.size() / 2];
+    for (double &r : residual)
+      r = std::clamp(r, offset - kClip, offset + kClip);
     // Each sweep sets every knob's effects to the shrunk mean of what the
     // other knobs leave unexplained; a few sweeps settle.
     constexpr int kSweeps = 8;
@@ -145,6 +146,8 @@ private:
   /// moves its value's effect four fifths of the way (the noise of a
   /// measurement is a few percent, the model's errors are often 2x).
   static constexpr double kRidge = 0.25;
+  /// Residuals are clipped to within a factor of 3 of the median.
+  static constexpr double kClip = 1.0986;
   std::vector<std::vector<double>> effects;
 };
 } // namespace
@@ -179,7 +182,7 @@ search(const std::vector<CandidateIndices> &legal,
 
   // 3. Large spaces by rank (stable: ties keep the enumeration order), the
   //    best-ranked of the candidates with the most knob values not yet
-  //    measured first.
+  //    measured first, until every value was or half the budget is spent.
   std::vector<double> predicted(legal.size());
   for (size_t i = 0; i < legal.size(); ++i)
     predicted[i] = predict(legal[i]);
@@ -222,21 +225,25 @@ search(const std::vector<CandidateIndices> &legal,
     }
     if (!pick)
       return std::move(searcher.result);
+    if (pickNew == 0)
+      break;
     searcher.measure(legal[*pick]);
   }
 
-  // 4. Refine with the corrected model, near the fastest and anywhere in
-  //    turn.
+  // 4. Refine with the corrected model, in turn among the candidates that
+  //    differ from the fastest in the fewest knobs and anywhere.
   CorrectedModel model(numValues);
   std::vector<double> trialPredicted;
-  for (bool nearBest = true; searcher.hasBudget(); nearBest = !nearBest) {
+  for (int64_t step = 0; searcher.hasBudget(); ++step) {
+    bool nearBest = step % 3 != 2;
     for (size_t i = trialPredicted.size(); i < searcher.result.trials.size();
          ++i)
       trialPredicted.push_back(predict(searcher.result.trials[i].candidate));
     model.fit(searcher.result.trials, trialPredicted);
     const CandidateIndices *best = searcher.getBest();
     std::optional<size_t> pick, anywhere;
-    double pickScore = 0, anywhereScore = 0;
+    std::pair<int64_t, double> pickKey;
+    double anywhereScore = 0;
     for (size_t index : ranked) {
       if (searcher.wasMeasured(legal[index]))
         continue;
@@ -245,10 +252,13 @@ search(const std::vector<CandidateIndices> &legal,
         anywhere = index;
         anywhereScore = score;
       }
-      if (nearBest && best && areNeighbours(legal[index], *best) &&
-          (!pick || score < pickScore)) {
+      if (!nearBest || !best)
+        continue;
+      std::pair<int64_t, double> key = {
+          countDifferences(legal[index], *best), score};
+      if (!pick || key < pickKey) {
         pick = index;
-        pickScore = score;
+        pickKey = key;
       }
     }
     if (!pick)

@@ -9,18 +9,19 @@
 //   1. the candidates asked for first (the default config) are measured;
 //   2. a space no larger than the trial budget is measured exhaustively, in
 //      enumeration order;
-//   3. a larger one is ranked by the cost model, and the first half of the
-//      budget explores it: each trial is the best-ranked candidate among
-//      those with the most knob values not measured yet (in rank order
-//      once every value was): a model that is wrong about a whole knob (the
-//      row tile of a memory-bound kernel, say) cannot keep the search away
-//      from that knob's good values;
+//   3. a larger one is ranked by the cost model and explored until every
+//      knob value was measured, for half the budget at most: each trial is
+//      the best-ranked candidate among those with the most knob values not
+//      measured yet. A model that is wrong about a whole knob (the row tile
+//      of a memory-bound kernel, say) cannot keep the search away from that
+//      knob's good values;
 //   4. the rest of the budget refines. The measurements correct the model:
 //      the log of measured over predicted time is fitted as a sum of one
 //      effect per knob value (ridge, so a value seldom measured keeps the
-//      model's word), and the corrected prediction picks, in turn, the most
-//      promising candidate one knob away from the fastest so far and the
-//      most promising anywhere.
+//      model's word; a candidate many times slower than the rest, clipped),
+//      and the corrected prediction picks, in turn, the most promising of
+//      the candidates that differ from the fastest so far in the fewest
+//      knobs (one, in a whole space) and the most promising anywhere.
 //
 // The search stops at the trial budget or when the time budget is spent. A
 // failed candidate counts as a trial and is never the best.
