@@ -33,8 +33,9 @@ measures a real first tuning, reference evaluation included.
 4. The tuning wall time of tiny-multimodal from an empty database (part 3's
    run) and again with everything cached.
 
-The whole run takes about 15-25 minutes on a 2-core machine (--quick: a
-smaller study and budget, a few minutes, for checking the pipeline).
+The whole run takes about 25-30 minutes on a 2-core machine, part 1 about
+15 of them (--quick: a smaller study and budget, a few minutes, for
+checking the pipeline).
 """
 
 import argparse
