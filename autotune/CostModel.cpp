@@ -11,9 +11,22 @@
 
 namespace kiln::autotune {
 
-/// Seconds of bookkeeping per tile: the call, the loop set-up, the stores
-/// of a partial vector at its edges.
+/// Seconds of bookkeeping per matmul tile: the loop set-up, the packing of
+/// its panels, the stores of a partial vector at its edges.
 static constexpr double kSecondsPerTile = 2e-7;
+/// Seconds per tile of a streaming kernel: an iteration of the tile loop
+/// (a SiLU over 32768x1024 in 1x16 tiles, 2M of them, takes about 10 ms
+/// longer than in 2x1024 ones).
+static constexpr double kSecondsPerStreamTile = 5e-9;
+/// Address streams a tile may walk side by side before the hardware
+/// prefetchers lose track (each row of a tile that covers rows partially is
+/// a stream of its own, per operand).
+static constexpr double kPrefetchStreams = 24;
+/// Seconds lost per run of a partial row fetched on demand, for a run of
+/// one cache line; a longer run lets the prefetcher catch up part of the
+/// way (the loss grows as the square root of its lines).
+static constexpr double kSecondsPerDemandRun = 5e-8;
+static constexpr double kCacheLineBytes = 64;
 /// How much faster than DRAM a working set held in L2 streams.
 static constexpr double kL2Speedup = 4.0;
 /// Independent FMAs needed in flight to hide the FMA latency (4 cycles on
@@ -21,6 +34,29 @@ static constexpr double kL2Speedup = 4.0;
 static constexpr double kFmasInFlight = 8.0;
 
 static int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Seconds lost to the prefetchers when the tiles of a streaming kernel
+/// over `shape` cover `covered` elements per dimension: a tile that covers
+/// its rows partially reads each as a run of its own, and as its rows (the
+/// streams, times the `operands`) outnumber what the prefetchers track, a
+/// growing share of those runs is fetched on demand. Tall narrow tiles of a
+/// wide tensor are several times slower than whole rows.
+static double getDemandRunSeconds(const std::vector<int64_t> &shape,
+                                  const std::vector<int64_t> &covered,
+                                  int64_t operands) {
+  int64_t rank = static_cast<int64_t>(shape.size());
+  if (rank < 2 || covered[rank - 1] >= shape[rank - 1])
+    return 0;
+  double streams = static_cast<double>(covered[rank - 2]) * operands;
+  double share = std::clamp(std::log2(streams / kPrefetchStreams) / 8, 0.0,
+                            1.0);
+  double elements = 1;
+  for (int64_t extent : shape)
+    elements *= extent;
+  double runs = elements / covered[rank - 1] * operands;
+  double lines = std::max(1.0, covered[rank - 1] * 4 / kCacheLineBytes);
+  return share * runs * kSecondsPerDemandRun * std::sqrt(lines);
+}
 
 double predictSeconds(const SearchSpace &space, const Candidate &candidate,
                       const MachinePeaks &peaks) {
@@ -41,7 +77,6 @@ double predictSeconds(const SearchSpace &space, const Candidate &candidate,
   }
   double waves = std::ceil(numTiles / threads);
   double parallel = numTiles / (waves * threads);
-  double overhead = numTiles * kSecondsPerTile / threads;
 
   int64_t elements = 1;
   for (int64_t extent : shape)
@@ -86,16 +121,19 @@ double predictSeconds(const SearchSpace &space, const Candidate &candidate,
     double bandwidth = peaks.bytesPerSecond *
                        (workingSet <= space.limits.l2Bytes ? kL2Speedup : 1.0);
     double memory = bytes / bandwidth;
-    return std::max(compute, memory) / parallel + overhead;
+    return std::max(compute, memory) / parallel +
+           numTiles * kSecondsPerTile / threads;
   }
 
   // 4. Other kernels stream their operands once; a short innermost tile
   //    wastes vector lanes.
-  double bytes = elements * kBytes * (space.numInputs + space.numResults);
+  int64_t operands = space.numInputs + space.numResults;
+  double bytes = elements * kBytes * operands;
   double memory = bytes / peaks.bytesPerSecond;
   if (rank > 0 && covered[rank - 1] < lanes)
     memory *= static_cast<double>(lanes) / covered[rank - 1];
-  return memory / parallel + overhead;
+  memory += getDemandRunSeconds(space.shape, covered, operands);
+  return memory / parallel + numTiles * kSecondsPerStreamTile / threads;
 }
 
 } // namespace kiln::autotune

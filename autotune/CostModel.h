@@ -7,8 +7,12 @@
 // re-read once per tile that needs them, cheaper when a tile's working set
 // stays in L2), the register tile's FMA efficiency (operand loads per FMA,
 // enough accumulators to hide the FMA latency), and the tile count against
-// the threads (idle threads in the last wave, a fixed cost per tile). It
-// only has to order candidates well; the measurements decide.
+// the threads (idle threads in the last wave, a fixed cost per tile). A
+// streaming kernel (elementwise, reductions) moves its bytes once; its tiles
+// are cheap loop iterations, but tiles that cover their rows partially walk
+// one address stream per row and operand, and past what the prefetchers
+// track those rows come on demand. It only has to order candidates well;
+// the measurements decide (autotune/Search.h corrects it with them).
 //
 //===----------------------------------------------------------------------===//
 

@@ -7,8 +7,7 @@
 #include "autotune/Search.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <map>
+#include <cmath>
 #include <numeric>
 #include <set>
 
@@ -62,18 +61,96 @@ private:
 };
 } // namespace
 
-/// Whether `a` and `b` differ in exactly one knob, by one step.
-static bool areNeighbours(const CandidateIndices &a,
-                          const CandidateIndices &b) {
+/// The number of knobs in which `a` and `b` differ.
+static int64_t countDifferences(const CandidateIndices &a,
+                                const CandidateIndices &b) {
   int64_t differences = 0;
-  for (size_t k = 0; k < a.size(); ++k) {
-    int64_t step = std::abs(a[k] - b[k]);
-    if (step > 1)
-      return false;
-    differences += step;
-  }
-  return differences == 1;
+  for (size_t k = 0; k < a.size(); ++k)
+    differences += a[k] != b[k];
+  return differences;
 }
+
+/// The log of `x`, of a tiny positive number for x <= 0.
+static double logOf(double x) { return std::log(std::max(x, 1e-30)); }
+
+namespace {
+/// The cost model corrected by the measurements: log(measured / predicted)
+/// fitted as a sum of one effect per knob value by backfitting a ridge
+/// regression, so that a knob value measured a few times moves the
+/// prediction of every candidate that has it, and one never measured keeps
+/// the model's.
+class CorrectedModel {
+public:
+  /// `numValues[k]` values of knob k.
+  explicit CorrectedModel(const std::vector<int64_t> &numValues) {
+    for (int64_t count : numValues)
+      effects.emplace_back(count, 0.0);
+  }
+
+  /// Refits the effects to the ok trials of `trials`, whose predictions
+  /// are `predicted` (one per trial).
+  void fit(const std::vector<SearchTrial> &trials,
+           const std::vector<double> &predicted) {
+    std::vector<size_t> ok;
+    std::vector<double> residual;
+    for (size_t i = 0; i < trials.size(); ++i)
+      if (trials[i].result.ok()) {
+        ok.push_back(i);
+        residual.push_back(logOf(trials[i].result.seconds.median) -
+                           logOf(predicted[i]));
+      }
+    for (std::vector<double> &knob : effects)
+      std::fill(knob.begin(), knob.end(), 0.0);
+    if (ok.empty())
+      return;
+    // The median residual is the model's overall error; a candidate many
+    // times slower than that (a register tile that spills) says its values
+    // are bad, not how bad, and is clipped so it does not drown the rest.
+    std::vector<double> sorted = residual;
+    std::sort(sorted.begin(), sorted.end());
+    double offset = sorted[sorted.size() / 2];
+    for (double &r : residual)
+      r = std::clamp(r, offset - kClip, offset + kClip);
+    // Each sweep sets every knob's effects to the shrunk mean of what the
+    // other knobs leave unexplained; a few sweeps settle.
+    constexpr int kSweeps = 8;
+    for (int sweep = 0; sweep < kSweeps; ++sweep)
+      for (size_t k = 0; k < effects.size(); ++k) {
+        std::vector<double> sum(effects[k].size(), 0.0);
+        std::vector<double> count(effects[k].size(), 0.0);
+        for (size_t j = 0; j < ok.size(); ++j) {
+          const CandidateIndices &c = trials[ok[j]].candidate;
+          double rest = residual[j] - offset;
+          for (size_t l = 0; l < effects.size(); ++l)
+            if (l != k)
+              rest -= effects[l][c[l]];
+          sum[c[k]] += rest;
+          count[c[k]] += 1;
+        }
+        for (size_t v = 0; v < effects[k].size(); ++v)
+          effects[k][v] = sum[v] / (count[v] + kRidge);
+      }
+  }
+
+  /// The log of the corrected prediction of `candidate`, whose model
+  /// prediction is `predicted`.
+  double score(const CandidateIndices &candidate, double predicted) const {
+    double score = logOf(predicted);
+    for (size_t k = 0; k < effects.size(); ++k)
+      score += effects[k][candidate[k]];
+    return score;
+  }
+
+private:
+  /// Pseudo-trials of no effect each value starts with: one measurement
+  /// moves its value's effect four fifths of the way (the noise of a
+  /// measurement is a few percent, the model's errors are often 2x).
+  static constexpr double kRidge = 0.25;
+  /// Residuals are clipped to within a factor of 3 of the median.
+  static constexpr double kClip = 1.0986;
+  std::vector<std::vector<double>> effects;
+};
+} // namespace
 
 SearchResult
 search(const std::vector<CandidateIndices> &legal,
@@ -103,7 +180,9 @@ search(const std::vector<CandidateIndices> &legal,
     return std::move(searcher.result);
   }
 
-  // 3. Large spaces by rank (stable: ties keep the enumeration order).
+  // 3. Large spaces by rank (stable: ties keep the enumeration order), the
+  //    best-ranked of the candidates with the most knob values not yet
+  //    measured first, until every value was or half the budget is spent.
   std::vector<double> predicted(legal.size());
   for (size_t i = 0; i < legal.size(); ++i)
     predicted[i] = predict(legal[i]);
@@ -112,29 +191,80 @@ search(const std::vector<CandidateIndices> &legal,
   std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
     return predicted[a] < predicted[b];
   });
+  std::vector<int64_t> numValues(legal.front().size(), 0);
+  for (const std::vector<CandidateIndices> *list : {&legal, &first})
+    for (const CandidateIndices &candidate : *list)
+      for (size_t k = 0; k < candidate.size(); ++k)
+        numValues[k] = std::max(numValues[k], candidate[k] + 1);
+  std::set<std::pair<size_t, int64_t>> seenValues;
+  auto addSeen = [&] {
+    for (const SearchTrial &trial : searcher.result.trials)
+      for (size_t k = 0; k < trial.candidate.size(); ++k)
+        seenValues.insert({k, trial.candidate[k]});
+  };
+  auto countNewValues = [&](const CandidateIndices &candidate) {
+    int64_t count = 0;
+    for (size_t k = 0; k < candidate.size(); ++k)
+      count += !seenValues.count({k, candidate[k]});
+    return count;
+  };
   int64_t explore = (options.maxTrials + 1) / 2;
-  size_t next = 0;
-  for (; next < ranked.size() &&
-         static_cast<int64_t>(searcher.result.trials.size()) < explore;
-       ++next)
-    if (!searcher.measure(legal[ranked[next]]))
-      return std::move(searcher.result);
-
-  // 4. Refine around the fastest so far.
-  while (searcher.hasBudget()) {
+  while (searcher.hasBudget() &&
+         static_cast<int64_t>(searcher.result.trials.size()) < explore) {
+    addSeen();
     std::optional<size_t> pick;
-    if (const CandidateIndices *best = searcher.getBest())
-      for (size_t index : ranked)
-        if (!searcher.wasMeasured(legal[index]) &&
-            areNeighbours(legal[index], *best)) {
-          pick = index;
-          break;
-        }
-    while (!pick && next < ranked.size()) {
-      if (!searcher.wasMeasured(legal[ranked[next]]))
-        pick = ranked[next];
-      ++next;
+    int64_t pickNew = -1;
+    for (size_t index : ranked) {
+      if (searcher.wasMeasured(legal[index]))
+        continue;
+      int64_t count = countNewValues(legal[index]);
+      if (count > pickNew) {
+        pick = index;
+        pickNew = count;
+      }
     }
+    if (!pick)
+      return std::move(searcher.result);
+    if (pickNew == 0)
+      break;
+    searcher.measure(legal[*pick]);
+  }
+
+  // 4. Refine with the corrected model, in turn among the candidates that
+  //    differ from the fastest in the fewest knobs and anywhere.
+  CorrectedModel model(numValues);
+  std::vector<double> trialPredicted;
+  for (int64_t step = 0; searcher.hasBudget(); ++step) {
+    // Two steps near the fastest for one anywhere: once a good region is
+    // found, its neighbourhood holds most of what is left to gain.
+    bool nearBest = step % 3 != 2;
+    for (size_t i = trialPredicted.size(); i < searcher.result.trials.size();
+         ++i)
+      trialPredicted.push_back(predict(searcher.result.trials[i].candidate));
+    model.fit(searcher.result.trials, trialPredicted);
+    const CandidateIndices *best = searcher.getBest();
+    std::optional<size_t> pick, anywhere;
+    std::pair<int64_t, double> pickKey;
+    double anywhereScore = 0;
+    for (size_t index : ranked) {
+      if (searcher.wasMeasured(legal[index]))
+        continue;
+      double score = model.score(legal[index], predicted[index]);
+      if (!anywhere || score < anywhereScore) {
+        anywhere = index;
+        anywhereScore = score;
+      }
+      if (!nearBest || !best)
+        continue;
+      std::pair<int64_t, double> key = {
+          countDifferences(legal[index], *best), score};
+      if (!pick || key < pickKey) {
+        pick = index;
+        pickKey = key;
+      }
+    }
+    if (!pick)
+      pick = anywhere;
     if (!pick)
       break;
     searcher.measure(legal[*pick]);

@@ -9,11 +9,19 @@
 //   1. the candidates asked for first (the default config) are measured;
 //   2. a space no larger than the trial budget is measured exhaustively, in
 //      enumeration order;
-//   3. a larger one is ranked by the cost model; the best-ranked half of the
-//      budget is measured in rank order, then the rest of the budget goes to
-//      the neighbours (one knob one step away) of the fastest candidate
-//      measured so far, best-ranked first, falling back to the global rank
-//      when the best's neighbourhood is exhausted.
+//   3. a larger one is ranked by the cost model and explored until every
+//      knob value was measured, for half the budget at most: each trial is
+//      the best-ranked candidate among those with the most knob values not
+//      measured yet. A model that is wrong about a whole knob (the row tile
+//      of a memory-bound kernel, say) cannot keep the search away from that
+//      knob's good values;
+//   4. the rest of the budget refines. The measurements correct the model:
+//      the log of measured over predicted time is fitted as a sum of one
+//      effect per knob value (ridge, so a value seldom measured keeps the
+//      model's word; a candidate many times slower than the rest, clipped),
+//      and the corrected prediction picks, in turn, the most promising of
+//      the candidates that differ from the fastest so far in the fewest
+//      knobs (one, in a whole space) and the most promising anywhere.
 //
 // The search stops at the trial budget or when the time budget is spent. A
 // failed candidate counts as a trial and is never the best.

@@ -7,8 +7,9 @@
 #include "autotune/Study.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
-#include <map>
+#include <numeric>
 
 using namespace mlir;
 
@@ -22,16 +23,101 @@ public:
 };
 } // namespace
 
-std::vector<Candidate> selectStudyCandidates(const std::vector<Candidate> &legal,
-                                             const std::optional<Candidate> &base,
-                                             int64_t maxCandidates) {
+/// A fixed pseudo-random order of candidate indices (splitmix64), so that
+/// ties in the stratified sample favour no region of the enumeration.
+static uint64_t scramble(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/// Adds `count` candidates of `legal` not yet `taken` to `selected`, each
+/// the one whose knob values, then pairs of values, were picked least so
+/// far by this sample.
+static void addStratified(const std::vector<Candidate> &legal, int64_t count,
+                          std::vector<bool> &taken,
+                          std::vector<Candidate> &selected) {
+  size_t numKnobs = legal.front().size();
+  std::vector<int64_t> numValues(numKnobs, 0);
+  for (const Candidate &candidate : legal)
+    for (size_t k = 0; k < numKnobs; ++k)
+      numValues[k] = std::max(numValues[k], candidate[k] + 1);
+  // Picks per value of each knob, and per pair of values of knobs k < l.
+  std::vector<std::vector<int64_t>> single(numKnobs);
+  std::map<std::pair<size_t, size_t>, std::vector<int64_t>> pairs;
+  for (size_t k = 0; k < numKnobs; ++k) {
+    single[k].assign(numValues[k], 0);
+    for (size_t l = k + 1; l < numKnobs; ++l)
+      pairs[{k, l}].assign(numValues[k] * numValues[l], 0);
+  }
+  // How often this sample picked the candidate's knob values, each count
+  // scaled by its knob's number of values (1 is a fair share), and then its
+  // pairs of values: the fewer the better, the values first.
+  auto load = [&](const Candidate &c) {
+    double values = 0, valuePairs = 0;
+    for (size_t k = 0; k < numKnobs; ++k) {
+      values += static_cast<double>(single[k][c[k]] * numValues[k]);
+      for (size_t l = k + 1; l < numKnobs; ++l)
+        valuePairs += static_cast<double>(
+            pairs[{k, l}][c[k] * numValues[l] + c[l]] * numValues[k] *
+            numValues[l]);
+    }
+    return std::make_pair(values, valuePairs);
+  };
+  for (int64_t n = 0; n < count; ++n) {
+    std::optional<size_t> pick;
+    std::pair<double, double> pickLoad;
+    for (size_t i = 0; i < legal.size(); ++i) {
+      if (taken[i])
+        continue;
+      std::pair<double, double> l = load(legal[i]);
+      if (!pick || l < pickLoad ||
+          (l == pickLoad && scramble(i) < scramble(*pick))) {
+        pick = i;
+        pickLoad = l;
+      }
+    }
+    if (!pick)
+      return;
+    taken[*pick] = true;
+    const Candidate &c = legal[*pick];
+    for (size_t k = 0; k < numKnobs; ++k) {
+      ++single[k][c[k]];
+      for (size_t l = k + 1; l < numKnobs; ++l)
+        ++pairs[{k, l}][c[k] * numValues[l] + c[l]];
+    }
+    selected.push_back(c);
+  }
+}
+
+std::vector<Candidate>
+selectStudyCandidates(const std::vector<Candidate> &legal,
+                      const std::optional<Candidate> &base,
+                      const std::function<double(const Candidate &)> &predict,
+                      int64_t maxCandidates, int64_t modelTop) {
   int64_t count = static_cast<int64_t>(legal.size());
   std::vector<Candidate> selected;
   if (count <= maxCandidates) {
     selected = legal;
   } else {
-    for (int64_t i = 0; i < maxCandidates; ++i)
-      selected.push_back(legal[i * count / maxCandidates]);
+    // 1. The model's best ranked (stable: ties keep the enumeration order).
+    std::vector<double> predicted;
+    for (const Candidate &candidate : legal)
+      predicted.push_back(predict(candidate));
+    std::vector<size_t> ranked(legal.size());
+    std::iota(ranked.begin(), ranked.end(), 0);
+    std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
+      return predicted[a] < predicted[b];
+    });
+    std::vector<bool> taken(legal.size(), false);
+    modelTop = std::clamp<int64_t>(modelTop, 0, maxCandidates);
+    for (int64_t i = 0; i < modelTop; ++i) {
+      taken[ranked[i]] = true;
+      selected.push_back(legal[ranked[i]]);
+    }
+    // 2. A stratified sample of the rest.
+    addStratified(legal, maxCandidates - modelTop, taken, selected);
   }
   if (base && std::find(selected.begin(), selected.end(), *base) ==
                   selected.end())
@@ -102,17 +188,34 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   const std::optional<Candidate> &base = (*trials)->getBase();
   result.spaceSize = (*trials)->getSpace().getSize();
   result.legalCandidates = static_cast<int64_t>((*trials)->getLegal().size());
-  std::vector<Candidate> selected =
-      selectStudyCandidates((*trials)->getLegal(), base, study.maxCandidates);
+  auto predict = [&](const Candidate &candidate) {
+    return (*trials)->predict(candidate);
+  };
+  int64_t modelTop = static_cast<int64_t>(
+      std::llround(study.maxCandidates * study.modelTopFraction));
+  std::vector<Candidate> selected = selectStudyCandidates(
+      (*trials)->getLegal(), base, predict, study.maxCandidates, modelTop);
   result.measured = static_cast<int64_t>(selected.size());
   result.subspace = result.measured < result.legalCandidates;
+  if (result.subspace) {
+    result.modelTop = modelTop;
+    result.stratified = result.measured - modelTop;
+  }
 
   // 2. Each measured once.
   std::vector<std::pair<Candidate, TrialResult>> recorded;
   std::optional<size_t> best;
   for (const Candidate &candidate : selected) {
-    recorded.emplace_back(candidate, (*trials)->measure(candidate));
+    std::string config = (*trials)->getConfigText(candidate);
+    auto earlier = study.recorded.find(config);
+    if (earlier != study.recorded.end())
+      ++result.reused;
+    recorded.emplace_back(candidate, earlier != study.recorded.end()
+                                         ? earlier->second
+                                         : (*trials)->measure(candidate));
     const TrialResult &trial = recorded.back().second;
+    result.candidates.push_back(
+        {candidate, config, (*trials)->predict(candidate), trial});
     if (!trial.ok()) {
       ++result.failed;
       continue;
@@ -134,14 +237,16 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   std::vector<Candidate> first;
   if (base)
     first.push_back(*base);
-  auto predict = [&](const Candidate &candidate) {
-    return (*trials)->predict(candidate);
-  };
   result.trialsToWithin =
       findTrialsToWithin(recorded, first, predict, study.tolerance);
   result.searchBudget = options.search.maxTrials;
-  result.searchSeconds = getBestSeconds(
-      replaySearch(recorded, first, predict, options.search.maxTrials));
+  SearchResult atBudget =
+      replaySearch(recorded, first, predict, options.search.maxTrials);
+  result.searchSeconds = getBestSeconds(atBudget);
+  for (const SearchTrial &trial : atBudget.trials)
+    for (size_t i = 0; i < recorded.size(); ++i)
+      if (recorded[i].first == trial.candidate)
+        result.searchOrder.push_back(i);
   return result;
 }
 

@@ -3,9 +3,14 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The study behind the trials-to-within-3% benchmark. Every legal candidate
-// of a kernel (or, for a space too large to measure whole, an evenly spaced
-// sub-space of the legal candidates in enumeration order, always with the
-// default) is measured once in the worker, as tuning measures it. The
+// of a kernel is measured once in the worker, as tuning measures it; of a
+// space too large to measure whole, a sub-space that spans it: the cost
+// model's best-ranked quarter of the study's size, and for the rest a
+// stratified sample of the other legal candidates, chosen so that every
+// value of every knob and every pair of values of two knobs come up about
+// equally often (a greedy balanced design; ties broken by a fixed
+// pseudo-random order, not the enumeration order), always with the
+// default. The
 // budgeted search (autotune/Search.h) is then replayed on those recorded
 // measurements at every budget from 1 up, which gives the smallest budget
 // whose best is within a tolerance of the best measured. Replaying compares
@@ -19,15 +24,33 @@
 
 #include "autotune/Tuner.h"
 
+#include <map>
+
 namespace kiln::autotune {
 
 struct StudyOptions {
   /// Candidates measured at most; a larger legal set is thinned to this
   /// many (plus the default).
   int64_t maxCandidates = 64;
+  /// The fraction of a sub-space taken from the cost model's best ranked.
+  double modelTopFraction = 0.25;
   /// "Within": the search's best is at most (1 + tolerance) times the best
   /// measured.
   double tolerance = 0.03;
+  /// Results recorded by an earlier study of the kernel, by config text:
+  /// a selected candidate found here is not measured again, so the search
+  /// can be replayed on the same measurements after it changes.
+  std::map<std::string, TrialResult> recorded;
+};
+
+/// One measured candidate of a study, for the report and for replaying the
+/// search elsewhere.
+struct StudiedCandidate {
+  Candidate candidate;
+  std::string config;
+  /// The cost model's seconds and the measured result.
+  double predictedSeconds = 0;
+  TrialResult result;
 };
 
 /// What the study of one kernel found.
@@ -36,8 +59,11 @@ struct KernelStudy {
   int64_t spaceSize = 0, legalCandidates = 0;
   /// The candidates measured: every legal one, or the sub-space.
   int64_t measured = 0;
-  /// Whether that was a sub-space of the legal candidates.
+  /// Whether that was a sub-space of the legal candidates, and of it the
+  /// candidates the cost model ranked best and the stratified sample (the
+  /// default counts in the latter when neither picked it).
   bool subspace = false;
+  int64_t modelTop = 0, stratified = 0;
   /// Of those, the ones that failed (compile, crash, wrong result, ...).
   int64_t failed = 0;
   /// The default config's and the best measured config's median seconds.
@@ -49,9 +75,16 @@ struct KernelStudy {
   /// The search's best at the tuner's budget (TunerOptions::search), on the
   /// same measurements.
   double searchSeconds = 0;
+  /// The candidates that search measured, in order, as indices into
+  /// `candidates`.
+  std::vector<size_t> searchOrder;
   int64_t searchBudget = 0;
   /// Wall time of the measurements.
   double wallSeconds = 0;
+  /// Of the candidates, those taken from StudyOptions::recorded.
+  int64_t reused = 0;
+  /// Every measured candidate, in the order measured.
+  std::vector<StudiedCandidate> candidates;
 };
 
 /// Studies `kernel` under `options` (the target, the worker, the threads
@@ -62,12 +95,16 @@ mlir::FailureOr<KernelStudy> studyKernel(mlir::func::FuncOp kernel,
                                          const TunerOptions &options,
                                          const StudyOptions &study);
 
-/// The candidates a study of `legal` measures: all of them when there are
-/// at most `maxCandidates`, else `maxCandidates` evenly spaced ones in
-/// enumeration order; `base`, when given, is always among them.
-std::vector<Candidate> selectStudyCandidates(const std::vector<Candidate> &legal,
-                                             const std::optional<Candidate> &base,
-                                             int64_t maxCandidates);
+/// The candidates a study of `legal` (candidates over knobs of `numValues`
+/// values each) measures: all of them when there are at most
+/// `maxCandidates`; else the `modelTop` ranked best by `predict` and a
+/// stratified sample of the rest up to `maxCandidates` (see above); `base`,
+/// when given, is always among them (last when neither picked it).
+std::vector<Candidate>
+selectStudyCandidates(const std::vector<Candidate> &legal,
+                      const std::optional<Candidate> &base,
+                      const std::function<double(const Candidate &)> &predict,
+                      int64_t maxCandidates, int64_t modelTop);
 
 /// The smallest budget from 1 to `recorded.size()` with which `search`
 /// (the `first` candidates first, ranked by `predict`) replayed on the

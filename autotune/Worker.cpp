@@ -60,6 +60,20 @@ Summary summaryFromJson(const nlohmann::json &object) {
   return summary;
 }
 
+std::string formatTrialAnswer(const TrialResult &result) {
+  if (!result.ok())
+    return nlohmann::json{{"status", getTrialStatusName(result.status)},
+                          {"reason", result.reason}}
+        .dump();
+  nlohmann::json answer = summaryToJson(result.seconds);
+  answer["status"] = getTrialStatusName(result.status);
+  answer["stable"] = result.stable;
+  answer["remeasured"] = result.remeasured;
+  if (result.remeasured)
+    answer["discarded"] = summaryToJson(result.discardedSeconds);
+  return answer.dump();
+}
+
 TrialResult parseTrialAnswer(const std::string &line) {
   TrialResult result;
   nlohmann::json answer =

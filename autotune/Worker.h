@@ -82,6 +82,10 @@ TrialResult runWorker(const WorkerOptions &options);
 nlohmann::json summaryToJson(const Summary &summary);
 Summary summaryFromJson(const nlohmann::json &object);
 
+/// `result` as the worker's answer line gives it, which parseTrialAnswer
+/// reads back: for records of trials kept elsewhere (the tuning study).
+std::string formatTrialAnswer(const TrialResult &result);
+
 /// Parses the worker's JSON answer line (see autotune/Trial.h); a status of
 /// Failed with the reason when it is not one.
 TrialResult parseTrialAnswer(const std::string &line);

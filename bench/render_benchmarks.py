@@ -254,6 +254,27 @@ def fraction_of_peak(result, peak_gflops, threads):
     return f"{result['gflops'] / peak_gflops:.0%} of {peak_gflops:.0f}"
 
 
+def study_definition(study):
+    """How the trials-to-within study chose and used its candidates: the
+    stratified sub-space of bench/tuning_bench.py, or the evenly spaced one
+    of reports written before it."""
+    figure = ("the smallest trial budget (the default's trial included) whose best is "
+              "within the tolerance of theirs. Goal: at most 32.")
+    if "model_top_fraction" not in study:
+        return (f"Up to {study['max_candidates']} legal candidates of each kernel measured "
+                f"once on {study['threads']} thread (all of a smaller space; of a larger one "
+                "an evenly spaced sub-space in enumeration order, plus the default), then "
+                "the budgeted search replayed on those measurements: " + figure)
+    return (f"Up to {study['max_candidates']} legal candidates of each kernel "
+            f"({study['max_candidates_large']} for the 2048³ matmul, whose candidates take "
+            f"seconds each) measured once on {study['threads']} thread: all of a smaller "
+            "space; of a larger one a sub-space that spans it, the cost model's best-ranked "
+            f"{study['model_top_fraction']:.0%} and a stratified sample of the rest in which "
+            "every value of every knob, and every pair of values of two knobs, comes up "
+            "about equally often, plus the default. The budgeted search is then replayed "
+            "on those measurements; the figure is " + figure)
+
+
 def tuning_lines(path):
     """The tuning benchmark's section (bench/tuning_bench.py's JSON)."""
     with open(path) as f:
@@ -266,17 +287,18 @@ def tuning_lines(path):
              "each part from an empty tuning database.", "",
              f"### Trials to within {study['tolerance']:.0%} of the best",
              "",
-             f"Up to {study['max_candidates']} legal candidates of each kernel measured once on "
-             f"{study['threads']} thread (all of a smaller space; of a larger one an evenly "
-             "spaced sub-space in enumeration order, plus the default), then the budgeted "
-             "search replayed on those measurements: the smallest trial budget (the default's "
-             "trial included) whose best is within the tolerance of theirs. Goal: at most 32.",
-             "",
+             study_definition(study), "",
              "| kernel | legal | measured | failed | default | best | trials to within | "
              f"search, budget {study['budget']} |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for k in study["kernels"]:
-        measured = f"{k['measured']}" + (" (sub-space)" if k["subspace"] else " (all)")
+        if not k["subspace"]:
+            measured = f"{k['measured']} (all)"
+        elif "model_top" in k:
+            measured = (f"{k['measured']} ({k['model_top']} model + "
+                        f"{k['stratified']} stratified)")
+        else:
+            measured = f"{k['measured']} (sub-space)"
         default = fmt_seconds(k["default_seconds"]) if k["default_seconds"] > 0 else "failed"
         lines.append(f"| {k['benchmark']} | {k['legal_candidates']} | {measured} | "
                      f"{k['failed']} | {default} | {fmt_seconds(k['best_seconds'])} | "

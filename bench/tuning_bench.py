@@ -2,18 +2,24 @@
 """Runs the tuning benchmark and writes bench/results/tuning.json.
 
     bench/tuning_bench.py [--build DIR] [--output FILE] [--study N]
-                          [--budget N] [--models NAME,...] [--quick]
+                          [--study-large N] [--budget N]
+                          [--models NAME,...] [--quick]
 
 Four parts, each from an empty tuning database in a scratch folder, all on
 this machine and in one run (bench/render_benchmarks.py renders the result):
 
 1. Trials to within 3%: for each kernel of bench/tuning/*.mlir (the kernels
    suite's matmul shapes, softmax, rms_norm, attention and an elementwise
-   chain), `kiln tune --study N` measures up to N legal candidates (every
-   one of a smaller space, else N evenly spaced in enumeration order, plus
-   the default: a defined sub-space) and replays the budgeted search on
+   chain), `kiln tune --study N` measures every legal candidate of a space
+   of at most N, and of a larger one (the matmuls: 4,000-7,000 legal
+   candidates) a sub-space of N that spans it: the cost model's best-ranked
+   quarter plus a stratified sample of the rest in which every value of
+   every knob, and every pair of values of two knobs, comes up about equally
+   often; always with the default. It then replays the budgeted search on
    those measurements; the smallest budget within 3% of their best is the
-   figure (goal: at most 32). One thread.
+   figure (goal: at most 32). One thread. N is --study (256), except for
+   2048^3, whose candidates take about 7 s each to compile, check and time:
+   --study-large (48) there.
 2. Tuned f32 matmul against OpenBLAS and oneDNN, 1 and 2 threads: `kiln
    tune` (its default budget) on the four matmul shapes, then `kiln bench
    --suite kernels --filter ^matmul --db` times the tuned kernels beside the
@@ -27,8 +33,9 @@ measures a real first tuning, reference evaluation included.
 4. The tuning wall time of tiny-multimodal from an empty database (part 3's
    run) and again with everything cached.
 
-The whole run takes about 15-25 minutes on a 2-core machine (--quick: a
-smaller study and budget, a few minutes, for checking the pipeline).
+The whole run takes about 25-30 minutes on a 2-core machine, part 1 about
+15 of them (--quick: a smaller study and budget, a few minutes, for
+checking the pipeline).
 """
 
 import argparse
@@ -41,6 +48,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MATMULS = ["1024x1024x1024", "2048x2048x2048", "128x768x3072", "512x384x1536"]
+# Benchmark kernels studied on --study-large candidates, not --study: each
+# of their candidates takes seconds to time.
+LARGE = {"matmul-2048x2048x2048"}
 
 
 def run(command, **kwargs):
@@ -61,14 +71,20 @@ def study(kiln, scratch, args):
         if not name.endswith(".mlir"):
             continue
         out = os.path.join(scratch, "study-" + name + ".json")
+        benchmark = name[:-len(".mlir")]
+        size = args.study_large if benchmark in LARGE else args.study
         run([kiln, "tune", os.path.join(HERE, "tuning", name), "--study",
-             str(args.study), "--budget", str(args.budget), "--threads", "1",
+             str(size), "--budget", str(args.budget), "--threads", "1",
              "--measure-seconds", str(args.measure_seconds), "--json", out,
              "--trial-data", os.path.join(scratch, "data")])
-        for kernel in read_json(out)["kernels"]:
-            kernel["benchmark"] = name[:-len(".mlir")]
+        report = read_json(out)
+        for kernel in report["kernels"]:
+            kernel["benchmark"] = benchmark
+            kernel["max_candidates"] = size
             kernels.append(kernel)
     return {"threads": 1, "max_candidates": args.study,
+            "max_candidates_large": args.study_large,
+            "model_top_fraction": report["model_top_fraction"],
             "budget": args.budget, "tolerance": 0.03, "kernels": kernels}
 
 
@@ -119,8 +135,10 @@ def main():
         "KILN_BUILD_DIR", os.path.join(HERE, "..", "build")))
     parser.add_argument("--output",
                         default=os.path.join(HERE, "results", "tuning.json"))
-    parser.add_argument("--study", type=int, default=48,
+    parser.add_argument("--study", type=int, default=256,
                         help="candidates measured per kernel in part 1")
+    parser.add_argument("--study-large", type=int, default=48,
+                        help="candidates measured in part 1 for 2048^3")
     parser.add_argument("--budget", type=int, default=32,
                         help="the tuner's trial budget per kernel")
     parser.add_argument("--measure-seconds", type=float, default=0.3)
@@ -130,7 +148,8 @@ def main():
                         help="a small study and budget, to check the pipeline")
     args = parser.parse_args()
     if args.quick:
-        args.study, args.budget, args.measure_seconds = 8, 4, 0.05
+        args.study, args.study_large = 8, 4
+        args.budget, args.measure_seconds = 4, 0.05
         args.models = "mlp,tiny-multimodal"
     kiln = os.path.join(args.build, "bin", "kiln")
     started = time.monotonic()

@@ -230,10 +230,17 @@ static cl::opt<std::string> trialDataFolder(
     cl::value_desc("folder"), cl::sub(tuneCommand));
 static cl::opt<int64_t> studyCandidates(
     "study",
-    cl::desc("Measure up to N legal candidates of each kernel (evenly spaced "
-             "when there are more) and report the smallest budget with which "
+    cl::desc("Measure up to N legal candidates of each kernel (the cost "
+             "model's best quarter and a stratified sample of the rest when "
+             "there are more) and report the smallest budget with which "
              "the search comes within 3% of the best of them; stores nothing"),
     cl::value_desc("N"), cl::init(0), cl::sub(tuneCommand));
+static cl::opt<std::string> studyData(
+    "study-data",
+    cl::desc("With --study: take the results of candidates recorded in this "
+             "earlier --study --json file, and its roofline for the cost "
+             "model, instead of measuring them again"),
+    cl::value_desc("file"), cl::sub(tuneCommand));
 static cl::list<std::string> injectFaults(
     "inject-fault",
     cl::desc("KERNEL=crash|hang|wrong-result|out-of-memory: every candidate "
@@ -1295,14 +1302,76 @@ static std::vector<std::string> getInjectedFault(StringRef kernel) {
   return {};
 }
 
+/// What an earlier `kiln tune --study --json` recorded (--study-data): the
+/// results per kernel and config, and the roofline its cost model used, so
+/// that the replay ranks as it did.
+struct StudyData {
+  std::map<std::string, std::map<std::string, kiln::autotune::TrialResult>>
+      recorded;
+  std::optional<double> flopsPerSecond, bytesPerSecond;
+};
+
+/// The --study-data file; empty without the option.
+static FailureOr<StudyData> readStudyData() {
+  StudyData data;
+  if (studyData.empty())
+    return data;
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      llvm::MemoryBuffer::getFile(studyData, /*IsText=*/true);
+  if (!buffer) {
+    fail("cannot read '" + studyData + "': " + buffer.getError().message());
+    return failure();
+  }
+  llvm::Expected<llvm::json::Value> value =
+      llvm::json::parse((*buffer)->getBuffer());
+  const llvm::json::Array *kernels =
+      value && value->getAsObject()
+          ? value->getAsObject()->getArray("kernels")
+          : nullptr;
+  if (!kernels) {
+    if (!value)
+      llvm::consumeError(value.takeError());
+    fail("'" + studyData + "' is not the JSON of a kiln tune --study");
+    return failure();
+  }
+  data.flopsPerSecond = value->getAsObject()->getNumber("flops_per_second");
+  data.bytesPerSecond = value->getAsObject()->getNumber("bytes_per_second");
+  for (const llvm::json::Value &kernel : *kernels) {
+    const llvm::json::Object *object = kernel.getAsObject();
+    std::optional<llvm::StringRef> name =
+        object ? object->getString("kernel") : std::nullopt;
+    const llvm::json::Array *candidates =
+        object ? object->getArray("candidates") : nullptr;
+    if (!name || !candidates)
+      continue;
+    for (const llvm::json::Value &candidate : *candidates) {
+      const llvm::json::Object *entry = candidate.getAsObject();
+      std::optional<llvm::StringRef> config =
+          entry ? entry->getString("config") : std::nullopt;
+      const llvm::json::Value *result = entry ? entry->get("result") : nullptr;
+      if (config && result)
+        data.recorded[name->str()][config->str()] =
+            kiln::autotune::parseTrialAnswer(llvm::formatv("{0}", *result));
+    }
+  }
+  return data;
+}
+
 /// `kiln tune --study N`: per kernel, how many trials the search needs to
 /// come within 3% of the best of the candidates measured
 /// (autotune/Study.h), printed and, with --json, written.
 static int studyKernels(std::vector<func::FuncOp> &kernels,
                         const char *argv0) {
+  FailureOr<StudyData> data = readStudyData();
+  if (failed(data))
+    return 1;
   FailureOr<kiln::autotune::TunerOptions> options = getTunerOptions(argv0);
   if (failed(options))
     return 1;
+  if (data->flopsPerSecond && data->bytesPerSecond) {
+    options->peaks.flopsPerSecond = *data->flopsPerSecond;
+    options->peaks.bytesPerSecond = *data->bytesPerSecond;
+  }
   kiln::autotune::StudyOptions study;
   study.maxCandidates = studyCandidates;
   raw_ostream &os = llvm::outs();
@@ -1314,16 +1383,24 @@ static int studyKernels(std::vector<func::FuncOp> &kernels,
     os << llvm::formatv("[{0}/{1}] {2}: ", index + 1, kernels.size(),
                         kernel.getSymName());
     os.flush();
+    study.recorded = data->recorded[kernel.getSymName().str()];
     FailureOr<kiln::autotune::KernelStudy> result =
         kiln::autotune::studyKernel(kernel, *options, study);
     if (failed(result))
       return 1;
+    std::string how =
+        result->subspace
+            ? llvm::formatv(" (the model's best {0}, {1} stratified)",
+                            result->modelTop, result->stratified)
+                  .str()
+            : std::string();
+    if (result->reused)
+      how += llvm::formatv(", {0} recorded", result->reused).str();
     os << llvm::formatv(
         "{0} of {1} legal candidates measured{2} in {3:F1} s, {4} failed; "
         "best {5}, default {6}; within 3% after {7} trials; budget {8}: "
         "{9}\n",
-        result->measured, result->legalCandidates,
-        result->subspace ? " (evenly spaced)" : "", result->wallSeconds,
+        result->measured, result->legalCandidates, how, result->wallSeconds,
         result->failed, formatSeconds(result->bestSeconds),
         result->defaultSeconds > 0 ? formatSeconds(result->defaultSeconds)
                                    : std::string("failed"),
@@ -1343,6 +1420,9 @@ static int studyKernels(std::vector<func::FuncOp> &kernels,
     json.attribute("threads", options->threads);
     json.attribute("tolerance", study.tolerance);
     json.attribute("max_candidates", study.maxCandidates);
+    json.attribute("model_top_fraction", study.modelTopFraction);
+    json.attribute("flops_per_second", options->peaks.flopsPerSecond);
+    json.attribute("bytes_per_second", options->peaks.bytesPerSecond);
     json.attributeArray("kernels", [&] {
       for (const kiln::autotune::KernelStudy &result : studies)
         json.object([&] {
@@ -1351,6 +1431,9 @@ static int studyKernels(std::vector<func::FuncOp> &kernels,
           json.attribute("legal_candidates", result.legalCandidates);
           json.attribute("measured", result.measured);
           json.attribute("subspace", result.subspace);
+          json.attribute("model_top", result.modelTop);
+          json.attribute("stratified", result.stratified);
+          json.attribute("reused", result.reused);
           json.attribute("failed", result.failed);
           json.attribute("default_seconds", result.defaultSeconds);
           json.attribute("best_seconds", result.bestSeconds);
@@ -1358,7 +1441,27 @@ static int studyKernels(std::vector<func::FuncOp> &kernels,
           json.attribute("trials_to_within", result.trialsToWithin);
           json.attribute("search_budget", result.searchBudget);
           json.attribute("search_seconds", result.searchSeconds);
+          json.attributeArray("search_order", [&] {
+            for (size_t index : result.searchOrder)
+              json.value(static_cast<int64_t>(index));
+          });
           json.attribute("wall_seconds", result.wallSeconds);
+          json.attributeArray("candidates", [&] {
+            for (const kiln::autotune::StudiedCandidate &entry :
+                 result.candidates)
+              json.object([&] {
+                json.attributeArray("indices", [&] {
+                  for (int64_t index : entry.candidate)
+                    json.value(index);
+                });
+                json.attribute("config", entry.config);
+                json.attribute("predicted_seconds", entry.predictedSeconds);
+                json.attribute("result",
+                               cantFail(llvm::json::parse(
+                                   kiln::autotune::formatTrialAnswer(
+                                       entry.result))));
+              });
+          });
         });
     });
   });
@@ -1425,6 +1528,8 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
     return fail("--threads must not be negative");
   if (studyCandidates < 0)
     return fail("--study must not be negative");
+  if (!studyData.empty() && studyCandidates == 0)
+    return fail("--study-data needs --study");
   if (kiln::compiler::isCudaTarget(targetName))
     return tuneForCuda();
   auto start = std::chrono::steady_clock::now();

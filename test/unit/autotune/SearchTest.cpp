@@ -4,14 +4,17 @@
 //
 // Candidates are measured by a made-up function of their indices and the
 // clock advances by a fixed step per trial, so every run of the search is
-// the same: the tests pin its order, its budgets and its handling of failed
-// candidates.
+// the same: the tests pin its order, its exploration of every knob value,
+// its correction of a wrong model by the measurements, its budgets and its
+// handling of failed candidates.
 //
 //===----------------------------------------------------------------------===//
 
 #include "autotune/Search.h"
 
 #include <gtest/gtest.h>
+
+#include <set>
 
 using namespace kiln::autotune;
 
@@ -109,6 +112,50 @@ TEST(SearchTest, LargeSpacesFollowTheCostModelThenRefine) {
       [&](const CandidateIndices &c) { return bowl(c, modelCenter); },
       again.measureBowl(trueCenter), options, again.clock);
   EXPECT_EQ(again.order, f.order);
+}
+
+TEST(SearchTest, ExplorationTakesEveryKnobValueEarly) {
+  Fixture f;
+  std::vector<CandidateIndices> legal = grid({8, 4});
+  SearchOptions options;
+  options.maxTrials = 16;
+  // The model ranks the first knob's small values far ahead; its half of
+  // the budget still takes each value of each knob once, best-ranked first.
+  auto predict = [](const CandidateIndices &c) {
+    return 1.0 + c[0] + 0.01 * c[1];
+  };
+  search(legal, {}, predict, f.measureBowl({7, 3}), options, f.clock);
+  ASSERT_EQ(f.order.size(), 16u);
+  std::set<int64_t> first, second;
+  for (size_t i = 0; i < 8; ++i) {
+    first.insert(f.order[i][0]);
+    second.insert(f.order[i][1]);
+  }
+  EXPECT_EQ(first.size(), 8u);
+  EXPECT_EQ(second.size(), 4u);
+  EXPECT_EQ(f.order[0], (CandidateIndices{0, 0}));
+}
+
+TEST(SearchTest, MeasurementsCorrectAWrongModel) {
+  Fixture f;
+  std::vector<CandidateIndices> legal = grid({10, 10});
+  SearchOptions options;
+  options.maxTrials = 20;
+  // The model misses that the second knob's value 7 halves the time: it
+  // ranks 28 candidates ahead of any with that value, yet the fastest is
+  // {0, 7}. Exploration measures the value once, and the corrected model
+  // then favours it everywhere.
+  auto predict = [](const CandidateIndices &c) {
+    return 1.0 + 0.1 * c[0] + 0.1 * c[1];
+  };
+  auto measure = [&](const CandidateIndices &c) {
+    f.order.push_back(c);
+    f.clock.time += 1;
+    return timed(predict(c) * (c[1] == 7 ? 0.5 : 1.0));
+  };
+  SearchResult result = search(legal, {}, predict, measure, options, f.clock);
+  ASSERT_TRUE(result.best);
+  EXPECT_EQ(result.trials[*result.best].candidate, (CandidateIndices{0, 7}));
 }
 
 TEST(SearchTest, StopsWhenTheTimeBudgetIsSpent) {

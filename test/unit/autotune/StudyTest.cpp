@@ -12,6 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 using namespace kiln::autotune;
 
 namespace {
@@ -38,20 +41,63 @@ record(const std::vector<double> &seconds) {
   return recorded;
 }
 
+/// A model that ranks candidates by their first index.
+static double byFirstIndex(const Candidate &c) { return 1.0 + c[0]; }
+
 TEST(StudyTest, SmallSpacesAreMeasuredWhole) {
   std::vector<Candidate> legal = makeLine(10);
-  EXPECT_EQ(selectStudyCandidates(legal, Candidate{3}, 10), legal);
-  EXPECT_EQ(selectStudyCandidates(legal, std::nullopt, 64), legal);
+  EXPECT_EQ(selectStudyCandidates(legal, Candidate{3}, byFirstIndex, 10, 2),
+            legal);
+  EXPECT_EQ(selectStudyCandidates(legal, std::nullopt, byFirstIndex, 64, 16),
+            legal);
 }
 
-TEST(StudyTest, LargeSpacesAreThinnedEvenlyWithTheDefault) {
-  std::vector<Candidate> legal = makeLine(10);
-  EXPECT_EQ(selectStudyCandidates(legal, std::nullopt, 4),
-            (std::vector<Candidate>{{0}, {2}, {5}, {7}}));
-  EXPECT_EQ(selectStudyCandidates(legal, Candidate{9}, 4),
-            (std::vector<Candidate>{{0}, {2}, {5}, {7}, {9}}));
-  // A default already among them is not added twice.
-  EXPECT_EQ(selectStudyCandidates(legal, Candidate{5}, 4).size(), 4u);
+/// Every candidate of an `a x b x c` grid, in odometer order.
+static std::vector<Candidate> makeGrid(int64_t a, int64_t b, int64_t c) {
+  std::vector<Candidate> grid;
+  for (int64_t i = 0; i < a; ++i)
+    for (int64_t j = 0; j < b; ++j)
+      for (int64_t k = 0; k < c; ++k)
+        grid.push_back({i, j, k});
+  return grid;
+}
+
+TEST(StudyTest, LargeSpacesTakeTheModelsBestAndAStratifiedSample) {
+  // 8 x 6 x 5 = 240 candidates, 40 measured: the model's best 10, then 30
+  // stratified.
+  std::vector<Candidate> legal = makeGrid(8, 6, 5);
+  auto predict = [](const Candidate &c) {
+    return 1.0 + c[0] + 0.1 * c[1] + 0.01 * c[2];
+  };
+  std::vector<Candidate> selected =
+      selectStudyCandidates(legal, Candidate{7, 5, 4}, predict, 40, 10);
+  ASSERT_EQ(selected.size(), 41u);
+  // The model's best first, in rank order.
+  for (int64_t i = 0; i < 10; ++i)
+    EXPECT_EQ(selected[i], legal[i]);
+  // The default last.
+  EXPECT_EQ(selected.back(), (Candidate{7, 5, 4}));
+  // No repeats.
+  std::set<Candidate> distinct(selected.begin(), selected.end());
+  EXPECT_EQ(distinct.size(), selected.size());
+  // The stratified 30 take every value of every knob, as evenly as 30
+  // picks allow: 3 or 4 per value of the first knob, 5 per value of the
+  // second, 6 per value of the third.
+  std::vector<std::map<int64_t, int64_t>> counts(3);
+  for (size_t i = 10; i < 40; ++i)
+    for (size_t k = 0; k < 3; ++k)
+      ++counts[k][selected[i][k]];
+  for (int64_t v = 0; v < 8; ++v) {
+    EXPECT_GE(counts[0][v], 3) << "first knob value " << v;
+    EXPECT_LE(counts[0][v], 4) << "first knob value " << v;
+  }
+  for (int64_t v = 0; v < 6; ++v)
+    EXPECT_EQ(counts[1][v], 5) << "second knob value " << v;
+  for (int64_t v = 0; v < 5; ++v)
+    EXPECT_EQ(counts[2][v], 6) << "third knob value " << v;
+  // Deterministic.
+  EXPECT_EQ(selectStudyCandidates(legal, Candidate{7, 5, 4}, predict, 40, 10),
+            selected);
 }
 
 TEST(StudyTest, AGoodCostModelNeedsFewTrials) {
@@ -61,14 +107,15 @@ TEST(StudyTest, AGoodCostModelNeedsFewTrials) {
   seconds[31] = 1.02;
   auto recorded = record(seconds);
   std::vector<Candidate> first = {{0}};
-  // A model that ranks {31} first and {35} second. Budget 3: the default
-  // and the best-ranked half, {31}: within 3%. Within 1% takes {35} too,
-  // which a budget of 4 spends on {31}'s neighbours and 5 reaches.
+  // A model that ranks {31} first and {35} second. Budget 2: the default,
+  // then the most promising candidate one knob away from it, {31}: within
+  // 3%. Within 1% takes {35} too, the refinement's next pick (the most
+  // promising anywhere) with a budget of 3.
   auto good = [](const Candidate &c) {
     return c[0] == 31 ? 0.5 : c[0] == 35 ? 0.6 : 1.0;
   };
-  EXPECT_EQ(findTrialsToWithin(recorded, first, good, 0.03), 3);
-  EXPECT_EQ(findTrialsToWithin(recorded, first, good, 0.01), 5);
+  EXPECT_EQ(findTrialsToWithin(recorded, first, good, 0.03), 2);
+  EXPECT_EQ(findTrialsToWithin(recorded, first, good, 0.01), 3);
 }
 
 TEST(StudyTest, ABadCostModelNeedsManyAndNeverMoreThanAll) {

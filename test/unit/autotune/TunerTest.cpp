@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "autotune/Tuner.h"
+#include "autotune/CostModel.h"
 #include "autotune/KernelSignature.h"
 #include "autotune/Trial.h"
 #include "codegen/CPU/Patterns.h"
@@ -111,6 +112,49 @@ TEST_F(TunerTest, MatmulSpaceIsLegalAndHoldsTheDefault) {
   }
   // The same enumeration every time.
   EXPECT_EQ(enumerateCandidates(space, kernel, 1 << 20), legal);
+}
+
+TEST_F(TunerTest, CostModelKnowsStreamingTiles) {
+  // x * sigmoid(x) + y over 4096 rows of 1024: memory-bound.
+  func::FuncOp kernel = parse(R"mlir(
+    func.func @silu(%x: tensor<4096x1024xf32>, %y: tensor<4096x1024xf32>)
+        -> tensor<4096x1024xf32> attributes {kiln.kernel} {
+      %0 = kiln.sigmoid %x : tensor<4096x1024xf32>
+      %1 = kiln.mul %x, %0 : (tensor<4096x1024xf32>, tensor<4096x1024xf32>) -> tensor<4096x1024xf32>
+      %2 = kiln.add %1, %y : (tensor<4096x1024xf32>, tensor<4096x1024xf32>) -> tensor<4096x1024xf32>
+      return %2 : tensor<4096x1024xf32>
+    }
+  )mlir");
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v3"));
+  SearchSpace space =
+      buildSearchSpace(kernel, target, getSpaceLimits(target, 1 << 20));
+  ASSERT_EQ(space.knobs.size(), 2u);
+  MachinePeaks peaks;
+  peaks.flopsPerSecond = 50e9;
+  peaks.bytesPerSecond = 10e9;
+  peaks.numThreads = 1;
+  auto predict = [&](int64_t rows, int64_t columns) {
+    Candidate candidate;
+    std::vector<int64_t> values = {rows, columns};
+    for (auto [knob, value] : llvm::zip_equal(space.knobs, values)) {
+      auto it = std::find(knob.values.begin(), knob.values.end(), value);
+      EXPECT_NE(it, knob.values.end()) << value;
+      candidate.push_back(it - knob.values.begin());
+    }
+    return predictSeconds(space, candidate, peaks);
+  };
+  // The bytes at the bandwidth, 48 MiB in 10 GB/s, give or take.
+  double whole = predict(4, 0);
+  EXPECT_NEAR(whole, 3 * 4096 * 1024 * 4 / 10e9, 0.1 * whole);
+  // Small tiles are cheap loop iterations: 2x16 or 1x16 (a quarter of a
+  // million tiles) cost little more than whole rows.
+  EXPECT_LT(predict(2, 16), 1.25 * whole);
+  EXPECT_LT(predict(1, 16), 1.5 * whole);
+  // Tall narrow tiles walk more rows side by side than the prefetchers
+  // track: several times slower, the narrower the worse.
+  EXPECT_GT(predict(256, 16), 2 * whole);
+  EXPECT_GT(predict(256, 16), predict(256, 128));
+  EXPECT_GT(predict(256, 128), predict(8, 128));
 }
 
 TEST_F(TunerTest, KeysChangeWithKernelTargetVersionAndThreadsOnly) {
