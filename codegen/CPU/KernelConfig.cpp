@@ -91,6 +91,21 @@ int64_t getContractionDepth(func::FuncOp kernel) {
   return depth;
 }
 
+/// The depth C * KH * KW of the matmul of the first ungrouped convolution
+/// of `kernel` with a result of `shape`, 0 without one.
+static int64_t getConvolutionDepth(func::FuncOp kernel,
+                                   ArrayRef<int64_t> shape) {
+  int64_t depth = 0;
+  kernel.walk([&](Conv2DOp conv) {
+    if (conv.getGroups() != 1 || conv.getResult().getType().getShape() != shape)
+      return WalkResult::advance();
+    ArrayRef<int64_t> filter = conv.getFilter().getType().getShape();
+    depth = filter[1] * filter[2] * filter[3];
+    return WalkResult::interrupt();
+  });
+  return depth;
+}
+
 /// The tile extents [m, n] of a matmul with an m x n result, `batches`
 /// times over: kMatmulTile each (or the extent rounded up to the micro
 /// tile), halved while there are fewer than kMinMatmulTiles tiles and the
@@ -130,8 +145,10 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
   int64_t kBlock = 0;
   // Attention and the experts contract too, and an MoE kernel holds the
   // router's matmul.
+  // Convolutions are matmuls over im2col patches.
   if (kind == KernelKind::Matmul || kind == KernelKind::Attention ||
-      kind == KernelKind::MixtureOfExperts)
+      kind == KernelKind::MixtureOfExperts ||
+      kind == KernelKind::Convolution)
     microTile = getMicroTile(target);
 
   auto resultType = results.empty() ? RankedTensorType()
@@ -179,6 +196,26 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
           (std::min(m, tileM) >= kMinPackedRows || k >= 2 * kKBlock)) {
         pack = true;
         // One block is no blocking: 0 keeps the config canonical.
+        kBlock = k > kKBlock ? kKBlock : 0;
+      }
+    } else if (kind == KernelKind::Convolution && rank == 4 &&
+               getConvolutionDepth(kernel, shape) > 0) {
+      // 1. A convolution whose result is the kernel's: the matmul over its
+      //    patches (see kiln-cpu-convert-kiln-to-linalg) has the filters as
+      //    rows and the output positions as columns; it is tiled like a
+      //    matmul, by filters and by whole output rows, and its filter
+      //    packed into panels as a matmul's rhs is.
+      tiles[0] = shape[0] > 1 ? 1 : 0;
+      int64_t rows = shape[1], columns = shape[2] * shape[3];
+      auto [tileM, tileN] =
+          getMatmulTiles(rows, columns, shape[0], microTile);
+      tiles[1] = rows > tileM ? tileM : 0;
+      int64_t tileRows = std::max<int64_t>(1, tileN / shape[3]);
+      tiles[2] = shape[2] > tileRows ? tileRows : 0;
+      int64_t k = getConvolutionDepth(kernel, shape);
+      if (results.size() == 1 &&
+          (std::min(rows, tileM) >= kMinPackedRows || k >= 2 * kKBlock)) {
+        pack = true;
         kBlock = k > kKBlock ? kKBlock : 0;
       }
     } else {
