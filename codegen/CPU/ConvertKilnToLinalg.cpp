@@ -539,6 +539,72 @@ static Value padSpatial(OpBuilder &b, Location loc, Value input,
                                padValue);
 }
 
+/// The convolution of the padded `input` [N, C, H, W] by `filter`
+/// [F, C, KH, KW] into an f32 tensor of `shape` [N, F, OH, OW], as a matmul
+/// over im2col patches:
+///
+///  1. patches [N, C, KH, KW, OH, OW] copy the input element each filter tap
+///     reads for each output position (ow innermost: a stride-1 convolution
+///     copies contiguous input rows);
+///  2. the filter [F, C * KH * KW] times the patches [N, C * KH * KW,
+///     OH * OW] (reshapes only) is a contraction of the matmul's shape, F
+///     rows by OH * OW columns, which kiln-cpu-pack-matmul packs into panels
+///     and kiln-cpu-vectorize gives its register tiles; a tile of the result
+///     copies only the patches it reads.
+static Value buildIm2ColConv(OpBuilder &b, Location loc, Value input,
+                             Value filter, ArrayRef<int64_t> strides,
+                             ArrayRef<int64_t> dilations,
+                             ArrayRef<int64_t> shape) {
+  MLIRContext *context = b.getContext();
+  auto inputType = cast<RankedTensorType>(input.getType());
+  auto filterType = cast<RankedTensorType>(filter.getType());
+  ArrayRef<int64_t> kernel = filterType.getShape().drop_front(2);
+  int64_t n = shape[0], f = shape[1], oh = shape[2], ow = shape[3];
+  int64_t c = inputType.getDimSize(1);
+  int64_t depth = c * kernel[0] * kernel[1], positions = oh * ow;
+
+  // 1. Loops (n, c, kh, kw, oh, ow).
+  auto d = [&](unsigned i) { return getAffineDimExpr(i, context); };
+  AffineMap inputMap = AffineMap::get(
+      6, 0,
+      {d(0), d(1), d(4) * strides[0] + d(2) * dilations[0],
+       d(5) * strides[1] + d(3) * dilations[1]},
+      context);
+  Value patches = buildGeneric(
+      b, loc, input, inputMap,
+      emptyTensor(b, loc, {n, c, kernel[0], kernel[1], oh, ow},
+                  inputType.getElementType()),
+      AffineMap::getMultiDimIdentityMap(6, context),
+      SmallVector<utils::IteratorType>(6, utils::IteratorType::parallel),
+      [](OpBuilder &, Location, ValueRange xs, Value) { return xs[0]; },
+      /*extendInputs=*/false);
+  patches = tensor::CollapseShapeOp::create(
+      b, loc,
+      RankedTensorType::get({n, depth, positions}, inputType.getElementType()),
+      patches, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4, 5}});
+  Value rows = tensor::CollapseShapeOp::create(
+      b, loc, RankedTensorType::get({f, depth}, filterType.getElementType()),
+      filter, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+
+  // 2. Loops (n, f, p, k): the matmul's m, n and k are f, p and k.
+  auto map = [&](ArrayRef<AffineExpr> exprs) {
+    return AffineMap::get(4, 0, exprs, context);
+  };
+  SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
+  iterators.back() = utils::IteratorType::reduction;
+  auto contract = arith::FastMathFlags::contract;
+  Value product = buildGeneric(
+      b, loc, {rows, patches}, {map({d(1), d(3)}), map({d(0), d(3), d(2)})},
+      filledTensor(b, loc, {n, f, positions}, 0.0), map({d(0), d(1), d(2)}),
+      iterators, [&](OpBuilder &nb, Location l, ValueRange xs, Value out) {
+        Value p = arith::MulFOp::create(nb, l, xs[0], xs[1], contract);
+        return arith::AddFOp::create(nb, l, out, p, contract);
+      });
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(shape, b.getF32Type()), product,
+      SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+}
+
 struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -560,20 +626,17 @@ struct Conv2DLowering : OpConversionPattern<Conv2DOp> {
         rewriter.getZeroAttr(op.getInput().getType().getElementType()));
     auto inputType = cast<RankedTensorType>(input.getType());
 
-    // 2. The convolution into an f32 accumulator; grouped convolutions view
-    //    channels as [groups, channels per group].
-    Attribute strides = rewriter.getI64TensorAttr(op.getStrides());
-    Attribute dilations = rewriter.getI64TensorAttr(op.getDilations());
+    // 2. The convolution into an f32 accumulator: a matmul over im2col
+    //    patches; grouped convolutions view channels as [groups, channels
+    //    per group] and stay linalg convolutions.
     ArrayRef<int64_t> shape = type.getShape();
     Value result;
     if (groups == 1) {
-      Value acc = filledTensor(rewriter, loc, shape, 0.0);
-      result = linalg::Conv2DNchwFchwOp::create(
-                   rewriter, loc, TypeRange{acc.getType()},
-                   ValueRange{input, adaptor.getFilter()}, ValueRange{acc},
-                   strides, dilations)
-                   .getResult(0);
+      result = buildIm2ColConv(rewriter, loc, input, adaptor.getFilter(),
+                               op.getStrides(), op.getDilations(), shape);
     } else {
+      Attribute strides = rewriter.getI64TensorAttr(op.getStrides());
+      Attribute dilations = rewriter.getI64TensorAttr(op.getDilations());
       ArrayRef<int64_t> in = inputType.getShape();
       ArrayRef<int64_t> filter =
           cast<RankedTensorType>(adaptor.getFilter().getType()).getShape();

@@ -91,6 +91,30 @@ int64_t getContractionDepth(func::FuncOp kernel) {
   return depth;
 }
 
+/// The depth C * KH * KW of the matmul of the first ungrouped convolution
+/// of `kernel`, 0 without one.
+static int64_t getConvolutionDepth(func::FuncOp kernel) {
+  int64_t depth = 0;
+  kernel.walk([&](Conv2DOp conv) {
+    if (conv.getGroups() != 1)
+      return WalkResult::advance();
+    ArrayRef<int64_t> filter = conv.getFilter().getType().getShape();
+    depth = filter[1] * filter[2] * filter[3];
+    return WalkResult::interrupt();
+  });
+  return depth;
+}
+
+/// Whether an ungrouped convolution of `kernel` has a result of `shape`.
+static bool isConvolutionResult(func::FuncOp kernel, ArrayRef<int64_t> shape) {
+  bool found = false;
+  kernel.walk([&](Conv2DOp conv) {
+    found |= conv.getGroups() == 1 &&
+             conv.getResult().getType().getShape() == shape;
+  });
+  return found;
+}
+
 /// The tile extents [m, n] of a matmul with an m x n result, `batches`
 /// times over: kMatmulTile each (or the extent rounded up to the micro
 /// tile), halved while there are fewer than kMinMatmulTiles tiles and the
@@ -130,8 +154,10 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
   int64_t kBlock = 0;
   // Attention and the experts contract too, and an MoE kernel holds the
   // router's matmul.
+  // Convolutions are matmuls over im2col patches.
   if (kind == KernelKind::Matmul || kind == KernelKind::Attention ||
-      kind == KernelKind::MixtureOfExperts)
+      kind == KernelKind::MixtureOfExperts ||
+      kind == KernelKind::Convolution)
     microTile = getMicroTile(target);
 
   auto resultType = results.empty() ? RankedTensorType()
@@ -181,6 +207,19 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
         // One block is no blocking: 0 keeps the config canonical.
         kBlock = k > kKBlock ? kKBlock : 0;
       }
+    } else if (kind == KernelKind::Convolution && rank == 4 &&
+               isConvolutionResult(kernel, shape)) {
+      // 1. A convolution whose result is the kernel's: the matmul over its
+      //    patches (see kiln-cpu-convert-kiln-to-linalg) has the filters as
+      //    rows and the output positions as columns; it is tiled like a
+      //    matmul, by filters and by whole output rows.
+      tiles[0] = shape[0] > 1 ? 1 : 0;
+      int64_t rows = shape[1], columns = shape[2] * shape[3];
+      auto [tileM, tileN] =
+          getMatmulTiles(rows, columns, shape[0], microTile);
+      tiles[1] = rows > tileM ? tileM : 0;
+      int64_t tileRows = std::max<int64_t>(1, tileN / shape[3]);
+      tiles[2] = shape[2] > tileRows ? tileRows : 0;
     } else {
       // 3. Everything else by an element budget. Reduction kernels keep the
       //    last dimension whole: their reductions run along it; their
@@ -193,6 +232,14 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       int64_t budget = kind == KernelKind::Reduction ? kReductionTileElements
                                                      : kTargetTileElements;
       tiles = getBudgetTiles(shape, keep, budget, lanes);
+    }
+    // The patches a convolution's tile reads are packed into panels of
+    // the micro tile's columns, whatever the tile: they are copied from the
+    // input anyway, and the panels are what the micro kernel reads best.
+    int64_t depth = getConvolutionDepth(kernel);
+    if (kind == KernelKind::Convolution && depth > 0 && results.size() == 1) {
+      pack = true;
+      kBlock = depth > kKBlock ? kKBlock : 0;
     }
     // 4. Several results share the tile loop: only dimensions they all have
     //    with the same extent are tiled.

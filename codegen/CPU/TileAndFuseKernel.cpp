@@ -74,12 +74,44 @@ getLoopTiles(RewriterBase &rewriter, TilingInterface root, OpResult result,
   return loopTiles;
 }
 
+/// The tiles of the source of `expand` that give its result the tiles
+/// `tiles`: a group of result dimensions is one tiled source dimension when
+/// only its first dimension is tiled, by its tile times the extents of the
+/// others; fails when a tile splits a group otherwise.
+static FailureOr<SmallVector<int64_t>>
+getSourceTiles(tensor::ExpandShapeOp expand, ArrayRef<int64_t> tiles) {
+  ArrayRef<int64_t> shape = expand.getResultType().getShape();
+  SmallVector<int64_t> sourceTiles;
+  for (const ReassociationIndices &group :
+       expand.getReassociationIndices()) {
+    int64_t inner = 1;
+    for (int64_t dim : llvm::drop_begin(group)) {
+      if (tiles[dim] != 0)
+        return failure();
+      inner *= shape[dim];
+    }
+    sourceTiles.push_back(tiles[group.front()] * inner);
+  }
+  return sourceTiles;
+}
+
 /// Tiles the op computing `result` by `tiles` (one per result dimension)
 /// into an scf.forall and fuses its producers; returns the loop, or null
-/// with a remark when the op cannot be tiled that way.
-static FailureOr<scf::ForallOp> tileRoot(RewriterBase &rewriter,
-                                         func::FuncOp kernel, Value result,
-                                         ArrayRef<int64_t> tiles) {
+/// with a remark when the op cannot be tiled that way. A result that only
+/// expands the shape of another (a convolution's matmul, see the conv2d
+/// lowering) is tiled through the expansion.
+static FailureOr<scf::ForallOp>
+tileRoot(RewriterBase &rewriter, func::FuncOp kernel, Value result,
+         ArrayRef<int64_t> tiles,
+         tensor::ExpandShapeOp expansion = tensor::ExpandShapeOp()) {
+  if (auto expand = result.getDefiningOp<tensor::ExpandShapeOp>();
+      expand && !expansion) {
+    FailureOr<SmallVector<int64_t>> sourceTiles =
+        getSourceTiles(expand, tiles);
+    if (succeeded(sourceTiles))
+      return tileRoot(rewriter, kernel, expand.getSrc(), *sourceTiles,
+                      expand);
+  }
   auto opResult = dyn_cast<OpResult>(result);
   auto root = opResult ? dyn_cast<TilingInterface>(opResult.getOwner())
                        : TilingInterface();
@@ -113,28 +145,39 @@ static FailureOr<scf::ForallOp> tileRoot(RewriterBase &rewriter,
       scf::tileConsumerAndFuseProducersUsingSCF(rewriter, root, options);
   if (failed(tiled))
     return root.emitError("failed to tile the root op of the kernel");
-  // Only the kernel's outputs read the tiled results; other consumers keep
-  // the original op, which fuses into their own tile loops.
+  // Only the kernel's outputs (or the expansion of the result they read)
+  // read the tiled results; other consumers keep the original op, which
+  // fuses into their own tile loops.
   for (auto [original, replacement] : tiled->replacements)
-    rewriter.replaceUsesWithIf(original, replacement, [](OpOperand &use) {
-      return isa<bufferization::MaterializeInDestinationOp>(use.getOwner());
+    rewriter.replaceUsesWithIf(original, replacement, [&](OpOperand &use) {
+      return isa<bufferization::MaterializeInDestinationOp>(use.getOwner()) ||
+             use.getOwner() == expansion;
     });
   return cast<scf::ForallOp>(tiled->loops.front().getOperation());
 }
 
 /// Makes the tile loop write `output`, the result materialized into an
 /// output buffer, in place: a shared output that is a tensor.empty (the
-/// destination of an op without one) becomes the buffer.
+/// destination of an op without one) becomes the buffer, collapsed when the
+/// loop computes the result before a shape expansion.
 static void writeInPlace(RewriterBase &rewriter, scf::ForallOp loop,
                          bufferization::MaterializeInDestinationOp output) {
+  Value source = output.getSource();
+  auto expand = source.getDefiningOp<tensor::ExpandShapeOp>();
+  if (expand)
+    source = expand.getSrc();
   for (OpOperand &init : loop.getOutputsMutable()) {
-    if (loop.getTiedOpResult(&init) != output.getSource() ||
+    if (loop.getTiedOpResult(&init) != source ||
         !init.get().getDefiningOp<tensor::EmptyOp>())
       continue;
     rewriter.setInsertionPoint(loop);
     Value buffer = bufferization::ToTensorOp::create(
-        rewriter, loop.getLoc(), init.get().getType(), output.getDest(),
-        /*restrict=*/true, /*writable=*/true);
+        rewriter, loop.getLoc(), output.getSource().getType(),
+        output.getDest(), /*restrict=*/true, /*writable=*/true);
+    if (expand)
+      buffer = tensor::CollapseShapeOp::create(
+          rewriter, loop.getLoc(), init.get().getType(), buffer,
+          expand.getReassociationIndices());
     rewriter.modifyOpInPlace(loop, [&] { init.set(buffer); });
   }
 }
@@ -248,6 +291,14 @@ void TileAndFuseKernelPass::runOnOperation() {
   tensor::ExpandShapeOp::getCanonicalizationPatterns(patterns, &getContext());
   scf::ForallOp::getCanonicalizationPatterns(patterns, &getContext());
   tensor::populateFoldTensorEmptyPatterns(patterns);
+  // Fused producers whose tiles tiling left dynamic (an im2col copy, see
+  // the conv2d lowering) take the static shapes their tensor.casts hide:
+  // packs need them to decompose.
+  getContext().getLoadedDialect<tensor::TensorDialect>()
+      ->getCanonicalizationPatterns(patterns);
+  tensor::CastOp::getCanonicalizationPatterns(patterns, &getContext());
+  tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns,
+                                                       &getContext());
   if (failed(applyPatternsGreedily(function, std::move(patterns))))
     return signalPassFailure();
   DominanceInfo dominance;

@@ -144,6 +144,35 @@ func.func @conv2d_grouped_padded(%x: tensor<1x4x7x7xf32>, %w: tensor<6x2x3x3xf32
 
 // -----
 
+// A convolution is a matmul over im2col patches: the patches copy the input
+// element each tap reads at each output position, ow innermost; the filter
+// [F, C * KH * KW] times the patches [N, C * KH * KW, OH * OW] is a
+// contraction over k = (c, kh, kw) with the filter's rows as m.
+// CHECK-DAG: #[[$TAPS:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d4 * 2 + d2 * 2, d5 * 2 + d3 * 2)>
+// CHECK-DAG: #[[$ID6:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4, d5)>
+// CHECK-DAG: #[[$LHS:.+]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
+// CHECK-DAG: #[[$RHS:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
+// CHECK-DAG: #[[$OUT:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func @conv2d_im2col
+func.func @conv2d_im2col(%x: tensor<2x3x9x9xbf16>, %w: tensor<5x3x3x3xbf16>) -> tensor<2x5x4x4xbf16> {
+  // CHECK: %[[PAD:.+]] = tensor.pad %{{.+}} low[0, 0, 1, 1] high[0, 0, 1, 1]
+  // CHECK: %[[TAPS:.+]] = linalg.generic {indexing_maps = [#[[$TAPS]], #[[$ID6]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]}
+  // CHECK-SAME: ins(%[[PAD]] : tensor<2x3x11x11xbf16>) outs(%{{.+}} : tensor<2x3x3x3x4x4xbf16>)
+  // CHECK: %[[PATCHES:.+]] = tensor.collapse_shape %[[TAPS]] {{\[}}[0], [1, 2, 3], [4, 5]] : tensor<2x3x3x3x4x4xbf16> into tensor<2x27x16xbf16>
+  // CHECK: %[[ROWS:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0], [1, 2, 3]] : tensor<5x3x3x3xbf16> into tensor<5x27xbf16>
+  // CHECK: %[[PRODUCT:.+]] = linalg.generic {indexing_maps = [#[[$LHS]], #[[$RHS]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+  // CHECK-SAME: ins(%[[ROWS]], %[[PATCHES]] : tensor<5x27xbf16>, tensor<2x27x16xbf16>) outs(%{{.+}} : tensor<2x5x16xf32>)
+  // CHECK: arith.mulf %{{.+}}, %{{.+}} fastmath<contract> : f32
+  // CHECK: arith.addf %{{.+}}, %{{.+}} fastmath<contract> : f32
+  // CHECK: tensor.expand_shape %[[PRODUCT]] {{\[}}[0], [1], [2, 3]] output_shape [2, 5, 4, 4] : tensor<2x5x16xf32> into tensor<2x5x4x4xf32>
+  // CHECK: arith.truncf
+  // CHECK-NOT: linalg.conv
+  %0 = kiln.conv2d %x, %w {strides = array<i64: 2, 2>, dilations = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>} : (tensor<2x3x9x9xbf16>, tensor<5x3x3x3xbf16>) -> tensor<2x5x4x4xbf16>
+  return %0 : tensor<2x5x4x4xbf16>
+}
+
+// -----
+
 // erf is math.erf on f32, approximated by kiln-cpu-lower-vectors.
 // CHECK-LABEL: func.func @erf_f16
 func.func @erf_f16(%x: tensor<5xf16>) -> tensor<5xf16> {

@@ -562,7 +562,63 @@ TEST_F(CpuCodegenTest, Conv2DPaddedStridedDilated) {
       return %0 : tensor<2x4x6x5xf32>
     }
   )mlir",
+              kF32, /*expectedTiles=*/2);
+}
+
+// Convolutions are matmuls over im2col patches with the matmul's packed
+// panels and register tiles: filter counts and output positions that are
+// no multiple of the micro tile, several images, and tiles along the
+// filters and the output rows.
+TEST_F(CpuCodegenTest, Conv2DPatchEmbedding) {
+  // 70 filters of 8 x 8 patches, 15 positions per image, one tile per image.
+  checkKernel(R"mlir(
+    func.func @patches(%x: tensor<2x3x40x24xf32>, %w: tensor<70x3x8x8xf32>) -> tensor<2x70x5x3xf32> attributes {kiln.kernel} {
+      %0 = kiln.conv2d %x, %w {strides = array<i64: 8, 8>} : (tensor<2x3x40x24xf32>, tensor<70x3x8x8xf32>) -> tensor<2x70x5x3xf32>
+      return %0 : tensor<2x70x5x3xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/2);
+}
+
+TEST_F(CpuCodegenTest, Conv2DTiledByOutputRows) {
+  // 150 filters, 30 x 30 positions in tiles of 4 output rows, the last one
+  // of 2.
+  checkKernel(R"mlir(
+    func.func @conv(%x: tensor<1x13x30x30xf32>, %w: tensor<150x13x3x3xf32>) -> tensor<1x150x30x30xf32> attributes {kiln.kernel} {
+      %0 = kiln.conv2d %x, %w {padding = array<i64: 1, 1, 1, 1>} : (tensor<1x13x30x30xf32>, tensor<150x13x3x3xf32>) -> tensor<1x150x30x30xf32>
+      return %0 : tensor<1x150x30x30xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/8);
+}
+
+TEST_F(CpuCodegenTest, Conv2DDeepBlockedAndUnpacked) {
+  // k = 576 goes by k blocks of 256 with packed filters; 20 filters of
+  // k = 360 stay unpacked.
+  checkKernel(R"mlir(
+    func.func @deep(%x: tensor<1x64x8x8xf32>, %w: tensor<24x64x3x3xf32>) -> tensor<1x24x8x8xf32> attributes {kiln.kernel} {
+      %0 = kiln.conv2d %x, %w {padding = array<i64: 1, 1, 1, 1>} : (tensor<1x64x8x8xf32>, tensor<24x64x3x3xf32>) -> tensor<1x24x8x8xf32>
+      return %0 : tensor<1x24x8x8xf32>
+    }
+  )mlir",
               kF32, /*expectedTiles=*/1);
+  checkKernel(R"mlir(
+    func.func @unpacked(%x: tensor<1x40x9x11xf32>, %w: tensor<20x40x3x3xf32>) -> tensor<1x20x7x9xf32> attributes {kiln.kernel} {
+      %0 = kiln.conv2d %x, %w : (tensor<1x40x9x11xf32>, tensor<20x40x3x3xf32>) -> tensor<1x20x7x9xf32>
+      return %0 : tensor<1x20x7x9xf32>
+    }
+  )mlir",
+              kF32, /*expectedTiles=*/1);
+}
+
+TEST_F(CpuCodegenTest, Conv2DBf16) {
+  checkKernel(R"mlir(
+    func.func @conv(%x: tensor<2x5x12x12xbf16>, %w: tensor<40x5x4x4xbf16>) -> tensor<2x40x3x3xbf16> attributes {kiln.kernel} {
+      %0 = kiln.conv2d %x, %w {strides = array<i64: 4, 4>} : (tensor<2x5x12x12xbf16>, tensor<40x5x4x4xbf16>) -> tensor<2x40x3x3xbf16>
+      return %0 : tensor<2x40x3x3xbf16>
+    }
+  )mlir",
+              kBf16, /*expectedTiles=*/2);
 }
 
 TEST_F(CpuCodegenTest, Conv2DGrouped) {
