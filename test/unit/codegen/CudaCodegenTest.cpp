@@ -52,6 +52,29 @@ protected:
     return module ? module->lookupSymbol<func::FuncOp>("k") : func::FuncOp();
   }
 
+  /// Compiles `source` to cubin for `arch` with nvcc and expects
+  /// `kernelCount` kernels, none spilling registers; prints each kernel's
+  /// registers so a test log shows the pressure.
+  void expectCubinWithoutSpills(const std::string &source, StringRef arch,
+                                size_t kernelCount) {
+    SmallString<128> cubin;
+    ASSERT_FALSE(
+        llvm::sys::fs::createTemporaryFile("kiln-cuda", "cubin", cubin));
+    llvm::Expected<std::vector<CudaResourceUsage>> usages =
+        compileCudaToCubin(source, arch, kNvcc, cubin);
+    llvm::sys::fs::remove(cubin);
+    ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
+    EXPECT_EQ(usages->size(), kernelCount);
+    for (const CudaResourceUsage &usage : *usages) {
+      int64_t spilled = usage.spillStoreBytes + usage.spillLoadBytes;
+      EXPECT_EQ(spilled, 0) << usage.function << " " << arch.str() << ": "
+                            << usage.registers << " registers";
+      std::cout << "[ CUDA     ] " << arch.str() << " " << usage.function
+                << ": " << usage.registers << " registers, " << spilled
+                << " spill bytes\n";
+    }
+  }
+
   MLIRContext context;
   std::unique_ptr<ScopedDiagnosticHandler> handler;
   std::string diagnostics;
@@ -558,23 +581,7 @@ TEST_F(CudaCodegenTest, LargeDefaultConfigsDoNotSpill) {
       ASSERT_TRUE(succeeded(emitted)) << diagnostics;
       source += "\n" + *emitted;
     }
-    SmallString<128> cubin;
-    ASSERT_FALSE(
-        llvm::sys::fs::createTemporaryFile("kiln-cuda", "cubin", cubin));
-    llvm::Expected<std::vector<CudaResourceUsage>> usages =
-        compileCudaToCubin(source, arch, kNvcc, cubin);
-    llvm::sys::fs::remove(cubin);
-    ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
-    EXPECT_EQ(usages->size(), 12u);
-    for (const CudaResourceUsage &usage : *usages) {
-      EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
-          << usage.function << " " << arch.str() << ": " << usage.registers
-          << " registers";
-      std::cout << "[ CUDA     ] " << arch.str() << " " << usage.function
-                << ": " << usage.registers << " registers, "
-                << usage.spillStoreBytes + usage.spillLoadBytes
-                << " spill bytes\n";
-    }
+    expectCubinWithoutSpills(source, arch, 12);
   }
 }
 
@@ -613,23 +620,7 @@ TEST_F(CudaCodegenTest, SplitKConfigsDoNotSpill) {
       ASSERT_TRUE(succeeded(emitted)) << diagnostics;
       source += "\n" + *emitted;
     }
-    SmallString<128> cubin;
-    ASSERT_FALSE(
-        llvm::sys::fs::createTemporaryFile("kiln-cuda", "cubin", cubin));
-    llvm::Expected<std::vector<CudaResourceUsage>> usages =
-        compileCudaToCubin(source, arch, kNvcc, cubin);
-    llvm::sys::fs::remove(cubin);
-    ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
-    EXPECT_EQ(usages->size(), 2u);
-    for (const CudaResourceUsage &usage : *usages) {
-      EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
-          << usage.function << " " << arch.str() << ": " << usage.registers
-          << " registers";
-      std::cout << "[ CUDA     ] " << arch.str() << " " << usage.function
-                << " split_k=8: " << usage.registers << " registers, "
-                << usage.spillStoreBytes + usage.spillLoadBytes
-                << " spill bytes\n";
-    }
+    expectCubinWithoutSpills(source, arch, 2);
   }
 }
 
@@ -671,21 +662,7 @@ TEST_F(CudaCodegenTest, WgmmaTilesDoNotSpill) {
     ASSERT_TRUE(succeeded(emitted)) << diagnostics;
     source += "\n" + *emitted;
   }
-  SmallString<128> cubin;
-  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("kiln-cuda", "cubin", cubin));
-  llvm::Expected<std::vector<CudaResourceUsage>> usages =
-      compileCudaToCubin(source, "sm_90a", kNvcc, cubin);
-  llvm::sys::fs::remove(cubin);
-  ASSERT_TRUE(bool(usages)) << llvm::toString(usages.takeError());
-  EXPECT_EQ(usages->size(), 10u);
-  for (const CudaResourceUsage &usage : *usages) {
-    EXPECT_EQ(usage.spillStoreBytes + usage.spillLoadBytes, 0)
-        << usage.function << ": " << usage.registers << " registers";
-    std::cout << "[ CUDA     ] sm_90a " << usage.function << ": "
-              << usage.registers << " registers, "
-              << usage.spillStoreBytes + usage.spillLoadBytes
-              << " spill bytes\n";
-  }
+  expectCubinWithoutSpills(source, "sm_90a", 10);
 }
 
 } // namespace
