@@ -43,6 +43,19 @@ static int64_t getSharedBytes(MoeExpertsOp experts, int64_t tokens) {
   return 4 * tokens * (2 * hidden + ffn + 2 * topK + 2 + 2);
 }
 
+/// Opens the loop of a block's threads over its `blockM` x `hidden` token
+/// elements: element `e` is hidden unit `h` of the block's row `r`, token
+/// `row` of the whole input.
+static void openBlockElementLoop(PointwiseEmitter &emitter, int64_t blockM,
+                                 int64_t hidden, int64_t threads) {
+  emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += {1}) {{",
+                             blockM * hidden, threads)
+                   .str());
+  emitter.line() << llvm::formatv("const int r = e / {0}, h = e % {0};\n",
+                                  hidden);
+  emitter.line() << "const int64_t row = rowBase + r;\n";
+}
+
 /// The expression that rounds f32 `value` to the storage type `type`.
 static std::string roundTo(Type type, const std::string &value) {
   if (type.isBF16())
@@ -108,12 +121,7 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
     emitTileRowStatistics(emitter, row, blockM, warps, tokens, name);
   }
   emitter.line() << "// 1. Stage the block's tokens.\n";
-  emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += {1}) {{",
-                             blockM * hidden, threads)
-                   .str());
-  emitter.line() << llvm::formatv("const int r = e / {0}, h = e % {0};\n",
-                                  hidden);
-  emitter.line() << "const int64_t row = rowBase + r;\n";
+  openBlockElementLoop(emitter, blockM, hidden, threads);
   emitter.line() << "float value = 0.0f;\n";
   emitter.open(llvm::formatv("if (row < {0}) {{", tokens).str());
   std::string token = emitter.emit(input, {"row", "h"});
@@ -269,12 +277,7 @@ FailureOr<std::string> kiln::codegen::emitMoe(func::FuncOp kernel,
 
   // 4. Results.
   emitter.line() << "// 4. Store the results of the combined rows.\n";
-  emitter.open(llvm::formatv("for (int e = threadIdx.x; e < {0}; e += {1}) {{",
-                             blockM * hidden, threads)
-                   .str());
-  emitter.line() << llvm::formatv("const int r = e / {0}, h = e % {0};\n",
-                                  hidden);
-  emitter.line() << "const int64_t row = rowBase + r;\n";
+  openBlockElementLoop(emitter, blockM, hidden, threads);
   emitter.line() << llvm::formatv("if (row >= {0})\n", tokens);
   emitter.line() << "  continue;\n";
   emitter.setSource(experts.getResult(),

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Artifact.h"
+#include "SmallModelArtifact.h"
 
 #include <gtest/gtest.h>
 
@@ -111,49 +112,11 @@ static void resealTable(std::string &bytes) {
 /// The small model: x -> add w -> add x -> relu -> y, through two buffers
 /// that are live together at step 1.
 static Artifact makeArtifact() {
-  Artifact artifact;
-  Manifest &manifest = artifact.manifest;
-  manifest.compilerVersion = "0.1.0-test";
-  manifest.target = R"({"arch":"x86-64","features":["avx2","fma"]})";
-  manifest.inputs = {{"x", ElementType::F32, {2, 3}}};
-  manifest.outputs = {{"y", ElementType::F32, {2, 3}}};
-  manifest.buffers = {{0, 24, 0}, {1, 24, 64}};
-  manifest.steps = {
-      {"add",
-       "kiln_add",
-       {{StepArgKind::Input, 0, ""},
-        {StepArgKind::Weight, 0, "w"},
-        {StepArgKind::Buffer, 0, ""}},
-       2,
-       {"kiln.add"},
-       6,
-       72},
-      {"add",
-       "kiln_add",
-       {{StepArgKind::Buffer, 0, ""},
-        {StepArgKind::Input, 0, ""},
-        {StepArgKind::Buffer, 1, ""}},
-       2,
-       {"kiln.add"},
-       6,
-       72},
-      {"relu",
-       "kiln_relu",
-       {{StepArgKind::Buffer, 1, ""}, {StepArgKind::Output, 0, ""}},
-       2,
-       {"kiln.max", "kiln.constant"},
-       6,
-       48},
-  };
-  manifest.arenaBytes = 88;
-  manifest.unplannedBytes = 48;
+  Artifact artifact = test::makeSmallModelArtifact(
+      R"({"arch":"x86-64","features":["avx2","fma"]})", /*threads=*/2);
   const char code[] = "\x7f"
                       "ELF stand-in for kernel code";
   artifact.code.assign(code, code + sizeof(code) - 1);
-  HostTensor weight(ElementType::F32, {2, 3});
-  for (int64_t i = 0; i < 6; ++i)
-    weight.setFloat(i, 0.5f * static_cast<float>(i) - 1.0f);
-  artifact.weights["w"] = weight;
   return artifact;
 }
 

@@ -15,6 +15,7 @@
 #include "runtime/CUDA/CudaModel.h"
 #include "runtime/CUDA/LaunchPlan.h"
 #include "runtime/Executor.h"
+#include "SmallModelArtifact.h"
 
 #include <gtest/gtest.h>
 
@@ -40,49 +41,11 @@ std::vector<uint8_t> makeCubin(const std::string &tag) {
   return bytes;
 }
 
-/// x -> add w -> add x -> relu -> y through two buffers, as ArtifactTest's
-/// model, with its kernels as cubins for sm_90a.
+/// The runtime tests' small model (SmallModelArtifact.h), with its kernels
+/// as cubins for sm_90a.
 Artifact makeCudaArtifact() {
-  Artifact artifact;
-  Manifest &manifest = artifact.manifest;
-  manifest.compilerVersion = "0.1.0-test";
-  manifest.target = R"({"name":"sm_90a","kind":"cuda"})";
-  manifest.inputs = {{"x", ElementType::F32, {2, 3}}};
-  manifest.outputs = {{"y", ElementType::F32, {2, 3}}};
-  manifest.buffers = {{0, 24, 0}, {1, 24, 64}};
-  manifest.steps = {
-      {"add",
-       "kiln_add",
-       {{StepArgKind::Input, 0, ""},
-        {StepArgKind::Weight, 0, "w"},
-        {StepArgKind::Buffer, 0, ""}},
-       1,
-       {"kiln.add"},
-       6,
-       72},
-      {"add",
-       "kiln_add",
-       {{StepArgKind::Buffer, 0, ""},
-        {StepArgKind::Input, 0, ""},
-        {StepArgKind::Buffer, 1, ""}},
-       1,
-       {"kiln.add"},
-       6,
-       72},
-      {"relu",
-       "kiln_relu",
-       {{StepArgKind::Buffer, 1, ""}, {StepArgKind::Output, 0, ""}},
-       1,
-       {"kiln.max"},
-       6,
-       48},
-  };
-  manifest.arenaBytes = 88;
-  manifest.unplannedBytes = 48;
-  HostTensor weight(ElementType::F32, {2, 3});
-  for (int64_t i = 0; i < 6; ++i)
-    weight.setFloat(i, 0.5f * static_cast<float>(i) - 1.0f);
-  artifact.weights["w"] = weight;
+  Artifact artifact = test::makeSmallModelArtifact(
+      R"({"name":"sm_90a","kind":"cuda"})", /*threads=*/1);
   CudaProgram program;
   program.arch = "sm_90a";
   program.kernels = {
