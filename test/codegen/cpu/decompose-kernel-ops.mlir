@@ -1,7 +1,9 @@
 // RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-decompose-kernel-ops))' --split-input-file | FileCheck %s
 
 // Attention left whole runs per (batch, head) over key blocks of 64 with an
-// online softmax; query head h reads kv head h floordiv 2.
+// online softmax; query head h reads kv head h floordiv 2. Of 100 keys, one
+// whole block goes in the loop and the 36 after it in a static block of
+// their own.
 // CHECK-LABEL: func.func @attention_grouped
 // CHECK-NOT: kiln.attention
 // CHECK: scf.for %[[B:.+]] = %{{.+}} to %{{.+}} step
@@ -9,7 +11,11 @@
 // CHECK: %[[KV:.+]] = affine.apply #{{.+}}(%[[H]])
 // CHECK: tensor.extract_slice %{{.+}}[%[[B]], %[[H]], 0, 0] [1, 1, 8, 16] [1, 1, 1, 1] : tensor<1x2x8x16xf32> to tensor<8x16xf32>
 // CHECK: scf.for %[[K0:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{.+}}) -> (tensor<8xf32>, tensor<8xf32>, tensor<8x16xf32>)
-// CHECK: tensor.extract_slice %{{.+}}[%[[B]], %[[KV]], %[[K0]], 0] [1, 1, %{{.+}}, 16] [1, 1, 1, 1] : tensor<1x1x100x16xf32> to tensor<?x16xf32>
+// CHECK: tensor.extract_slice %{{.+}}[%[[B]], %[[KV]], %[[K0]], 0] [1, 1, 64, 16] [1, 1, 1, 1] : tensor<1x1x100x16xf32> to tensor<64x16xf32>
+// CHECK: math.exp
+// CHECK: scf.yield
+// CHECK: %[[C64:.+]] = arith.constant 64 : index
+// CHECK: tensor.extract_slice %{{.+}}[%[[B]], %[[KV]], %[[C64]], 0] [1, 1, 36, 16] [1, 1, 1, 1] : tensor<1x1x100x16xf32> to tensor<36x16xf32>
 // CHECK: math.exp
 // CHECK: tensor.insert_slice
 func.func @attention_grouped(%q: tensor<1x2x8x16xf32>, %k: tensor<1x1x100x16xf32>) -> tensor<1x2x8x16xf32> {
@@ -20,10 +26,13 @@ func.func @attention_grouped(%q: tensor<1x2x8x16xf32>, %k: tensor<1x1x100x16xf32
 // -----
 
 // A causal tile stops at the last key its last row sees: 4 rows against 10
-// keys see keys [0, 10), so the key loop ends at 10.
+// keys see keys [0, 10), less than a whole block, so one block of 10 keys
+// runs without a key loop.
 // CHECK-LABEL: func.func @attention_causal
-// CHECK: %[[C10:.+]] = arith.constant 10 : index
-// CHECK: scf.for %{{.+}} = %{{.+}} to %[[C10]] step
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK-NOT: scf.for
+// CHECK: tensor.extract_slice %{{.+}} [1, 1, 10, 8] [1, 1, 1, 1] : tensor<1x1x10x8xf32> to tensor<10x8xf32>
 // CHECK: arith.cmpi sgt
 func.func @attention_causal(%q: tensor<1x1x4x8xf32>, %k: tensor<1x1x10x8xf32>) -> tensor<1x1x4x8xf32> {
   %0 = kiln.attention %q, %k, %k {causal = true} : (tensor<1x1x4x8xf32>, tensor<1x1x10x8xf32>, tensor<1x1x10x8xf32>) -> tensor<1x1x4x8xf32>

@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 using namespace mlir;
 using namespace kiln;
@@ -112,6 +113,25 @@ TEST_F(TunerTest, MatmulSpaceIsLegalAndHoldsTheDefault) {
   }
   // The same enumeration every time.
   EXPECT_EQ(enumerateCandidates(space, kernel, 1 << 20), legal);
+}
+
+TEST_F(TunerTest, Avx512MatmulSpaceOffersFourVectorRegisterTiles) {
+  func::FuncOp kernel = parse(kMatmul);
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
+  SearchSpace space =
+      buildSearchSpace(kernel, target, getSpaceLimits(target, 1 << 20));
+  std::set<std::pair<int64_t, int64_t>> registerTiles;
+  for (const Candidate &candidate :
+       enumerateCandidates(space, kernel, 1 << 20)) {
+    ArrayRef<int64_t> micro =
+        applyCandidate(space, candidate).getMicroTile().asArrayRef();
+    // 32 zmm registers: accumulators, a rhs row and a broadcast.
+    EXPECT_LE(micro[0] * micro[1] / 16 + micro[1] / 16 + 1, 32);
+    registerTiles.insert({micro[0], micro[1]});
+  }
+  // 6 x 64 loads the fewest operands per FMA; 8 x 64 needs 37 registers.
+  EXPECT_TRUE(registerTiles.count({6, 64}));
+  EXPECT_FALSE(registerTiles.count({8, 64}));
 }
 
 TEST_F(TunerTest, CostModelKnowsStreamingTiles) {
