@@ -11,6 +11,7 @@
 #ifndef KILN_RUNTIME_THREADPOOL_H_
 #define KILN_RUNTIME_THREADPOOL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -72,10 +73,12 @@ private:
   /// The running loop, or null between loops.
   Loop *loop = nullptr;
   /// Counts loops, so a worker can tell a new loop from one it already ran.
-  uint64_t generation = 0;
+  /// Written under the mutex; read without it only to end a spin early.
+  std::atomic<uint64_t> generation = 0;
   /// Workers inside the current loop; its owner waits for this to drop to 0.
-  int busyWorkers = 0;
-  bool stopping = false;
+  /// Written under the mutex; read without it only to end a spin early.
+  std::atomic<int> busyWorkers = 0;
+  std::atomic<bool> stopping = false;
 };
 
 } // namespace kiln
