@@ -389,7 +389,20 @@ def peers_section(peers):
     return lines + peer_tables(peers)
 
 
-def render(reports, command, notes, plot_paths, output, peers=None, tuning=None):
+def ceiling_lines(path):
+    """The register-tile ceiling (bench/ceiling/register_tile.c) as printed."""
+    with open(path) as f:
+        text = f.read().strip()
+    return ["### The matmul's ceiling on this machine", "",
+            "`bench/ceiling/register_tile.c`, run by `scripts/bench.sh` in the same "
+            "session: Kiln's register-tile micro kernel with both operands in L1, "
+            "against FMA chains on registers alone. A whole matmul also packs, moves "
+            "its blocks through the caches and writes its result, so it stays below "
+            "this rate.", "", "```", text, "```", ""]
+
+
+def render(reports, command, notes, plot_paths, output, peers=None, tuning=None,
+           ceiling=None):
     out_dir = os.path.dirname(os.path.abspath(output))
     lines = [
         "# Benchmarks",
@@ -430,6 +443,8 @@ def render(reports, command, notes, plot_paths, output, peers=None, tuning=None)
         lines += peers_section(peers)
     if tuning:
         lines += tuning_lines(tuning)
+    if ceiling:
+        lines += ceiling_lines(ceiling)
     if plot_paths:
         lines += ["## Plots", ""]
         for path in plot_paths:
@@ -456,11 +471,12 @@ def main():
     parser.add_argument("--notes")
     parser.add_argument("--peers", help="the model peers report (bench/peers/run_peers.py)")
     parser.add_argument("--tuning", help="bench/tuning_bench.py's JSON")
+    parser.add_argument("--ceiling", help="bench/ceiling/register_tile.c's output")
     args = parser.parse_args()
     reports = [load(path) for path in args.reports]
     peers = load(args.peers, "kiln-bench-peers", PEERS_SCHEMA_VERSION) if args.peers else None
     render(reports, args.command, args.notes, plot(reports, peers, args.plots), args.output,
-           peers, args.tuning)
+           peers, args.tuning, args.ceiling)
 
 
 if __name__ == "__main__":

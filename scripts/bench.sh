@@ -42,6 +42,16 @@ fi
 tuning=()
 [ -f "$results/tuning.json" ] && tuning=(--tuning "$results/tuning.json")
 
+# The register-tile ceiling of a matmul on this CPU (AVX-512 only).
+ceiling=()
+if cc -O3 -march=native "$here/bench/ceiling/register_tile.c" \
+     -o "$build_dir/register_tile" &&
+   "$build_dir/register_tile" > "$results/ceiling.txt"; then
+  ceiling=(--ceiling "$results/ceiling.txt")
+else
+  rm -f "$results/ceiling.txt"
+fi
+
 "$kiln" bench --suite all --threads 1 --json "$results/threads-1.json" "$@"
 "$kiln" bench --suite all --json "$results/threads-all.json" "$@"
 
@@ -71,5 +81,6 @@ command+="${*:+ $*}"
   --notes "$here/bench/NOTES.md" \
   --plots "$here/bench/plots" \
   --output "$here/BENCHMARKS.md" "${tuning[@]}" "${peers_args[@]}" \
+  "${ceiling[@]}" \
   "$results/threads-1.json" "$results/threads-all.json"
 echo "wrote $here/BENCHMARKS.md"
