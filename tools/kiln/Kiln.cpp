@@ -688,7 +688,12 @@ printConfigChoices(const std::vector<kiln::compiler::KernelConfigChoice> &config
     return;
   }
   os << "configs (tuning database " << database->getPath() << ", "
-     << kiln::ThreadPool::resolveNumThreads(numThreads) << " threads):\n";
+     << (kiln::compiler::isCudaTarget(targetName)
+             ? targetName.getValue()
+             : std::to_string(
+                   kiln::ThreadPool::resolveNumThreads(numThreads)) +
+                   " threads")
+     << "):\n";
   for (const kiln::compiler::KernelConfigChoice &choice : configs)
     os << "  " << choice.kernel << ": "
        << (choice.tuned ? "tuned (db)"
