@@ -161,7 +161,8 @@ static std::optional<std::string> checkResults(const TrialOptions &options,
   std::vector<HostTensor *> expected = getTensors(data, "out");
   for (auto [i, result] : llvm::enumerate(results)) {
     reference::Comparison comparison = reference::compareTensors(
-        result, *expected[i], reference::getCancellationTolerance(*expected[i]));
+        result, *expected[i],
+        reference::getCancellationTolerance(*expected[i]));
     if (!comparison.passed())
       return failAnswer(
           TrialStatus::WrongResult,
@@ -261,10 +262,9 @@ private:
 /// of memory when the device could not hold it, otherwise `status`.
 static std::string deviceFailAnswer(TrialStatus status,
                                     const std::string &error) {
-  return failAnswer(cuda::reportsCudaOutOfMemory(error)
-                        ? TrialStatus::OutOfMemory
-                        : status,
-                    error);
+  return failAnswer(
+      cuda::reportsCudaOutOfMemory(error) ? TrialStatus::OutOfMemory : status,
+      error);
 }
 
 /// A model of the one kernel of `program` over the trial data's tensors:
@@ -344,9 +344,8 @@ std::string runCudaTrial(const TrialOptions &options,
       },
       options.measure, clock);
   if (!launchError.empty() || !clock.error.empty())
-    return deviceFailAnswer(TrialStatus::Crashed, launchError.empty()
-                                                      ? clock.error
-                                                      : launchError);
+    return deviceFailAnswer(TrialStatus::Crashed,
+                            launchError.empty() ? clock.error : launchError);
   return timedAnswer(measured);
 }
 

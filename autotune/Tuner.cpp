@@ -19,7 +19,6 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
-
 using namespace mlir;
 
 namespace kiln::autotune {
@@ -34,7 +33,7 @@ TuningKey getTuningKey(func::FuncOp kernel, const TunerOptions &options) {
 /// a `kind` config.
 template <typename Config>
 static Config findStoredConfig(func::FuncOp kernel, const TuningKey &key,
-                              TuningDatabase &database, StringRef kind) {
+                               TuningDatabase &database, StringRef kind) {
   std::optional<TuningRecord> record = database.lookup(key);
   if (!record)
     return {};
@@ -67,11 +66,11 @@ CudaConfigAttr findTunedCudaConfig(func::FuncOp kernel,
                                    const std::string &fingerprint,
                                    const std::string &compilerVersion,
                                    TuningDatabase &database) {
-  return findStoredConfig<CudaConfigAttr>(
-      kernel,
-      {getKernelSignature(kernel), fingerprint, compilerVersion,
-       kCudaTuningThreads},
-      database, "CUDA");
+  return findStoredConfig<CudaConfigAttr>(kernel,
+                                          {getKernelSignature(kernel),
+                                           fingerprint, compilerVersion,
+                                           kCudaTuningThreads},
+                                          database, "CUDA");
 }
 
 /// The attribute's text, as the database stores it.
@@ -147,9 +146,8 @@ KernelTrials::create(func::FuncOp kernel, const TunerOptions &options) {
            << options.trialDataFolder << "': " << code.message();
   // Written aside and renamed: a run killed mid-write leaves no half file
   // for the next one to trust, and concurrent tuners no mixed one.
-  std::string partial =
-      trials->dataPath + ".partial-" +
-      std::to_string(llvm::sys::Process::getProcessId());
+  std::string partial = trials->dataPath + ".partial-" +
+                        std::to_string(llvm::sys::Process::getProcessId());
   if (failed(writeTrialData(kernel, partial, options.seed))) {
     llvm::sys::fs::remove(partial);
     return failure();
@@ -301,12 +299,8 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
     first.push_back(*base);
   SearchResult result = search(
       (*trials)->getLegal(), first,
-      [&](const Candidate &candidate) {
-        return (*trials)->predict(candidate);
-      },
-      [&](const Candidate &candidate) {
-        return (*trials)->measure(candidate);
-      },
+      [&](const Candidate &candidate) { return (*trials)->predict(candidate); },
+      [&](const Candidate &candidate) { return (*trials)->measure(candidate); },
       options.search, clock);
   tuning.trials = static_cast<int64_t>(result.trials.size());
   for (const SearchTrial &trial : result.trials) {

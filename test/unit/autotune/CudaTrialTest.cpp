@@ -58,6 +58,18 @@ kiln::test::FakeKernel makeAdd(bool wrong, double seconds) {
           seconds};
 }
 
+/// An H100-like device, and one that differs in `what`.
+cuda::CudaDeviceInfo makeDevice(const std::string &what = "") {
+  cuda::CudaDeviceInfo device;
+  device.name = what == "name" ? "NVIDIA H200" : "NVIDIA H100 80GB HBM3";
+  device.major = 9;
+  device.multiprocessors = what == "sms" ? 114 : 132;
+  device.memoryBytes = (what == "memory" ? uint64_t(141) : uint64_t(80)) << 30;
+  device.sharedBytesPerBlock = 227 * 1024;
+  device.registersPerMultiprocessor = 65536;
+  return device;
+}
+
 class CudaTrialTest : public ::testing::Test {
 protected:
   CudaTrialTest() {
@@ -70,8 +82,8 @@ protected:
   void SetUp() override {
     kiln::test::gpu = &fake;
     llvm::SmallString<128> created;
-    ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("kiln-cuda-trial",
-                                                      created));
+    ASSERT_FALSE(
+        llvm::sys::fs::createUniqueDirectory("kiln-cuda-trial", created));
     folder = created.str().str();
     module = parseSourceString<ModuleOp>(kAdd, &context);
     ASSERT_TRUE(module);
@@ -122,6 +134,23 @@ protected:
     if (!device)
       return {};
     return parseTrialAnswer(runCudaTrial(options, *device));
+  }
+
+  /// A tuning database in the test's folder.
+  std::unique_ptr<TuningDatabase> openDatabase() {
+    std::string error;
+    std::vector<std::string> warnings;
+    std::unique_ptr<TuningDatabase> database =
+        TuningDatabase::open(folder + "/t.db", warnings, error);
+    EXPECT_TRUE(database) << error;
+    return database;
+  }
+
+  /// Tuner options for sm_90a on the H100 of makeDevice.
+  TunerOptions makeHopperOptions() {
+    TunerOptions options = *getCudaTunerOptions("sm_90a", makeDevice());
+    options.compilerVersion = "test";
+    return options;
   }
 
   /// The calls of `name` the fake received.
@@ -223,19 +252,6 @@ TEST_F(CudaTrialTest, NoDeviceFailsTheTrialPlainly) {
 // The tuner's GPU side
 //===----------------------------------------------------------------------===//
 
-/// An H100-like device, and one that differs in `what`.
-cuda::CudaDeviceInfo makeDevice(const std::string &what = "") {
-  cuda::CudaDeviceInfo device;
-  device.name = what == "name" ? "NVIDIA H200" : "NVIDIA H100 80GB HBM3";
-  device.major = 9;
-  device.multiprocessors = what == "sms" ? 114 : 132;
-  device.memoryBytes = (what == "memory" ? uint64_t(141) : uint64_t(80))
-                       << 30;
-  device.sharedBytesPerBlock = 227 * 1024;
-  device.registersPerMultiprocessor = 65536;
-  return device;
-}
-
 TEST_F(CudaTrialTest, KeyCarriesTheGpuFingerprint) {
   std::optional<TunerOptions> options =
       getCudaTunerOptions("sm_90a", makeDevice());
@@ -269,46 +285,41 @@ TEST_F(CudaTrialTest, CandidatesAreCudaConfigsOfTheCudaSpace) {
   ASSERT_TRUE(succeeded(trials));
   // The elementwise space: elements per block by warps, the default among
   // the legal candidates.
-  CudaSearchSpace space =
-      buildCudaSearchSpace(getKernel(), *options->cuda);
+  CudaSearchSpace space = buildCudaSearchSpace(getKernel(), *options->cuda);
   EXPECT_EQ((*trials)->getSpaceSize(), space.getSize());
   EXPECT_EQ((*trials)->getLegal(), enumerateCudaCandidates(space, 1 << 20));
   ASSERT_TRUE((*trials)->getBase());
-  EXPECT_EQ((*trials)->getConfigText(*(*trials)->getBase()).rfind(
-                "#kiln.cuda_config<", 0),
+  EXPECT_EQ((*trials)
+                ->getConfigText(*(*trials)->getBase())
+                .rfind("#kiln.cuda_config<", 0),
             0u);
   EXPECT_EQ((*trials)->predict((*trials)->getLegal().front()),
             (*trials)->predict((*trials)->getLegal().back()));
 }
 
 TEST_F(CudaTrialTest, CompilingFindsTheCudaConfigOfThisGpuOnly) {
+  std::unique_ptr<TuningDatabase> database = openDatabase();
+  ASSERT_TRUE(database);
+  TunerOptions options = makeHopperOptions();
   std::string error;
-  std::vector<std::string> warnings;
-  std::unique_ptr<TuningDatabase> database =
-      TuningDatabase::open(folder + "/t.db", warnings, error);
-  ASSERT_TRUE(database) << error;
-  std::optional<TunerOptions> options =
-      getCudaTunerOptions("sm_90a", makeDevice());
-  options->compilerVersion = "test";
   TuningRecord record;
-  record.key = getTuningKey(getKernel(), *options);
+  record.key = getTuningKey(getKernel(), options);
   record.kernel = "add";
   record.config = "#kiln.cuda_config<block_m = 1, block_n = 512, block_k = "
                   "1, warps = 4, stages = 1>";
   record.medianSeconds = 1e-5;
   ASSERT_TRUE(database->put(record, error)) << error;
 
-  CudaConfigAttr found = findTunedCudaConfig(getKernel(), options->fingerprint,
-                                             "test", *database);
+  CudaConfigAttr found =
+      findTunedCudaConfig(getKernel(), options.fingerprint, "test", *database);
   ASSERT_TRUE(found);
   EXPECT_EQ(found.getBlockN(), 512);
   EXPECT_EQ(found.getWarps(), 4);
   EXPECT_FALSE(findTunedCudaConfig(
       getKernel(), getCudaFingerprint("sm_90a", makeDevice("name")), "test",
       *database));
-  EXPECT_FALSE(findTunedCudaConfig(getKernel(),
-                                   getCudaArchFingerprint("sm_90a"), "test",
-                                   *database));
+  EXPECT_FALSE(findTunedCudaConfig(
+      getKernel(), getCudaArchFingerprint("sm_90a"), "test", *database));
   // A CPU config stored under the GPU's key is ignored, with a warning.
   record.config = "#kiln.cpu_config<tile_sizes = [4, 64]>";
   record.medianSeconds = 1e-6;
@@ -318,35 +329,28 @@ TEST_F(CudaTrialTest, CompilingFindsTheCudaConfigOfThisGpuOnly) {
     warning = diagnostic.str();
     return success();
   });
-  EXPECT_FALSE(findTunedCudaConfig(getKernel(), options->fingerprint, "test",
-                                   *database));
+  EXPECT_FALSE(
+      findTunedCudaConfig(getKernel(), options.fingerprint, "test", *database));
   EXPECT_NE(warning.find("not a CUDA config"), std::string::npos) << warning;
 }
 
 TEST_F(CudaTrialTest, TunerRunsTheWorkerForTheGpuAndStoresNothingItCannot) {
+  std::unique_ptr<TuningDatabase> database = openDatabase();
+  ASSERT_TRUE(database);
+  TunerOptions options = makeHopperOptions();
   std::string error;
-  std::vector<std::string> warnings;
-  std::unique_ptr<TuningDatabase> database =
-      TuningDatabase::open(folder + "/t.db", warnings, error);
-  ASSERT_TRUE(database) << error;
-  std::optional<TunerOptions> options =
-      getCudaTunerOptions("sm_90a", makeDevice());
-  options->compilerVersion = "test";
-  options->workerPath = KILN_TUNE_WORKER_PATH;
-  options->search.maxTrials = 2;
-  options->nvrtc.includeDirs = {KILN_CUDA_ROOT "/include"};
+  options.workerPath = KILN_TUNE_WORKER_PATH;
+  options.search.maxTrials = 2;
+  options.nvrtc.includeDirs = {KILN_CUDA_ROOT "/include"};
   // The worker opens a driver that is not there: every candidate fails in
   // the worker, the default first, and the tuning says why.
-  options->workerArguments = {"--cuda-driver",
-                              folder + "/libcuda-missing.so.1"};
-  FailureOr<KernelTuning> tuning =
-      tuneKernel(getKernel(), *options, *database);
+  options.workerArguments = {"--cuda-driver", folder + "/libcuda-missing.so.1"};
+  FailureOr<KernelTuning> tuning = tuneKernel(getKernel(), options, *database);
   ASSERT_TRUE(succeeded(tuning));
   EXPECT_EQ(tuning->trials, 2);
   ASSERT_EQ(tuning->failures.size(), 2u);
   EXPECT_EQ(tuning->failures[0].config.rfind("#kiln.cuda_config<", 0), 0u);
-  EXPECT_EQ(tuning->failures[0].result.reason.rfind("no CUDA device: ", 0),
-            0u)
+  EXPECT_EQ(tuning->failures[0].result.reason.rfind("no CUDA device: ", 0), 0u)
       << tuning->failures[0].result.reason;
   EXPECT_NE(tuning->error.find("no candidate config"), std::string::npos);
   EXPECT_TRUE(database->list().empty());

@@ -202,8 +202,7 @@ inline CudaDriverApi makeFakeApi() {
     gpu->calls.push_back("htod");
     return kCudaSuccess;
   };
-  api.memcpyDtoHAsync = [](void *to, CUdeviceptr from, size_t bytes,
-                           CUstream) {
+  api.memcpyDtoHAsync = [](void *to, CUdeviceptr from, size_t bytes, CUstream) {
     std::memcpy(to, reinterpret_cast<void *>(static_cast<uintptr_t>(from)),
                 bytes);
     gpu->calls.push_back("dtoh");
@@ -279,27 +278,27 @@ inline CudaDriverApi makeFakeApi() {
   };
   // Records the call; the "map" is the address it views, so a launch shows
   // which map it got.
-  api.tensorMapEncodeTiled =
-      [](CudaTensorMap *map, int dataType, unsigned rank, void *address,
-         const uint64_t *dims, const uint64_t *strides, const unsigned *box,
-         const unsigned *elementStrides, int interleave, int swizzle,
-         int l2Promotion, int oobFill) {
-        FakeTensorMapEncode call;
-        call.dataType = dataType;
-        call.rank = rank;
-        call.address = reinterpret_cast<uintptr_t>(address);
-        call.dims.assign(dims, dims + rank);
-        call.strides.assign(strides, strides + rank - 1);
-        call.box.assign(box, box + rank);
-        call.elementStrides.assign(elementStrides, elementStrides + rank);
-        call.interleave = interleave;
-        call.swizzle = swizzle;
-        call.l2Promotion = l2Promotion;
-        call.oobFill = oobFill;
-        gpu->encodes.push_back(call);
-        map->opaque[0] = call.address;
-        return kCudaSuccess;
-      };
+  api.tensorMapEncodeTiled = [](CudaTensorMap *map, int dataType, unsigned rank,
+                                void *address, const uint64_t *dims,
+                                const uint64_t *strides, const unsigned *box,
+                                const unsigned *elementStrides, int interleave,
+                                int swizzle, int l2Promotion, int oobFill) {
+    FakeTensorMapEncode call;
+    call.dataType = dataType;
+    call.rank = rank;
+    call.address = reinterpret_cast<uintptr_t>(address);
+    call.dims.assign(dims, dims + rank);
+    call.strides.assign(strides, strides + rank - 1);
+    call.box.assign(box, box + rank);
+    call.elementStrides.assign(elementStrides, elementStrides + rank);
+    call.interleave = interleave;
+    call.swizzle = swizzle;
+    call.l2Promotion = l2Promotion;
+    call.oobFill = oobFill;
+    gpu->encodes.push_back(call);
+    map->opaque[0] = call.address;
+    return kCudaSuccess;
+  };
   // Events read the device clock; a stream's work runs when issued, so an
   // event is complete as soon as it is recorded.
   api.eventCreate = [](CUevent *event, unsigned) {
