@@ -186,7 +186,7 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   if (failed(trials))
     return failure();
   const std::optional<Candidate> &base = (*trials)->getBase();
-  result.spaceSize = (*trials)->getSpace().getSize();
+  result.spaceSize = (*trials)->getSpaceSize();
   result.legalCandidates = static_cast<int64_t>((*trials)->getLegal().size());
   auto predict = [&](const Candidate &candidate) {
     return (*trials)->predict(candidate);

@@ -9,8 +9,12 @@
 #include "autotune/Worker.h"
 #include "codegen/CPU/LoadKernel.h"
 #include "codegen/CPU/Patterns.h"
+#include "compiler/Compiler.h"
+#include "compiler/CudaKernels.h"
 #include "reference/Compare.h"
 #include "reference/Evaluator.h"
+#include "runtime/CUDA/CudaModel.h"
+#include "runtime/CUDA/EventTimer.h"
 #include "runtime/Safetensors.h"
 #include "runtime/ThreadPool.h"
 
@@ -82,66 +86,83 @@ static void injectFault(InjectedFault fault, HostTensor &result) {
   }
 }
 
-std::string runTrial(const TrialOptions &options) {
-  // 1. The kernel and its data.
+//===----------------------------------------------------------------------===//
+// What every trial shares
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The kernel module, parsed in a context of its own with its diagnostics
+/// collected, and the trial data.
+struct TrialInputs {
+  TrialInputs() {
+    DialectRegistry registry;
+    cpu::registerCpuCodegenDialects(registry);
+    context.appendDialectRegistry(registry);
+  }
+
   MLIRContext context;
-  DialectRegistry registry;
-  cpu::registerCpuCodegenDialects(registry);
-  context.appendDialectRegistry(registry);
   std::string diagnostics;
-  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diagnostic) {
-    if (!diagnostics.empty())
-      diagnostics += "; ";
-    diagnostics += diagnostic.str();
-    return success();
-  });
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(options.kernelPath, &context);
-  if (!module)
+  ScopedDiagnosticHandler handler{&context, [this](Diagnostic &diagnostic) {
+                                    if (!diagnostics.empty())
+                                      diagnostics += "; ";
+                                    diagnostics += diagnostic.str();
+                                    return success();
+                                  }};
+  OwningOpRef<ModuleOp> module;
+  TensorMap data;
+};
+} // namespace
+
+/// Reads the kernel module and the trial data of `options` into `inputs`;
+/// the failure answer when it cannot.
+static std::optional<std::string> readTrialInputs(const TrialOptions &options,
+                                                  TrialInputs &inputs) {
+  inputs.module =
+      parseSourceFile<ModuleOp>(options.kernelPath, &inputs.context);
+  if (!inputs.module)
     return failAnswer(TrialStatus::Failed, "cannot parse '" +
                                                options.kernelPath +
-                                               "': " + diagnostics);
+                                               "': " + inputs.diagnostics);
   std::string error;
   std::optional<TensorMap> data = readSafetensors(options.dataPath, error);
   if (!data)
     return failAnswer(TrialStatus::Failed, error);
+  inputs.data = std::move(*data);
+  return std::nullopt;
+}
 
-  // 2. Compile and load.
-  FailureOr<cpu::LoadedKernel> kernel = cpu::compileAndLoadKernel(
-      *module, options.target, options.workDirectory + "/candidate.so");
-  if (failed(kernel))
-    return failAnswer(TrialStatus::CompileError, diagnostics);
-  std::vector<void *> buffers;
-  for (int i = 0; data->count("in" + std::to_string(i)); ++i)
-    buffers.push_back(data->at("in" + std::to_string(i)).data());
-  std::vector<HostTensor> results;
-  for (int i = 0; data->count("out" + std::to_string(i)); ++i) {
-    const HostTensor &expected = data->at("out" + std::to_string(i));
-    results.emplace_back(expected.getElementType(), expected.getShape());
-  }
-  for (HostTensor &result : results)
-    buffers.push_back(result.data());
-  if (static_cast<int64_t>(buffers.size()) != kernel->getInfo().numBuffers)
-    return failAnswer(TrialStatus::Failed,
-                      "the trial data has " + std::to_string(buffers.size()) +
-                          " tensors, the kernel takes " +
-                          std::to_string(kernel->getInfo().numBuffers));
+/// The trial data's tensors named `prefix`<i>, i = 0, 1, ... in order.
+static std::vector<HostTensor *> getTensors(TensorMap &data,
+                                            const std::string &prefix) {
+  std::vector<HostTensor *> tensors;
+  for (int i = 0; data.count(prefix + std::to_string(i)); ++i)
+    tensors.push_back(&data.at(prefix + std::to_string(i)));
+  return tensors;
+}
 
-  // 3. Correct first.
-  ThreadPool pool(options.threads);
-  auto run = [&] {
-    pool.parallelFor(kernel->getInfo().tileCount,
-                     [&](int64_t begin, int64_t end) {
-                       (*kernel)(buffers.data(), begin, end);
-                     });
-  };
-  run();
+/// The failure answer when the kernel takes `params` tensors and the trial
+/// data holds another number.
+static std::optional<std::string> checkTensorCount(size_t tensors,
+                                                   int64_t params) {
+  if (static_cast<int64_t>(tensors) == params)
+    return std::nullopt;
+  return failAnswer(TrialStatus::Failed,
+                    "the trial data has " + std::to_string(tensors) +
+                        " tensors, the kernel takes " + std::to_string(params));
+}
+
+/// Injects the fault `options` asks for, then compares `results` with the
+/// trial data's expected outputs; the wrong-result answer when one differs.
+static std::optional<std::string> checkResults(const TrialOptions &options,
+                                               std::vector<HostTensor> &results,
+                                               TensorMap &data) {
   if (!results.empty())
     injectFault(options.fault, results[0]);
+  std::vector<HostTensor *> expected = getTensors(data, "out");
   for (auto [i, result] : llvm::enumerate(results)) {
-    const HostTensor &expected = data->at("out" + std::to_string(i));
     reference::Comparison comparison = reference::compareTensors(
-        result, expected, reference::getCancellationTolerance(expected));
+        result, *expected[i],
+        reference::getCancellationTolerance(*expected[i]));
     if (!comparison.passed())
       return failAnswer(
           TrialStatus::WrongResult,
@@ -154,10 +175,11 @@ std::string runTrial(const TrialOptions &options) {
                          std::to_string(comparison.maxAbsError)
                    : comparison.typeMismatch));
   }
+  return std::nullopt;
+}
 
-  // 4. Then timed.
-  SteadyClock clock;
-  Measurement measured = measure(run, options.measure, clock);
+/// The answer of a candidate timed as `measured`.
+static std::string timedAnswer(const Measurement &measured) {
   nlohmann::json answer = summaryToJson(measured.summary);
   answer["status"] = "ok";
   answer["stable"] = measured.stable;
@@ -165,6 +187,187 @@ std::string runTrial(const TrialOptions &options) {
   if (measured.remeasured)
     answer["discarded"] = summaryToJson(measured.discarded);
   return answer.dump();
+}
+
+//===----------------------------------------------------------------------===//
+// The CPU trial
+//===----------------------------------------------------------------------===//
+
+/// Compiles, checks and times the kernel of `inputs` on a thread pool.
+static std::string runCpuTrial(const TrialOptions &options,
+                               TrialInputs &inputs) {
+  // 1. Compile and load.
+  FailureOr<cpu::LoadedKernel> kernel = cpu::compileAndLoadKernel(
+      *inputs.module, options.target, options.workDirectory + "/candidate.so");
+  if (failed(kernel))
+    return failAnswer(TrialStatus::CompileError, inputs.diagnostics);
+  std::vector<void *> buffers;
+  for (HostTensor *input : getTensors(inputs.data, "in"))
+    buffers.push_back(input->data());
+  std::vector<HostTensor> results;
+  for (HostTensor *expected : getTensors(inputs.data, "out"))
+    results.emplace_back(expected->getElementType(), expected->getShape());
+  for (HostTensor &result : results)
+    buffers.push_back(result.data());
+  if (std::optional<std::string> answer =
+          checkTensorCount(buffers.size(), kernel->getInfo().numBuffers))
+    return *answer;
+
+  // 2. Correct first.
+  ThreadPool pool(options.threads);
+  auto run = [&] {
+    pool.parallelFor(kernel->getInfo().tileCount,
+                     [&](int64_t begin, int64_t end) {
+                       (*kernel)(buffers.data(), begin, end);
+                     });
+  };
+  run();
+  if (std::optional<std::string> answer =
+          checkResults(options, results, inputs.data))
+    return *answer;
+
+  // 3. Then timed.
+  SteadyClock clock;
+  return timedAnswer(measure(run, options.measure, clock));
+}
+
+//===----------------------------------------------------------------------===//
+// The CUDA trial
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The timing loop's clock on the GPU: the device time of the stream's work,
+/// summed over the timer's laps. A driver error stops the clock (the loop
+/// then ends at its sample limit) and is kept for the caller.
+class DeviceClock : public Clock {
+public:
+  explicit DeviceClock(cuda::CudaEventTimer &timer) : timer(timer) {}
+
+  double now() override {
+    double seconds = 0;
+    if (error.empty() && timer.lap(seconds, error))
+      elapsed += seconds;
+    return elapsed;
+  }
+
+  std::string error;
+
+private:
+  cuda::CudaEventTimer &timer;
+  double elapsed = 0;
+};
+} // namespace
+
+/// The answer of a CUDA trial whose runtime call failed with `error`: out
+/// of memory when the device could not hold it, otherwise `status`.
+static std::string deviceFailAnswer(TrialStatus status,
+                                    const std::string &error) {
+  return failAnswer(
+      cuda::reportsCudaOutOfMemory(error) ? TrialStatus::OutOfMemory : status,
+      error);
+}
+
+/// A model of the one kernel of `program` over the trial data's tensors:
+/// inputs "in<i>" and outputs "out<j>", passed in that order in one step.
+static Artifact makeKernelModel(CudaProgram program, TensorMap &data) {
+  Artifact artifact;
+  Manifest &manifest = artifact.manifest;
+  Step step;
+  step.kernel = step.symbol = program.kernels.front().symbol;
+  for (auto [kind, prefix, specs] :
+       {std::tuple{StepArgKind::Input, "in", &manifest.inputs},
+        std::tuple{StepArgKind::Output, "out", &manifest.outputs}})
+    for (HostTensor *tensor : getTensors(data, prefix)) {
+      step.args.push_back({kind, static_cast<int64_t>(specs->size()), ""});
+      specs->push_back({prefix + std::to_string(specs->size()),
+                        tensor->getElementType(), tensor->getShape()});
+    }
+  manifest.steps.push_back(std::move(step));
+  artifact.cuda = std::move(program);
+  return artifact;
+}
+
+std::string runCudaTrial(const TrialOptions &options,
+                         const cuda::CudaDevice &device) {
+  TrialInputs inputs;
+  if (std::optional<std::string> answer = readTrialInputs(options, inputs))
+    return *answer;
+
+  // 1. Generate, compile with NVRTC and load as a one-kernel model.
+  compiler::setDefaultCudaConfigs(*inputs.module, options.target);
+  std::vector<std::string> sources;
+  FailureOr<CudaProgram> program = compiler::compileCudaKernels(
+      *inputs.module, options.target, options.nvrtc, sources);
+  if (failed(program))
+    return failAnswer(TrialStatus::CompileError, inputs.diagnostics);
+  if (program->kernels.size() != 1)
+    return failAnswer(TrialStatus::Failed,
+                      "expected one kernel in '" + options.kernelPath +
+                          "', found " +
+                          std::to_string(program->kernels.size()));
+  std::vector<HostTensor *> in = getTensors(inputs.data, "in");
+  if (std::optional<std::string> answer =
+          checkTensorCount(in.size() + getTensors(inputs.data, "out").size(),
+                           program->kernels.front().numParams))
+    return *answer;
+  std::string error;
+  std::optional<cuda::CudaModel> model = cuda::CudaModel::load(
+      device, makeKernelModel(std::move(*program), inputs.data),
+      options.kernelPath, cuda::CudaLoadOptions(), error);
+  if (!model)
+    return deviceFailAnswer(TrialStatus::CompileError, error);
+
+  // 2. Correct first: the inputs in, one run, the outputs back.
+  for (auto [i, input] : llvm::enumerate(in))
+    if (!model->bindInput(i, *input, error))
+      return failAnswer(TrialStatus::Failed, error);
+  if (!model->run(error))
+    return deviceFailAnswer(TrialStatus::Crashed, error);
+  std::vector<HostTensor> results;
+  for (size_t i = 0; i < model->outputs().size(); ++i)
+    results.push_back(model->output(i));
+  if (std::optional<std::string> answer =
+          checkResults(options, results, inputs.data))
+    return *answer;
+
+  // 3. Then timed by the device's clock, the kernel alone.
+  std::optional<cuda::CudaEventTimer> timer =
+      cuda::CudaEventTimer::create(device.api, model->getStream(), error);
+  if (!timer)
+    return failAnswer(TrialStatus::Failed, error);
+  DeviceClock clock(*timer);
+  std::string launchError;
+  Measurement measured = measure(
+      [&] {
+        if (launchError.empty())
+          model->launch(launchError);
+      },
+      options.measure, clock);
+  if (!launchError.empty() || !clock.error.empty())
+    return deviceFailAnswer(TrialStatus::Crashed,
+                            launchError.empty() ? clock.error : launchError);
+  return timedAnswer(measured);
+}
+
+//===----------------------------------------------------------------------===//
+// The worker's entry
+//===----------------------------------------------------------------------===//
+
+std::string runTrial(const TrialOptions &options) {
+  if (compiler::isCudaTarget(options.target)) {
+    std::string error;
+    std::optional<cuda::CudaDriverApi> api =
+        cuda::loadCudaDriver(options.cudaDriver, error);
+    std::optional<cuda::CudaDevice> device =
+        api ? cuda::openCudaDevice(*api, /*ordinal=*/0, error) : std::nullopt;
+    if (!device)
+      return failAnswer(TrialStatus::Failed, "no CUDA device: " + error);
+    return runCudaTrial(options, *device);
+  }
+  TrialInputs inputs;
+  if (std::optional<std::string> answer = readTrialInputs(options, inputs))
+    return *answer;
+  return runCpuTrial(options, inputs);
 }
 
 } // namespace kiln::autotune

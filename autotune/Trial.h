@@ -5,12 +5,21 @@
 // What `kiln-tune-worker` does for one candidate, in its own process:
 //
 //   1. parse the kernel module (one kernel, its candidate config attached);
-//   2. compile it for the target into a shared object and load it;
+//   2. compile it for the target into a shared object and load it; for a
+//      GPU target (sm_80, sm_90a) generate its CUDA C++, compile it to a
+//      cubin with NVRTC and load it on device 0 with the CUDA runtime as a
+//      one-kernel model;
 //   3. run it once on the trial data's inputs and compare every result with
 //      the reference evaluator's (reference/Compare.h): a wrong candidate
 //      never gets timed, so it can never win;
 //   4. time it with the shared timing loop (autotune/Measure.h) on a thread
-//      pool, and answer one JSON line (read by autotune/Worker.h).
+//      pool, or on the GPU by the device time driver events stamp on its
+//      stream, and answer one JSON line (read by autotune/Worker.h).
+//
+// On the GPU, a candidate that cannot load (too many registers or too much
+// shared memory for the device) is a compile error, one that faults while
+// running has crashed, and one whose buffers the device cannot allocate
+// (CUDA_ERROR_OUT_OF_MEMORY) ran out of memory.
 //
 // The trial data (inputs and expected outputs, safetensors "in<i>" and
 // "out<i>") is computed once per kernel by the tuner: the reference
@@ -22,10 +31,15 @@
 #define KILN_AUTOTUNE_TRIAL_H_
 
 #include "autotune/Measure.h"
+#include "codegen/CUDA/Nvrtc.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include <string>
+
+namespace kiln::cuda {
+struct CudaDevice;
+} // namespace kiln::cuda
 
 namespace kiln::autotune {
 
@@ -38,11 +52,15 @@ struct TrialOptions {
   std::string kernelPath, dataPath;
   /// A folder for the compiled shared object.
   std::string workDirectory;
-  /// The target name (codegen/Common/Target.h).
+  /// The target name (codegen/Common/Target.h), or a GPU architecture.
   std::string target = "host";
   int threads = 1;
   MeasureOptions measure;
   InjectedFault fault = InjectedFault::None;
+  /// GPU targets: NVRTC, its headers and cache, and the driver library the
+  /// device is opened with.
+  codegen::NvrtcOptions nvrtc;
+  std::string cudaDriver = "libcuda.so.1";
 };
 
 /// Writes the trial data of `kernel` to `path`: inputs seeded by `seed`
@@ -55,6 +73,12 @@ mlir::LogicalResult writeTrialData(mlir::func::FuncOp kernel,
 /// "median": ..., "q1": ..., ...} or {"status": "<failure>", "reason":
 /// "..."} (status names of getTrialStatusName).
 std::string runTrial(const TrialOptions &options);
+
+/// Runs the trial of a GPU target (`options.target` "sm_80" or "sm_90a") on
+/// `device`: what runTrial does once it has opened device 0 with the
+/// driver `options.cudaDriver`.
+std::string runCudaTrial(const TrialOptions &options,
+                         const cuda::CudaDevice &device);
 
 } // namespace kiln::autotune
 

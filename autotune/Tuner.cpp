@@ -19,7 +19,6 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
-
 using namespace mlir;
 
 namespace kiln::autotune {
@@ -29,12 +28,13 @@ TuningKey getTuningKey(func::FuncOp kernel, const TunerOptions &options) {
           options.compilerVersion, options.threads};
 }
 
-CpuConfigAttr findTunedConfig(func::FuncOp kernel,
-                              const std::string &fingerprint,
-                              const std::string &compilerVersion,
-                              int64_t threads, TuningDatabase &database) {
-  std::optional<TuningRecord> record = database.lookup(
-      {getKernelSignature(kernel), fingerprint, compilerVersion, threads});
+/// The config of kind `Config` stored for `kernel`, parsed in its context;
+/// null when none is stored, and with a warning when the stored text is not
+/// a `kind` config.
+template <typename Config>
+static Config findStoredConfig(func::FuncOp kernel, const TuningKey &key,
+                               TuningDatabase &database, StringRef kind) {
+  std::optional<TuningRecord> record = database.lookup(key);
   if (!record)
     return {};
   Attribute parsed;
@@ -44,29 +44,53 @@ CpuConfigAttr findTunedConfig(func::FuncOp kernel,
                                     [](Diagnostic &) { return success(); });
     parsed = parseAttribute(record->config, kernel.getContext());
   }
-  if (auto config = dyn_cast_or_null<CpuConfigAttr>(parsed))
+  if (auto config = dyn_cast_or_null<Config>(parsed))
     return config;
   kernel.emitWarning("ignoring the tuned config of kernel '")
-      << kernel.getSymName() << "' in '" << database.getPath()
-      << "': not a CPU config ('" << record->config << "')";
+      << kernel.getSymName() << "' in '" << database.getPath() << "': not a "
+      << kind << " config ('" << record->config << "')";
   return {};
 }
 
+CpuConfigAttr findTunedConfig(func::FuncOp kernel,
+                              const std::string &fingerprint,
+                              const std::string &compilerVersion,
+                              int64_t threads, TuningDatabase &database) {
+  return findStoredConfig<CpuConfigAttr>(
+      kernel,
+      {getKernelSignature(kernel), fingerprint, compilerVersion, threads},
+      database, "CPU");
+}
+
+CudaConfigAttr findTunedCudaConfig(func::FuncOp kernel,
+                                   const std::string &fingerprint,
+                                   const std::string &compilerVersion,
+                                   TuningDatabase &database) {
+  return findStoredConfig<CudaConfigAttr>(kernel,
+                                          {getKernelSignature(kernel),
+                                           fingerprint, compilerVersion,
+                                           kCudaTuningThreads},
+                                          database, "CUDA");
+}
+
 /// The attribute's text, as the database stores it.
-static std::string printConfig(CpuConfigAttr config) {
+static std::string printConfig(Attribute config) {
   std::string text;
   llvm::raw_string_ostream os(text);
-  Attribute(config).print(os);
+  config.print(os);
   return text;
 }
 
-/// Writes a module holding a copy of `kernel` with `config` to `path`.
-static LogicalResult writeCandidate(func::FuncOp kernel, CpuConfigAttr config,
+/// Writes a module holding a copy of `kernel` with `config` (a CPU or a
+/// CUDA config) to `path`.
+static LogicalResult writeCandidate(func::FuncOp kernel, Attribute config,
                                     const std::string &path) {
   OwningOpRef<ModuleOp> module = ModuleOp::create(kernel.getLoc());
   OpBuilder builder(module->getBodyRegion());
   auto copy = cast<func::FuncOp>(builder.clone(*kernel));
-  copy->setAttr(CpuConfigAttr::kAttrName, config);
+  copy->setAttr(isa<CudaConfigAttr>(config) ? CudaConfigAttr::kAttrName
+                                            : CpuConfigAttr::kAttrName,
+                config);
   std::error_code code;
   llvm::raw_fd_ostream os(path, code);
   if (code)
@@ -84,10 +108,19 @@ FailureOr<std::unique_ptr<KernelTrials>>
 KernelTrials::create(func::FuncOp kernel, const TunerOptions &options) {
   std::unique_ptr<KernelTrials> trials(new KernelTrials(kernel, options));
   // 1. The space, its legal candidates and the default among them.
-  trials->space = buildSearchSpace(
-      kernel, options.target, getSpaceLimits(options.target, options.l2Bytes));
-  trials->legal = enumerateCandidates(trials->space, kernel, /*limit=*/1 << 20);
-  trials->base = getBaseCandidate(trials->space);
+  if (options.cuda) {
+    trials->cudaSpace = buildCudaSearchSpace(kernel, *options.cuda);
+    trials->legal =
+        enumerateCudaCandidates(*trials->cudaSpace, /*limit=*/1 << 20);
+    trials->base = getCudaBaseCandidate(*trials->cudaSpace);
+  } else {
+    trials->space =
+        buildSearchSpace(kernel, options.target,
+                         getSpaceLimits(options.target, options.l2Bytes));
+    trials->legal =
+        enumerateCandidates(trials->space, kernel, /*limit=*/1 << 20);
+    trials->base = getBaseCandidate(trials->space);
+  }
 
   // 2. A scratch folder for the candidates.
   llvm::SmallString<128> created;
@@ -113,9 +146,8 @@ KernelTrials::create(func::FuncOp kernel, const TunerOptions &options) {
            << options.trialDataFolder << "': " << code.message();
   // Written aside and renamed: a run killed mid-write leaves no half file
   // for the next one to trust, and concurrent tuners no mixed one.
-  std::string partial =
-      trials->dataPath + ".partial-" +
-      std::to_string(llvm::sys::Process::getProcessId());
+  std::string partial = trials->dataPath + ".partial-" +
+                        std::to_string(llvm::sys::Process::getProcessId());
   if (failed(writeTrialData(kernel, partial, options.seed))) {
     llvm::sys::fs::remove(partial);
     return failure();
@@ -134,8 +166,7 @@ KernelTrials::~KernelTrials() {
 TrialResult KernelTrials::measure(const Candidate &candidate) {
   std::string kernelPath =
       folder + "/candidate" + std::to_string(written++) + ".mlir";
-  if (failed(writeCandidate(kernel, applyCandidate(space, candidate),
-                            kernelPath)))
+  if (failed(writeCandidate(kernel, getConfig(candidate), kernelPath)))
     return TrialResult{TrialStatus::Failed, "cannot write the candidate"};
   WorkerOptions worker;
   worker.command = {options.workerPath,
@@ -146,13 +177,22 @@ TrialResult KernelTrials::measure(const Candidate &candidate) {
                     "--work-dir",
                     folder,
                     "--target",
-                    options.target.name,
+                    getTargetName(options),
                     "--threads",
                     std::to_string(options.threads),
                     "--max-seconds",
                     std::to_string(options.measureSeconds),
                     "--remeasure-spread",
                     std::to_string(options.remeasureSpread)};
+  if (options.cuda) {
+    for (const std::string &library : options.nvrtc.libraries)
+      worker.command.insert(worker.command.end(), {"--nvrtc-library", library});
+    for (const std::string &folder : options.nvrtc.includeDirs)
+      worker.command.insert(worker.command.end(), {"--cuda-include", folder});
+    if (!options.nvrtc.cacheDir.empty())
+      worker.command.insert(worker.command.end(),
+                            {"--nvrtc-cache", options.nvrtc.cacheDir});
+  }
   worker.command.insert(worker.command.end(), options.workerArguments.begin(),
                         options.workerArguments.end());
   worker.timeoutSeconds = options.trialTimeoutSeconds;
@@ -160,12 +200,24 @@ TrialResult KernelTrials::measure(const Candidate &candidate) {
   return runWorker(worker);
 }
 
+int64_t KernelTrials::getSpaceSize() const {
+  return cudaSpace ? cudaSpace->getSize() : space.getSize();
+}
+
 double KernelTrials::predict(const Candidate &candidate) const {
-  return predictSeconds(space, candidate, options.peaks);
+  // No GPU cost model yet: equal predictions (see Tuner.h).
+  return cudaSpace ? 1.0 : predictSeconds(space, candidate, options.peaks);
+}
+
+Attribute KernelTrials::getConfig(const Candidate &candidate) const {
+  if (cudaSpace)
+    return toCudaConfigAttr(func::FuncOp(kernel).getContext(),
+                            applyCudaCandidate(*cudaSpace, candidate));
+  return applyCandidate(space, candidate);
 }
 
 std::string KernelTrials::getConfigText(const Candidate &candidate) const {
-  return printConfig(applyCandidate(space, candidate));
+  return printConfig(getConfig(candidate));
 }
 
 //===----------------------------------------------------------------------===//
@@ -196,6 +248,22 @@ TunerOptions getHostTunerOptions(codegen::CpuTarget target, int threads) {
   return options;
 }
 
+std::optional<TunerOptions>
+getCudaTunerOptions(StringRef arch, const cuda::CudaDeviceInfo &device) {
+  std::optional<CudaSpaceLimits> limits = getCudaSpaceLimits(arch, device);
+  if (!limits)
+    return std::nullopt;
+  TunerOptions options;
+  options.fingerprint = getCudaFingerprint(arch, device);
+  options.cuda = std::move(limits);
+  options.threads = kCudaTuningThreads;
+  return options;
+}
+
+std::string getTargetName(const TunerOptions &options) {
+  return options.cuda ? options.cuda->arch : options.target.name;
+}
+
 FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
                                    const TunerOptions &options,
                                    TuningDatabase &database) {
@@ -222,7 +290,7 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
   if (failed(trials))
     return failure();
   const std::optional<Candidate> &base = (*trials)->getBase();
-  tuning.spaceSize = (*trials)->getSpace().getSize();
+  tuning.spaceSize = (*trials)->getSpaceSize();
   tuning.legalCandidates = static_cast<int64_t>((*trials)->getLegal().size());
 
   // 3. Search, the default first, each candidate in a worker.
@@ -231,12 +299,8 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
     first.push_back(*base);
   SearchResult result = search(
       (*trials)->getLegal(), first,
-      [&](const Candidate &candidate) {
-        return (*trials)->predict(candidate);
-      },
-      [&](const Candidate &candidate) {
-        return (*trials)->measure(candidate);
-      },
+      [&](const Candidate &candidate) { return (*trials)->predict(candidate); },
+      [&](const Candidate &candidate) { return (*trials)->measure(candidate); },
       options.search, clock);
   tuning.trials = static_cast<int64_t>(result.trials.size());
   for (const SearchTrial &trial : result.trials) {

@@ -7,14 +7,23 @@
 // trial data, the default config measured as the baseline, the search with
 // each candidate in a worker process, and the best correct config stored.
 //
+// The same for a GPU target: the space is the kernel's CUDA space
+// (autotune/CudaSpace.h), the worker measures each candidate on the device,
+// and the key's target is the GPU's fingerprint. No cost model ranks GPU
+// candidates yet: every prediction is equal, so the search explores in
+// enumeration order and its refinement ranks by the measured effect of each
+// knob value alone.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_AUTOTUNE_TUNER_H_
 #define KILN_AUTOTUNE_TUNER_H_
 
+#include "autotune/CudaSpace.h"
 #include "autotune/Database.h"
 #include "autotune/Search.h"
 #include "autotune/Space.h"
+#include "codegen/CUDA/Nvrtc.h"
 #include "codegen/Common/Target.h"
 #include "runtime/MachinePeaks.h"
 
@@ -26,11 +35,21 @@
 
 namespace kiln::autotune {
 
+/// The thread count of GPU tunings' keys: a GPU kernel is called from one
+/// host thread.
+inline constexpr int kCudaTuningThreads = 1;
+
 struct TunerOptions {
   /// The code-generation target and its tuning fingerprint
-  /// (codegen::getTuningFingerprint).
+  /// (codegen::getTuningFingerprint, or getCudaFingerprint for a GPU).
   codegen::CpuTarget target;
   std::string fingerprint;
+  /// A GPU target: the limits of its architecture on the device, `arch`
+  /// naming it; unset for the CPU `target`.
+  std::optional<CudaSpaceLimits> cuda;
+  /// GPU targets: how the worker finds NVRTC, the CUDA headers and the
+  /// cubin cache.
+  codegen::NvrtcOptions nvrtc;
   std::string compilerVersion;
   /// The worker executable (kiln-tune-worker).
   std::string workerPath;
@@ -66,6 +85,17 @@ struct TunerOptions {
 /// the roofline measured on those threads. The caller sets the worker, the
 /// compiler version and the budgets.
 TunerOptions getHostTunerOptions(codegen::CpuTarget target, int threads);
+
+/// Options for tuning for the GPU architecture `arch` on `device`: its
+/// fingerprint and limits, kCudaTuningThreads, no roofline. std::nullopt
+/// when `arch` is not one kiln compiles for. The caller sets the worker,
+/// the compiler version, NVRTC and the budgets.
+std::optional<TunerOptions>
+getCudaTunerOptions(llvm::StringRef arch, const cuda::CudaDeviceInfo &device);
+
+/// The target name the worker compiles for: the GPU architecture, or the
+/// CPU target's name.
+std::string getTargetName(const TunerOptions &options);
 
 /// A failed candidate, for the report.
 struct FailedCandidate {
@@ -106,7 +136,8 @@ public:
   create(mlir::func::FuncOp kernel, const TunerOptions &options);
   ~KernelTrials();
 
-  const SearchSpace &getSpace() const { return space; }
+  /// The number of candidates of the space before filtering.
+  int64_t getSpaceSize() const;
   /// Every legal candidate, in enumeration order.
   const std::vector<Candidate> &getLegal() const { return legal; }
   /// The default config's candidate, when the space holds it.
@@ -124,8 +155,13 @@ private:
       : kernel(kernel), options(options) {}
 
   mlir::func::FuncOp kernel;
+  /// The candidate's config attribute.
+  mlir::Attribute getConfig(const Candidate &candidate) const;
+
   TunerOptions options;
+  /// The space: the CPU's, or the GPU's for a GPU target.
   SearchSpace space;
+  std::optional<CudaSearchSpace> cudaSpace;
   std::vector<Candidate> legal;
   std::optional<Candidate> base;
   std::string folder;
@@ -146,6 +182,14 @@ CpuConfigAttr findTunedConfig(mlir::func::FuncOp kernel,
                               const std::string &fingerprint,
                               const std::string &compilerVersion,
                               int64_t threads, TuningDatabase &database);
+
+/// As findTunedConfig, for a GPU `fingerprint` (getCudaFingerprint): the
+/// stored #kiln.cuda_config of `kernel` under kCudaTuningThreads; a stored
+/// text that is not a CUDA config is ignored with a warning.
+CudaConfigAttr findTunedCudaConfig(mlir::func::FuncOp kernel,
+                                   const std::string &fingerprint,
+                                   const std::string &compilerVersion,
+                                   TuningDatabase &database);
 
 /// Tunes `kernel` (a kiln kernel function) or finds it in `database`, and
 /// stores a new tuning there. When every candidate fails, the default

@@ -124,6 +124,12 @@ struct CudaModel::State {
   bool encodeTensorMaps(const CudaProgram &program, std::string &message);
   /// Issues every launch of a run on the stream.
   bool launchAll(std::string &message);
+  /// Replays the graph, or issues every launch without one.
+  bool issue(std::string &message) {
+    return graphExec ? check(device.api.graphLaunch(graphExec, stream),
+                             "cuGraphLaunch", message)
+                     : launchAll(message);
+  }
   /// Captures `launchAll` into `graphExec`.
   bool captureGraph(std::string &message);
   /// Fails with the driver's message for `what` unless `result` is success.
@@ -356,9 +362,7 @@ bool CudaModel::run(std::string &error) {
                    message);
   // 2. The kernels.
   if (ok)
-    ok = s.graphExec ? s.check(api.graphLaunch(s.graphExec, s.stream),
-                               "cuGraphLaunch", message)
-                     : s.launchAll(message);
+    ok = s.issue(message);
   // 3. Outputs out, then wait for all of it.
   for (size_t i = 0; ok && i < s.outputs.size(); ++i)
     if (s.outputs[i].getByteSize() != 0)
@@ -375,6 +379,16 @@ bool CudaModel::run(std::string &error) {
     error = "running model '" + s.path + "' failed: " + message;
   return ok;
 }
+
+bool CudaModel::launch(std::string &error) {
+  std::string message;
+  if (state->issue(message))
+    return true;
+  error = "running model '" + state->path + "' failed: " + message;
+  return false;
+}
+
+CUstream CudaModel::getStream() const { return state->stream; }
 
 const HostTensor &CudaModel::output(size_t index) const {
   return state->outputs[index];

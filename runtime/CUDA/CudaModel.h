@@ -108,6 +108,15 @@ public:
   /// the kernel) when a call fails.
   bool run(std::string &error);
 
+  /// Issues the kernels of one run on the model's stream (replays the graph
+  /// or launches them) and returns without copying or waiting: for timing
+  /// the kernels alone on the last inputs `run` copied in. Fails with the
+  /// driver's error (and the kernel) when a call fails.
+  bool launch(std::string &error);
+
+  /// The stream the model's kernels run on, in order.
+  CUstream getStream() const;
+
   /// Output `index` as the last successful run left it (zeros before one).
   const HostTensor &output(size_t index) const;
 

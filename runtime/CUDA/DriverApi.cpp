@@ -74,7 +74,18 @@ std::optional<CudaDriverApi> loadCudaDriver(const std::string &path,
                   missing) ||
       !bindSymbol(handle, "cuGraphDestroy", api.graphDestroy, missing) ||
       !bindSymbol(handle, "cuTensorMapEncodeTiled", api.tensorMapEncodeTiled,
-                  missing)) {
+                  missing) ||
+      !bindSymbol(handle, "cuEventCreate", api.eventCreate, missing) ||
+      !bindSymbol(handle, "cuEventRecord", api.eventRecord, missing) ||
+      !bindSymbol(handle, "cuEventSynchronize", api.eventSynchronize,
+                  missing) ||
+      // cuda.h maps the name to _v2 from CUDA 12.8 on; earlier CUDA 12
+      // drivers have only the first version, with the same signature.
+      (!bindSymbol(handle, "cuEventElapsedTime_v2", api.eventElapsedTime,
+                   missing) &&
+       !bindSymbol(handle, "cuEventElapsedTime", api.eventElapsedTime,
+                   missing)) ||
+      !bindSymbol(handle, "cuEventDestroy_v2", api.eventDestroy, missing)) {
     error = path + " has no '" + missing +
             "' (the driver is older than CUDA 12)";
     return std::nullopt;
@@ -89,6 +100,13 @@ std::string describeCudaError(const CudaDriverApi &api, CUresult result,
     api.getErrorString(result, &name);
   return what + " failed: " + (name ? name : "unknown CUDA error") + " (" +
          std::to_string(result) + ")";
+}
+
+bool reportsCudaOutOfMemory(const std::string &message) {
+  std::string suffix = " (" + std::to_string(kCudaErrorOutOfMemory) + ")";
+  return message.size() >= suffix.size() &&
+         message.compare(message.size() - suffix.size(), suffix.size(),
+                         suffix) == 0;
 }
 
 } // namespace kiln::cuda

@@ -35,8 +35,11 @@ using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUgraph = struct CUgraph_st *;
 using CUgraphExec = struct CUgraphExec_st *;
+using CUevent = struct CUevent_st *;
 
 inline constexpr CUresult kCudaSuccess = 0;
+/// CUDA_ERROR_OUT_OF_MEMORY: an allocation the device cannot hold.
+inline constexpr CUresult kCudaErrorOutOfMemory = 2;
 
 /// The device attributes the runtime asks for (CUdevice_attribute values).
 enum class DeviceAttribute : int {
@@ -114,6 +117,12 @@ struct CudaDriverApi {
   CUresult (*graphLaunch)(CUgraphExec, CUstream) = nullptr;
   CUresult (*graphExecDestroy)(CUgraphExec) = nullptr;
   CUresult (*graphDestroy)(CUgraph) = nullptr;
+  CUresult (*eventCreate)(CUevent *, unsigned flags) = nullptr;
+  CUresult (*eventRecord)(CUevent, CUstream) = nullptr;
+  CUresult (*eventSynchronize)(CUevent) = nullptr;
+  CUresult (*eventElapsedTime)(float *milliseconds, CUevent start,
+                               CUevent end) = nullptr;
+  CUresult (*eventDestroy)(CUevent) = nullptr;
   CUresult (*tensorMapEncodeTiled)(
       CudaTensorMap *, int dataType, unsigned rank, void *globalAddress,
       const uint64_t *globalDim, const uint64_t *globalStrides,
@@ -134,6 +143,12 @@ std::optional<CudaDriverApi> loadCudaDriver(const std::string &path,
 /// "<what> failed: <driver's name of the error> (<code>)".
 std::string describeCudaError(const CudaDriverApi &api, CUresult result,
                               const std::string &what);
+
+/// Whether `message`, which ends in describeCudaError's text (as the
+/// runtime's load and run errors do), reports CUDA_ERROR_OUT_OF_MEMORY: how
+/// a caller holding only the message tells a full device from other
+/// failures.
+bool reportsCudaOutOfMemory(const std::string &message);
 
 } // namespace kiln::cuda
 

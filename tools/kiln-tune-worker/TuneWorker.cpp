@@ -9,7 +9,14 @@
 //   kiln-tune-worker --kernel K.mlir --data D.safetensors --work-dir DIR
 //       [--target NAME] [--threads N] [--max-seconds S] [--min-samples N]
 //       [--remeasure-spread F] [--inject-fault crash|hang|wrong-result|out-of-memory]
+//       [--nvrtc-library PATH]... [--cuda-include DIR]... [--nvrtc-cache DIR]
+//       [--cuda-driver PATH]
 //
+// A GPU --target (sm_80, sm_90a) compiles with the NVRTC libraries tried in
+// the order given (default: NVRTC's names on the library path), the CUDA
+// headers of --cuda-include and the cubin cache --nvrtc-cache (none by
+// default), and runs on device 0 of the driver --cuda-driver (default
+// libcuda.so.1).
 // --inject-fault exists for the tests of the tuner's fault handling.
 //
 //===----------------------------------------------------------------------===//
@@ -24,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 using namespace kiln::autotune;
 
@@ -39,6 +47,7 @@ using namespace kiln::autotune;
 
 int main(int argc, char **argv) {
   TrialOptions options;
+  std::vector<std::string> nvrtcLibraries;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (i + 1 >= argc)
@@ -67,9 +76,19 @@ int main(int argc, char **argv) {
                           .Case("wrong-result", InjectedFault::WrongResult)
                           .Case("out-of-memory", InjectedFault::OutOfMemory)
                           .Default(InjectedFault::None);
+    else if (flag == "--nvrtc-library")
+      nvrtcLibraries.push_back(value);
+    else if (flag == "--cuda-include")
+      options.nvrtc.includeDirs.push_back(value);
+    else if (flag == "--nvrtc-cache")
+      options.nvrtc.cacheDir = value;
+    else if (flag == "--cuda-driver")
+      options.cudaDriver = value;
     else
       answerFailure("failed", "unknown argument " + flag);
   }
+  if (!nvrtcLibraries.empty())
+    options.nvrtc.libraries = std::move(nvrtcLibraries);
   if (options.kernelPath.empty() || options.dataPath.empty() ||
       options.workDirectory.empty() || options.threads < 1)
     answerFailure("failed", "expected --kernel, --data, --work-dir and a "

@@ -627,12 +627,40 @@ static FailureOr<std::unique_ptr<TuningDatabase>> openCompileDatabase() {
   return database;
 }
 
+/// CUDA device 0 through the system's driver; std::nullopt with `error`
+/// set to why there is none.
+static std::optional<kiln::cuda::CudaDevice>
+openFirstCudaDevice(std::string &error) {
+  std::optional<kiln::cuda::CudaDriverApi> api =
+      kiln::cuda::loadCudaDriver("libcuda.so.1", error);
+  return api ? kiln::cuda::openCudaDevice(*api, /*ordinal=*/0, error)
+             : std::nullopt;
+}
+
+/// The GPU fingerprint GPU tunings for `arch` are looked up under: device
+/// 0's when it runs `arch`, otherwise the architecture's alone (tunings
+/// made without that device do not apply).
+static std::string getCudaLookupFingerprint(StringRef arch) {
+  std::string error;
+  std::optional<kiln::cuda::CudaDevice> device = openFirstCudaDevice(error);
+  if (device && kiln::cuda::canRunArch(device->info, arch.str()))
+    return kiln::autotune::getCudaFingerprint(arch, device->info);
+  return kiln::autotune::getCudaArchFingerprint(arch);
+}
+
 /// The tuned configs of `database` for `target` run on `threads` threads
-/// (0: one per hardware thread). Empty when the target is unknown:
-/// compiling reports that.
+/// (0: one per hardware thread), or for the GPU architecture `target`.
+/// Empty when the target is unknown: compiling reports that.
 static kiln::compiler::KernelConfigLookup
 makeConfigLookup(TuningDatabase &database, StringRef targetName,
                  int numThreads) {
+  std::string version = kiln::compiler::getCompilerVersion();
+  if (kiln::compiler::isCudaTarget(targetName))
+    return [&database, fingerprint = getCudaLookupFingerprint(targetName),
+            version](func::FuncOp kernel) -> Attribute {
+      return kiln::autotune::findTunedCudaConfig(kernel, fingerprint, version,
+                                                 database);
+    };
   llvm::Expected<kiln::codegen::CpuTarget> target =
       kiln::codegen::getCpuTarget(targetName);
   if (!target) {
@@ -641,7 +669,6 @@ makeConfigLookup(TuningDatabase &database, StringRef targetName,
   }
   std::string fingerprint = kiln::codegen::getTuningFingerprint(
       *target, kiln::codegen::getHostMachine());
-  std::string version = kiln::compiler::getCompilerVersion();
   int64_t threads = kiln::ThreadPool::resolveNumThreads(numThreads);
   return [&database, fingerprint, version,
           threads](func::FuncOp kernel) -> Attribute {
@@ -661,7 +688,12 @@ printConfigChoices(const std::vector<kiln::compiler::KernelConfigChoice> &config
     return;
   }
   os << "configs (tuning database " << database->getPath() << ", "
-     << kiln::ThreadPool::resolveNumThreads(numThreads) << " threads):\n";
+     << (kiln::compiler::isCudaTarget(targetName)
+             ? targetName.getValue()
+             : std::to_string(
+                   kiln::ThreadPool::resolveNumThreads(numThreads)) +
+                   " threads")
+     << "):\n";
   for (const kiln::compiler::KernelConfigChoice &choice : configs)
     os << "  " << choice.kernel << ": "
        << (choice.tuned ? "tuned (db)"
@@ -987,16 +1019,6 @@ static void printProfile(const RunnableModel &runnable,
      << " STREAM bandwidth\n";
 }
 
-/// CUDA device 0 through the system's driver; std::nullopt with `error`
-/// set to why there is none.
-static std::optional<kiln::cuda::CudaDevice>
-openFirstCudaDevice(std::string &error) {
-  std::optional<kiln::cuda::CudaDriverApi> api =
-      kiln::cuda::loadCudaDriver("libcuda.so.1", error);
-  return api ? kiln::cuda::openCudaDevice(*api, /*ordinal=*/0, error)
-             : std::nullopt;
-}
-
 /// `kiln run` for a CUDA artifact: runs it on device 0 (a warm-up run, then
 /// --repeat timed ones), checks it and prints the latency. Without a usable
 /// device it says so and fails.
@@ -1172,28 +1194,65 @@ static std::string findTuneWorker(const char *argv0) {
   return path.str().str();
 }
 
-/// The tuner's options from the command line, with the machine's roofline
-/// measured on `threads` threads. Errors are already reported when this
-/// fails.
-static FailureOr<kiln::autotune::TunerOptions>
-getTunerOptions(const char *argv0) {
-  llvm::Expected<kiln::codegen::CpuTarget> target =
-      kiln::codegen::getCpuTarget(targetName);
-  if (!target) {
-    (void)fail(llvm::toString(target.takeError()));
+/// `kiln tune --target sm_80|sm_90a`: CUDA candidates are measured on the
+/// device the target runs on, so tuning needs one: the options for device
+/// 0, or the error saying plainly why it cannot tune here (reported when
+/// this fails).
+static FailureOr<kiln::autotune::TunerOptions> tuneForCuda() {
+  std::string error;
+  std::optional<kiln::cuda::CudaDevice> device = openFirstCudaDevice(error);
+  if (!device) {
+    (void)fail("cannot tune for " + targetName + ": no CUDA device: " + error);
     return failure();
   }
-  std::string workerPath = findTuneWorker(argv0);
-  if (workerPath.empty())
+  if (!kiln::cuda::canRunArch(device->info, targetName)) {
+    (void)fail("cannot tune for " + targetName + ": device 0 (" +
+               device->info.name + ", " + device->info.getArch() +
+               ") cannot run it");
     return failure();
-  kiln::autotune::TunerOptions options =
-      kiln::autotune::getHostTunerOptions(std::move(*target), numThreads);
-  options.workerPath = std::move(workerPath);
-  options.compilerVersion = kiln::compiler::getCompilerVersion();
-  options.search.maxTrials = trialBudget;
-  options.measureSeconds = measureSeconds;
-  options.trialDataFolder = trialDataFolder;
+  }
+  std::optional<kiln::autotune::TunerOptions> options =
+      kiln::autotune::getCudaTunerOptions(targetName, device->info);
+  options->nvrtc = getNvrtcOptions();
+  return std::move(*options);
+}
+
+/// The tuner's options from the command line: for a CPU target with the
+/// machine's roofline measured on `threads` threads, for a GPU target on
+/// device 0. Errors are already reported when this fails.
+static FailureOr<kiln::autotune::TunerOptions>
+getTunerOptions(const char *argv0) {
+  FailureOr<kiln::autotune::TunerOptions> options = failure();
+  if (kiln::compiler::isCudaTarget(targetName)) {
+    options = tuneForCuda();
+  } else {
+    llvm::Expected<kiln::codegen::CpuTarget> target =
+        kiln::codegen::getCpuTarget(targetName);
+    if (!target) {
+      (void)fail(llvm::toString(target.takeError()));
+      return failure();
+    }
+    options =
+        kiln::autotune::getHostTunerOptions(std::move(*target), numThreads);
+  }
+  if (failed(options))
+    return failure();
+  options->workerPath = findTuneWorker(argv0);
+  if (options->workerPath.empty())
+    return failure();
+  options->compilerVersion = kiln::compiler::getCompilerVersion();
+  options->search.maxTrials = trialBudget;
+  options->measureSeconds = measureSeconds;
+  options->trialDataFolder = trialDataFolder;
   return options;
+}
+
+/// Where `options` measures, for the progress lines.
+static std::string describeTuningTarget(
+    const kiln::autotune::TunerOptions &options) {
+  if (options.cuda)
+    return "for " + options.cuda->arch + " on CUDA device 0";
+  return "on " + std::to_string(options.threads) + " threads";
 }
 
 namespace {
@@ -1375,8 +1434,8 @@ static int studyKernels(std::vector<func::FuncOp> &kernels,
   kiln::autotune::StudyOptions study;
   study.maxCandidates = studyCandidates;
   raw_ostream &os = llvm::outs();
-  os << "studying " << kernels.size() << " kernels on " << options->threads
-     << " threads (up to " << study.maxCandidates
+  os << "studying " << kernels.size() << " kernels "
+     << describeTuningTarget(*options) << " (up to " << study.maxCandidates
      << " candidates each, budget " << options->search.maxTrials << ")\n";
   std::vector<kiln::autotune::KernelStudy> studies;
   for (auto [index, kernel] : llvm::enumerate(kernels)) {
@@ -1497,26 +1556,6 @@ static int checkUntunedKernels(const std::vector<TunedKernel> &kernels,
   return 0;
 }
 
-/// `kiln tune --target sm_80|sm_90a`: CUDA candidates are measured on the
-/// device the target runs on, so tuning needs one; says plainly why it
-/// cannot tune here.
-static int tuneForCuda() {
-  std::string error;
-  std::optional<kiln::cuda::CudaDevice> device = openFirstCudaDevice(error);
-  if (!device)
-    return fail("cannot tune for " + targetName +
-                ": no CUDA device: " + error);
-  if (!kiln::cuda::canRunArch(device->info, targetName))
-    return fail("cannot tune for " + targetName + ": device 0 (" +
-                device->info.name + ", " + device->info.getArch() +
-                ") cannot run it");
-  // TODO(#6): measure the CUDA search space (autotune/CudaSpace.h) in the
-  // tuning worker on this device.
-  return fail("cannot tune for " + targetName + " on " + device->info.name +
-              " yet: the tuning worker does not measure CUDA kernels; kiln "
-              "compile --target " + targetName + " uses the default configs");
-}
-
 static int tuneModel(MLIRContext &context, const char *argv0) {
   if (trialBudget < 1)
     return fail("--budget must be at least 1 (candidates per kernel)");
@@ -1530,8 +1569,6 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
     return fail("--study must not be negative");
   if (!studyData.empty() && studyCandidates == 0)
     return fail("--study-data needs --study");
-  if (kiln::compiler::isCudaTarget(targetName))
-    return tuneForCuda();
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -1559,16 +1596,17 @@ static int tuneModel(MLIRContext &context, const char *argv0) {
   if (studyCandidates > 0)
     return studyKernels(kernels, argv0);
 
-  // 2. The database and the tuner.
-  std::unique_ptr<TuningDatabase> database = openDatabase();
-  if (!database)
-    return 1;
+  // 2. The tuner (a GPU target needs its device), then the database.
   FailureOr<kiln::autotune::TunerOptions> options = getTunerOptions(argv0);
   if (failed(options))
     return 1;
+  std::unique_ptr<TuningDatabase> database = openDatabase();
+  if (!database)
+    return 1;
   raw_ostream &os = llvm::outs();
-  os << "tuning " << kernels.size() << " kernels on " << options->threads
-     << " threads into " << database->getPath() << "\n";
+  os << "tuning " << kernels.size() << " kernels "
+     << describeTuningTarget(*options) << " into " << database->getPath()
+     << "\n";
 
   // 3. Each kernel, with a progress line.
   std::vector<TunedKernel> tuned;

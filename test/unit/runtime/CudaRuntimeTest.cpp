@@ -5,16 +5,16 @@
 // Everything of the CUDA runtime that is not the GPU: the artifact's "cuda"
 // section (round trip, damage, validation), the device layout and launch
 // list, argument packing, and the model's load and run sequence against a
-// fake driver. The fake driver keeps "device" memory in host memory and
-// runs each "kernel" as a host function, so a run computes real outputs
-// and a wrong offset or argument shows up as a wrong number.
+// fake driver (FakeCudaDriver.h) whose kernels compute real outputs.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Artifact.h"
 #include "runtime/CUDA/CudaModel.h"
+#include "runtime/CUDA/EventTimer.h"
 #include "runtime/CUDA/LaunchPlan.h"
 #include "runtime/Executor.h"
+#include "FakeCudaDriver.h"
 #include "SmallModelArtifact.h"
 
 #include <gtest/gtest.h>
@@ -27,6 +27,7 @@
 
 using namespace kiln;
 using namespace kiln::cuda;
+using namespace kiln::test;
 
 namespace {
 
@@ -384,276 +385,24 @@ TEST(LaunchPlanTest, ParamsPointAtTheDevicePointers) {
 }
 
 //===----------------------------------------------------------------------===//
-// A fake driver
+// The model on a fake driver
 //===----------------------------------------------------------------------===//
-
-/// A launch as the fake records it.
-struct FakeLaunch {
-  std::string symbol;
-  std::vector<CUdeviceptr> params;
-  /// The first word of each tensor map passed after the pointers.
-  std::vector<uint64_t> tensorMaps;
-};
-
-/// A cuTensorMapEncodeTiled call as the fake records it.
-struct FakeTensorMapEncode {
-  int dataType = 0;
-  unsigned rank = 0;
-  CUdeviceptr address = 0;
-  std::vector<uint64_t> dims, strides;
-  std::vector<unsigned> box, elementStrides;
-  int interleave = -1, swizzle = -1, l2Promotion = -1, oobFill = -1;
-};
-
-/// The state behind the fake driver's functions; one per test.
-struct FakeGpu {
-  // What the device reports.
-  CUresult initResult = kCudaSuccess;
-  int deviceCount = 1;
-  int major = 9, minor = 0;
-  /// A symbol whose launches fail with CUDA_ERROR_LAUNCH_FAILED (719).
-  std::string failingKernel;
-
-  /// The kernels, run on the host with their parameters.
-  std::map<std::string, std::function<void(const std::vector<CUdeviceptr> &)>>
-      kernels;
-  std::vector<std::string> modules;
-  std::vector<std::string> functions;
-  /// Tensor maps each kernel takes after its pointers, by symbol.
-  std::map<std::string, size_t> tensorMapParams;
-  std::vector<FakeTensorMapEncode> encodes;
-  /// The dynamic shared memory each kernel opted into, by symbol.
-  std::map<std::string, int> sharedOptIn;
-  std::vector<std::vector<uint8_t>> allocations;
-  bool capturing = false;
-  std::vector<FakeLaunch> captured;
-  int graphs = 0;
-  /// Every call, in order, by short name.
-  std::vector<std::string> calls;
-  int liveAllocations = 0, liveModules = 0, liveGraphs = 0;
-  bool contextRetained = false;
-};
-
-FakeGpu *gpu = nullptr;
-
-float *asFloats(CUdeviceptr pointer) {
-  return reinterpret_cast<float *>(static_cast<uintptr_t>(pointer));
-}
-
-void runLaunch(const FakeLaunch &launch) {
-  gpu->kernels.at(launch.symbol)(launch.params);
-}
-
-CudaDriverApi makeFakeApi() {
-  CudaDriverApi api;
-  api.init = [](unsigned) { return gpu->initResult; };
-  api.getErrorString = [](CUresult result, const char **name) {
-    *name = result == 100   ? "CUDA_ERROR_NO_DEVICE"
-            : result == 719 ? "CUDA_ERROR_LAUNCH_FAILED"
-                            : "CUDA_ERROR_UNKNOWN";
-    return kCudaSuccess;
-  };
-  api.deviceGetCount = [](int *count) {
-    *count = gpu->deviceCount;
-    return kCudaSuccess;
-  };
-  api.deviceGet = [](CUdevice *device, int ordinal) {
-    *device = ordinal;
-    return kCudaSuccess;
-  };
-  api.deviceGetName = [](char *name, int length, CUdevice) {
-    std::strncpy(name, "Fake GPU", length);
-    return kCudaSuccess;
-  };
-  api.deviceGetAttribute = [](int *value, int attribute, CUdevice) {
-    switch (static_cast<DeviceAttribute>(attribute)) {
-    case DeviceAttribute::ComputeCapabilityMajor:
-      *value = gpu->major;
-      break;
-    case DeviceAttribute::ComputeCapabilityMinor:
-      *value = gpu->minor;
-      break;
-    case DeviceAttribute::MultiprocessorCount:
-      *value = 132;
-      break;
-    default:
-      *value = 1;
-    }
-    return kCudaSuccess;
-  };
-  api.deviceTotalMem = [](size_t *bytes, CUdevice) {
-    *bytes = size_t(80) << 30;
-    return kCudaSuccess;
-  };
-  api.primaryCtxRetain = [](CUcontext *context, CUdevice) {
-    gpu->contextRetained = true;
-    *context = reinterpret_cast<CUcontext>(0x1);
-    return kCudaSuccess;
-  };
-  api.primaryCtxRelease = [](CUdevice) {
-    gpu->contextRetained = false;
-    return kCudaSuccess;
-  };
-  api.ctxSetCurrent = [](CUcontext) { return kCudaSuccess; };
-  api.moduleLoadData = [](CUmodule *module, const void *image) {
-    const auto *bytes = static_cast<const uint8_t *>(image);
-    if (bytes[0] != 0x7f)
-      return CUresult(200); // CUDA_ERROR_INVALID_IMAGE
-    gpu->modules.emplace_back(reinterpret_cast<const char *>(bytes + 4), 3);
-    *module = reinterpret_cast<CUmodule>(gpu->modules.size());
-    ++gpu->liveModules;
-    return kCudaSuccess;
-  };
-  api.moduleUnload = [](CUmodule) {
-    --gpu->liveModules;
-    return kCudaSuccess;
-  };
-  api.moduleGetFunction = [](CUfunction *function, CUmodule, const char *name) {
-    if (!gpu->kernels.count(name))
-      return CUresult(500); // CUDA_ERROR_NOT_FOUND
-    gpu->functions.push_back(name);
-    *function = reinterpret_cast<CUfunction>(gpu->functions.size());
-    return kCudaSuccess;
-  };
-  api.funcSetAttribute = [](CUfunction function, int attribute, int value) {
-    if (attribute != kFuncMaxDynamicSharedBytes)
-      return CUresult(1); // CUDA_ERROR_INVALID_VALUE
-    gpu->sharedOptIn[gpu->functions[reinterpret_cast<uintptr_t>(function) -
-                                    1]] = value;
-    return kCudaSuccess;
-  };
-  api.memAlloc = [](CUdeviceptr *pointer, size_t bytes) {
-    gpu->allocations.emplace_back(bytes, 0xcd);
-    *pointer = reinterpret_cast<uintptr_t>(gpu->allocations.back().data());
-    ++gpu->liveAllocations;
-    gpu->calls.push_back("alloc");
-    return kCudaSuccess;
-  };
-  api.memFree = [](CUdeviceptr) {
-    --gpu->liveAllocations;
-    return kCudaSuccess;
-  };
-  api.memcpyHtoDAsync = [](CUdeviceptr to, const void *from, size_t bytes,
-                           CUstream) {
-    std::memcpy(reinterpret_cast<void *>(static_cast<uintptr_t>(to)), from,
-                bytes);
-    gpu->calls.push_back("htod");
-    return kCudaSuccess;
-  };
-  api.memcpyDtoHAsync = [](void *to, CUdeviceptr from, size_t bytes,
-                           CUstream) {
-    std::memcpy(to, reinterpret_cast<void *>(static_cast<uintptr_t>(from)),
-                bytes);
-    gpu->calls.push_back("dtoh");
-    return kCudaSuccess;
-  };
-  api.memsetD8Async = [](CUdeviceptr to, unsigned char value, size_t bytes,
-                         CUstream) {
-    std::memset(reinterpret_cast<void *>(static_cast<uintptr_t>(to)), value,
-                bytes);
-    return kCudaSuccess;
-  };
-  api.streamCreate = [](CUstream *stream, unsigned) {
-    *stream = reinterpret_cast<CUstream>(0x2);
-    return kCudaSuccess;
-  };
-  api.streamDestroy = [](CUstream) { return kCudaSuccess; };
-  api.streamSynchronize = [](CUstream) {
-    gpu->calls.push_back("sync");
-    return kCudaSuccess;
-  };
-  api.launchKernel = [](CUfunction function, unsigned, unsigned, unsigned,
-                        unsigned, unsigned, unsigned, unsigned, CUstream,
-                        void **params, void **) {
-    FakeLaunch launch;
-    launch.symbol = gpu->functions[reinterpret_cast<uintptr_t>(function) - 1];
-    if (launch.symbol == gpu->failingKernel)
-      return CUresult(719);
-    size_t count = launch.symbol == "kiln_relu" ? 2 : 3;
-    for (size_t i = 0; i < count; ++i)
-      launch.params.push_back(*static_cast<CUdeviceptr *>(params[i]));
-    for (size_t i = 0; i < gpu->tensorMapParams[launch.symbol]; ++i)
-      launch.tensorMaps.push_back(
-          static_cast<CudaTensorMap *>(params[count + i])->opaque[0]);
-    if (gpu->capturing) {
-      gpu->captured.push_back(launch);
-    } else {
-      gpu->calls.push_back("launch " + launch.symbol);
-      runLaunch(launch);
-    }
-    return kCudaSuccess;
-  };
-  api.streamBeginCapture = [](CUstream, int) {
-    gpu->capturing = true;
-    gpu->calls.push_back("begin-capture");
-    return kCudaSuccess;
-  };
-  api.streamEndCapture = [](CUstream, CUgraph *graph) {
-    gpu->capturing = false;
-    gpu->calls.push_back("end-capture");
-    *graph = reinterpret_cast<CUgraph>(0x3);
-    ++gpu->liveGraphs;
-    return kCudaSuccess;
-  };
-  api.graphInstantiate = [](CUgraphExec *exec, CUgraph, unsigned long long) {
-    *exec = reinterpret_cast<CUgraphExec>(0x4);
-    ++gpu->liveGraphs;
-    gpu->calls.push_back("instantiate");
-    return kCudaSuccess;
-  };
-  api.graphLaunch = [](CUgraphExec, CUstream) {
-    gpu->calls.push_back("graph-launch");
-    for (const FakeLaunch &launch : gpu->captured)
-      runLaunch(launch);
-    return kCudaSuccess;
-  };
-  api.graphExecDestroy = [](CUgraphExec) {
-    --gpu->liveGraphs;
-    return kCudaSuccess;
-  };
-  api.graphDestroy = [](CUgraph) {
-    --gpu->liveGraphs;
-    return kCudaSuccess;
-  };
-  // Records the call; the "map" is the address it views, so a launch shows
-  // which map it got.
-  api.tensorMapEncodeTiled =
-      [](CudaTensorMap *map, int dataType, unsigned rank, void *address,
-         const uint64_t *dims, const uint64_t *strides, const unsigned *box,
-         const unsigned *elementStrides, int interleave, int swizzle,
-         int l2Promotion, int oobFill) {
-        FakeTensorMapEncode call;
-        call.dataType = dataType;
-        call.rank = rank;
-        call.address = reinterpret_cast<uintptr_t>(address);
-        call.dims.assign(dims, dims + rank);
-        call.strides.assign(strides, strides + rank - 1);
-        call.box.assign(box, box + rank);
-        call.elementStrides.assign(elementStrides, elementStrides + rank);
-        call.interleave = interleave;
-        call.swizzle = swizzle;
-        call.l2Promotion = l2Promotion;
-        call.oobFill = oobFill;
-        gpu->encodes.push_back(call);
-        map->opaque[0] = call.address;
-        return kCudaSuccess;
-      };
-  return api;
-}
 
 class CudaModelTest : public ::testing::Test {
 protected:
   void SetUp() override {
     gpu = &fake;
     // The model's kernels on f32[6]: c = a + b, and y = max(x, 0).
-    fake.kernels["kiln_add"] = [](const std::vector<CUdeviceptr> &p) {
-      for (int i = 0; i < 6; ++i)
-        asFloats(p[2])[i] = asFloats(p[0])[i] + asFloats(p[1])[i];
-    };
-    fake.kernels["kiln_relu"] = [](const std::vector<CUdeviceptr> &p) {
-      for (int i = 0; i < 6; ++i)
-        asFloats(p[1])[i] = std::max(0.0f, asFloats(p[0])[i]);
-    };
+    fake.kernels["kiln_add"] = {3, [](const std::vector<CUdeviceptr> &p) {
+                                  for (int i = 0; i < 6; ++i)
+                                    asFloats(p[2])[i] =
+                                        asFloats(p[0])[i] + asFloats(p[1])[i];
+                                }};
+    fake.kernels["kiln_relu"] = {2, [](const std::vector<CUdeviceptr> &p) {
+                                   for (int i = 0; i < 6; ++i)
+                                     asFloats(p[1])[i] =
+                                         std::max(0.0f, asFloats(p[0])[i]);
+                                 }};
   }
   void TearDown() override { gpu = nullptr; }
 
@@ -902,6 +651,58 @@ TEST_F(CudaModelTest, UnboundInputsAndWrongTensorsFail) {
   EXPECT_FALSE(model->bindInput(1, HostTensor(ElementType::F32, {2, 3}),
                                 error));
   EXPECT_NE(error.find("has no input 1"), std::string::npos) << error;
+}
+
+TEST_F(CudaModelTest, LaunchIssuesTheKernelsWithoutCopies) {
+  CudaLoadOptions options;
+  options.useGraph = false;
+  std::optional<CudaModel> model = loadAndRun(options, {1, 2, 3, 4, 5, 6});
+  ASSERT_TRUE(model);
+  fake.calls.clear();
+  std::string error;
+  ASSERT_TRUE(model->launch(error)) << error;
+  EXPECT_EQ(fake.calls,
+            (std::vector<std::string>{"launch kiln_add", "launch kiln_add",
+                                      "launch kiln_relu"}));
+}
+
+TEST_F(CudaModelTest, EventTimerLapsTheDeviceTimeOfTheStream) {
+  fake.kernels["kiln_add"].seconds = 2e-3;
+  fake.kernels["kiln_relu"].seconds = 1e-3;
+  std::optional<CudaModel> model =
+      loadAndRun(CudaLoadOptions(), {1, 2, 3, 4, 5, 6});
+  ASSERT_TRUE(model);
+  std::string error;
+  std::optional<CudaEventTimer> timer =
+      CudaEventTimer::create(makeFakeApi(), model->getStream(), error);
+  ASSERT_TRUE(timer) << error;
+  // One run is two adds and a relu; each lap covers only what came after
+  // the previous one.
+  double seconds = -1;
+  ASSERT_TRUE(model->launch(error)) << error;
+  ASSERT_TRUE(timer->lap(seconds, error)) << error;
+  EXPECT_NEAR(seconds, 5e-3, 1e-7);
+  ASSERT_TRUE(timer->lap(seconds, error)) << error;
+  EXPECT_EQ(seconds, 0);
+  ASSERT_TRUE(model->launch(error) && model->launch(error)) << error;
+  ASSERT_TRUE(timer->lap(seconds, error)) << error;
+  EXPECT_NEAR(seconds, 10e-3, 1e-7);
+  EXPECT_EQ(fake.liveEvents, 2);
+  timer.reset();
+  EXPECT_EQ(fake.liveEvents, 0);
+}
+
+TEST_F(CudaModelTest, DeviceOutOfMemoryIsRecognized) {
+  fake.allocResult = kCudaErrorOutOfMemory;
+  std::string error;
+  ASSERT_FALSE(CudaModel::load(*openDevice(error), makeCudaArtifact(),
+                               "m.kiln", CudaLoadOptions(), error));
+  EXPECT_EQ(error, "cannot load model 'm.kiln' on the GPU: cuMemAlloc of 1024 "
+                   "bytes failed: CUDA_ERROR_OUT_OF_MEMORY (2)");
+  EXPECT_TRUE(reportsCudaOutOfMemory(error));
+  EXPECT_FALSE(reportsCudaOutOfMemory(
+      "cuLaunchKernel failed: CUDA_ERROR_LAUNCH_FAILED (719)"));
+  EXPECT_FALSE(reportsCudaOutOfMemory("(2"));
 }
 
 TEST_F(CudaModelTest, MissingKernelInTheCubinFailsTheLoad) {
