@@ -7,6 +7,12 @@
 // bufferization left without results) becomes a sequential loop over the
 // range; each tile index is delinearized row-major over the loop's bounds.
 //
+// Splitting is only safe when each tile writes its part of the results in
+// place. Where bufferization could not do that (a result the tiles also
+// read, kept in a copy that is written back whole after the loop), two
+// calls running at once would each write back the other's tiles stale: such
+// a kernel gets one tile, whose call runs the whole loop.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/CPU/Passes.h"
@@ -16,6 +22,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 #define DEBUG_TYPE "kiln-cpu-distribute-tiles"
 
@@ -27,6 +35,52 @@ namespace kiln::cpu {
 using namespace mlir;
 using namespace kiln;
 using namespace kiln::cpu;
+
+/// Whether an op after `loop` in its block writes (a view of) an argument
+/// of `kernel`: a result the loop built out of place and copies back whole.
+static bool writesArgumentsAfter(scf::ForallOp loop, func::FuncOp kernel) {
+  for (Operation *op = loop->getNextNode(); op; op = op->getNextNode()) {
+    auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+    if (!effects)
+      continue;
+    SmallVector<MemoryEffects::EffectInstance> instances;
+    effects.getEffects(instances);
+    for (const MemoryEffects::EffectInstance &instance : instances) {
+      Value target = instance.getValue();
+      if (!target || !isa<MemoryEffects::Write>(instance.getEffect()))
+        continue;
+      while (auto view = target.getDefiningOp<ViewLikeOpInterface>())
+        target = view.getViewSource();
+      auto argument = dyn_cast<BlockArgument>(target);
+      if (argument && argument.getOwner() == &kernel.front())
+        return true;
+    }
+  }
+  return false;
+}
+
+/// Runs everything of `entry` but its terminator only when the range
+/// [`begin`, `end`) holds tile 0.
+static void guardByTileZero(RewriterBase &rewriter, Location loc, Block &entry,
+                            Value begin, Value end) {
+  rewriter.setInsertionPointToStart(&entry);
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value startsAtZero = arith::CmpIOp::create(
+      rewriter, loc, arith::CmpIPredicate::sle, begin, zero);
+  Value endsAfterZero = arith::CmpIOp::create(
+      rewriter, loc, arith::CmpIPredicate::sgt, end, zero);
+  Value holdsZero =
+      arith::AndIOp::create(rewriter, loc, startsAtZero, endsAfterZero);
+  Operation *terminator = entry.getTerminator();
+  rewriter.setInsertionPoint(terminator);
+  auto guard = scf::IfOp::create(rewriter, loc, holdsZero,
+                                 /*withElseRegion=*/false);
+  Block *then = guard.thenBlock();
+  then->getOperations().splice(
+      then->begin(), entry.getOperations(),
+      std::next(holdsZero.getDefiningOp()->getIterator()),
+      guard->getIterator());
+}
 
 LogicalResult kiln::cpu::distributeTiles(RewriterBase &rewriter,
                                          func::FuncOp kernel) {
@@ -57,28 +111,14 @@ LogicalResult kiln::cpu::distributeTiles(RewriterBase &rewriter,
     // 3. One tile: run the body when the range holds tile 0.
     if (count != 1)
       return kernel.emitError("expected a tile loop for ") << count << " tiles";
-    rewriter.setInsertionPointToStart(&entry);
-    Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-    Value startsAtZero = arith::CmpIOp::create(
-        rewriter, loc, arith::CmpIPredicate::sle, begin, zero);
-    Value endsAfterZero = arith::CmpIOp::create(
-        rewriter, loc, arith::CmpIPredicate::sgt, end, zero);
-    Value holdsZero =
-        arith::AndIOp::create(rewriter, loc, startsAtZero, endsAfterZero);
-    Operation *terminator = entry.getTerminator();
-    rewriter.setInsertionPoint(terminator);
-    auto guard = scf::IfOp::create(rewriter, loc, holdsZero,
-                                   /*withElseRegion=*/false);
-    Block *then = guard.thenBlock();
-    then->getOperations().splice(
-        then->begin(), entry.getOperations(),
-        std::next(holdsZero.getDefiningOp()->getIterator()),
-        guard->getIterator());
+    guardByTileZero(rewriter, loc, entry, begin, end);
     return success();
   }
 
-  // 4. The tile loop over [max(begin, 0), min(end, count)).
+  // 4. The tile loop over [max(begin, 0), min(end, count)), or over all
+  //    tiles in the call that holds tile 0 when the tiles cannot be split.
   scf::ForallOp forall = loops.front();
+  bool whole = writesArgumentsAfter(forall, kernel);
   if (!forall.getOutputs().empty())
     return forall.emitError("expected a bufferized tile loop");
   ArrayRef<int64_t> lower = forall.getStaticLowerBound();
@@ -101,8 +141,10 @@ LogicalResult kiln::cpu::distributeTiles(RewriterBase &rewriter,
   Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
   Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
   Value total = arith::ConstantIndexOp::create(rewriter, loc, count);
-  Value first = arith::MaxSIOp::create(rewriter, loc, begin, zero);
-  Value last = arith::MinSIOp::create(rewriter, loc, end, total);
+  Value first =
+      whole ? zero : arith::MaxSIOp::create(rewriter, loc, begin, zero);
+  Value last =
+      whole ? total : arith::MinSIOp::create(rewriter, loc, end, total);
   auto loop = scf::ForOp::create(rewriter, loc, first, last, one);
   rewriter.setInsertionPointToStart(loop.getBody());
   auto delinearized = affine::AffineDelinearizeIndexOp::create(
@@ -124,6 +166,10 @@ LogicalResult kiln::cpu::distributeTiles(RewriterBase &rewriter,
   rewriter.eraseOp(body->getTerminator());
   rewriter.inlineBlockBefore(body, loop.getBody()->getTerminator(), ivs);
   rewriter.eraseOp(forall);
+  if (whole) {
+    guardByTileZero(rewriter, loc, entry, begin, end);
+    kernel->setAttr(kTileCountAttrName, rewriter.getI64IntegerAttr(1));
+  }
   return success();
 }
 

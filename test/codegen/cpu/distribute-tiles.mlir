@@ -42,3 +42,28 @@ func.func @untiled(%R: memref<4xf32>) attributes {kiln.kernel, kiln.tile_count =
   linalg.fill ins(%zero : f32) outs(%R : memref<4xf32>)
   return
 }
+
+// -----
+
+// A result built out of place (in a copy that the tiles fill and that is
+// copied back whole after the loop) cannot be split: two calls at once would
+// each copy back the other's tiles stale. The kernel gets one tile, and the
+// call that holds it runs all 3 tiles.
+// CHECK-LABEL: func.func @copied_back
+// CHECK-SAME: attributes {kiln.kernel, kiln.tile_count = 1 : i64}
+// CHECK: scf.if %{{.+}} {
+// CHECK: scf.for %{{.+}} = %[[C0:.+]] to %[[C3:.+]] step
+// CHECK-NOT: arith.maxsi
+// CHECK: memref.copy
+// CHECK-NEXT: }
+// CHECK-NEXT: return
+func.func @copied_back(%R: memref<12xf32>) attributes {kiln.kernel, kiln.tile_count = 3 : i64} {
+  %zero = arith.constant 0.0 : f32
+  %copy = memref.alloc() : memref<12xf32>
+  scf.forall (%i) = (0) to (12) step (4) {
+    %tile = memref.subview %copy[%i] [4] [1] : memref<12xf32> to memref<4xf32, strided<[1], offset: ?>>
+    linalg.fill ins(%zero : f32) outs(%tile : memref<4xf32, strided<[1], offset: ?>>)
+  }
+  memref.copy %copy, %R : memref<12xf32> to memref<12xf32>
+  return
+}

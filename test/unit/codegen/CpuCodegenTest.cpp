@@ -1004,6 +1004,9 @@ TEST_F(CpuCodegenTest, ThreeMatmulsOfOneNormTiledByRows) {
               kF32, /*expectedTiles=*/4);
 }
 
+// The exp result is also read by the neg: bufferization keeps it in a copy
+// that is written back whole after the tile loop, so the 9 tiles cannot be
+// split across calls (kiln-cpu-distribute-tiles) and run as one.
 TEST_F(CpuCodegenTest, TwoElementwiseResultsTiled) {
   checkKernel(R"mlir(
     func.func @two(%x: tensor<5x40xf32>) -> (tensor<5x40xf32>, tensor<5x40xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [2, 16], vector_width = 8>} {
@@ -1012,7 +1015,7 @@ TEST_F(CpuCodegenTest, TwoElementwiseResultsTiled) {
       return %0, %1 : tensor<5x40xf32>, tensor<5x40xf32>
     }
   )mlir",
-              kF32, /*expectedTiles=*/9);
+              kF32, /*expectedTiles=*/1);
 }
 
 //===----------------------------------------------------------------------===//
