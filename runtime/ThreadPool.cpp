@@ -120,16 +120,12 @@ ThreadPool::~ThreadPool() {
 /// a model's kernels, short enough that an idle pool soon stops using CPU.
 static constexpr std::chrono::microseconds kSpinTime{100};
 
-/// Polls until `done` returns true, for at most kSpinTime; returns whether
-/// it did.
-template <typename Done> static bool spinUntil(Done done) {
+/// Polls until `done` returns true or kSpinTime has passed; the caller then
+/// checks under the mutex either way.
+template <typename Done> static void spinUntil(Done done) {
   auto start = std::chrono::steady_clock::now();
-  while (!done()) {
-    if (std::chrono::steady_clock::now() - start > kSpinTime)
-      return false;
+  while (!done() && std::chrono::steady_clock::now() - start <= kSpinTime)
     std::this_thread::yield();
-  }
-  return true;
 }
 
 void ThreadPool::workerMain() {

@@ -370,10 +370,10 @@ static Value buildFlashAttention(OpBuilder &b, Location loc, AttentionOp op,
   //    on the tile. (A block whose size is dynamic in every iteration
   //    vectorized into masked code about 5x slower per FLOP: at sequence
   //    145, 17 keys are left after two blocks of 64.)
-  AffineExpr v0;
-  bindDims(context, v0);
+  AffineExpr t0, t1;
+  bindDims(context, t0, t1);
   OpFoldResult wholeEnd = affine::makeComposedFoldedAffineApply(
-      b, loc, v0.floorDiv(kAttentionKeyBlock) * kAttentionKeyBlock, {visible});
+      b, loc, t0.floorDiv(kAttentionKeyBlock) * kAttentionKeyBlock, {visible});
   Value lower = arith::ConstantIndexOp::create(b, loc, 0);
   Value step = arith::ConstantIndexOp::create(b, loc, kAttentionKeyBlock);
   SmallVector<Value> running = {maxInit, sumInit, accInit};
@@ -388,8 +388,6 @@ static Value buildFlashAttention(OpBuilder &b, Location loc, AttentionOp op,
                                             carried));
             })
             .getResults();
-  AffineExpr t0, t1;
-  bindDims(context, t0, t1);
   OpFoldResult rest = affine::makeComposedFoldedAffineApply(
       b, loc, t0 - t1, {visible, wholeEnd});
   if (std::optional<int64_t> restKeys = getConstantIntValue(rest)) {
