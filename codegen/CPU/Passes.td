@@ -318,8 +318,11 @@ def CleanupBuffersPass
     loops; upstream lowers them to a call into the MLIR runner library),
     gives masked transfers their mask as an operand, folds subviews into the vector transfers that read or write them, moves
     loop-invariant code out of loops and hoists read-modify-write transfer
-    pairs out of them (accumulators stay in registers), and frees every `memref.alloc` at the end of its block; the
-    kernel's temporaries never escape the block that allocates them.
+    pairs out of them (accumulators stay in registers). A `memref.alloc` of
+    a static size moves to the start of the kernel and is freed before it
+    returns (one allocation per call, not per tile); any other is freed at
+    the end of its block. The kernel's temporaries never escape the block
+    that allocates them.
   }];
   let dependentDialects = [
     "::mlir::affine::AffineDialect",
