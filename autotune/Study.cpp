@@ -6,6 +6,8 @@
 
 #include "autotune/Study.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -125,6 +127,19 @@ selectStudyCandidates(const std::vector<Candidate> &legal,
   return selected;
 }
 
+std::vector<Candidate> selectRecordedCandidates(
+    const std::vector<Candidate> &legal, const std::optional<Candidate> &base,
+    const std::function<bool(const Candidate &)> &isRecorded) {
+  std::vector<Candidate> selected;
+  for (const Candidate &candidate : legal)
+    if (isRecorded(candidate) || (base && candidate == *base))
+      selected.push_back(candidate);
+  if (base &&
+      std::find(selected.begin(), selected.end(), *base) == selected.end())
+    selected.push_back(*base);
+  return selected;
+}
+
 /// The search with `budget` trials replayed on `recorded`.
 static SearchResult
 replaySearch(const std::vector<std::pair<Candidate, TrialResult>> &recorded,
@@ -193,11 +208,18 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   };
   int64_t modelTop = static_cast<int64_t>(
       std::llround(study.maxCandidates * study.modelTopFraction));
-  std::vector<Candidate> selected = selectStudyCandidates(
-      (*trials)->getLegal(), base, predict, study.maxCandidates, modelTop);
+  std::vector<Candidate> selected =
+      study.recorded.empty()
+          ? selectStudyCandidates((*trials)->getLegal(), base, predict,
+                                  study.maxCandidates, modelTop)
+          : selectRecordedCandidates(
+                (*trials)->getLegal(), base, [&](const Candidate &candidate) {
+                  return study.recorded.count(
+                             (*trials)->getConfigText(candidate)) != 0;
+                });
   result.measured = static_cast<int64_t>(selected.size());
   result.subspace = result.measured < result.legalCandidates;
-  if (result.subspace) {
+  if (result.subspace && study.recorded.empty()) {
     result.modelTop = modelTop;
     result.stratified = result.measured - modelTop;
   }
@@ -233,15 +255,29 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   result.bestSeconds = recorded[*best].second.seconds.median;
   result.bestConfig = (*trials)->getConfigText(recorded[*best].first);
 
-  // 3. The search replayed on the measurements.
+  // 3. The search replayed on the measurements in enumeration order, as
+  //    tuning ranks the legal candidates (ties keep that order); a default
+  //    that is not legal last.
+  std::map<Candidate, size_t> position;
+  for (const auto &[index, candidate] : llvm::enumerate((*trials)->getLegal()))
+    position[candidate] = index;
+  std::vector<std::pair<Candidate, TrialResult>> replayed = recorded;
+  auto positionOf = [&](const Candidate &candidate) {
+    auto it = position.find(candidate);
+    return it == position.end() ? position.size() : it->second;
+  };
+  std::stable_sort(replayed.begin(), replayed.end(),
+                   [&](const auto &a, const auto &b) {
+                     return positionOf(a.first) < positionOf(b.first);
+                   });
   std::vector<Candidate> first;
   if (base)
     first.push_back(*base);
   result.trialsToWithin =
-      findTrialsToWithin(recorded, first, predict, study.tolerance);
+      findTrialsToWithin(replayed, first, predict, study.tolerance);
   result.searchBudget = options.search.maxTrials;
   SearchResult atBudget =
-      replaySearch(recorded, first, predict, options.search.maxTrials);
+      replaySearch(replayed, first, predict, options.search.maxTrials);
   result.searchSeconds = getBestSeconds(atBudget);
   for (const SearchTrial &trial : atBudget.trials)
     for (size_t i = 0; i < recorded.size(); ++i)
