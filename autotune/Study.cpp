@@ -217,9 +217,24 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
                   return study.recorded.count(
                              (*trials)->getConfigText(candidate)) != 0;
                 });
+  // Measured, and the search replayed on them, in enumeration order, as
+  // tuning gives the search the legal candidates (ties in the model's
+  // ranking keep that order), and a replay lists them as its recording
+  // did; a default that is not legal last.
+  std::map<Candidate, size_t> position;
+  for (const auto &[index, candidate] : llvm::enumerate((*trials)->getLegal()))
+    position[candidate] = index;
+  auto positionOf = [&](const Candidate &candidate) {
+    auto it = position.find(candidate);
+    return it == position.end() ? position.size() : it->second;
+  };
+  std::stable_sort(selected.begin(), selected.end(),
+                   [&](const Candidate &a, const Candidate &b) {
+                     return positionOf(a) < positionOf(b);
+                   });
   result.measured = static_cast<int64_t>(selected.size());
   result.subspace = result.measured < result.legalCandidates;
-  if (result.subspace && study.recorded.empty()) {
+  if (result.subspace) {
     result.modelTop = modelTop;
     result.stratified = result.measured - modelTop;
   }
@@ -255,29 +270,15 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   result.bestSeconds = recorded[*best].second.seconds.median;
   result.bestConfig = (*trials)->getConfigText(recorded[*best].first);
 
-  // 3. The search replayed on the measurements in enumeration order, as
-  //    tuning ranks the legal candidates (ties keep that order); a default
-  //    that is not legal last.
-  std::map<Candidate, size_t> position;
-  for (const auto &[index, candidate] : llvm::enumerate((*trials)->getLegal()))
-    position[candidate] = index;
-  std::vector<std::pair<Candidate, TrialResult>> replayed = recorded;
-  auto positionOf = [&](const Candidate &candidate) {
-    auto it = position.find(candidate);
-    return it == position.end() ? position.size() : it->second;
-  };
-  std::stable_sort(replayed.begin(), replayed.end(),
-                   [&](const auto &a, const auto &b) {
-                     return positionOf(a.first) < positionOf(b.first);
-                   });
+  // 3. The search replayed on the measurements.
   std::vector<Candidate> first;
   if (base)
     first.push_back(*base);
   result.trialsToWithin =
-      findTrialsToWithin(replayed, first, predict, study.tolerance);
+      findTrialsToWithin(recorded, first, predict, study.tolerance);
   result.searchBudget = options.search.maxTrials;
   SearchResult atBudget =
-      replaySearch(replayed, first, predict, options.search.maxTrials);
+      replaySearch(recorded, first, predict, options.search.maxTrials);
   result.searchSeconds = getBestSeconds(atBudget);
   for (const SearchTrial &trial : atBudget.trials)
     for (size_t i = 0; i < recorded.size(); ++i)

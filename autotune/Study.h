@@ -10,12 +10,12 @@
 // value of every knob and every pair of values of two knobs come up about
 // equally often (a greedy balanced design; ties broken by a fixed
 // pseudo-random order, not the enumeration order), always with the
-// default. The budgeted search (autotune/Search.h) is then replayed on
-// those recorded measurements, in enumeration order as tuning sees the
-// legal candidates, at every budget from 1 up, which gives the smallest
-// budget whose best is within a tolerance of the best measured. Replaying
-// compares the search and the exhaustive best under the same noise, and
-// costs no further trial. A study given the results of an earlier one
+// default. They are measured in enumeration order, and the budgeted search
+// (autotune/Search.h) is then replayed on those recorded measurements in
+// that order, as tuning gives it the legal candidates, at every budget from
+// 1 up, which gives the smallest budget whose best is within a tolerance of
+// the best measured. Replaying compares the search and the exhaustive best
+// under the same noise, and costs no further trial. A study given the results of an earlier one
 // measures the same sub-space again (the legal candidates it recorded, and
 // the default), not a new selection, so that the search and the cost model
 // can change and be replayed on those measurements without measuring
@@ -67,8 +67,8 @@ struct KernelStudy {
   int64_t measured = 0;
   /// Whether that was a sub-space of the legal candidates, and of it the
   /// candidates the cost model ranked best and the stratified sample (the
-  /// default counts in the latter when neither picked it; both 0 when the
-  /// sub-space was StudyOptions::recorded).
+  /// default counts in the latter when neither picked it; of a replay on
+  /// StudyOptions::recorded, the sizes the same options gave the recording).
   bool subspace = false;
   int64_t modelTop = 0, stratified = 0;
   /// Of those, the ones that failed (compile, crash, wrong result, ...).
