@@ -5,8 +5,9 @@
 // An analytic model that ranks candidates before any is compiled: a
 // roofline of the kernel's FLOPs and the bytes its tiles move (operands
 // re-read once per tile that needs them, cheaper when a tile's working set
-// stays in L2), the register tile's FMA efficiency (operand loads per FMA,
-// enough accumulators to hide the FMA latency), and the tile count against
+// stays in L2), the register tile's FMA efficiency (the issue slots its
+// operand loads take from the FMAs, enough accumulators to hide the FMA
+// latency), and the tile count against
 // the threads (idle threads in the last wave, a fixed cost per tile). A
 // streaming kernel (elementwise, reductions) moves its bytes once; its tiles
 // are cheap loop iterations, but tiles that cover their rows partially walk

@@ -209,9 +209,16 @@ search(const std::vector<CandidateIndices> &legal,
     return count;
   };
   int64_t explore = (options.maxTrials + 1) / 2;
-  while (searcher.hasBudget() &&
-         static_cast<int64_t>(searcher.result.trials.size()) < explore) {
+  for (int64_t step = 0;
+       searcher.hasBudget() &&
+       static_cast<int64_t>(searcher.result.trials.size()) < explore;
+       ++step) {
     addSeen();
+    // Every other trial is the model's best-ranked candidate not measured:
+    // among the good candidates the model's order is mostly right, and the
+    // corrected model learns from a few measurements there more than from
+    // the slow candidates that show new values.
+    bool byRank = step % 2 == 1;
     std::optional<size_t> pick;
     int64_t pickNew = -1;
     for (size_t index : ranked) {
@@ -222,10 +229,12 @@ search(const std::vector<CandidateIndices> &legal,
         pick = index;
         pickNew = count;
       }
+      if (byRank)
+        break;
     }
     if (!pick)
       return std::move(searcher.result);
-    if (pickNew == 0)
+    if (pickNew == 0 && !byRank)
       break;
     searcher.measure(legal[*pick]);
   }

@@ -6,6 +6,8 @@
 
 #include "autotune/Study.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -125,6 +127,19 @@ selectStudyCandidates(const std::vector<Candidate> &legal,
   return selected;
 }
 
+std::vector<Candidate> selectRecordedCandidates(
+    const std::vector<Candidate> &legal, const std::optional<Candidate> &base,
+    const std::function<bool(const Candidate &)> &isRecorded) {
+  std::vector<Candidate> selected;
+  for (const Candidate &candidate : legal)
+    if (isRecorded(candidate) || (base && candidate == *base))
+      selected.push_back(candidate);
+  if (base &&
+      std::find(selected.begin(), selected.end(), *base) == selected.end())
+    selected.push_back(*base);
+  return selected;
+}
+
 /// The search with `budget` trials replayed on `recorded`.
 static SearchResult
 replaySearch(const std::vector<std::pair<Candidate, TrialResult>> &recorded,
@@ -193,8 +208,30 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   };
   int64_t modelTop = static_cast<int64_t>(
       std::llround(study.maxCandidates * study.modelTopFraction));
-  std::vector<Candidate> selected = selectStudyCandidates(
-      (*trials)->getLegal(), base, predict, study.maxCandidates, modelTop);
+  std::vector<Candidate> selected =
+      study.recorded.empty()
+          ? selectStudyCandidates((*trials)->getLegal(), base, predict,
+                                  study.maxCandidates, modelTop)
+          : selectRecordedCandidates(
+                (*trials)->getLegal(), base, [&](const Candidate &candidate) {
+                  return study.recorded.count(
+                             (*trials)->getConfigText(candidate)) != 0;
+                });
+  // Measured, and the search replayed on them, in enumeration order, as
+  // tuning gives the search the legal candidates (ties in the model's
+  // ranking keep that order), and a replay lists them as its recording
+  // did; a default that is not legal last.
+  std::map<Candidate, size_t> position;
+  for (const auto &[index, candidate] : llvm::enumerate((*trials)->getLegal()))
+    position[candidate] = index;
+  auto positionOf = [&](const Candidate &candidate) {
+    auto it = position.find(candidate);
+    return it == position.end() ? position.size() : it->second;
+  };
+  std::stable_sort(selected.begin(), selected.end(),
+                   [&](const Candidate &a, const Candidate &b) {
+                     return positionOf(a) < positionOf(b);
+                   });
   result.measured = static_cast<int64_t>(selected.size());
   result.subspace = result.measured < result.legalCandidates;
   if (result.subspace) {

@@ -10,12 +10,16 @@
 // value of every knob and every pair of values of two knobs come up about
 // equally often (a greedy balanced design; ties broken by a fixed
 // pseudo-random order, not the enumeration order), always with the
-// default. The
-// budgeted search (autotune/Search.h) is then replayed on those recorded
-// measurements at every budget from 1 up, which gives the smallest budget
-// whose best is within a tolerance of the best measured. Replaying compares
-// the search and the exhaustive best under the same noise, and costs no
-// further trial. Nothing is stored in the tuning database.
+// default. They are measured in enumeration order, and the budgeted search
+// (autotune/Search.h) is then replayed on those recorded measurements in
+// that order, as tuning gives it the legal candidates, at every budget from
+// 1 up, which gives the smallest budget whose best is within a tolerance of
+// the best measured. Replaying compares the search and the exhaustive best
+// under the same noise, and costs no further trial. A study given the results of an earlier one
+// measures the same sub-space again (the legal candidates it recorded, and
+// the default), not a new selection, so that the search and the cost model
+// can change and be replayed on those measurements without measuring
+// anything. Nothing is stored in the tuning database.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,9 +41,11 @@ struct StudyOptions {
   /// "Within": the search's best is at most (1 + tolerance) times the best
   /// measured.
   double tolerance = 0.03;
-  /// Results recorded by an earlier study of the kernel, by config text:
-  /// a selected candidate found here is not measured again, so the search
-  /// can be replayed on the same measurements after it changes.
+  /// Results recorded by an earlier study of the kernel, by config text.
+  /// When given, the study measures the legal candidates found here (and
+  /// the default, measured unless found) instead of selecting a sub-space:
+  /// the search and the cost model are replayed on the same measurements
+  /// after they change.
   std::map<std::string, TrialResult> recorded;
 };
 
@@ -61,7 +67,8 @@ struct KernelStudy {
   int64_t measured = 0;
   /// Whether that was a sub-space of the legal candidates, and of it the
   /// candidates the cost model ranked best and the stratified sample (the
-  /// default counts in the latter when neither picked it).
+  /// default counts in the latter when neither picked it; of a replay on
+  /// StudyOptions::recorded, the sizes the same options gave the recording).
   bool subspace = false;
   int64_t modelTop = 0, stratified = 0;
   /// Of those, the ones that failed (compile, crash, wrong result, ...).
@@ -105,6 +112,13 @@ selectStudyCandidates(const std::vector<Candidate> &legal,
                       const std::optional<Candidate> &base,
                       const std::function<double(const Candidate &)> &predict,
                       int64_t maxCandidates, int64_t modelTop);
+
+/// The candidates of `legal` that `isRecorded` accepts and `base`, when
+/// given, in enumeration order (`base` last when it is not legal): the
+/// sub-space of a study replayed on an earlier one's results.
+std::vector<Candidate> selectRecordedCandidates(
+    const std::vector<Candidate> &legal, const std::optional<Candidate> &base,
+    const std::function<bool(const Candidate &)> &isRecorded);
 
 /// The smallest budget from 1 to `recorded.size()` with which `search`
 /// (the `first` candidates first, ranked by `predict`) replayed on the

@@ -116,31 +116,36 @@ TEST(SearchTest, LargeSpacesFollowTheCostModelThenRefine) {
 
 TEST(SearchTest, ExplorationTakesEveryKnobValueEarly) {
   Fixture f;
-  std::vector<CandidateIndices> legal = grid({8, 4});
+  std::vector<CandidateIndices> legal = grid({8, 8});
   SearchOptions options;
-  options.maxTrials = 16;
+  options.maxTrials = 32;
   // The model ranks the first knob's small values far ahead; its half of
-  // the budget still takes each value of each knob once, best-ranked first.
+  // the budget still takes each value of each knob once, best-ranked first,
+  // every other trial, and the model's best-ranked candidate in between.
   auto predict = [](const CandidateIndices &c) {
     return 1.0 + c[0] + 0.01 * c[1];
   };
   search(legal, {}, predict, f.measureBowl({7, 3}), options, f.clock);
-  ASSERT_EQ(f.order.size(), 16u);
+  ASSERT_EQ(f.order.size(), 32u);
   std::set<int64_t> first, second;
-  for (size_t i = 0; i < 8; ++i) {
+  for (size_t i = 0; i < 16; ++i) {
     first.insert(f.order[i][0]);
     second.insert(f.order[i][1]);
   }
   EXPECT_EQ(first.size(), 8u);
-  EXPECT_EQ(second.size(), 4u);
+  EXPECT_EQ(second.size(), 8u);
   EXPECT_EQ(f.order[0], (CandidateIndices{0, 0}));
+  EXPECT_EQ(f.order[2], (CandidateIndices{1, 2}));
+  // The model's best-ranked candidates not measured yet in between.
+  EXPECT_EQ(f.order[1], (CandidateIndices{0, 1}));
+  EXPECT_EQ(f.order[3], (CandidateIndices{0, 2}));
 }
 
 TEST(SearchTest, MeasurementsCorrectAWrongModel) {
   Fixture f;
   std::vector<CandidateIndices> legal = grid({10, 10});
   SearchOptions options;
-  options.maxTrials = 20;
+  options.maxTrials = 32;
   // The model misses that the second knob's value 7 halves the time: it
   // ranks 28 candidates ahead of any with that value, yet the fastest is
   // {0, 7}. Exploration measures the value once, and the corrected model

@@ -100,6 +100,23 @@ TEST(StudyTest, LargeSpacesTakeTheModelsBestAndAStratifiedSample) {
             selected);
 }
 
+TEST(StudyTest, AReplayMeasuresTheRecordedSubspaceInEnumerationOrder) {
+  // The recorded candidates are the even ones; a new model would select
+  // others, but the replay keeps the recorded ones and the default, all in
+  // enumeration order.
+  std::vector<Candidate> legal = makeLine(20);
+  auto isEven = [](const Candidate &c) { return c[0] % 2 == 0; };
+  std::vector<Candidate> selected =
+      selectRecordedCandidates(legal, Candidate{7}, isEven);
+  std::vector<Candidate> expected = {{0},  {2},  {4},  {6},  {7}, {8},
+                                     {10}, {12}, {14}, {16}, {18}};
+  EXPECT_EQ(selected, expected);
+  // A default outside the legal candidates comes last.
+  selected = selectRecordedCandidates(legal, Candidate{25}, isEven);
+  ASSERT_EQ(selected.size(), 11u);
+  EXPECT_EQ(selected.back(), (Candidate{25}));
+}
+
 TEST(StudyTest, AGoodCostModelNeedsFewTrials) {
   // 40 candidates; {35} is the fastest and {31} within 3% of it.
   std::vector<double> seconds(40, 2.0);
