@@ -15,11 +15,12 @@
 // that order, as tuning gives it the legal candidates, at every budget from
 // 1 up, which gives the smallest budget whose best is within a tolerance of
 // the best measured. Replaying compares the search and the exhaustive best
-// under the same noise, and costs no further trial. A study given the results of an earlier one
-// measures the same sub-space again (the legal candidates it recorded, and
-// the default), not a new selection, so that the search and the cost model
-// can change and be replayed on those measurements without measuring
-// anything. Nothing is stored in the tuning database.
+// under the same noise, and costs no further trial. A study given the
+// results of an earlier one measures the same sub-space again (the legal
+// candidates it recorded, and the default), not a new selection, so that
+// the search and the cost model can change and be replayed on those
+// measurements without measuring anything. Nothing is stored in the tuning
+// database.
 //
 //===----------------------------------------------------------------------===//
 
