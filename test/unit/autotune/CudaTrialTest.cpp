@@ -164,12 +164,26 @@ protected:
   FakeGpu fake;
 };
 
-TEST_F(CudaTrialTest, CorrectCandidateIsTimedByDeviceEvents) {
-  std::optional<TrialOptions> options = prepareTrial();
-  if (!options)
-    GTEST_SKIP() << "no NVRTC or CUDA headers";
-  fake.kernels["add"] = makeAdd(/*wrong=*/false, /*seconds=*/2e-5);
-  TrialResult result = runOnFake(*options);
+/// A trial of @add prepared for sm_90a, with the fake's @add correct and
+/// 20 us per call; skipped where NVRTC or the CUDA headers are missing.
+class CudaTrialRunTest : public CudaTrialTest {
+protected:
+  void SetUp() override {
+    CudaTrialTest::SetUp();
+    if (HasFatalFailure())
+      return;
+    std::optional<TrialOptions> prepared = prepareTrial();
+    if (!prepared)
+      GTEST_SKIP() << "no NVRTC or CUDA headers";
+    options = *prepared;
+    fake.kernels["add"] = makeAdd(/*wrong=*/false, /*seconds=*/2e-5);
+  }
+
+  TrialOptions options;
+};
+
+TEST_F(CudaTrialRunTest, CorrectCandidateIsTimedByDeviceEvents) {
+  TrialResult result = runOnFake(options);
   ASSERT_TRUE(result.ok()) << getTrialStatusName(result.status) << ": "
                            << result.reason;
   // Every sample is the fake device's time per call, exactly: the host's
@@ -188,12 +202,9 @@ TEST_F(CudaTrialTest, CorrectCandidateIsTimedByDeviceEvents) {
   EXPECT_EQ(fake.liveAllocations, 0);
 }
 
-TEST_F(CudaTrialTest, WrongCandidateIsNeverTimed) {
-  std::optional<TrialOptions> options = prepareTrial();
-  if (!options)
-    GTEST_SKIP() << "no NVRTC or CUDA headers";
+TEST_F(CudaTrialRunTest, WrongCandidateIsNeverTimed) {
   fake.kernels["add"] = makeAdd(/*wrong=*/true, /*seconds=*/2e-5);
-  TrialResult result = runOnFake(*options);
+  TrialResult result = runOnFake(options);
   EXPECT_EQ(result.status, TrialStatus::WrongResult) << result.reason;
   EXPECT_NE(result.reason.find("result 0: "), std::string::npos)
       << result.reason;
@@ -201,22 +212,14 @@ TEST_F(CudaTrialTest, WrongCandidateIsNeverTimed) {
   EXPECT_TRUE(fake.eventTimes.empty());
 }
 
-TEST_F(CudaTrialTest, InjectedWrongResultFailsTheCheck) {
-  std::optional<TrialOptions> options = prepareTrial();
-  if (!options)
-    GTEST_SKIP() << "no NVRTC or CUDA headers";
-  fake.kernels["add"] = makeAdd(/*wrong=*/false, /*seconds=*/2e-5);
-  options->fault = InjectedFault::WrongResult;
-  EXPECT_EQ(runOnFake(*options).status, TrialStatus::WrongResult);
+TEST_F(CudaTrialRunTest, InjectedWrongResultFailsTheCheck) {
+  options.fault = InjectedFault::WrongResult;
+  EXPECT_EQ(runOnFake(options).status, TrialStatus::WrongResult);
 }
 
-TEST_F(CudaTrialTest, DeviceOutOfMemoryIsOutOfMemory) {
-  std::optional<TrialOptions> options = prepareTrial();
-  if (!options)
-    GTEST_SKIP() << "no NVRTC or CUDA headers";
-  fake.kernels["add"] = makeAdd(/*wrong=*/false, /*seconds=*/2e-5);
+TEST_F(CudaTrialRunTest, DeviceOutOfMemoryIsOutOfMemory) {
   fake.allocResult = cuda::kCudaErrorOutOfMemory;
-  TrialResult result = runOnFake(*options);
+  TrialResult result = runOnFake(options);
   EXPECT_EQ(result.status, TrialStatus::OutOfMemory) << result.reason;
   EXPECT_NE(result.reason.find("cuMemAlloc"), std::string::npos)
       << result.reason;
@@ -224,13 +227,9 @@ TEST_F(CudaTrialTest, DeviceOutOfMemoryIsOutOfMemory) {
       << result.reason;
 }
 
-TEST_F(CudaTrialTest, UnlaunchableCandidateIsACompileError) {
-  std::optional<TrialOptions> options = prepareTrial();
-  if (!options)
-    GTEST_SKIP() << "no NVRTC or CUDA headers";
-  fake.kernels["add"] = makeAdd(/*wrong=*/false, /*seconds=*/2e-5);
+TEST_F(CudaTrialRunTest, UnlaunchableCandidateIsACompileError) {
   fake.failingKernel = "add";
-  TrialResult result = runOnFake(*options);
+  TrialResult result = runOnFake(options);
   // The launch fails while the graph is captured at load: the candidate
   // cannot run on this device.
   EXPECT_EQ(result.status, TrialStatus::CompileError) << result.reason;
