@@ -673,6 +673,20 @@ std::optional<BenchReport> Runner::run() {
     fail(llvm::toString(target.takeError()));
     return std::nullopt;
   }
+  // A filter that selects nothing is a mistake (a name misremembered), not
+  // an empty report: say so before the roofline takes its seconds.
+  std::vector<Group> groups = getGroups();
+  size_t total = 0;
+  for (const Group &group : groups)
+    total += llvm::count_if(group.names, [&](const std::string &name) {
+      return filter.match(name);
+    });
+  if (total == 0) {
+    fail("the filter '" + options.filter + "' selects no benchmark of suite '" +
+         options.suite + "' (names look like '" + groups.front().names.front() +
+         "')");
+    return std::nullopt;
+  }
 
   // 2. The machine, its roofline and the counter.
   BenchReport report;
@@ -712,12 +726,6 @@ std::optional<BenchReport> Runner::run() {
     peer->setNumThreads(pool.getNumThreads());
 
   // 4. Prepare and measure the selected benchmarks, group by group.
-  std::vector<Group> groups = getGroups();
-  size_t total = 0;
-  for (const Group &group : groups)
-    total += llvm::count_if(group.names, [&](const std::string &name) {
-      return filter.match(name);
-    });
   size_t index = 0;
   for (Group &group : groups) {
     if (llvm::none_of(group.names, [&](const std::string &name) {
