@@ -3,9 +3,9 @@
 """Times loop structures of an f32 matmul through Kiln's own backend.
 
 Each variant is a memref-level kernel written here (tile loop, k blocks,
-rhs pack, row blocks, micro kernels of vector.contract), lowered by the
-same passes as the tail of `kiln-cpu-lower-kernel` (vector lowering,
-LLVM dialect, the kernel's C entry point), compiled by LLVM 22 at -O3 for
+rhs pack, row blocks, micro kernels of vector.contract), lowered by
+`kiln-cpu-lower-buffers` (the last stage of `kiln-cpu-lower-kernel`:
+vector lowering, LLVM dialect, the kernel's C entry point), compiled by LLVM 22 at -O3 for
 this CPU and timed by driver.c on one thread. Variants run in turn, one
 repeat set per round, so that the drift of a shared machine falls on all
 of them alike. This is how bench/NOTES.md compares structures that the
@@ -15,8 +15,8 @@ fails, except the ablations, which do so on purpose.
   bench/structure/matmul_structure.py --rounds 6 \\
       base= 'tall=--tile-rows 2048 --row-outer --in-place --prefetch-result'
 
-Needs build/bin/kiln-opt, LLVM 22's mlir-opt, mlir-translate, opt and llc,
-and a C compiler.
+Needs build/bin/kiln-opt, LLVM 22's mlir-translate, opt and llc, and a C
+compiler.
 """
 
 import argparse
@@ -73,6 +73,11 @@ class Kernel:
         self.mb = s.m_block or s.tile_rows
         self.panels = s.tile_cols // self.PANEL
         self.lines, self.depth, self.constants = [], 2, set()
+        for knob in ("tile_rows", "tile_cols", "k_block", "rows"):
+            if getattr(s, knob) <= 0:
+                raise ValueError(f"--{knob.replace('_', '-')} must be positive")
+        if s.m_block < 0:
+            raise ValueError("--m-block must not be negative")
         for extent, step, what in ((m, s.tile_rows, "tile rows"),
                                    (n, s.tile_cols, "tile columns"),
                                    (k, s.k_block, "k block"),
@@ -351,29 +356,12 @@ def build(kernel, name, work, kiln_opt):
     """Lowers, compiles and links one variant; returns its executable."""
     source = work / f"{name}.mlir"
     source.write_text(kernel.text())
-    stages = [
-        (LLVM_BIN / "mlir-opt",
-         "builtin.module(func.func(convert-linalg-to-loops))"),
-        (kiln_opt, "builtin.module(func.func(kiln-cpu-lower-vectors))"),
-        (LLVM_BIN / "mlir-opt",
-         "builtin.module(canonicalize,lower-affine,convert-scf-to-cf,"
-         "expand-strided-metadata,lower-affine,convert-vector-to-llvm{"
-         "vector-contract-lowering=outerproduct},finalize-memref-to-llvm,"
-         "convert-math-to-llvm,convert-arith-to-llvm,convert-func-to-llvm{"
-         "use-bare-ptr-memref-call-conv=1},convert-cf-to-llvm,"
-         "convert-index-to-llvm,convert-ub-to-llvm,"
-         "reconcile-unrealized-casts)"),
-        (kiln_opt, "builtin.module(kiln-cpu-emit-kernel-entry,canonicalize)"),
-    ]
-    current = source
-    for number, (tool, pipeline) in enumerate(stages):
-        lowered = work / f"{name}.{number}.mlir"
-        run([str(tool), "--allow-unregistered-dialect",
-             f"--pass-pipeline={pipeline}", str(current), "-o", str(lowered)])
-        current = lowered
+    lowered = work / f"{name}.llvm.mlir"
+    run([str(kiln_opt), "--kiln-cpu-lower-buffers", str(source), "-o",
+         str(lowered)])
     llvm_ir = work / f"{name}.ll"
     translated = subprocess.run(
-        [str(LLVM_BIN / "mlir-translate"), "--mlir-to-llvmir", str(current)],
+        [str(LLVM_BIN / "mlir-translate"), "--mlir-to-llvmir", str(lowered)],
         check=True, capture_output=True, text=True).stdout
     llvm_ir.write_text('target triple = "x86_64-pc-linux-gnu"\n' + translated)
     run([str(LLVM_BIN / "opt"), "-O3", "-mcpu=native", str(llvm_ir), "-o",
@@ -398,7 +386,12 @@ def main():
                         help="structure options of each variant (see "
                              "VARIANT --help); the first is the baseline")
     args = parser.parse_args()
-    m, k, n = (int(v) for v in args.shape.split("x"))
+    try:
+        m, k, n = (int(v) for v in args.shape.split("x"))
+    except ValueError:
+        parser.error(f"--shape '{args.shape}' is not MxKxN")
+    if min(m, k, n, args.rounds, args.repeats) <= 0:
+        parser.error("the shape, --rounds and --repeats must be positive")
     kernels = {}
     for spec in args.variants:
         name, _, options = spec.partition("=")
@@ -413,8 +406,11 @@ def main():
     rates = {name: [] for name in kernels}
     with tempfile.TemporaryDirectory(prefix="kiln-structure-") as temp:
         work = Path(temp)
-        executables = {name: build(kernel, name, work, args.kiln_opt)
-                       for name, kernel in kernels.items()}
+        try:
+            executables = {name: build(kernel, name, work, args.kiln_opt)
+                           for name, kernel in kernels.items()}
+        except (OSError, subprocess.CalledProcessError) as error:
+            sys.exit(f"building the variants failed: {error}")
         for _ in range(args.rounds):
             for name, kernel in kernels.items():
                 result = subprocess.run(

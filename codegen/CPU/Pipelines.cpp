@@ -61,6 +61,32 @@ using namespace mlir;
 
 namespace kiln::cpu {
 
+void buildCpuLowerBuffersPipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createLowerVectorsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  ConvertVectorToLLVMPassOptions vectorOptions;
+  vectorOptions.vectorContractLowering =
+      vector::VectorContractLowering::OuterProduct;
+  pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  ConvertFuncToLLVMPassOptions funcOptions;
+  funcOptions.useBarePtrCallConv = true;
+  pm.addPass(createConvertFuncToLLVMPass(funcOptions));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createEmitKernelEntryPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
 void buildCpuLowerKernelPipeline(OpPassManager &pm,
                                  const CpuLowerKernelPipelineOptions &options) {
   // 1. Kiln to linalg on tensors, with the kernel signature of the ABI.
@@ -95,29 +121,7 @@ void buildCpuLowerKernelPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
 
   // 4. Loops, vectors and math for LLVM, then the LLVM dialect.
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
-  pm.addNestedPass<func::FuncOp>(createLowerVectorsPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  ConvertVectorToLLVMPassOptions vectorOptions;
-  vectorOptions.vectorContractLowering =
-      vector::VectorContractLowering::OuterProduct;
-  pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  ConvertFuncToLLVMPassOptions funcOptions;
-  funcOptions.useBarePtrCallConv = true;
-  pm.addPass(createConvertFuncToLLVMPass(funcOptions));
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createEmitKernelEntryPass());
-  pm.addPass(createCanonicalizerPass());
+  buildCpuLowerBuffersPipeline(pm);
 }
 
 void registerCpuPasses() {
@@ -127,6 +131,12 @@ void registerCpuPasses() {
       "lowers kiln kernel functions to the LLVM dialect with their C entry "
       "points",
       buildCpuLowerKernelPipeline);
+  PassPipelineRegistration<>(
+      "kiln-cpu-lower-buffers",
+      "lowers bufferized kernels (memrefs, loops, vectors) to the LLVM "
+      "dialect with their C entry points: the last stage of "
+      "kiln-cpu-lower-kernel",
+      buildCpuLowerBuffersPipeline);
 }
 
 void registerCpuCodegenDialects(DialectRegistry &registry) {

@@ -38,10 +38,16 @@ struct CpuLowerKernelPipelineOptions
 ///   select config -> kiln to linalg -> fuse elementwise ops -> buffer
 ///   signature -> tile and fuse -> vectorize -> one-shot bufferize -> clean
 ///   up buffers -> distribute tiles -> lower vectors -> LLVM -> entry points
+/// The last stage of `buildCpuLowerKernelPipeline`: a kernel already on
+/// buffers (memref signature, tile loop over its tile range, vectors) to
+/// the LLVM dialect with its C entry point.
+void buildCpuLowerBuffersPipeline(mlir::OpPassManager &pm);
+
 void buildCpuLowerKernelPipeline(mlir::OpPassManager &pm,
                                  const CpuLowerKernelPipelineOptions &options);
 
-/// Registers the CPU passes and the `kiln-cpu-lower-kernel` pipeline.
+/// Registers the CPU passes and the `kiln-cpu-lower-kernel` and
+/// `kiln-cpu-lower-buffers` pipelines.
 void registerCpuPasses();
 
 } // namespace kiln::cpu

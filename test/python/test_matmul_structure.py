@@ -79,8 +79,17 @@ def test_ablations_are_marked_and_not_checked():
     ("--prefetch-result", "--prefetch-result needs --in-place"),
     ("--tile-rows 96", "tile rows 96 does not divide 256"),
     ("--prefetch-packed-lhs 8", "--prefetch-packed-lhs needs --pack-lhs"),
+    ("--rows 0", "--rows must be positive"),
 ])
 def test_options_that_do_not_fit_are_refused(options, message):
     result = run_tool(f"bad={options}")
     assert result.returncode == 2
     assert f"variant 'bad': {message}" in result.stderr
+
+
+def test_a_shape_that_is_not_mxkxn_is_refused():
+    result = subprocess.run(
+        [sys.executable, TOOL, "--shape", "256x512", "base="],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "--shape '256x512' is not MxKxN" in result.stderr
