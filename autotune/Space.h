@@ -49,6 +49,8 @@ enum class KnobKind {
   KBlock,
   /// pack_lhs (0 or 1).
   PackLhs,
+  /// m_block.
+  MBlock,
 };
 
 /// One knob: its kind, the axis it applies to (tile sizes only, else -1) and

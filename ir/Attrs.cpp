@@ -23,7 +23,7 @@ LogicalResult
 CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       DenseI64ArrayAttr tileSizes, int64_t vectorWidth,
                       DenseI64ArrayAttr microTile, bool packMatmul,
-                      int64_t kBlock, bool packLhs) {
+                      int64_t kBlock, bool packLhs, int64_t mBlock) {
   if (!tileSizes)
     return emitError() << "expected tile_sizes";
   for (auto [index, size] : llvm::enumerate(tileSizes.asArrayRef()))
@@ -50,6 +50,15 @@ CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (packLhs && !packMatmul)
     return emitError() << "expected pack_matmul = true with pack_lhs = true "
                           "(the lhs is packed along with the rhs)";
+  if (mBlock < 0)
+    return emitError() << "expected m_block (" << mBlock << ") to be >= 0";
+  if (mBlock > 0 && !packLhs)
+    return emitError() << "expected pack_lhs = true with m_block = " << mBlock
+                       << " (an m block is a block of the packed lhs)";
+  if (mBlock > 0 && mBlock % microTile[0] != 0)
+    return emitError() << "expected m_block (" << mBlock
+                       << ") to be a multiple of micro_tile[0] ("
+                       << microTile[0] << ")";
   return success();
 }
 

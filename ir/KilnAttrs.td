@@ -55,6 +55,13 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
       panels of `micro_tile[0]` rows made of contiguous tiles of one
       `vector_width` of k, so that a micro kernel reads one stream instead
       of one per row (default false: only the rhs is packed).
+    - `m_block`: with `pack_lhs`, the rows of a tile whose lhs is packed at a
+      time inside each k block (GotoBLAS's m_c), a multiple of
+      `micro_tile[0]`: the micro kernels then go block by block, reading a
+      packed lhs block that stays in L2, and accumulate into the result in
+      place, each prefetching the result rows of the next; 0 (the default)
+      packs all of the tile's rows per k block and accumulates in a packed
+      buffer of the tile's result.
 
     ```mlir
     func.func @k(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32>
@@ -67,7 +74,8 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
     OptionalParameter<"::mlir::DenseI64ArrayAttr">:$micro_tile,
     DefaultValuedParameter<"bool", "false">:$pack_matmul,
     DefaultValuedParameter<"int64_t", "0">:$k_block,
-    DefaultValuedParameter<"bool", "false">:$pack_lhs
+    DefaultValuedParameter<"bool", "false">:$pack_lhs,
+    DefaultValuedParameter<"int64_t", "0">:$m_block
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -308,6 +308,24 @@ def VectorizeKernelPass : Pass<"kiln-cpu-vectorize", "::mlir::func::FuncOp"> {
   ];
 }
 
+def PrefetchAccumulatorsPass
+    : Pass<"kiln-cpu-prefetch-accumulators", "::mlir::func::FuncOp"> {
+  let summary = "prefetches the next micro kernel's in-place accumulator";
+  let description = [{
+    Precondition: kiln-cpu-distribute-tiles. In a kernel whose config has an
+    `m_block` (contractions accumulate into the result in place), every
+    vector transfer read of a view of a kernel argument that is the initial
+    value of a loop (an accumulator the k loop keeps in registers) gets
+    write prefetches of every cache line of the tile it would read at the
+    next iteration of its enclosing loop (the last iteration prefetches its
+    own). Other kernels are left alone.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+  ];
+}
+
 def CleanupBuffersPass
     : Pass<"kiln-cpu-cleanup-buffers", "::mlir::func::FuncOp"> {
   let summary = "removes no-op copies, hoists accumulators, frees temporaries";

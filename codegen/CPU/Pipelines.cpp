@@ -119,6 +119,7 @@ void buildCpuLowerKernelPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createDistributeTilesPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createPrefetchAccumulatorsPass());
 
   // 4. Loops, vectors and math for LLVM, then the LLVM dialect.
   buildCpuLowerBuffersPipeline(pm);

@@ -257,6 +257,141 @@ static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
   return success();
 }
 
+/// Step 0b (`m_block`): the packed accumulator of contraction `op` becomes
+/// a view of the tile's result: instead of a zero-filled buffer in the
+/// packed layout, unpacked into the result after the k loop, the result
+/// itself is viewed as [m / m0, m0, n / n0, n0] (or [m, n / n0, n0] with only
+/// the rhs packed), zero-filled in place and accumulated into by the micro
+/// kernels. A result whose panels do not divide it, or that does not start
+/// from a fill, keeps its packed buffer.
+static LogicalResult accumulateInPlace(RewriterBase &rewriter,
+                                       linalg::GenericOp op) {
+  if (op.getNumDpsInits() != 1 || !op->getResult(0).hasOneUse())
+    return success();
+  auto unpack = dyn_cast<linalg::UnPackOp>(*op->getResult(0).user_begin());
+  auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+  RankedTensorType resultType = unpack ? unpack.getDestType() : nullptr;
+  if (!unpack || !fill || !resultType.hasStaticShape() ||
+      !unpack.getOuterDimsPerm().empty())
+    return success();
+
+  // The expanded dimensions of the result, each tiled one followed by its
+  // tile, and for each the dimension of the packed layout it comes from
+  // (the packed layout is the outer dimensions, then the tiles).
+  int64_t rank = resultType.getRank();
+  SmallVector<int64_t> shape, packedDims;
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    int64_t extent = resultType.getDimSize(dim);
+    ReassociationIndices &group = groups.emplace_back();
+    group.push_back(shape.size());
+    auto position = llvm::find(unpack.getInnerDimsPos(), dim);
+    if (position == unpack.getInnerDimsPos().end()) {
+      shape.push_back(extent);
+      packedDims.push_back(dim);
+      continue;
+    }
+    int64_t index = position - unpack.getInnerDimsPos().begin();
+    int64_t tile = unpack.getStaticInnerTiles()[index];
+    if (ShapedType::isDynamic(tile) || extent % tile != 0)
+      return success();
+    group.push_back(shape.size() + 1);
+    shape.append({extent / tile, tile});
+    packedDims.append({dim, rank + index});
+  }
+
+  // Where the result's slice is defined: before the unpack, after `op`.
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(unpack);
+  auto expandedType = RankedTensorType::get(shape, resultType.getElementType());
+  Value view = tensor::ExpandShapeOp::create(rewriter, loc, expandedType,
+                                             unpack.getDest(), groups);
+  Value zeroed =
+      linalg::FillOp::create(rewriter, loc, fill.getInputs(), view).result();
+  AffineMap packedMap = op.getIndexingMapsArray().back();
+  SmallVector<AffineExpr> results;
+  for (int64_t dim : packedDims)
+    results.push_back(packedMap.getResult(dim));
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  maps.back() = AffineMap::get(packedMap.getNumDims(), 0, results,
+                               op.getContext());
+  auto inPlace = cast<linalg::GenericOp>(rewriter.clone(*op));
+  inPlace.getDpsInitsMutable()[0].assign(zeroed);
+  inPlace->getResult(0).setType(expandedType);
+  inPlace.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
+  rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
+      unpack, resultType, inPlace->getResult(0), groups);
+  rewriter.eraseOp(op);
+  return success();
+}
+
+/// Step 0c (`m_block`): tiles a contraction whose lhs is packed (inside its
+/// k block) by `mBlock` rows and fuses the lhs pack into the loop: each m
+/// block packs its own rows of the k block, which stay in L2 while its micro
+/// kernels read them, and the rhs panels packed for the k block serve every
+/// m block. A padded lhs pack stays outside, as in tileKBlock.
+static LogicalResult tileMBlock(RewriterBase &rewriter, linalg::LinalgOp op,
+                                const linalg::ContractionDimensions &dims,
+                                int64_t mBlock) {
+  if (dims.m.size() < 2)
+    return success();
+  unsigned blockLoop = dims.m[dims.m.size() - 2];
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t rows = ranges[dims.m.back()];
+  if (ShapedType::isDynamic(rows) || ShapedType::isDynamic(ranges[blockLoop]))
+    return success();
+  int64_t blockSize = llvm::divideCeil(mBlock, rows);
+  if (ranges[blockLoop] <= blockSize)
+    return success();
+  linalg::PackOp lhsPack;
+  MLIRContext *context = op.getContext();
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (map.getResultPosition(getAffineDimExpr(blockLoop, context)) &&
+        !map.getResultPosition(getAffineDimExpr(dims.n.back(), context)))
+      lhsPack = input->get().getDefiningOp<linalg::PackOp>();
+  }
+  SmallVector<int64_t> tiles(op.getNumLoops(), 0);
+  tiles[blockLoop] = blockSize;
+  scf::SCFTilingOptions tilingOptions;
+  tilingOptions.setTileSizes(getAsIndexOpFoldResult(context, tiles));
+  tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  scf::SCFTileAndFuseOptions options;
+  options.setTilingOptions(tilingOptions);
+  Operation *fused =
+      lhsPack && !lhsPack.getPaddingValue() ? lhsPack.getOperation() : nullptr;
+  options.setFusionControlFn(
+      [fused](tensor::ExtractSliceOp, OpResult producer, bool isDestination)
+          -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+        if (isDestination || !fused || producer.getOwner() != fused)
+          return std::nullopt;
+        return scf::SCFTileAndFuseOptions::ControlFnResult{};
+      });
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTileAndFuseResult> tiled =
+      scf::tileConsumerAndFuseProducersUsingSCF(
+          rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(tiled))
+    return op.emitError("failed to tile a contraction by its m block");
+  for (auto [original, replacement] : tiled->replacements)
+    rewriter.replaceAllUsesWith(original, replacement);
+  return success();
+}
+
+/// The contractions of `kernel` on tensors, with their dimensions.
+static SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
+getContractions(func::FuncOp kernel) {
+  SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
+      contractions;
+  kernel.walk([&](linalg::LinalgOp op) {
+    if (!op.hasPureTensorSemantics())
+      return;
+    if (std::optional<linalg::ContractionDimensions> dims = getMatmulDims(op))
+      contractions.emplace_back(op, *dims);
+  });
+  return contractions;
+}
+
 /// Step 1: tiles a contraction (inside its k block) by the micro tile with
 /// the n loops outermost, peels the m and n loops, and tiles the partial
 /// micro tiles into rows of `lanes`.
@@ -321,20 +456,20 @@ LogicalResult kiln::cpu::vectorizeKernel(RewriterBase &rewriter,
     microTile = config.getMicroTile().asArrayRef();
 
   bool tileContractions = vectorizeContractions && microTile.size() == 3;
-  if (tileContractions && config.getKBlock() > 0) {
-    SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
-        contractions;
-    kernel.walk([&](linalg::LinalgOp op) {
-      if (!op.hasPureTensorSemantics())
-        return;
-      if (std::optional<linalg::ContractionDimensions> dims =
-              getMatmulDims(op))
-        contractions.emplace_back(op, *dims);
-    });
-    for (auto &[op, dims] : contractions)
+  bool blockRows = tileContractions && config.getMBlock() > 0;
+  if (blockRows)
+    for (auto &[op, dims] : getContractions(kernel))
+      if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation()))
+        if (failed(accumulateInPlace(rewriter, generic)))
+          return failure();
+  if (tileContractions && config.getKBlock() > 0)
+    for (auto &[op, dims] : getContractions(kernel))
       if (failed(tileKBlock(rewriter, op, dims, config.getKBlock())))
         return failure();
-  }
+  if (blockRows)
+    for (auto &[op, dims] : getContractions(kernel))
+      if (failed(tileMBlock(rewriter, op, dims, config.getMBlock())))
+        return failure();
   if (failed(lowerRelayouts(rewriter, kernel)))
     return failure();
   SmallVector<linalg::LinalgOp> ops;

@@ -49,3 +49,25 @@ func.func @negative_pack_without_micro_tile() attributes {kiln.cpu_config = #kil
 func.func @negative_pack_lhs_without_pack() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32, 1], pack_lhs = true>} {
   return
 }
+
+// -----
+
+// expected-error @+1 {{expected m_block (-8) to be >= 0}}
+func.func @negative_m_block() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = -8>} {
+  return
+}
+
+// -----
+
+// An m block is a block of the packed lhs.
+// expected-error @+1 {{expected pack_lhs = true with m_block = 64}}
+func.func @m_block_without_pack_lhs() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32, 1], pack_matmul = true, m_block = 64>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected m_block (12) to be a multiple of micro_tile[0] (8)}}
+func.func @m_block_not_whole_micro_tiles() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 12>} {
+  return
+}

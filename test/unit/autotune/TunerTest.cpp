@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 
 using namespace mlir;
@@ -132,6 +133,58 @@ TEST_F(TunerTest, Avx512MatmulSpaceOffersFourVectorRegisterTiles) {
   // 6 x 64 loads the fewest operands per FMA; 8 x 64 needs 37 registers.
   EXPECT_TRUE(registerTiles.count({6, 64}));
   EXPECT_FALSE(registerTiles.count({8, 64}));
+}
+
+TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
+  func::FuncOp kernel = parse(R"mlir(
+    func.func @mm(%a: tensor<2048x2048xf32>, %b: tensor<2048x2048xf32>)
+        -> tensor<2048x2048xf32> attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b : (tensor<2048x2048xf32>, tensor<2048x2048xf32>) -> tensor<2048x2048xf32>
+      return %0 : tensor<2048x2048xf32>
+    }
+  )mlir");
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
+  SearchSpace space =
+      buildSearchSpace(kernel, target, getSpaceLimits(target, 2 << 20));
+  auto knob = llvm::find_if(
+      space.knobs, [](const Knob &k) { return k.kind == KnobKind::MBlock; });
+  ASSERT_NE(knob, space.knobs.end());
+  EXPECT_EQ(knob->values, (std::vector<int64_t>{0, 128, 256, 512}));
+
+  // The candidate with the given knob values (the base's for the others).
+  auto candidateWith = [&](std::map<KnobKind, int64_t> values,
+                           int64_t rowTile, int64_t columnTile) {
+    Candidate candidate = *getBaseCandidate(space);
+    for (auto [index, k] : llvm::enumerate(space.knobs)) {
+      int64_t value = -1;
+      if (k.kind == KnobKind::TileSize)
+        value = k.axis == 0 ? rowTile : columnTile;
+      else if (values.count(k.kind))
+        value = values[k.kind];
+      auto it = std::find(k.values.begin(), k.values.end(), value);
+      if (value >= 0 && it != k.values.end())
+        candidate[index] = it - k.values.begin();
+    }
+    return candidate;
+  };
+  // GotoBLAS's blocking: the whole result in one tile, its lhs in blocks of
+  // 512 x 256 (512 KiB, within half of a 2 MiB L2), the result in place.
+  Candidate goto512 = candidateWith(
+      {{KnobKind::PackLhs, 1}, {KnobKind::MBlock, 512}, {KnobKind::KBlock, 256}},
+      0, 0);
+  CpuConfigAttr config = applyCandidate(space, goto512);
+  EXPECT_EQ(config.getMBlock(), 512);
+  EXPECT_EQ(checkCandidate(space, kernel, goto512), std::nullopt);
+  // Without m blocks the same tile's accumulators alone are 16 MiB.
+  std::optional<std::string> whole = checkCandidate(
+      space, kernel,
+      candidateWith({{KnobKind::PackLhs, 1}, {KnobKind::MBlock, 0}}, 0, 0));
+  ASSERT_TRUE(whole);
+  EXPECT_NE(whole->find("exceeds L2"), std::string::npos) << *whole;
+  // An m block is a block of the packed lhs.
+  EXPECT_TRUE(checkCandidate(
+      space, kernel,
+      candidateWith({{KnobKind::PackLhs, 0}, {KnobKind::MBlock, 512}}, 0, 0)));
 }
 
 TEST_F(TunerTest, CostModelKnowsStreamingTiles) {

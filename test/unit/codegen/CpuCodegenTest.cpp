@@ -320,16 +320,16 @@ TEST_F(CpuCodegenTest, BatchMatmulBroadcastAndTransposes) {
 //===----------------------------------------------------------------------===//
 
 /// The config attribute of a packed matmul with `tiles` over the result,
-/// AVX-512 micro tiles (or AVX2 ones with `avx2`), k blocks of `kBlock` and
-/// the lhs packed too with `packLhs`.
+/// AVX-512 micro tiles (or AVX2 ones with `avx2`), k blocks of `kBlock`,
+/// the lhs packed too with `packLhs` and in blocks of `mBlock` rows.
 static std::string packedConfig(StringRef tiles, int64_t kBlock, bool avx2,
-                                bool packLhs = false) {
+                                bool packLhs = false, int64_t mBlock = 0) {
   return llvm::formatv(
              "#kiln.cpu_config<tile_sizes = [{0}], vector_width = {1}, "
              "micro_tile = [{2}, {3}, 1], pack_matmul = true, k_block = {4}, "
-             "pack_lhs = {5}>",
+             "pack_lhs = {5}, m_block = {6}>",
              tiles, avx2 ? 8 : 16, avx2 ? 4 : 8, avx2 ? 16 : 32, kBlock,
-             packLhs ? "true" : "false")
+             packLhs ? "true" : "false", mBlock)
       .str();
 }
 
@@ -391,6 +391,37 @@ TEST_F(CpuCodegenTest, PackedLhsMatmulBf16) {
   checkKernel(
       packedMatmul(19, 45, 70, "bf16", packedConfig("8, 32", 32, false, true)),
       kBf16, 6);
+}
+
+TEST_F(CpuCodegenTest, MBlockMatmulInPlace) {
+  // A matmul alone, its result accumulated in place: 96 rows in tiles of
+  // 48, m blocks of 16 rows (three per tile), 64 columns (two panels), k =
+  // 300 in blocks of 128 (the last one partial).
+  checkKernel(llvm::formatv(R"mlir(
+    func.func @mm(%a: tensor<96x300xf32>, %b: tensor<300x64xf32>) -> tensor<96x64xf32> attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
+      %0 = kiln.matmul %a, %b : (tensor<96x300xf32>, tensor<300x64xf32>) -> tensor<96x64xf32>
+      return %0 : tensor<96x64xf32>
+    }
+  )mlir",
+                            packedConfig("48, 0", 128, false, true, 16))
+                  .str(),
+              kF32, 2);
+}
+
+TEST_F(CpuCodegenTest, MBlockMatmulEpilogueAvx2) {
+  // With a fused epilogue the accumulator is the epilogue's input; AVX2
+  // micro tiles of 4 x 16, m blocks of 8 rows.
+  checkKernel(
+      packedMatmul(64, 48, 70, "f32", packedConfig("32, 48", 32, true, true, 8)),
+      kF32, 2, /*seed=*/7, "x86-64-v3");
+}
+
+TEST_F(CpuCodegenTest, MBlockMatmulPartialPanels) {
+  // Panels that do not divide the tile keep the packed accumulator; the
+  // last m block of a tile of 40 rows is partial (16 + 16 + 8).
+  checkKernel(
+      packedMatmul(80, 41, 53, "f32", packedConfig("40, 0", 16, false, true, 16)),
+      kF32, 2);
 }
 
 TEST_F(CpuCodegenTest, PackedLhsBatchMatmulTransposes) {

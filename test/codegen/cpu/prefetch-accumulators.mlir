@@ -1,0 +1,110 @@
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-prefetch-accumulators))' --split-input-file | FileCheck %s
+
+// An 8 x 32 accumulator read from the result in place, in a loop over row
+// groups of 8: before reading its own, each micro kernel prefetches for
+// writing the two cache lines of each of the next group's 8 rows (the last
+// group its own: min(r + 8, 56)).
+// CHECK-LABEL: func.func @next_row_group
+// CHECK: scf.for %[[R:.+]] = %c0 to %c64 step %c8
+// CHECK: %[[STEP:.+]] = arith.addi %[[R]], %c8
+// CHECK: %[[LAST:.+]] = arith.subi %c64, %c8
+// CHECK: %[[NEXT:.+]] = arith.minsi %[[STEP]], %[[LAST]]
+// CHECK: memref.prefetch %arg0[%[[NEXT]], %c0], write, locality<3>, data
+// CHECK: %[[COL:.+]] = arith.addi %c0, %c16
+// CHECK: memref.prefetch %arg0[%[[NEXT]], %[[COL]]], write, locality<3>, data
+// CHECK-COUNT-14: memref.prefetch
+// CHECK-NOT: memref.prefetch
+// CHECK: vector.transfer_read %arg0[%[[R]], %c0]
+func.func @next_row_group(%C: memref<64x32xf32>, %A: memref<64x16xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  scf.for %r = %c0 to %c64 step %c8 {
+    %acc = vector.transfer_read %C[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+  }
+  return
+}
+
+// -----
+
+// The row index computed in the loop is computed again for the next
+// iteration, through a view of the result.
+// CHECK-LABEL: func.func @computed_row_of_view
+// CHECK: scf.for %[[G:.+]] = %c0 to %c4 step %c1
+// CHECK: %[[NEXT:.+]] = arith.minsi
+// CHECK: %[[ROW:.+]] = affine.apply #{{.+}}(%[[NEXT]])[%arg2]
+// CHECK: memref.prefetch %{{.+}}[%[[ROW]], %c0, %c0, %c0], write
+// CHECK-COUNT-15: memref.prefetch
+// CHECK-NOT: memref.prefetch
+// CHECK: vector.transfer_read
+func.func @computed_row_of_view(%C: memref<64x32xf32>, %A: memref<64x16xf32>, %base: index) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 32>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c16 = arith.constant 16 : index
+  %pad = ub.poison : f32
+  %view = memref.expand_shape %C [[0, 1], [2, 3]] output_shape [8, 8, 1, 32] : memref<64x32xf32> into memref<8x8x1x32xf32>
+  scf.for %g = %c0 to %c4 step %c1 {
+    %row = affine.apply affine_map<(d0)[s0] -> (d0 + s0)>(%g)[%base]
+    %acc = vector.transfer_read %view[%row, %c0, %c0, %c0], %pad {in_bounds = [true, true], permutation_map = affine_map<(d0, d1, d2, d3) -> (d1, d3)>} : memref<8x8x1x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %view[%row, %c0, %c0, %c0] {in_bounds = [true, true], permutation_map = affine_map<(d0, d1, d2, d3) -> (d1, d3)>} : vector<8x32xf32>, memref<8x8x1x32xf32>
+  }
+  return
+}
+
+// -----
+
+// An accumulator in a temporary buffer (a packed tile) is no result in
+// place, and a kernel without m blocks is left alone.
+// CHECK-LABEL: func.func @negative_temporary_and_no_m_block
+// CHECK-NOT: memref.prefetch
+func.func @negative_temporary_and_no_m_block(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  %tmp = memref.alloc() : memref<64x32xf32>
+  scf.for %r = %c0 to %c64 step %c8 {
+    %acc = vector.transfer_read %tmp[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %c8 step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %tmp[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+  }
+  memref.copy %tmp, %C : memref<64x32xf32> to memref<64x32xf32>
+  memref.dealloc %tmp : memref<64x32xf32>
+  return
+}
+
+// CHECK-LABEL: func.func @negative_no_m_block
+// CHECK-NOT: memref.prefetch
+func.func @negative_no_m_block(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  scf.for %r = %c0 to %c64 step %c8 {
+    %acc = vector.transfer_read %C[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %c8 step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+  }
+  return
+}
