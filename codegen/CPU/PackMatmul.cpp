@@ -53,6 +53,19 @@ kiln::cpu::getMatmulDims(linalg::LinalgOp op) {
   return *dims;
 }
 
+SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
+kiln::cpu::getContractions(func::FuncOp kernel) {
+  SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
+      contractions;
+  kernel.walk([&](linalg::LinalgOp op) {
+    if (!op.hasPureTensorSemantics())
+      return;
+    if (std::optional<linalg::ContractionDimensions> dims = getMatmulDims(op))
+      contractions.emplace_back(op, *dims);
+  });
+  return contractions;
+}
+
 /// The permutation of the dimensions of the operand `input` of `op` that
 /// puts its `panel` dimension right before its k dimension, or an empty one
 /// when it already comes first.
@@ -165,15 +178,7 @@ LogicalResult kiln::cpu::packMatmuls(RewriterBase &rewriter,
   int64_t m0 = config.getPackLhs() ? config.getMicroTile()[0] : 0;
   int64_t n0 = config.getMicroTile()[1];
   int64_t k0 = config.getVectorWidth();
-  SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
-      contractions;
-  kernel.walk([&](linalg::LinalgOp op) {
-    if (!op.hasPureTensorSemantics())
-      return;
-    if (std::optional<linalg::ContractionDimensions> dims = getMatmulDims(op))
-      contractions.emplace_back(op, *dims);
-  });
-  for (auto &[op, dims] : contractions)
+  for (auto &[op, dims] : getContractions(kernel))
     if (failed(packMatmul(rewriter, op, dims, m0, n0, k0)))
       return failure();
   return success();

@@ -59,6 +59,12 @@ mlir::LogicalResult lowerKernelSignature(mlir::RewriterBase &rewriter,
 std::optional<mlir::linalg::ContractionDimensions>
 getMatmulDims(mlir::linalg::LinalgOp op);
 
+/// The contractions of `kernel` on tensors (see getMatmulDims), with their
+/// dimensions, in walk order.
+llvm::SmallVector<
+    std::pair<mlir::linalg::LinalgOp, mlir::linalg::ContractionDimensions>>
+getContractions(mlir::func::FuncOp kernel);
+
 /// With `pack_matmul` in `config`, packs the rhs and result of every
 /// contraction of `kernel` into panels of the micro tile's n (see
 /// `kiln-cpu-pack-matmul`).

@@ -10,7 +10,9 @@
 //     decompose into pads and slices; pads are vectorized with masks, and
 //     the copies of whole inner tiles become vector reads and writes.
 //  1. Contractions go by `k_block` of k first (the cache block; whole k0
-//     tiles when the lhs is packed), then by the config's micro tile
+//     tiles when the lhs is packed) and, with `m_block`, accumulate into
+//     the result in place and go by m blocks inside each k block, each
+//     packing its own lhs rows; then by the config's micro tile
 //     [m, n, k], n loops outside m loops so that a rhs panel stays in L1 for
 //     all the rows. The loops over m and n are peeled:
 //     full micro tiles have static shapes and vectorize without masks into a
@@ -214,6 +216,39 @@ getKBlockLoop(linalg::LinalgOp op, const linalg::ContractionDimensions &dims,
   return {dims.k[dims.k.size() - 2], kBlock};
 }
 
+/// Tiles loop `loop` of `op` by `size` with scf.for and fuses into the loop
+/// the packs of its operands that `fuse` accepts (never the accumulator).
+static LogicalResult
+tileLoopAndFusePacks(RewriterBase &rewriter, linalg::LinalgOp op,
+                     unsigned loop, int64_t size,
+                     llvm::function_ref<bool(linalg::PackOp)> fuse) {
+  SmallVector<int64_t> tiles(op.getNumLoops(), 0);
+  tiles[loop] = size;
+  scf::SCFTilingOptions tilingOptions;
+  tilingOptions.setTileSizes(
+      getAsIndexOpFoldResult(rewriter.getContext(), tiles));
+  tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
+  scf::SCFTileAndFuseOptions options;
+  options.setTilingOptions(tilingOptions);
+  options.setFusionControlFn(
+      [fuse](tensor::ExtractSliceOp, OpResult producer, bool isDestination)
+          -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+        auto pack = dyn_cast<linalg::PackOp>(producer.getOwner());
+        if (isDestination || !pack || !fuse(pack))
+          return std::nullopt;
+        return scf::SCFTileAndFuseOptions::ControlFnResult{};
+      });
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTileAndFuseResult> tiled =
+      scf::tileConsumerAndFuseProducersUsingSCF(
+          rewriter, cast<TilingInterface>(op.getOperation()), options);
+  if (failed(tiled))
+    return failure();
+  for (auto [original, replacement] : tiled->replacements)
+    rewriter.replaceAllUsesWith(original, replacement);
+  return success();
+}
+
 /// Step 0a: tiles the k loop of a contraction by `kBlock` and fuses the
 /// packs of its operands into the loop, so that each k block packs only the
 /// panels it reads, right before reading them: the packed block stays in
@@ -227,33 +262,13 @@ static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
   int64_t kExtent = op.getStaticLoopRanges()[blockLoop];
   if (blockSize <= 0 || (!ShapedType::isDynamic(kExtent) && kExtent <= blockSize))
     return success();
-  SmallVector<int64_t> tiles(op.getNumLoops(), 0);
-  tiles[blockLoop] = blockSize;
-  scf::SCFTilingOptions tilingOptions;
-  tilingOptions.setTileSizes(
-      getAsIndexOpFoldResult(rewriter.getContext(), tiles));
-  tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
-  scf::SCFTileAndFuseOptions options;
-  options.setTilingOptions(tilingOptions);
   // Only the operand packs move into the loop; the accumulator's fill stays
   // outside, as the loop's initial value. A padded pack (partial panels)
   // stays outside too: its tiles inside a k block do not decompose.
-  options.setFusionControlFn(
-      [](tensor::ExtractSliceOp, OpResult producer, bool isDestination)
-          -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
-        auto pack = dyn_cast<linalg::PackOp>(producer.getOwner());
-        if (isDestination || !pack || pack.getPaddingValue())
-          return std::nullopt;
-        return scf::SCFTileAndFuseOptions::ControlFnResult{};
-      });
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTileAndFuseResult> tiled =
-      scf::tileConsumerAndFuseProducersUsingSCF(
-          rewriter, cast<TilingInterface>(op.getOperation()), options);
-  if (failed(tiled))
+  if (failed(tileLoopAndFusePacks(
+          rewriter, op, blockLoop, blockSize,
+          [](linalg::PackOp pack) { return !pack.getPaddingValue(); })))
     return op.emitError("failed to tile a contraction by its k block");
-  for (auto [original, replacement] : tiled->replacements)
-    rewriter.replaceAllUsesWith(original, replacement);
   return success();
 }
 
@@ -351,45 +366,12 @@ static LogicalResult tileMBlock(RewriterBase &rewriter, linalg::LinalgOp op,
         !map.getResultPosition(getAffineDimExpr(dims.n.back(), context)))
       lhsPack = input->get().getDefiningOp<linalg::PackOp>();
   }
-  SmallVector<int64_t> tiles(op.getNumLoops(), 0);
-  tiles[blockLoop] = blockSize;
-  scf::SCFTilingOptions tilingOptions;
-  tilingOptions.setTileSizes(getAsIndexOpFoldResult(context, tiles));
-  tilingOptions.setLoopType(scf::SCFTilingOptions::LoopType::ForOp);
-  scf::SCFTileAndFuseOptions options;
-  options.setTilingOptions(tilingOptions);
-  Operation *fused =
-      lhsPack && !lhsPack.getPaddingValue() ? lhsPack.getOperation() : nullptr;
-  options.setFusionControlFn(
-      [fused](tensor::ExtractSliceOp, OpResult producer, bool isDestination)
-          -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
-        if (isDestination || !fused || producer.getOwner() != fused)
-          return std::nullopt;
-        return scf::SCFTileAndFuseOptions::ControlFnResult{};
-      });
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTileAndFuseResult> tiled =
-      scf::tileConsumerAndFuseProducersUsingSCF(
-          rewriter, cast<TilingInterface>(op.getOperation()), options);
-  if (failed(tiled))
+  if (failed(tileLoopAndFusePacks(
+          rewriter, op, blockLoop, blockSize, [lhsPack](linalg::PackOp pack) {
+            return pack == lhsPack && !pack.getPaddingValue();
+          })))
     return op.emitError("failed to tile a contraction by its m block");
-  for (auto [original, replacement] : tiled->replacements)
-    rewriter.replaceAllUsesWith(original, replacement);
   return success();
-}
-
-/// The contractions of `kernel` on tensors, with their dimensions.
-static SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
-getContractions(func::FuncOp kernel) {
-  SmallVector<std::pair<linalg::LinalgOp, linalg::ContractionDimensions>>
-      contractions;
-  kernel.walk([&](linalg::LinalgOp op) {
-    if (!op.hasPureTensorSemantics())
-      return;
-    if (std::optional<linalg::ContractionDimensions> dims = getMatmulDims(op))
-      contractions.emplace_back(op, *dims);
-  });
-  return contractions;
 }
 
 /// Step 1: tiles a contraction (inside its k block) by the micro tile with
