@@ -131,7 +131,8 @@ SearchSpace buildSearchSpace(func::FuncOp kernel,
       // GotoBLAS's blocking, for tiles of many rows: the rhs packed once per
       // k block for all of them, the lhs per block of rows, the result
       // accumulated in place. At 2048^3 on one thread a single 2048 x 2048
-      // tile in m blocks of 512 measured 1.10 of 256 x 256 tiles.
+      // tile in m blocks of 512 measured 1.08-1.12x 256 x 256 tiles (see
+      // bench/NOTES.md).
       std::vector<int64_t> blocks = getBlockValues(
           space.shape[rank - 2], {128, 256, 512}, space.base.getMBlock());
       if (blocks.size() > 1)

@@ -278,7 +278,10 @@ def VectorizeKernelPass : Pass<"kiln-cpu-vectorize", "::mlir::func::FuncOp"> {
     Precondition: `kiln-cpu-tile-and-fuse`. Every linalg op of a kernel is
     tiled again with `scf.for` down to vector-sized pieces and vectorized:
 
-    - contractions by the config's `micro_tile` `[m, n, k]`; the loops over
+    - contractions first by `k_block` (fusing their operand packs) and, with
+      `m_block`, accumulating into the result in place (when the panels
+      divide it) by blocks of rows that each pack their own lhs; then by
+      the config's `micro_tile` `[m, n, k]`; the loops over
       `m` and `n` are peeled so that full micro tiles vectorize without
       masks, and the remainders go by rows of `vector_width` lanes;
     - a reduction along its innermost loop (rows of softmax and the norms)

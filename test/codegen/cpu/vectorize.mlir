@@ -219,3 +219,37 @@ func.func @m_block_in_place(%arg0: memref<32x64xf32>, %arg1: memref<64x64xf32>, 
   bufferization.materialize_in_destination %unpack in restrict writable %arg2 : (tensor<32x64xf32>, memref<32x64xf32>) -> ()
   return
 }
+
+// -----
+
+// Panels that do not divide the result (48 columns, panels of 32) keep the
+// packed accumulator: no view of the result, the m blocks go through the
+// packed buffer.
+// CHECK-LABEL: func.func @m_block_partial_panels
+// CHECK-NOT: tensor.expand_shape
+// CHECK: %[[PACKED:.+]] = tensor.empty() : tensor<4x2x8x32xf32>
+// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c2 {{.+}} -> (tensor<4x2x8x32xf32>)
+// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c2 {{.+}} -> (tensor<4x2x8x32xf32>)
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: return
+func.func @m_block_partial_panels(%arg0: memref<32x64xf32>, %arg1: memref<64x48xf32>, %arg2: memref<32x48xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 32, pack_lhs = true, m_block = 16>, kiln.kernel, kiln.tile_count = 1 : i64} {
+  %cst = arith.constant 0.000000e+00 : f32
+  %0 = bufferization.to_tensor %arg0 restrict : memref<32x64xf32> to tensor<32x64xf32>
+  %1 = bufferization.to_tensor %arg1 restrict : memref<64x48xf32> to tensor<64x48xf32>
+  %2 = bufferization.to_tensor %arg2 restrict writable : memref<32x48xf32> to tensor<32x48xf32>
+  %3 = tensor.empty() : tensor<4x4x8x16xf32>
+  %pack = linalg.pack %0 inner_dims_pos = [0, 1] inner_tiles = [8, 16] into %3 : tensor<32x64xf32> -> tensor<4x4x8x16xf32>
+  %4 = tensor.empty() : tensor<2x4x16x32xf32>
+  %pack_0 = linalg.pack %1 padding_value(%cst : f32) outer_dims_perm = [1, 0] inner_dims_pos = [0, 1] inner_tiles = [16, 32] into %4 : tensor<64x48xf32> -> tensor<2x4x16x32xf32>
+  %5 = tensor.empty() : tensor<4x2x8x32xf32>
+  %6 = linalg.fill ins(%cst : f32) outs(%5 : tensor<4x2x8x32xf32>) -> tensor<4x2x8x32xf32>
+  %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d2, d3, d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2, d5, d4)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4)>], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel", "reduction"]} ins(%pack, %pack_0 : tensor<4x4x8x16xf32>, tensor<2x4x16x32xf32>) outs(%6 : tensor<4x2x8x32xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %8 = arith.mulf %in, %in_1 fastmath<contract> : f32
+    %9 = arith.addf %out, %8 fastmath<contract> : f32
+    linalg.yield %9 : f32
+  } -> tensor<4x2x8x32xf32>
+  %unpack = linalg.unpack %7 inner_dims_pos = [0, 1] inner_tiles = [8, 32] into %2 : tensor<4x2x8x32xf32> -> tensor<32x48xf32>
+  bufferization.materialize_in_destination %unpack in restrict writable %arg2 : (tensor<32x48xf32>, memref<32x48xf32>) -> ()
+  return
+}
