@@ -38,6 +38,23 @@ static constexpr double kFmasInFlight = 8.0;
 /// loads per k step) runs about 13% slower than a 4 x 64 one (16 FMAs, 8
 /// loads) and an 8 x 16 one (8 FMAs, 9 loads) about 30% slower.
 static constexpr double kFmaSlotsPerLoad = 0.7;
+/// The register tile's efficiency stops growing at that of 8 x 32 (16 FMAs
+/// and 10 loads per k step): 8 x 32, 8 x 48, 12 x 32 and 6 x 64 tiles all
+/// measured 85-87% of the FMA peak with their operands in L1
+/// (bench/ceiling/register_tile.c), the FMAs' own limit.
+static constexpr double kMaxRegisterTileEfficiency =
+    16.0 / (16.0 + kFmaSlotsPerLoad * 10.0);
+/// Seconds per element a matmul tile packs (rhs panels or lhs micro
+/// panels), on top of its FMAs: at 2048^3 in 256 x 256 tiles every rhs
+/// element is packed 8 times, and skipping those packs (stale panels)
+/// measured about 10% of the run, some 11 ms for 32 M elements.
+static constexpr double kSecondsPerPackedElement = 3.5e-10;
+/// The share of that cost per result element a k block reads and writes
+/// back in place (with `m_block`): the next micro kernel's rows are
+/// prefetched, so they mostly arrive in time. At 128 x 768 x 3072, where
+/// the in-place result is all the m blocks add, they measured about 8%
+/// slower than the packed accumulators.
+static constexpr double kInPlaceShare = 0.1;
 
 static int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -62,6 +79,26 @@ static double getDemandRunSeconds(const std::vector<int64_t> &shape,
   double runs = elements / covered[rank - 1] * operands;
   double lines = std::max(1.0, covered[rank - 1] * 4 / kCacheLineBytes);
   return share * runs * kSecondsPerDemandRun * std::sqrt(lines);
+}
+
+/// Elements a matmul with an m x n result of depth k packs (or, in place,
+/// moves) beyond its FMAs in tiles of tm x tn, weighted by their cost: each
+/// tile packs its own rhs panels, so the rhs is packed once per row of
+/// tiles; the lhs, packed, once per column of tiles; with m blocks the
+/// result is read and written back once per k block instead.
+static double getPackedElements(CpuConfigAttr config, int64_t m, int64_t n,
+                                int64_t k, int64_t tm, int64_t tn) {
+  double elements = 0;
+  if (config.getPackMatmul())
+    elements += static_cast<double>(ceilDiv(m, tm)) * k * n;
+  if (config.getPackLhs())
+    elements += static_cast<double>(ceilDiv(n, tn)) * m * k;
+  if (config.getMBlock() > 0) {
+    int64_t kBlocks = config.getKBlock() > 0 ? ceilDiv(k, config.getKBlock())
+                                             : 1;
+    elements += kInPlaceShare * static_cast<double>(m) * n * kBlocks;
+  }
+  return elements;
 }
 
 double predictSeconds(const SearchSpace &space, const Candidate &candidate,
@@ -96,8 +133,9 @@ double predictSeconds(const SearchSpace &space, const Candidate &candidate,
     llvm::ArrayRef<int64_t> micro = config.getMicroTile().asArrayRef();
     double fmas = static_cast<double>(micro[0] * micro[1] / lanes);
     double loads = static_cast<double>(micro[0] + micro[1] / lanes);
-    double efficiency =
-        fmas / std::max(fmas + kFmaSlotsPerLoad * loads, kFmasInFlight);
+    double efficiency = std::min(
+        fmas / std::max(fmas + kFmaSlotsPerLoad * loads, kFmasInFlight),
+        kMaxRegisterTileEfficiency);
     // Edges: the part of a tile the register tile does not divide runs at
     // a fraction of the speed.
     int64_t tm = covered[rank - 2], tn = covered[rank - 1];
@@ -128,11 +166,14 @@ double predictSeconds(const SearchSpace &space, const Candidate &candidate,
     double bandwidth = peaks.bytesPerSecond *
                        (workingSet <= space.limits.l2Bytes ? kL2Speedup : 1.0);
     double memory = bytes / bandwidth;
-    return std::max(compute, memory) / parallel +
+    // 4. Packing, which the FMAs wait for.
+    double packing = getPackedElements(config, m, n, k, tm, tn) * batches *
+                     kSecondsPerPackedElement;
+    return (std::max(compute, memory) + packing) / parallel +
            numTiles * kSecondsPerTile / threads;
   }
 
-  // 4. Other kernels stream their operands once; a short innermost tile
+  // 5. Other kernels stream their operands once; a short innermost tile
   //    wastes vector lanes.
   int64_t operands = space.numInputs + space.numResults;
   double bytes = elements * kBytes * operands;

@@ -342,6 +342,54 @@ std::optional<Candidate> getBaseCandidate(const SearchSpace &space) {
   return candidate;
 }
 
+std::optional<Candidate> getBlockedCandidate(const SearchSpace &space,
+                                             func::FuncOp kernel,
+                                             int threads) {
+  std::optional<Candidate> candidate = getBaseCandidate(space);
+  int64_t rank = static_cast<int64_t>(space.shape.size());
+  if (!candidate || space.kind != KernelKind::Matmul || rank < 2 ||
+      llvm::none_of(space.knobs, [](const Knob &knob) {
+        return knob.kind == KnobKind::MBlock;
+      }))
+    return std::nullopt;
+  int64_t m = space.shape[rank - 2];
+  auto set = [&](size_t index, int64_t value) {
+    const std::vector<int64_t> &values = space.knobs[index].values;
+    auto it = std::find(values.begin(), values.end(), value);
+    if (it != values.end())
+      (*candidate)[index] = it - values.begin();
+  };
+  for (auto [index, knob] : llvm::enumerate(space.knobs)) {
+    switch (knob.kind) {
+    case KnobKind::TileSize: {
+      // Rows: the tallest tile that still gives every thread one; columns
+      // whole.
+      int64_t rows = 0;
+      if (knob.axis == rank - 2)
+        for (int64_t value : knob.values)
+          if (value > 0 && llvm::divideCeil(m, value) >= threads)
+            rows = std::max(rows, value);
+      set(index, threads > 1 ? rows : 0);
+      break;
+    }
+    case KnobKind::PackMatmul:
+    case KnobKind::PackLhs:
+      set(index, 1);
+      break;
+    case KnobKind::KBlock:
+    case KnobKind::MBlock:
+      set(index, 256);
+      break;
+    case KnobKind::MicroTileM:
+    case KnobKind::MicroTileN:
+      break;
+    }
+  }
+  if (checkCandidate(space, kernel, *candidate))
+    return std::nullopt;
+  return candidate;
+}
+
 std::vector<Candidate>
 enumerateLegalCandidates(llvm::ArrayRef<int64_t> numValues, int64_t limit,
                          llvm::function_ref<bool(const Candidate &)> isLegal) {

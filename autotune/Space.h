@@ -112,6 +112,16 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
 /// values are not all in the space.
 std::optional<Candidate> getBaseCandidate(const SearchSpace &space);
 
+/// GotoBLAS's blocking of a matmul whose space has m blocks, as a candidate:
+/// one tall tile of whole rows per thread (of `threads`), both operands
+/// packed, k blocks and m blocks of 256, the default's register tile. At
+/// 2048^3 it measured 1.05-1.12x the default on one thread, but the cost
+/// model ranks it among thousands of candidates only roughly, so searches
+/// measure it first. Nullopt without m blocks or when it is illegal.
+std::optional<Candidate> getBlockedCandidate(const SearchSpace &space,
+                                             mlir::func::FuncOp kernel,
+                                             int threads);
+
 /// The candidates over knobs of `numValues[k]` values each that `isLegal`
 /// accepts, in lexicographic order of the knob indices, at most `limit` of
 /// them; shared by the CPU and the CUDA spaces.

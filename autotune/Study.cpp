@@ -93,9 +93,17 @@ static void addStratified(const std::vector<Candidate> &legal, int64_t count,
   }
 }
 
+/// Appends the `seeds` that `selected` lacks.
+static void addSeeds(const std::vector<Candidate> &seeds,
+                     std::vector<Candidate> &selected) {
+  for (const Candidate &seed : seeds)
+    if (!llvm::is_contained(selected, seed))
+      selected.push_back(seed);
+}
+
 std::vector<Candidate>
 selectStudyCandidates(const std::vector<Candidate> &legal,
-                      const std::optional<Candidate> &base,
+                      const std::vector<Candidate> &seeds,
                       const std::function<double(const Candidate &)> &predict,
                       int64_t maxCandidates, int64_t modelTop) {
   int64_t count = static_cast<int64_t>(legal.size());
@@ -121,22 +129,18 @@ selectStudyCandidates(const std::vector<Candidate> &legal,
     // 2. A stratified sample of the rest.
     addStratified(legal, maxCandidates - modelTop, taken, selected);
   }
-  if (base && std::find(selected.begin(), selected.end(), *base) ==
-                  selected.end())
-    selected.push_back(*base);
+  addSeeds(seeds, selected);
   return selected;
 }
 
 std::vector<Candidate> selectRecordedCandidates(
-    const std::vector<Candidate> &legal, const std::optional<Candidate> &base,
+    const std::vector<Candidate> &legal, const std::vector<Candidate> &seeds,
     const std::function<bool(const Candidate &)> &isRecorded) {
   std::vector<Candidate> selected;
   for (const Candidate &candidate : legal)
-    if (isRecorded(candidate) || (base && candidate == *base))
+    if (isRecorded(candidate) || llvm::is_contained(seeds, candidate))
       selected.push_back(candidate);
-  if (base &&
-      std::find(selected.begin(), selected.end(), *base) == selected.end())
-    selected.push_back(*base);
+  addSeeds(seeds, selected);
   return selected;
 }
 
@@ -200,7 +204,7 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
       KernelTrials::create(kernel, options);
   if (failed(trials))
     return failure();
-  const std::optional<Candidate> &base = (*trials)->getBase();
+  const std::vector<Candidate> &seeds = (*trials)->getSeeds();
   result.spaceSize = (*trials)->getSpaceSize();
   result.legalCandidates = static_cast<int64_t>((*trials)->getLegal().size());
   auto predict = [&](const Candidate &candidate) {
@@ -210,10 +214,10 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
       std::llround(study.maxCandidates * study.modelTopFraction));
   std::vector<Candidate> selected =
       study.recorded.empty()
-          ? selectStudyCandidates((*trials)->getLegal(), base, predict,
+          ? selectStudyCandidates((*trials)->getLegal(), seeds, predict,
                                   study.maxCandidates, modelTop)
           : selectRecordedCandidates(
-                (*trials)->getLegal(), base, [&](const Candidate &candidate) {
+                (*trials)->getLegal(), seeds, [&](const Candidate &candidate) {
                   return study.recorded.count(
                              (*trials)->getConfigText(candidate)) != 0;
                 });
@@ -259,7 +263,7 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
     }
     if (!best || trial.seconds.median < recorded[*best].second.seconds.median)
       best = recorded.size() - 1;
-    if (base && candidate == *base)
+    if (candidate == (*trials)->getBase())
       result.defaultSeconds = trial.seconds.median;
   }
   result.wallSeconds = clock.now() - start;
@@ -271,14 +275,11 @@ FailureOr<KernelStudy> studyKernel(func::FuncOp kernel,
   result.bestConfig = (*trials)->getConfigText(recorded[*best].first);
 
   // 3. The search replayed on the measurements.
-  std::vector<Candidate> first;
-  if (base)
-    first.push_back(*base);
   result.trialsToWithin =
-      findTrialsToWithin(recorded, first, predict, study.tolerance);
+      findTrialsToWithin(recorded, seeds, predict, study.tolerance);
   result.searchBudget = options.search.maxTrials;
   SearchResult atBudget =
-      replaySearch(recorded, first, predict, options.search.maxTrials);
+      replaySearch(recorded, seeds, predict, options.search.maxTrials);
   result.searchSeconds = getBestSeconds(atBudget);
   for (const SearchTrial &trial : atBudget.trials)
     for (size_t i = 0; i < recorded.size(); ++i)

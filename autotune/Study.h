@@ -10,14 +10,15 @@
 // value of every knob and every pair of values of two knobs come up about
 // equally often (a greedy balanced design; ties broken by a fixed
 // pseudo-random order, not the enumeration order), always with the
-// default. They are measured in enumeration order, and the budgeted search
+// search's seeds (the default, and GotoBLAS's blocking where the space has
+// it). They are measured in enumeration order, and the budgeted search
 // (autotune/Search.h) is then replayed on those recorded measurements in
 // that order, as tuning gives it the legal candidates, at every budget from
 // 1 up, which gives the smallest budget whose best is within a tolerance of
 // the best measured. Replaying compares the search and the exhaustive best
 // under the same noise, and costs no further trial. A study given the
 // results of an earlier one measures the same sub-space again (the legal
-// candidates it recorded, and the default), not a new selection, so that
+// candidates it recorded, and the seeds), not a new selection, so that
 // the search and the cost model can change and be replayed on those
 // measurements without measuring anything. Nothing is stored in the tuning
 // database.
@@ -106,19 +107,20 @@ mlir::FailureOr<KernelStudy> studyKernel(mlir::func::FuncOp kernel,
 /// The candidates a study of `legal` (candidates over knobs of `numValues`
 /// values each) measures: all of them when there are at most
 /// `maxCandidates`; else the `modelTop` ranked best by `predict` and a
-/// stratified sample of the rest up to `maxCandidates` (see above); `base`,
-/// when given, is always among them (last when neither picked it).
+/// stratified sample of the rest up to `maxCandidates` (see above); the
+/// `seeds` (the default and what the search measures first) are always
+/// among them (last when neither picked them).
 std::vector<Candidate>
 selectStudyCandidates(const std::vector<Candidate> &legal,
-                      const std::optional<Candidate> &base,
+                      const std::vector<Candidate> &seeds,
                       const std::function<double(const Candidate &)> &predict,
                       int64_t maxCandidates, int64_t modelTop);
 
-/// The candidates of `legal` that `isRecorded` accepts and `base`, when
-/// given, in enumeration order (`base` last when it is not legal): the
-/// sub-space of a study replayed on an earlier one's results.
+/// The candidates of `legal` that `isRecorded` accepts and the `seeds`, in
+/// enumeration order (seeds that are not legal last): the sub-space of a
+/// study replayed on an earlier one's results.
 std::vector<Candidate> selectRecordedCandidates(
-    const std::vector<Candidate> &legal, const std::optional<Candidate> &base,
+    const std::vector<Candidate> &legal, const std::vector<Candidate> &seeds,
     const std::function<bool(const Candidate &)> &isRecorded);
 
 /// The smallest budget from 1 to `recorded.size()` with which `search`

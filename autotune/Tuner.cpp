@@ -121,6 +121,13 @@ KernelTrials::create(func::FuncOp kernel, const TunerOptions &options) {
         enumerateCandidates(trials->space, kernel, /*limit=*/1 << 20);
     trials->base = getBaseCandidate(trials->space);
   }
+  if (trials->base)
+    trials->seeds.push_back(*trials->base);
+  if (!options.cuda)
+    if (std::optional<Candidate> blocked = getBlockedCandidate(
+            trials->space, kernel, options.threads);
+        blocked && blocked != trials->base)
+      trials->seeds.push_back(*blocked);
 
   // 2. A scratch folder for the candidates.
   llvm::SmallString<128> created;
@@ -293,12 +300,10 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
   tuning.spaceSize = (*trials)->getSpaceSize();
   tuning.legalCandidates = static_cast<int64_t>((*trials)->getLegal().size());
 
-  // 3. Search, the default first, each candidate in a worker.
-  std::vector<Candidate> first;
-  if (base)
-    first.push_back(*base);
+  // 3. Search, the seeds (the default's first) first, each candidate in a
+  //    worker.
   SearchResult result = search(
-      (*trials)->getLegal(), first,
+      (*trials)->getLegal(), (*trials)->getSeeds(),
       [&](const Candidate &candidate) { return (*trials)->predict(candidate); },
       [&](const Candidate &candidate) { return (*trials)->measure(candidate); },
       options.search, clock);

@@ -142,6 +142,9 @@ public:
   const std::vector<Candidate> &getLegal() const { return legal; }
   /// The default config's candidate, when the space holds it.
   const std::optional<Candidate> &getBase() const { return base; }
+  /// The candidates a search measures first: the default's, then
+  /// GotoBLAS's blocking where the space has it (getBlockedCandidate).
+  const std::vector<Candidate> &getSeeds() const { return seeds; }
 
   /// Compiles, checks and times `candidate` in a worker.
   TrialResult measure(const Candidate &candidate);
@@ -164,6 +167,7 @@ private:
   std::optional<CudaSearchSpace> cudaSpace;
   std::vector<Candidate> legal;
   std::optional<Candidate> base;
+  std::vector<Candidate> seeds;
   std::string folder;
   std::string dataPath;
   int64_t written = 0;

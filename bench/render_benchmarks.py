@@ -271,8 +271,9 @@ def study_definition(study):
             "space; of a larger one a sub-space that spans it, the cost model's best-ranked "
             f"{study['model_top_fraction']:.0%} and a stratified sample of the rest in which "
             "every value of every knob, and every pair of values of two knobs, comes up "
-            "about equally often, plus the default. The budgeted search is then replayed "
-            "on those measurements; the figure is " + figure)
+            "about equally often, plus the search's seeds (the default, and for a matmul "
+            "with m blocks GotoBLAS's blocking: one tall tile per thread). The budgeted "
+            "search is then replayed on those measurements; the figure is " + figure)
 
 
 def tuning_lines(path):

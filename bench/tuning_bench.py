@@ -15,8 +15,9 @@ this machine and in one run (bench/render_benchmarks.py renders the result):
    candidates) a sub-space of N that spans it: the cost model's best-ranked
    quarter plus a stratified sample of the rest in which every value of
    every knob, and every pair of values of two knobs, comes up about equally
-   often; always with the default. It then replays the budgeted search on
-   those measurements; the smallest budget within 3% of their best is the
+   often; always with the search's seeds (the default, and for the large
+   matmuls GotoBLAS's blocking: one tall tile per thread in m blocks). It
+   then replays the budgeted search on those measurements; the smallest budget within 3% of their best is the
    figure (goal: at most 32). One thread. N is --study (256), except for
    2048^3, whose candidates take about 7 s each to compile, check and time:
    --study-large (48) there.

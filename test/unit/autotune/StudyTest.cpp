@@ -46,9 +46,9 @@ static double byFirstIndex(const Candidate &c) { return 1.0 + c[0]; }
 
 TEST(StudyTest, SmallSpacesAreMeasuredWhole) {
   std::vector<Candidate> legal = makeLine(10);
-  EXPECT_EQ(selectStudyCandidates(legal, Candidate{3}, byFirstIndex, 10, 2),
+  EXPECT_EQ(selectStudyCandidates(legal, {Candidate{3}}, byFirstIndex, 10, 2),
             legal);
-  EXPECT_EQ(selectStudyCandidates(legal, std::nullopt, byFirstIndex, 64, 16),
+  EXPECT_EQ(selectStudyCandidates(legal, {}, byFirstIndex, 64, 16),
             legal);
 }
 
@@ -70,7 +70,7 @@ TEST(StudyTest, LargeSpacesTakeTheModelsBestAndAStratifiedSample) {
     return 1.0 + c[0] + 0.1 * c[1] + 0.01 * c[2];
   };
   std::vector<Candidate> selected =
-      selectStudyCandidates(legal, Candidate{7, 5, 4}, predict, 40, 10);
+      selectStudyCandidates(legal, {Candidate{7, 5, 4}}, predict, 40, 10);
   ASSERT_EQ(selected.size(), 41u);
   // The model's best first, in rank order.
   for (int64_t i = 0; i < 10; ++i)
@@ -96,7 +96,7 @@ TEST(StudyTest, LargeSpacesTakeTheModelsBestAndAStratifiedSample) {
   for (int64_t v = 0; v < 5; ++v)
     EXPECT_EQ(counts[2][v], 6) << "third knob value " << v;
   // Deterministic.
-  EXPECT_EQ(selectStudyCandidates(legal, Candidate{7, 5, 4}, predict, 40, 10),
+  EXPECT_EQ(selectStudyCandidates(legal, {Candidate{7, 5, 4}}, predict, 40, 10),
             selected);
 }
 
@@ -107,12 +107,12 @@ TEST(StudyTest, AReplayMeasuresTheRecordedSubspaceInEnumerationOrder) {
   std::vector<Candidate> legal = makeLine(20);
   auto isEven = [](const Candidate &c) { return c[0] % 2 == 0; };
   std::vector<Candidate> selected =
-      selectRecordedCandidates(legal, Candidate{7}, isEven);
+      selectRecordedCandidates(legal, {Candidate{7}}, isEven);
   std::vector<Candidate> expected = {{0},  {2},  {4},  {6},  {7}, {8},
                                      {10}, {12}, {14}, {16}, {18}};
   EXPECT_EQ(selected, expected);
   // A default outside the legal candidates comes last.
-  selected = selectRecordedCandidates(legal, Candidate{25}, isEven);
+  selected = selectRecordedCandidates(legal, {Candidate{25}}, isEven);
   ASSERT_EQ(selected.size(), 11u);
   EXPECT_EQ(selected.back(), (Candidate{25}));
 }
