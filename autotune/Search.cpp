@@ -6,6 +6,8 @@
 
 #include "autotune/Search.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -279,6 +281,72 @@ search(const std::vector<CandidateIndices> &legal,
     searcher.measure(legal[*pick]);
   }
   return std::move(searcher.result);
+}
+
+Confirmation
+confirmBest(const SearchResult &result,
+            const std::function<TrialResult(const CandidateIndices &)> &measure,
+            const ConfirmOptions &options, Clock &clock) {
+  double start = clock.now();
+  Confirmation confirmation;
+  // 1. The finalists: the fastest ok trials, and the first one.
+  std::vector<size_t> ok;
+  for (size_t i = 0; i < result.trials.size(); ++i)
+    if (result.trials[i].result.ok())
+      ok.push_back(i);
+  std::stable_sort(ok.begin(), ok.end(), [&](size_t a, size_t b) {
+    return result.trials[a].result.seconds.median <
+           result.trials[b].result.seconds.median;
+  });
+  confirmation.finalists.assign(
+      ok.begin(),
+      ok.begin() + std::min<size_t>(ok.size(), std::max<int64_t>(
+                                                   options.finalists, 1)));
+  if (!ok.empty() && result.trials.front().result.ok() &&
+      !llvm::is_contained(confirmation.finalists, 0))
+    confirmation.finalists.push_back(0);
+  size_t count = confirmation.finalists.size();
+  for (size_t finalist : confirmation.finalists)
+    confirmation.results.push_back(result.trials[finalist].result);
+
+  // 2. Interleaved rounds, each in an order rotated by one.
+  std::vector<std::vector<TrialResult>> rounds(count);
+  if (count >= 2)
+    for (int64_t round = 0; round < options.rounds &&
+                            clock.now() - start < options.maxSeconds;
+         ++round) {
+      for (size_t i = 0; i < count; ++i) {
+        size_t finalist = (i + round) % count;
+        rounds[finalist].push_back(measure(
+            result.trials[confirmation.finalists[finalist]].candidate));
+      }
+      ++confirmation.rounds;
+      confirmation.trials += static_cast<int64_t>(count);
+    }
+
+  // 3. Each finalist's median round; a failed round rules it out.
+  if (confirmation.rounds > 0)
+    for (size_t i = 0; i < count; ++i) {
+      std::vector<TrialResult> &timed = rounds[i];
+      auto failed = llvm::find_if(
+          timed, [](const TrialResult &trial) { return !trial.ok(); });
+      if (failed != timed.end()) {
+        confirmation.results[i] = *failed;
+        continue;
+      }
+      std::sort(timed.begin(), timed.end(),
+                [](const TrialResult &a, const TrialResult &b) {
+                  return a.seconds.median < b.seconds.median;
+                });
+      confirmation.results[i] = timed[(timed.size() - 1) / 2];
+    }
+  for (size_t i = 0; i < count; ++i)
+    if (confirmation.results[i].ok() &&
+        (!confirmation.best ||
+         confirmation.results[i].seconds.median <
+             confirmation.results[*confirmation.best].seconds.median))
+      confirmation.best = i;
+  return confirmation;
 }
 
 } // namespace kiln::autotune

@@ -32,6 +32,12 @@
 // The search stops at the trial budget or when the time budget is spent. A
 // failed candidate counts as a trial and is never the best.
 //
+// Its trials are timed one after another, minutes apart on a large kernel,
+// and a machine whose speed drifts by more than the candidates differ (a
+// VM's neighbours) can crown whichever was timed in a fast moment. The
+// final round (confirmBest) times the few fastest and the default again,
+// interleaved, and picks among them by those times alone.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef KILN_AUTOTUNE_SEARCH_H_
@@ -70,6 +76,41 @@ struct SearchResult {
   /// Whether every legal candidate was measured.
   bool exhaustive = false;
 };
+
+struct ConfirmOptions {
+  /// The fastest trials timed again (the first trial, the default, joins
+  /// them when it is not among them).
+  int64_t finalists = 3;
+  /// Rounds, each timing every finalist once, in an order rotated by one
+  /// per round.
+  int64_t rounds = 3;
+  /// No round starts after this many seconds.
+  double maxSeconds = 300;
+};
+
+/// The finalists of a search, timed again together.
+struct Confirmation {
+  /// Indices into the search's trials: the fastest first, as the search
+  /// timed them, then the first trial when it is not among them.
+  std::vector<size_t> finalists;
+  /// Per finalist, its median round's result (the one whose median is the
+  /// median of its rounds), or a failure when any of its rounds failed;
+  /// without a round, the search's own result.
+  std::vector<TrialResult> results;
+  /// The finalist (index into `finalists`) with the fastest result.
+  std::optional<size_t> best;
+  int64_t rounds = 0;
+  /// Trials the rounds took.
+  int64_t trials = 0;
+};
+
+/// Times the fastest ok trials of `result` and its first trial again with
+/// `measure`, in interleaved rounds, while `clock` is within the budget.
+/// Nothing is timed when fewer than two trials are ok.
+Confirmation
+confirmBest(const SearchResult &result,
+            const std::function<TrialResult(const CandidateIndices &)> &measure,
+            const ConfirmOptions &options, Clock &clock);
 
 /// Searches `legal` (candidates in enumeration order; `first` are measured
 /// before anything else and need not be in it), ranked by `predict`

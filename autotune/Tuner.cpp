@@ -231,15 +231,19 @@ std::string KernelTrials::getConfigText(const Candidate &candidate) const {
 // Tuning
 //===----------------------------------------------------------------------===//
 
+/// The status and reason of `failure`.
+static std::string describeFailure(const FailedCandidate &failure) {
+  return std::string(getTrialStatusName(failure.result.status)) + ": " +
+         failure.result.reason;
+}
+
 /// Why every trial of `tuning` failed, naming the first failure.
 static std::string describeFailures(const KernelTuning &tuning) {
   std::string text = "no candidate config compiled and computed the right "
                      "result (" +
                      std::to_string(tuning.trials) + " tried";
   if (!tuning.failures.empty())
-    text += std::string("; the first ") +
-            getTrialStatusName(tuning.failures[0].result.status) + ": " +
-            tuning.failures[0].result.reason;
+    text += "; the first " + describeFailure(tuning.failures.front());
   return text + ")";
 }
 
@@ -302,37 +306,59 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
 
   // 3. Search, the seeds (the default's first) first, each candidate in a
   //    worker.
+  auto measure = [&](const Candidate &candidate) {
+    return (*trials)->measure(candidate);
+  };
   SearchResult result = search(
       (*trials)->getLegal(), (*trials)->getSeeds(),
       [&](const Candidate &candidate) { return (*trials)->predict(candidate); },
-      [&](const Candidate &candidate) { return (*trials)->measure(candidate); },
-      options.search, clock);
+      measure, options.search, clock);
   tuning.trials = static_cast<int64_t>(result.trials.size());
-  for (const SearchTrial &trial : result.trials) {
-    tuning.remeasured += trial.result.remeasured;
-    if (!trial.result.ok())
-      tuning.failures.push_back(
-          {(*trials)->getConfigText(trial.candidate), trial.result});
-  }
+  auto addFailure = [&](const Candidate &candidate, const TrialResult &trial) {
+    tuning.remeasured += trial.remeasured;
+    if (!trial.ok())
+      tuning.failures.push_back({(*trials)->getConfigText(candidate), trial});
+  };
+  for (const SearchTrial &trial : result.trials)
+    addFailure(trial.candidate, trial.result);
+
+  // 4. The final round: the fastest few and the default timed again,
+  //    interleaved, within what is left of the time budget.
+  ConfirmOptions confirm;
+  confirm.maxSeconds = options.search.maxSeconds - (clock.now() - start);
+  Confirmation confirmation = confirmBest(result, measure, confirm, clock);
+  tuning.confirmationTrials = confirmation.trials;
+  for (auto [finalist, trial] :
+       llvm::zip_equal(confirmation.finalists, confirmation.results))
+    if (!trial.ok())
+      addFailure(result.trials[finalist].candidate, trial);
   tuning.wallSeconds = clock.now() - start;
-  if (!result.best) {
-    tuning.error = describeFailures(tuning);
+  if (!confirmation.best) {
+    tuning.error = result.best ? "every finalist failed when timed again "
+                                 "(the last " +
+                                     describeFailure(tuning.failures.back()) +
+                                     ")"
+                               : describeFailures(tuning);
     return tuning;
   }
 
-  // 4. The best, stored with its baseline.
-  const SearchTrial &best = result.trials[*result.best];
-  tuning.config = (*trials)->getConfigText(best.candidate);
-  tuning.tunedSeconds = best.result.seconds.median;
-  if (!result.trials.empty() && base && result.trials[0].result.ok())
-    tuning.defaultSeconds = result.trials[0].result.seconds.median;
+  // 5. The best, stored with its baseline.
+  const TrialResult &best = confirmation.results[*confirmation.best];
+  tuning.config = (*trials)->getConfigText(
+      result.trials[confirmation.finalists[*confirmation.best]].candidate);
+  tuning.tunedSeconds = best.seconds.median;
+  if (base)
+    for (auto [finalist, trial] :
+         llvm::zip_equal(confirmation.finalists, confirmation.results))
+      if (finalist == 0 && trial.ok())
+        tuning.defaultSeconds = trial.seconds.median;
   TuningRecord record;
   record.key = key;
   record.kernel = tuning.kernel;
   record.config = tuning.config;
   record.medianSeconds = tuning.tunedSeconds;
-  record.iqrSeconds = best.result.seconds.q3 - best.result.seconds.q1;
-  record.samples = best.result.seconds.count;
+  record.iqrSeconds = best.seconds.q3 - best.seconds.q1;
+  record.samples = best.seconds.count;
   record.defaultSeconds = tuning.defaultSeconds;
   record.trials = tuning.trials;
   std::string error;

@@ -117,6 +117,8 @@ struct KernelTuning {
   std::vector<FailedCandidate> failures;
   /// Candidates timed twice because their first spread was wide.
   int64_t remeasured = 0;
+  /// Trials of the final round (confirmBest), beyond `trials`.
+  int64_t confirmationTrials = 0;
   /// Why nothing was stored: every candidate, the default included, failed
   /// (the first failure's status and reason). Empty when tuned or cached.
   std::string error;

@@ -1340,6 +1340,7 @@ static bool writeTuningJson(const std::vector<TunedKernel> &kernels,
           json.attribute("failed_candidates",
                          static_cast<int64_t>(tuning.failures.size()));
           json.attribute("remeasured", tuning.remeasured);
+          json.attribute("confirmation_trials", tuning.confirmationTrials);
           json.attribute("wall_seconds", tuning.wallSeconds);
           json.attribute("config", tuning.config);
           json.attribute("error", tuning.error);

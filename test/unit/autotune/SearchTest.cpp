@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 using namespace kiln::autotune;
@@ -214,3 +215,95 @@ TEST(SearchTest, NoCorrectCandidateMeansNoBest) {
 }
 
 } // namespace
+
+/// A search result of candidates {0}, {1}, ... timed at `seconds`, the
+/// fastest the best.
+static SearchResult searched(const std::vector<double> &seconds) {
+  SearchResult result;
+  for (size_t i = 0; i < seconds.size(); ++i) {
+    result.trials.push_back({{static_cast<int64_t>(i)}, timed(seconds[i])});
+    if (!result.best ||
+        seconds[i] < result.trials[*result.best].result.seconds.median)
+      result.best = i;
+  }
+  return result;
+}
+
+TEST(SearchTest, TheFinalRoundPicksByInterleavedTimesAlone) {
+  // The search timed the default (candidate 0) in a fast moment; timed
+  // again together, candidate 2 is the fastest.
+  SearchResult result = searched({1.0, 1.3, 1.05, 1.1, 1.2});
+  std::vector<double> now = {1.2, 1.25, 1.0, 1.1, 1.15};
+  FakeClock clock;
+  std::vector<int64_t> order;
+  auto measure = [&](const CandidateIndices &c) {
+    order.push_back(c[0]);
+    clock.time += 1;
+    return timed(now[c[0]]);
+  };
+  Confirmation confirmation = confirmBest(result, measure, {}, clock);
+  // The three fastest as the search timed them, the default among them.
+  EXPECT_EQ(confirmation.finalists, (std::vector<size_t>{0, 2, 3}));
+  EXPECT_EQ(confirmation.rounds, 3);
+  EXPECT_EQ(confirmation.trials, 9);
+  // Interleaved, each round rotated by one.
+  EXPECT_EQ(order, (std::vector<int64_t>{0, 2, 3, 2, 3, 0, 3, 0, 2}));
+  ASSERT_TRUE(confirmation.best);
+  EXPECT_EQ(confirmation.finalists[*confirmation.best], 2u);
+  EXPECT_EQ(confirmation.results[0].seconds.median, 1.2);
+}
+
+TEST(SearchTest, TheFinalRoundTakesTheMedianRoundAndRulesOutFailures) {
+  // The default is slow but joins the finalists; candidate 1's second
+  // round is an outlier, candidate 2 crashes once.
+  SearchResult result = searched({2.0, 1.0, 1.1, 1.2});
+  FakeClock clock;
+  std::map<int64_t, int> calls;
+  auto measure = [&](const CandidateIndices &c) {
+    int call = calls[c[0]]++;
+    if (c[0] == 1)
+      return timed(call == 1 ? 9.0 : 1.3);
+    if (c[0] == 2 && call == 2)
+      return TrialResult{TrialStatus::Crashed, "signal 11"};
+    return timed(c[0] == 3 ? 1.4 : 2.0);
+  };
+  Confirmation confirmation = confirmBest(result, measure, {}, clock);
+  EXPECT_EQ(confirmation.finalists, (std::vector<size_t>{1, 2, 3, 0}));
+  EXPECT_EQ(confirmation.results[0].seconds.median, 1.3);
+  EXPECT_FALSE(confirmation.results[1].ok());
+  EXPECT_EQ(confirmation.results[1].reason, "signal 11");
+  ASSERT_TRUE(confirmation.best);
+  EXPECT_EQ(confirmation.finalists[*confirmation.best], 1u);
+}
+
+TEST(SearchTest, TheFinalRoundKeepsToTheBudget) {
+  SearchResult result = searched({1.0, 1.1, 1.2});
+  FakeClock clock;
+  int64_t calls = 0;
+  auto measure = [&](const CandidateIndices &c) {
+    ++calls;
+    clock.time += 1;
+    return timed(c[0] == 2 ? 0.5 : 1.0);
+  };
+  // No time left: the search's own times decide.
+  ConfirmOptions options;
+  options.maxSeconds = 0;
+  Confirmation none = confirmBest(result, measure, options, clock);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(none.rounds, 0);
+  ASSERT_TRUE(none.best);
+  EXPECT_EQ(none.finalists[*none.best], 0u);
+  // Time for two rounds of three trials: the third does not start.
+  options.maxSeconds = 4;
+  Confirmation two = confirmBest(result, measure, options, clock);
+  EXPECT_EQ(two.rounds, 2);
+  EXPECT_EQ(calls, 6);
+  EXPECT_EQ(two.finalists[*two.best], 2u);
+  // One ok trial: nothing to compare.
+  calls = 0;
+  SearchResult single = searched({1.0});
+  single.trials.push_back({{1}, TrialResult{TrialStatus::Failed, "no"}});
+  Confirmation alone = confirmBest(single, measure, {}, clock);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(alone.finalists, (std::vector<size_t>{0}));
+}

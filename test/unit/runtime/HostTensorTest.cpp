@@ -289,6 +289,17 @@ TEST(HostTensorTest, ConstructorZeroFills) {
   EXPECT_EQ(i64.getByteSize(), 32u);
 }
 
+TEST(HostTensorTest, StorageStartsOnACacheLine) {
+  // Small, and large enough for malloc to map pages of its own (where glibc
+  // would return 16 bytes past a page boundary); copies too.
+  for (int64_t elements : {3, 1000, 1 << 20}) {
+    HostTensor tensor(ElementType::F32, {elements});
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(tensor.data()) % 64, 0u) << elements;
+    HostTensor copy = tensor;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(copy.data()) % 64, 0u) << elements;
+  }
+}
+
 TEST(HostTensorTest, RankZeroHasOneElement) {
   HostTensor scalar(ElementType::I64, {});
   EXPECT_EQ(scalar.getRank(), 0);
