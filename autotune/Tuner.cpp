@@ -315,12 +315,13 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
       measure, options.search, clock);
   tuning.trials = static_cast<int64_t>(result.trials.size());
   auto addFailure = [&](const Candidate &candidate, const TrialResult &trial) {
-    tuning.remeasured += trial.remeasured;
     if (!trial.ok())
       tuning.failures.push_back({(*trials)->getConfigText(candidate), trial});
   };
-  for (const SearchTrial &trial : result.trials)
+  for (const SearchTrial &trial : result.trials) {
+    tuning.remeasured += trial.result.remeasured;
     addFailure(trial.candidate, trial.result);
+  }
 
   // 4. The final round: the fastest few and the default timed again,
   //    interleaved, within what is left of the time budget.
@@ -330,8 +331,7 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
   tuning.confirmationTrials = confirmation.trials;
   for (auto [finalist, trial] :
        llvm::zip_equal(confirmation.finalists, confirmation.results))
-    if (!trial.ok())
-      addFailure(result.trials[finalist].candidate, trial);
+    addFailure(result.trials[finalist].candidate, trial);
   tuning.wallSeconds = clock.now() - start;
   if (!confirmation.best) {
     tuning.error = result.best ? "every finalist failed when timed again "

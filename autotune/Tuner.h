@@ -115,7 +115,7 @@ struct KernelTuning {
   int64_t trials = 0;
   int64_t spaceSize = 0, legalCandidates = 0;
   std::vector<FailedCandidate> failures;
-  /// Candidates timed twice because their first spread was wide.
+  /// Search trials timed twice because their first spread was wide.
   int64_t remeasured = 0;
   /// Trials of the final round (confirmBest), beyond `trials`.
   int64_t confirmationTrials = 0;
