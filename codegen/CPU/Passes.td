@@ -321,11 +321,16 @@ def PrefetchAccumulatorsPass
     value of a loop (an accumulator the k loop keeps in registers) gets
     write prefetches of every cache line of the tile it would read at the
     next iteration of its enclosing loop (the last iteration prefetches its
-    own). Other kernels are left alone.
+    own), spread evenly over the iterations of the loop that accumulates
+    into it: ceil(lines / iterations) per iteration, none once all are
+    issued; all before that loop when its trip count is not static. Other
+    kernels are left alone.
   }];
   let dependentDialects = [
+    "::mlir::affine::AffineDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
   ];
 }
 

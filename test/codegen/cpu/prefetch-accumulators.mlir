@@ -1,20 +1,26 @@
 // RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-prefetch-accumulators))' --split-input-file | FileCheck %s
 
 // An 8 x 32 accumulator read from the result in place, in a loop over row
-// groups of 8: before reading its own, each micro kernel prefetches for
-// writing the two cache lines of each of the next group's 8 rows (the last
-// group its own: min(r + 8, 56)).
+// groups of 8: each micro kernel prefetches for writing the 16 cache lines
+// of the next group's tile (the two lines of each of its 8 rows; the last
+// group its own: min(r + 8, 56)), one line per iteration of its k loop.
+// CHECK-DAG: #[[$ADD:.+]] = affine_map<(d0, d1) -> (d0 + d1)>
+// CHECK-DAG: #[[$LINE_COL:.+]] = affine_map<(d0, d1) -> (d0 + d1 * 16)>
 // CHECK-LABEL: func.func @next_row_group
 // CHECK: scf.for %[[R:.+]] = %c0 to %c64 step %c8
 // CHECK: %[[STEP:.+]] = arith.addi %[[R]], %c8
 // CHECK: %[[LAST:.+]] = arith.subi %c64, %c8
 // CHECK: %[[NEXT:.+]] = arith.minsi %[[STEP]], %[[LAST]]
-// CHECK: memref.prefetch %arg0[%[[NEXT]], %c0], write, locality<3>, data
-// CHECK: %[[COL:.+]] = arith.addi %c0, %c16
-// CHECK: memref.prefetch %arg0[%[[NEXT]], %[[COL]]], write, locality<3>, data
-// CHECK-COUNT-14: memref.prefetch
 // CHECK-NOT: memref.prefetch
-// CHECK: vector.transfer_read %arg0[%[[R]], %c0]
+// CHECK: %[[ACC:.+]] = vector.transfer_read %arg0[%[[R]], %c0]
+// CHECK: scf.for %[[K:.+]] = %c0 to %c16 step %c1 iter_args(%{{.+}} = %[[ACC]])
+// CHECK: %[[LINE:.+]] = affine.apply #{{.+}}(%[[K]])
+// CHECK: %[[POS:.+]]:2 = affine.delinearize_index %[[LINE]] into (8, 2)
+// CHECK: %[[ROW:.+]] = affine.apply #[[$ADD]](%[[NEXT]], %[[POS]]#0)
+// CHECK: %[[COL:.+]] = affine.apply #[[$LINE_COL]](%c0, %[[POS]]#1)
+// CHECK: memref.prefetch %arg0[%[[ROW]], %[[COL]]], write, locality<3>, data
+// CHECK-NOT: memref.prefetch
+// CHECK: arith.addf
 func.func @next_row_group(%C: memref<64x32xf32>, %A: memref<64x16xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -41,10 +47,12 @@ func.func @next_row_group(%C: memref<64x32xf32>, %A: memref<64x16xf32>) attribut
 // CHECK: scf.for %[[G:.+]] = %c0 to %c4 step %c1
 // CHECK: %[[NEXT:.+]] = arith.minsi
 // CHECK: %[[ROW:.+]] = affine.apply #{{.+}}(%[[NEXT]])[%arg2]
-// CHECK: memref.prefetch %{{.+}}[%[[ROW]], %c0, %c0, %c0], write
-// CHECK-COUNT-15: memref.prefetch
+// CHECK: scf.for
+// CHECK: %[[POS:.+]]:2 = affine.delinearize_index %{{.+}} into (8, 2)
+// CHECK: %[[LINE_ROW:.+]] = affine.apply #{{.+}}(%c0, %[[POS]]#0)
+// CHECK: memref.prefetch %{{.+}}[%[[ROW]], %[[LINE_ROW]], %c0, %{{.+}}], write
 // CHECK-NOT: memref.prefetch
-// CHECK: vector.transfer_read
+// CHECK: arith.addf
 func.func @computed_row_of_view(%C: memref<64x32xf32>, %A: memref<64x16xf32>, %base: index) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 32>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -60,6 +68,96 @@ func.func @computed_row_of_view(%C: memref<64x32xf32>, %A: memref<64x16xf32>, %b
       scf.yield %next : vector<8x32xf32>
     }
     vector.transfer_write %sum, %view[%row, %c0, %c0, %c0] {in_bounds = [true, true], permutation_map = affine_map<(d0, d1, d2, d3) -> (d1, d3)>} : vector<8x32xf32>, memref<8x8x1x32xf32>
+  }
+  return
+}
+
+// -----
+
+// A k loop of 8 iterations prefetches two of the 16 lines per iteration.
+// CHECK-DAG: #[[$TWICE:.+]] = affine_map<(d0) -> (d0 * 2)>
+// CHECK-DAG: #[[$TWICE_PLUS_ONE:.+]] = affine_map<(d0) -> (d0 * 2 + 1)>
+// CHECK-LABEL: func.func @two_lines_per_iteration
+// CHECK: scf.for %[[K:.+]] = %c0 to %c8 step %c1
+// CHECK: %[[FIRST:.+]] = affine.apply #[[$TWICE]](%[[K]])
+// CHECK: affine.delinearize_index %[[FIRST]] into (8, 2)
+// CHECK: memref.prefetch
+// CHECK: %[[SECOND:.+]] = affine.apply #[[$TWICE_PLUS_ONE]](%[[K]])
+// CHECK: affine.delinearize_index %[[SECOND]] into (8, 2)
+// CHECK: memref.prefetch
+// CHECK-NOT: memref.prefetch
+// CHECK: arith.addf
+func.func @two_lines_per_iteration(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  scf.for %r = %c0 to %c64 step %c8 {
+    %acc = vector.transfer_read %C[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %c8 step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+  }
+  return
+}
+
+// -----
+
+// A k loop of 32 iterations (from 4, step 2) prefetches line (k - 4) / 2 in
+// its first 16 iterations and nothing after.
+// CHECK-DAG: #[[$ITERATION:.+]] = affine_map<(d0) -> (d0 floordiv 2 - 2)>
+// CHECK-LABEL: func.func @more_iterations_than_lines
+// CHECK: scf.for %[[K:.+]] = %c4 to %c68 step %c2
+// CHECK: %[[LINE:.+]] = affine.apply #[[$ITERATION]](%[[K]])
+// CHECK: %[[IN_RANGE:.+]] = arith.cmpi ult, %[[LINE]], %c16
+// CHECK: scf.if %[[IN_RANGE]] {
+// CHECK-NEXT: affine.delinearize_index %[[LINE]] into (8, 2)
+// CHECK: memref.prefetch
+// CHECK-NOT: memref.prefetch
+// CHECK: arith.addf
+func.func @more_iterations_than_lines(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %c4 = arith.constant 4 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %c68 = arith.constant 68 : index
+  %pad = ub.poison : f32
+  scf.for %r = %c0 to %c64 step %c8 {
+    %acc = vector.transfer_read %C[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c4 to %c68 step %c2 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+  }
+  return
+}
+
+// -----
+
+// A k loop without a static trip count: all 16 lines before it.
+// CHECK-LABEL: func.func @dynamic_k_loop
+// CHECK: scf.for
+// CHECK-COUNT-16: memref.prefetch
+// CHECK-NOT: memref.prefetch
+// CHECK: scf.for %{{.+}} = %c0 to %arg1 step %c1
+func.func @dynamic_k_loop(%C: memref<64x32xf32>, %depth: index) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  scf.for %r = %c0 to %c64 step %c8 {
+    %acc = vector.transfer_read %C[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %depth step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
   }
   return
 }
