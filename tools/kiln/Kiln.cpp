@@ -606,17 +606,20 @@ static std::unique_ptr<TuningDatabase> openDatabase() {
   return database;
 }
 
-/// The database `kiln compile` and `kiln run` take their configs from: null
-/// with --no-db, and when the default one was never created (nothing was
-/// tuned yet). A --db file must exist: a mistyped name would otherwise give
-/// untuned code silently. Errors are already reported when this fails.
-static FailureOr<std::unique_ptr<TuningDatabase>> openCompileDatabase() {
+/// The database `kiln compile`, `kiln run` and `kiln bench` take their
+/// configs from: null with --no-db, and when the default one was never
+/// created (nothing was tuned yet). A --db file must exist: a mistyped name
+/// would otherwise give untuned code silently; the error ends with
+/// `untunedHint`, how the command goes without one. Errors are already
+/// reported when this fails.
+static FailureOr<std::unique_ptr<TuningDatabase>>
+openCompileDatabase(StringRef untunedHint = "--no-db compiles without") {
   if (noDatabase)
     return std::unique_ptr<TuningDatabase>();
   std::string path = getDatabasePath();
   if (!databaseOption.empty() && !llvm::sys::fs::exists(path)) {
     (void)fail("no tuning database '" + path + "' (kiln tune --db " + path +
-               " creates one; --no-db compiles without)");
+               " creates one; " + untunedHint.str() + ")");
     return failure();
   }
   if (path.empty() || !llvm::sys::fs::exists(path))
@@ -1943,7 +1946,8 @@ static int runBench(const char *argv0) {
   std::unique_ptr<TuningDatabase> database;
   int64_t lookups = 0, tunedKernels = 0;
   if (!databaseOption.empty()) {
-    FailureOr<std::unique_ptr<TuningDatabase>> opened = openCompileDatabase();
+    FailureOr<std::unique_ptr<TuningDatabase>> opened = openCompileDatabase(
+        "without --db the suites measure the default configs");
     if (failed(opened))
       return 1;
     database = std::move(*opened);
