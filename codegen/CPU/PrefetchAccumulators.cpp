@@ -112,18 +112,20 @@ getNextIndices(RewriterBase &rewriter, vector::TransferReadOp read,
   return indices;
 }
 
-/// The cache lines of the accumulator tile that `read` reads, numbered
-/// along the vector's outer dimensions and then along its innermost one,
-/// which must be contiguous in memory (stride 1) for a line to hold
-/// consecutive elements.
+/// The cache lines of an accumulator tile, numbered along the vector's
+/// outer dimensions and then along its innermost one.
 struct AccumulatorLines {
   /// The vector's outer dimensions, then the lines of its innermost one.
   SmallVector<int64_t> basis;
   /// Elements per line.
   int64_t lineElements = 0;
+  /// Lines in the whole tile: the product of `basis`.
   int64_t count = 0;
 };
 
+/// The cache lines of the accumulator tile that `read` reads; none when the
+/// vector's innermost dimension is not contiguous in memory (stride 1), as
+/// a line must hold consecutive elements.
 static std::optional<AccumulatorLines>
 getAccumulatorLines(vector::TransferReadOp read) {
   auto type = cast<MemRefType>(read.getBase().getType());
