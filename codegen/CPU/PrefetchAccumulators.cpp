@@ -4,11 +4,12 @@
 //
 // A micro kernel that accumulates into the kernel's result in place (see
 // `m_block`) reads its accumulator rows from wherever the last k block left
-// them: a whole result tile ago, in L3 or memory. The hardware prefetchers
-// do not follow rows a result row apart, so each micro kernel prefetches
-// the accumulator rows of the next one (the next iteration of the loop
-// around it) for writing, a cache line or two per iteration of its own k
-// loop. Measured with bench/structure (2048^3, one thread): the GotoBLAS
+// them, a whole result tile ago, in L3 or memory, and writes them back (the
+// first k block's micro kernels only write theirs). The hardware
+// prefetchers do not follow rows a result row apart, so each micro kernel
+// prefetches the accumulator rows of the next one (the next iteration of
+// the loop around it) for writing, a cache line or two per iteration of its
+// own k loop. Measured with bench/structure (2048^3, one thread): the GotoBLAS
 // structure runs at 0.95 of Kiln's 256 x 256 tiles without this prefetch,
 // 1.12-1.14 with it; issuing the lines one per k iteration rather than all
 // 16 before the k loop gained another 2-9% (session 11; a burst of 16
@@ -56,30 +57,29 @@ static bool isArgumentView(Value buffer) {
   return isa<BlockArgument>(buffer);
 }
 
-/// The accumulator reads of `function`: a transfer read of a view of a
-/// kernel argument that is the initial value of a loop (a k loop whose
-/// iterations accumulate into it), inside a loop of its own.
-static SmallVector<vector::TransferReadOp>
+/// The accumulator writes of `function`: a transfer write of the result of
+/// a loop (a k loop whose iterations accumulate into it) to a view of a
+/// kernel argument, inside a loop of its own. The k loop starts from a read
+/// of the same tile or, in the first k block, from a constant.
+static SmallVector<vector::TransferWriteOp>
 getInPlaceAccumulators(func::FuncOp function) {
-  SmallVector<vector::TransferReadOp> reads;
-  function.walk([&](vector::TransferReadOp read) {
-    bool feedsLoop = llvm::any_of(read->getUsers(), [](Operation *user) {
-      return isa<scf::ForOp>(user);
-    });
-    if (feedsLoop && isArgumentView(read.getBase()) &&
-        read->getParentOfType<scf::ForOp>())
-      reads.push_back(read);
+  SmallVector<vector::TransferWriteOp> writes;
+  function.walk([&](vector::TransferWriteOp write) {
+    if (write.getVector().getDefiningOp<scf::ForOp>() &&
+        isArgumentView(write.getBase()) &&
+        write->getParentOfType<scf::ForOp>())
+      writes.push_back(write);
   });
-  return reads;
+  return writes;
 }
 
-/// The indices of `read` for the next iteration of `loop`: those computed
+/// The indices of `write` for the next iteration of `loop`: those computed
 /// inside the loop from its induction variable are computed again from
 /// min(iv + step, ub - step), the last iteration's own for the last one.
 static FailureOr<SmallVector<Value>>
-getNextIndices(RewriterBase &rewriter, vector::TransferReadOp read,
+getNextIndices(RewriterBase &rewriter, vector::TransferWriteOp write,
                scf::ForOp loop) {
-  Location loc = read.getLoc();
+  Location loc = write.getLoc();
   Value iv = loop.getInductionVar();
   Value stepped =
       arith::AddIOp::create(rewriter, loc, iv, loop.getStep()).getResult();
@@ -89,7 +89,7 @@ getNextIndices(RewriterBase &rewriter, vector::TransferReadOp read,
   IRMapping next;
   next.map(iv, arith::MinSIOp::create(rewriter, loc, stepped, last).getResult());
   SmallVector<Value> indices;
-  for (Value index : read.getIndices()) {
+  for (Value index : write.getIndices()) {
     Operation *def = index.getDefiningOp();
     if (index == iv) {
       indices.push_back(next.lookup(iv));
@@ -123,21 +123,21 @@ struct AccumulatorLines {
   int64_t count = 0;
 };
 
-/// The cache lines of the accumulator tile that `read` reads; none when the
-/// vector's innermost dimension is not contiguous in memory (stride 1), as
-/// a line must hold consecutive elements.
+/// The cache lines of the accumulator tile that `write` writes; none when
+/// the vector's innermost dimension is not contiguous in memory (stride 1),
+/// as a line must hold consecutive elements.
 static std::optional<AccumulatorLines>
-getAccumulatorLines(vector::TransferReadOp read) {
-  auto type = cast<MemRefType>(read.getBase().getType());
+getAccumulatorLines(vector::TransferWriteOp write) {
+  auto type = cast<MemRefType>(write.getBase().getType());
   auto innermost =
-      dyn_cast<AffineDimExpr>(read.getPermutationMap().getResults().back());
+      dyn_cast<AffineDimExpr>(write.getPermutationMap().getResults().back());
   int64_t elementBytes = type.getElementTypeBitWidth() / 8;
   if (!innermost || elementBytes == 0 || !type.isLastDimUnitStride() ||
       innermost.getPosition() != static_cast<unsigned>(type.getRank() - 1))
     return std::nullopt;
   AccumulatorLines lines;
   lines.lineElements = std::max<int64_t>(1, kCacheLineBytes / elementBytes);
-  ArrayRef<int64_t> shape = read.getVectorType().getShape();
+  ArrayRef<int64_t> shape = write.getVectorType().getShape();
   lines.basis.assign(shape.begin(), shape.end());
   lines.basis.back() = llvm::divideCeil(shape.back(), lines.lineElements);
   lines.count = 1;
@@ -147,13 +147,13 @@ getAccumulatorLines(vector::TransferReadOp read) {
 }
 
 /// Prefetches for writing line `line` (an index value) of the accumulator
-/// tile of `read` that starts at `base`.
+/// tile of `write` that starts at `base`.
 static void prefetchLine(RewriterBase &rewriter, Location loc,
-                         vector::TransferReadOp read, ArrayRef<Value> base,
+                         vector::TransferWriteOp write, ArrayRef<Value> base,
                          const AccumulatorLines &lines, Value line) {
   auto position = affine::AffineDelinearizeIndexOp::create(
       rewriter, loc, line, lines.basis, /*hasOuterBound=*/true);
-  AffineMap map = read.getPermutationMap();
+  AffineMap map = write.getPermutationMap();
   SmallVector<Value> indices(base);
   int64_t rank = static_cast<int64_t>(lines.basis.size());
   for (int64_t dim = 0; dim < rank; ++dim) {
@@ -171,36 +171,28 @@ static void prefetchLine(RewriterBase &rewriter, Location loc,
                 ValueRange{index, position.getResult(dim)})
                 .getResult();
   }
-  memref::PrefetchOp::create(rewriter, loc, read.getBase(), indices,
+  memref::PrefetchOp::create(rewriter, loc, write.getBase(), indices,
                              /*isWrite=*/true, /*localityHint=*/3,
                              /*isDataCache=*/true);
 }
 
-/// The loop that accumulates into the value of `read` (its initial value).
-static scf::ForOp getAccumulatingLoop(vector::TransferReadOp read) {
-  for (Operation *user : read->getUsers())
-    if (auto loop = dyn_cast<scf::ForOp>(user))
-      if (llvm::is_contained(loop.getInitArgs(), read.getResult()))
-        return loop;
-  return nullptr;
-}
-
 /// Prefetches for writing every cache line of the accumulator tile that
-/// `read` would read at the next iteration of its loop, spread over the
-/// iterations of the loop that accumulates into it (all of them before
-/// that loop when its trip count is not static).
-static void prefetchNext(RewriterBase &rewriter, vector::TransferReadOp read) {
-  auto loop = read->getParentOfType<scf::ForOp>();
-  scf::ForOp kLoop = getAccumulatingLoop(read);
-  std::optional<AccumulatorLines> lines = getAccumulatorLines(read);
-  if (!kLoop || !lines)
+/// `write` would write at the next iteration of its loop, spread over the
+/// iterations of the loop that accumulates it (all of them before that loop
+/// when its trip count is not static).
+static void prefetchNext(RewriterBase &rewriter,
+                         vector::TransferWriteOp write) {
+  auto loop = write->getParentOfType<scf::ForOp>();
+  auto kLoop = write.getVector().getDefiningOp<scf::ForOp>();
+  std::optional<AccumulatorLines> lines = getAccumulatorLines(write);
+  if (!lines)
     return;
-  rewriter.setInsertionPoint(read);
-  FailureOr<SmallVector<Value>> base = getNextIndices(rewriter, read, loop);
+  rewriter.setInsertionPoint(kLoop);
+  FailureOr<SmallVector<Value>> base = getNextIndices(rewriter, write, loop);
   if (failed(base))
     return;
 
-  Location loc = read.getLoc();
+  Location loc = write.getLoc();
   std::optional<APInt> tripCount = kLoop.getStaticTripCount();
   std::optional<int64_t> lowerBound =
       getConstantIntValue(kLoop.getLowerBound());
@@ -208,7 +200,7 @@ static void prefetchNext(RewriterBase &rewriter, vector::TransferReadOp read) {
   if (!tripCount || tripCount->isZero() || !lowerBound || !step) {
     // No static iterations to spread over: all lines before the loop.
     for (int64_t line = 0; line < lines->count; ++line)
-      prefetchLine(rewriter, loc, read, *base, *lines,
+      prefetchLine(rewriter, loc, write, *base, *lines,
                    arith::ConstantIndexOp::create(rewriter, loc, line));
     return;
   }
@@ -226,7 +218,7 @@ static void prefetchNext(RewriterBase &rewriter, vector::TransferReadOp read) {
             ValueRange{kLoop.getInductionVar()})
             .getResult();
     if (iterations * perIteration <= lines->count) {
-      prefetchLine(rewriter, loc, read, *base, *lines, line);
+      prefetchLine(rewriter, loc, write, *base, *lines, line);
       continue;
     }
     // More iterations than lines: the later iterations prefetch nothing.
@@ -236,7 +228,7 @@ static void prefetchNext(RewriterBase &rewriter, vector::TransferReadOp read) {
     auto guard = scf::IfOp::create(rewriter, loc, inRange);
     OpBuilder::InsertionGuard insideGuard(rewriter);
     rewriter.setInsertionPointToStart(guard.thenBlock());
-    prefetchLine(rewriter, loc, read, *base, *lines, line);
+    prefetchLine(rewriter, loc, write, *base, *lines, line);
   }
 }
 
@@ -262,6 +254,6 @@ void PrefetchAccumulatorsPass::runOnOperation() {
   if (config->getMBlock() == 0)
     return;
   IRRewriter rewriter(&getContext());
-  for (vector::TransferReadOp read : getInPlaceAccumulators(function))
-    prefetchNext(rewriter, read);
+  for (vector::TransferWriteOp write : getInPlaceAccumulators(function))
+    prefetchNext(rewriter, write);
 }

@@ -51,6 +51,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/ValueBoundsOpInterface.h"
 #include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -70,6 +71,15 @@ using namespace kiln::cpu;
 
 /// The most elements a vectorized op may span: a micro tile of 8 x 64 x 2.
 static constexpr int64_t kMaxVectorElements = 1024;
+
+/// Marks a contraction, between steps 0b and 1 of this pass only, whose
+/// accumulator operand is not read: it accumulates from this value (a
+/// constant of the element type) instead. Step 1 gives each of its micro
+/// tiles a fill of that value (tiles of the parallel loops keep the mark,
+/// as their accumulators are disjoint; the k block loop peels its first
+/// iteration, the only one that keeps it).
+static constexpr llvm::StringLiteral kAccumulateFromAttrName =
+    "kiln.accumulate_from";
 
 /// Tiles `op` by `tileSizes` (one per loop, 0 = untiled) with scf.for and
 /// replaces it; returns the loops, outermost first.
@@ -217,8 +227,9 @@ getKBlockLoop(linalg::LinalgOp op, const linalg::ContractionDimensions &dims,
 }
 
 /// Tiles loop `loop` of `op` by `size` with scf.for and fuses into the loop
-/// the packs of its operands that `fuse` accepts (never the accumulator).
-static LogicalResult
+/// the packs of its operands that `fuse` accepts (never the accumulator);
+/// returns the new loop.
+static FailureOr<scf::ForOp>
 tileLoopAndFusePacks(RewriterBase &rewriter, linalg::LinalgOp op,
                      unsigned loop, int64_t size,
                      llvm::function_ref<bool(linalg::PackOp)> fuse) {
@@ -242,11 +253,11 @@ tileLoopAndFusePacks(RewriterBase &rewriter, linalg::LinalgOp op,
   FailureOr<scf::SCFTileAndFuseResult> tiled =
       scf::tileConsumerAndFuseProducersUsingSCF(
           rewriter, cast<TilingInterface>(op.getOperation()), options);
-  if (failed(tiled))
+  if (failed(tiled) || tiled->loops.size() != 1)
     return failure();
   for (auto [original, replacement] : tiled->replacements)
     rewriter.replaceAllUsesWith(original, replacement);
-  return success();
+  return cast<scf::ForOp>(tiled->loops.front().getOperation());
 }
 
 /// Step 0a: tiles the k loop of a contraction by `kBlock` and fuses the
@@ -254,7 +265,9 @@ tileLoopAndFusePacks(RewriterBase &rewriter, linalg::LinalgOp op,
 /// panels it reads, right before reading them: the packed block stays in
 /// L2 (a pack of the whole depth of a tile does not, and the micro kernels
 /// then read it back from memory). A contraction no deeper than a block is
-/// left alone.
+/// left alone. A contraction that accumulates from a value
+/// (kAccumulateFromAttrName) does so in the first k block only: that block
+/// is peeled off the loop, and the others accumulate into its result.
 static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
                                 const linalg::ContractionDimensions &dims,
                                 int64_t kBlock) {
@@ -265,10 +278,21 @@ static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
   // Only the operand packs move into the loop; the accumulator's fill stays
   // outside, as the loop's initial value. A padded pack (partial panels)
   // stays outside too: its tiles inside a k block do not decompose.
-  if (failed(tileLoopAndFusePacks(
-          rewriter, op, blockLoop, blockSize,
-          [](linalg::PackOp pack) { return !pack.getPaddingValue(); })))
+  bool accumulatesFromValue = op->hasAttr(kAccumulateFromAttrName);
+  FailureOr<scf::ForOp> loop = tileLoopAndFusePacks(
+      rewriter, op, blockLoop, blockSize,
+      [](linalg::PackOp pack) { return !pack.getPaddingValue(); });
+  if (failed(loop))
     return op.emitError("failed to tile a contraction by its k block");
+  if (!accumulatesFromValue)
+    return success();
+  scf::ForOp first;
+  if (failed(scf::peelForLoopFirstIteration(rewriter, *loop, first)))
+    return op.emitError("failed to peel the first k block of a contraction");
+  if (first != *loop)
+    loop->walk([](linalg::LinalgOp inner) {
+      inner->removeAttr(kAccumulateFromAttrName);
+    });
   return success();
 }
 
@@ -276,9 +300,13 @@ static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
 /// a view of the tile's result: instead of a zero-filled buffer in the
 /// packed layout, unpacked into the result after the k loop, the result
 /// itself is viewed as [m / m0, m0, n / n0, n0] (or [m, n / n0, n0] with only
-/// the rhs packed), zero-filled in place and accumulated into by the micro
-/// kernels. A result whose panels do not divide it, or that does not start
-/// from a fill, keeps its packed buffer.
+/// the rhs packed) and accumulated into by the micro kernels. A constant
+/// fill is not written over the whole view first: the contraction is marked
+/// to accumulate from the constant (kAccumulateFromAttrName), so the micro
+/// kernels of the first k block start from it and write their tiles without
+/// reading them (at 2048^3 that saves a pass over the 16 MiB result and the
+/// first block's reads of it). A result whose panels do not divide it, or
+/// that does not start from a fill, keeps its packed buffer.
 static LogicalResult accumulateInPlace(RewriterBase &rewriter,
                                        linalg::GenericOp op) {
   if (op.getNumDpsInits() != 1 || !op->getResult(0).hasOneUse())
@@ -321,8 +349,11 @@ static LogicalResult accumulateInPlace(RewriterBase &rewriter,
   auto expandedType = RankedTensorType::get(shape, resultType.getElementType());
   Value view = tensor::ExpandShapeOp::create(rewriter, loc, expandedType,
                                              unpack.getDest(), groups);
-  Value zeroed =
-      linalg::FillOp::create(rewriter, loc, fill.getInputs(), view).result();
+  Attribute fillValue;
+  Value init = view;
+  if (!matchPattern(fill.getInputs()[0], m_Constant(&fillValue)))
+    init =
+        linalg::FillOp::create(rewriter, loc, fill.getInputs(), view).result();
   AffineMap packedMap = op.getIndexingMapsArray().back();
   SmallVector<AffineExpr> results;
   for (int64_t dim : packedDims)
@@ -331,7 +362,9 @@ static LogicalResult accumulateInPlace(RewriterBase &rewriter,
   maps.back() = AffineMap::get(packedMap.getNumDims(), 0, results,
                                op.getContext());
   auto inPlace = cast<linalg::GenericOp>(rewriter.clone(*op));
-  inPlace.getDpsInitsMutable()[0].assign(zeroed);
+  inPlace.getDpsInitsMutable()[0].assign(init);
+  if (fillValue)
+    inPlace->setAttr(kAccumulateFromAttrName, fillValue);
   inPlace->getResult(0).setType(expandedType);
   inPlace.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
   rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
@@ -374,9 +407,46 @@ static LogicalResult tileMBlock(RewriterBase &rewriter, linalg::LinalgOp op,
   return success();
 }
 
+/// Gives `op`, a micro tile of a contraction that accumulates from a value
+/// (kAccumulateFromAttrName), an accumulator filled with that value. A
+/// static accumulator is filled without its unit dimensions, in the shape
+/// that step 2b leaves the micro tile's own: its vector read, hoisted before
+/// the k loops (step 4), then folds into the constant, and its vector write
+/// after them replaces the fill's (canonicalization), so the result is
+/// written once and never read.
+static void fillAccumulator(RewriterBase &rewriter, linalg::LinalgOp op) {
+  auto value = op->getAttrOfType<TypedAttr>(kAccumulateFromAttrName);
+  if (!value)
+    return;
+  op->removeAttr(kAccumulateFromAttrName);
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value constant = arith::ConstantOp::create(rewriter, loc, value);
+  OpOperand &init = op.getDpsInitsMutable()[0];
+  auto type = cast<RankedTensorType>(init.get().getType());
+  Value filled;
+  if (type.hasStaticShape()) {
+    SmallVector<int64_t> shape;
+    llvm::copy_if(type.getShape(), std::back_inserter(shape),
+                  [](int64_t size) { return size != 1; });
+    Value slice = tensor::createCanonicalRankReducingExtractSliceOp(
+        rewriter, loc, init.get(), type.clone(shape));
+    Value filledSlice =
+        linalg::FillOp::create(rewriter, loc, constant, slice).result();
+    filled = tensor::createCanonicalRankReducingInsertSliceOp(
+        rewriter, loc, filledSlice, init.get());
+  } else {
+    filled =
+        linalg::FillOp::create(rewriter, loc, constant, init.get()).result();
+  }
+  rewriter.modifyOpInPlace(op, [&] { init.assign(filled); });
+}
+
 /// Step 1: tiles a contraction (inside its k block) by the micro tile with
-/// the n loops outermost, peels the m and n loops, and tiles the partial
-/// micro tiles into rows of `lanes`.
+/// the n loops outermost, peels the m and n loops, then tiles the k loops of
+/// each micro tile, the partial micro tiles into rows of `lanes`. Between
+/// the two, the micro tiles of a contraction that accumulates from a value
+/// get their accumulators filled with it.
 static LogicalResult tileContraction(RewriterBase &rewriter,
                                      linalg::LinalgOp op,
                                      const linalg::ContractionDimensions &dims,
@@ -384,23 +454,28 @@ static LogicalResult tileContraction(RewriterBase &rewriter,
                                      int64_t lanes) {
   unsigned mLoop = dims.m.back(), nLoop = dims.n.back(), kLoop = dims.k.back();
 
-  // Every batch loop and every m, n, k loop but the innermost one goes by 1,
-  // the n loops first.
+  // Every batch loop and every m and n loop but the innermost one goes by 1,
+  // the n loops first; the k loops stay whole.
   SmallVector<int64_t> tiles(op.getNumLoops(), 1);
+  for (unsigned loop : dims.k)
+    tiles[loop] = 0;
   tiles[mLoop] = microTile[0];
   tiles[nLoop] = microTile[1];
-  tiles[kLoop] = microTile[2];
   SmallVector<int64_t> interchange(dims.n.begin(), dims.n.end());
   for (int64_t loop : llvm::seq<int64_t>(0, op.getNumLoops()))
     if (!llvm::is_contained(dims.n, loop))
       interchange.push_back(loop);
   FailureOr<SmallVector<scf::ForOp>> ordered = tileWithFor(
       rewriter, cast<TilingInterface>(op.getOperation()), tiles, interchange);
-  if (failed(ordered))
+  if (failed(ordered) || ordered->empty())
     return op.emitError("failed to tile a contraction by its micro tile");
-  SmallVector<scf::ForOp> loops(ordered->size());
-  for (auto [position, loop] : llvm::enumerate(interchange))
-    loops[loop] = (*ordered)[position];
+  // The tiled loops, in the interchanged order.
+  DenseMap<int64_t, scf::ForOp> loops;
+  for (auto [loop, forOp] :
+       llvm::zip(llvm::make_filter_range(
+                     interchange, [&](int64_t loop) { return tiles[loop]; }),
+                 *ordered))
+    loops[loop] = forOp;
 
   // Peel n, then m inside the full n iterations. A loop whose extent is a
   // multiple of its step has nothing to peel.
@@ -413,17 +488,36 @@ static LogicalResult tileContraction(RewriterBase &rewriter,
                                                   partial)))
     partials.push_back(partial);
 
-  // Partial micro tiles go by rows of `lanes`.
-  SmallVector<linalg::LinalgOp> remainders;
+  SmallVector<linalg::LinalgOp> microTiles;
+  llvm::SmallPtrSet<Operation *, 4> remainders;
+  auto collect = [&](scf::ForOp loop, bool isRemainder) {
+    loop.walk([&](linalg::LinalgOp inner) {
+      if (!isRemainder && remainders.contains(inner))
+        return;
+      microTiles.push_back(inner);
+      if (isRemainder)
+        remainders.insert(inner);
+    });
+  };
   for (scf::ForOp loop : partials)
-    loop.walk([&](linalg::LinalgOp inner) { remainders.push_back(inner); });
-  for (linalg::LinalgOp inner : remainders) {
-    SmallVector<int64_t> rowTiles(inner.getNumLoops(), 1);
-    rowTiles[nLoop] = lanes;
-    rowTiles[kLoop] = microTile[2];
-    if (failed(tileWithFor(
-            rewriter, cast<TilingInterface>(inner.getOperation()), rowTiles)))
-      return inner.emitError("failed to tile a partial micro tile");
+    collect(loop, /*isRemainder=*/true);
+  collect(ordered->front(), /*isRemainder=*/false);
+
+  // The k loops: full micro tiles by the micro tile's k (the outer k loops
+  // by 1), partial ones into rows of `lanes` as well.
+  for (linalg::LinalgOp inner : microTiles) {
+    fillAccumulator(rewriter, inner);
+    bool isRemainder = remainders.contains(inner);
+    SmallVector<int64_t> innerTiles(inner.getNumLoops(), isRemainder ? 1 : 0);
+    for (unsigned loop : dims.k)
+      innerTiles[loop] = 1;
+    innerTiles[kLoop] = microTile[2];
+    if (isRemainder)
+      innerTiles[nLoop] = lanes;
+    if (failed(tileWithFor(rewriter,
+                           cast<TilingInterface>(inner.getOperation()),
+                           innerTiles)))
+      return inner.emitError("failed to tile a micro tile's k loops");
   }
   return success();
 }

@@ -8,11 +8,11 @@
 // CHECK-DAG: #[[$LINE_COL:.+]] = affine_map<(d0, d1) -> (d0 + d1 * 16)>
 // CHECK-LABEL: func.func @next_row_group
 // CHECK: scf.for %[[R:.+]] = %c0 to %c64 step %c8
+// CHECK: %[[ACC:.+]] = vector.transfer_read %arg0[%[[R]], %c0]
 // CHECK: %[[STEP:.+]] = arith.addi %[[R]], %c8
 // CHECK: %[[LAST:.+]] = arith.subi %c64, %c8
 // CHECK: %[[NEXT:.+]] = arith.minsi %[[STEP]], %[[LAST]]
 // CHECK-NOT: memref.prefetch
-// CHECK: %[[ACC:.+]] = vector.transfer_read %arg0[%[[R]], %c0]
 // CHECK: scf.for %[[K:.+]] = %c0 to %c16 step %c1 iter_args(%{{.+}} = %[[ACC]])
 // CHECK: %[[LINE:.+]] = affine.apply #{{.+}}(%[[K]])
 // CHECK: %[[POS:.+]]:2 = affine.delinearize_index %[[LINE]] into (8, 2)
@@ -31,6 +31,36 @@ func.func @next_row_group(%C: memref<64x32xf32>, %A: memref<64x16xf32>) attribut
   scf.for %r = %c0 to %c64 step %c8 {
     %acc = vector.transfer_read %C[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
     %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+      %next = arith.addf %a, %a : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+  }
+  return
+}
+
+// -----
+
+// The first k block's micro kernels start from zeros and only write their
+// tiles: they prefetch the next tile's lines all the same.
+// CHECK-LABEL: func.func @write_only_accumulator
+// CHECK: scf.for %[[R:.+]] = %c0 to %c64 step %c8
+// CHECK: %[[NEXT:.+]] = arith.minsi
+// CHECK: scf.for %[[K:.+]] = %c0 to %c16 step %c1 iter_args(%{{.+}} = %cst)
+// CHECK: %[[POS:.+]]:2 = affine.delinearize_index %{{.+}} into (8, 2)
+// CHECK: %[[ROW:.+]] = affine.apply #{{.+}}(%[[NEXT]], %[[POS]]#0)
+// CHECK: memref.prefetch %arg0[%[[ROW]], %{{.+}}], write, locality<3>, data
+// CHECK-NOT: memref.prefetch
+// CHECK: arith.addf
+func.func @write_only_accumulator(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  scf.for %r = %c0 to %c64 step %c8 {
+    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
       %next = arith.addf %a, %a : vector<8x32xf32>
       scf.yield %next : vector<8x32xf32>
     }

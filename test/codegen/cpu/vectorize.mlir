@@ -1,5 +1,6 @@
 // RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-vectorize))' --split-input-file | FileCheck %s
 // RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-vectorize{vectorize-contractions=false}))' --split-input-file | FileCheck %s --check-prefix=SCALAR
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-vectorize),canonicalize)' --split-input-file | FileCheck %s --check-prefix=INPLACE
 
 // A 16x40 matmul with micro tile [8, 32, 1]: two full 8x32 micro tiles along
 // m (no mask, one vector.contract per k), then the 8 leftover columns by rows
@@ -63,9 +64,9 @@ func.func @elementwise(%A: memref<4x20xf32>, %R: memref<4x20xf32>) attributes {k
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %[[C32:.+]] iter_args
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %[[C8:.+]] iter_args
 // CHECK: %[[ACC:.+]] = vector.transfer_read {{.+}} : tensor<8x32xf32>, vector<8x32xf32>
-// CHECK: %[[K:.+]]:3 = scf.for {{.+}} -> (tensor<16x64xf32>, tensor<8x32xf32>, vector<8x32xf32>)
+// CHECK: %[[K:.+]]:2 = scf.for {{.+}} -> (tensor<8x32xf32>, vector<8x32xf32>)
 // CHECK: vector.contract
-// CHECK: vector.transfer_write %[[K]]#2, %[[K]]#1
+// CHECK: vector.transfer_write %[[K]]#1, %[[K]]#0
 func.func @matmul_k_block(%A: memref<16x40xf32>, %B: memref<40x64xf32>, %R: memref<16x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], k_block = 16>} {
   %a = bufferization.to_tensor %A restrict : memref<16x40xf32> to tensor<16x40xf32>
   %b = bufferization.to_tensor %B restrict : memref<40x64xf32> to tensor<40x64xf32>
@@ -184,20 +185,22 @@ func.func @row_sum_of_squares(%X: memref<4x100xf32>, %R: memref<4xf32>) attribut
 // -----
 
 // With an m block (16 rows = 2 lhs panels of 8) the packed accumulator
-// becomes a view of the result, zero-filled in place; inside each k block
-// (2 of the 4 k0 tiles) the rhs is packed once and each m block packs its
-// own lhs rows, then runs its micro kernels; the view folds back into the
-// result.
+// becomes a view of the result, with no fill: inside each k block (2 of the
+// 4 k0 tiles) the rhs is packed once and each m block packs its own lhs
+// rows, then runs its micro kernels; the first k block, peeled off the
+// loop, starts its accumulators from zeros (see @m_block_first_k_block);
+// the view folds back into the result.
 // CHECK-LABEL: func.func @m_block_in_place
 // CHECK: %[[RESULT:.+]] = bufferization.to_tensor %arg2
 // CHECK: %[[VIEW:.+]] = tensor.expand_shape %[[RESULT]] {{\[}}[0, 1], [2, 3]] output_shape [4, 8, 2, 32] : tensor<32x64xf32> into tensor<4x8x2x32xf32>
-// CHECK: %[[ZEROED:.+]] = scf.for {{.+}} iter_args(%{{.+}} = %[[VIEW]])
-// CHECK: %[[BLOCKS:.+]] = scf.for %[[K:.+]] = %c0 to %c4 step %c2 iter_args(%{{.+}} = %[[ZEROED]]) -> (tensor<4x8x2x32xf32>)
 // CHECK: scf.for {{.+}} -> (tensor<2x2x16x32xf32>)
-// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c2 {{.+}} -> (tensor<4x8x2x32xf32>)
+// CHECK: %[[FIRST:.+]] = scf.for %{{.+}} = %c0 to %c4 step %c2 iter_args(%{{.+}} = %[[VIEW]]) -> (tensor<4x8x2x32xf32>)
 // CHECK: scf.for {{.+}} -> (tensor<2x2x8x16xf32>)
 // CHECK: vector.contract {{.+}} : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
-// CHECK: tensor.collapse_shape %[[BLOCKS]] {{\[}}[0, 1], [2, 3]] : tensor<4x8x2x32xf32> into tensor<32x64xf32>
+// CHECK: scf.for {{.+}} -> (tensor<2x2x16x32xf32>)
+// CHECK: %[[REST:.+]] = scf.for %{{.+}} = %c0 to %c4 step %c2 iter_args(%{{.+}} = %[[FIRST]]) -> (tensor<4x8x2x32xf32>)
+// CHECK: vector.contract {{.+}} : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK: tensor.collapse_shape %[[REST]] {{\[}}[0, 1], [2, 3]] : tensor<4x8x2x32xf32> into tensor<32x64xf32>
 func.func @m_block_in_place(%arg0: memref<32x64xf32>, %arg1: memref<64x64xf32>, %arg2: memref<32x64xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 32, pack_lhs = true, m_block = 16>, kiln.kernel, kiln.tile_count = 1 : i64} {
   %cst = arith.constant 0.000000e+00 : f32
   %0 = bufferization.to_tensor %arg0 restrict : memref<32x64xf32> to tensor<32x64xf32>
@@ -210,6 +213,43 @@ func.func @m_block_in_place(%arg0: memref<32x64xf32>, %arg1: memref<64x64xf32>, 
   %5 = tensor.empty() : tensor<4x2x8x32xf32>
   %6 = linalg.fill ins(%cst : f32) outs(%5 : tensor<4x2x8x32xf32>) -> tensor<4x2x8x32xf32>
   %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d2, d3, d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2, d5, d4)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4)>], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel", "reduction"]} ins(%pack, %pack_0 : tensor<4x4x8x16xf32>, tensor<2x4x16x32xf32>) outs(%6 : tensor<4x2x8x32xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %8 = arith.mulf %in, %in_1 fastmath<contract> : f32
+    %9 = arith.addf %out, %8 fastmath<contract> : f32
+    linalg.yield %9 : f32
+  } -> tensor<4x2x8x32xf32>
+  %unpack = linalg.unpack %7 inner_dims_pos = [0, 1] inner_tiles = [8, 32] into %2 : tensor<4x2x8x32xf32> -> tensor<32x64xf32>
+  bufferization.materialize_in_destination %unpack in restrict writable %arg2 : (tensor<32x64xf32>, memref<32x64xf32>) -> ()
+  return
+}
+
+// -----
+
+// Zero-first, after canonicalization: the micro kernels of the first of
+// three k blocks start from zeros and write their tiles without reading
+// them; those of the other two blocks (a loop) read theirs and accumulate.
+// INPLACE-LABEL: func.func @m_block_first_k_block
+// INPLACE-DAG: %[[ZEROS:.+]] = arith.constant dense<0.000000e+00> : vector<8x32xf32>
+// INPLACE-DAG: %[[VIEW:.+]] = tensor.expand_shape
+// INPLACE: %[[FIRST:.+]] = scf.for %{{.+}} = %c0 to %c4 step %c2 iter_args(%{{.+}} = %[[VIEW]]) -> (tensor<4x8x2x32xf32>)
+// INPLACE-NOT: vector.transfer_read {{.+}} : tensor<8x32xf32>, vector<8x32xf32>
+// INPLACE: scf.for {{.+}} iter_args(%{{.+}} = %[[ZEROS]]) -> (vector<8x32xf32>)
+// INPLACE: vector.transfer_write {{.+}} : vector<8x32xf32>, tensor<8x32xf32>
+// INPLACE: scf.for %{{.+}} = %c2 to %c6 step %c2 iter_args(%{{.+}} = %[[FIRST]]) -> (tensor<4x8x2x32xf32>)
+// INPLACE: %[[ACC:.+]] = vector.transfer_read {{.+}} : tensor<8x32xf32>, vector<8x32xf32>
+// INPLACE: scf.for {{.+}} iter_args(%{{.+}} = %[[ACC]]) -> (vector<8x32xf32>)
+func.func @m_block_first_k_block(%arg0: memref<32x96xf32>, %arg1: memref<96x64xf32>, %arg2: memref<32x64xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 32, pack_lhs = true, m_block = 16>, kiln.kernel, kiln.tile_count = 1 : i64} {
+  %cst = arith.constant 0.000000e+00 : f32
+  %0 = bufferization.to_tensor %arg0 restrict : memref<32x96xf32> to tensor<32x96xf32>
+  %1 = bufferization.to_tensor %arg1 restrict : memref<96x64xf32> to tensor<96x64xf32>
+  %2 = bufferization.to_tensor %arg2 restrict writable : memref<32x64xf32> to tensor<32x64xf32>
+  %3 = tensor.empty() : tensor<4x6x8x16xf32>
+  %pack = linalg.pack %0 inner_dims_pos = [0, 1] inner_tiles = [8, 16] into %3 : tensor<32x96xf32> -> tensor<4x6x8x16xf32>
+  %4 = tensor.empty() : tensor<2x6x16x32xf32>
+  %pack_0 = linalg.pack %1 outer_dims_perm = [1, 0] inner_dims_pos = [0, 1] inner_tiles = [16, 32] into %4 : tensor<96x64xf32> -> tensor<2x6x16x32xf32>
+  %5 = tensor.empty() : tensor<4x2x8x32xf32>
+  %6 = linalg.fill ins(%cst : f32) outs(%5 : tensor<4x2x8x32xf32>) -> tensor<4x2x8x32xf32>
+  %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d2, d3, d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2, d5, d4)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4)>], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel", "reduction"]} ins(%pack, %pack_0 : tensor<4x6x8x16xf32>, tensor<2x6x16x32xf32>) outs(%6 : tensor<4x2x8x32xf32>) {
   ^bb0(%in: f32, %in_1: f32, %out: f32):
     %8 = arith.mulf %in, %in_1 fastmath<contract> : f32
     %9 = arith.addf %out, %8 fastmath<contract> : f32

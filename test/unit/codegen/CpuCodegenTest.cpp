@@ -408,6 +408,21 @@ TEST_F(CpuCodegenTest, MBlockMatmulInPlace) {
               kF32, 2);
 }
 
+TEST_F(CpuCodegenTest, MBlockMatmulOneKBlock) {
+  // The whole depth (k = 100) in one k block: every micro kernel starts
+  // from zeros and writes its tile of the result once. 40 rows in m blocks
+  // of 16 (the last one of 8).
+  checkKernel(llvm::formatv(R"mlir(
+    func.func @mm(%a: tensor<40x100xf32>, %b: tensor<100x64xf32>) -> tensor<40x64xf32> attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
+      %0 = kiln.matmul %a, %b : (tensor<40x100xf32>, tensor<100x64xf32>) -> tensor<40x64xf32>
+      return %0 : tensor<40x64xf32>
+    }
+  )mlir",
+                            packedConfig("0, 0", 128, false, true, 16))
+                  .str(),
+              kF32, 1);
+}
+
 TEST_F(CpuCodegenTest, MBlockMatmulEpilogueAvx2) {
   // With a fused epilogue the accumulator is the epilogue's input; AVX2
   // micro tiles of 4 x 16, m blocks of 8 rows.
