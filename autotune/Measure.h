@@ -6,7 +6,9 @@
 // autotuner: warm up, batch calls so each sample is long enough to time,
 // repeat until the median is stable or the budget runs out. A measurement
 // still wide after its budget (another process took the core for a while)
-// may be taken once more, keeping the tighter of the two.
+// may be taken once more, keeping the tighter of the two. Work compared
+// with other work (a kernel and its peers) is measured side by side, the
+// samples of each taken in turns.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +18,7 @@
 #include "autotune/Statistics.h"
 
 #include <functional>
+#include <vector>
 
 namespace kiln::autotune {
 
@@ -67,6 +70,16 @@ struct Measurement {
 /// Times `work` under `options`, reading time from `clock`.
 Measurement measure(const std::function<void()> &work,
                     const MeasureOptions &options, Clock &clock);
+
+/// Times several pieces of work side by side: each is warmed up and batched
+/// as by `measure`, then they take one sample each in turn, round after
+/// round, until all are stable or their combined budget (`maxSeconds` each)
+/// is spent. A machine whose speed drifts during the run then slows them
+/// alike, and their ratios stay true. All get the same number of samples;
+/// none is measured twice (`remeasureSpread` does not apply).
+std::vector<Measurement>
+measureSideBySide(const std::vector<std::function<void()>> &works,
+                  const MeasureOptions &options, Clock &clock);
 
 } // namespace kiln::autotune
 

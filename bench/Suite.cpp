@@ -238,7 +238,11 @@ private:
   std::optional<std::vector<Runnable>> prepareKernel(const KernelSpec &spec,
                                                      const std::string &base);
   std::optional<std::vector<Runnable>> prepareModel(const std::string &name);
-  bool measureOne(Runnable &runnable, BenchReport &report);
+  bool measureGroup(ArrayRef<Runnable *> group, BenchReport &report);
+  bool measureCountedCall(Runnable &runnable, BenchReport &report);
+  std::function<void()> getTimedWork(Runnable &runnable);
+  bool record(Runnable &runnable, autotune::Measurement measured,
+              BenchReport &report);
   bool countWithCallgrind(Runnable &runnable);
   std::string getKernelPath();
 
@@ -599,29 +603,52 @@ bool Runner::countWithCallgrind(Runnable &runnable) {
   return true;
 }
 
-bool Runner::measureOne(Runnable &runnable, BenchReport &report) {
+bool Runner::measureCountedCall(Runnable &runnable, BenchReport &report) {
   // The child of a callgrind count: one untimed call to warm up, one
   // counted.
-  if (options.countedCallOnly) {
-    runnable.runOneThread();
-    runCountedRegion(runnable.runOneThread);
-    report.benchmarks.push_back(runnable.result);
-    return runnable.failure->empty() ||
-           fail("'" + runnable.result.name + "': " + *runnable.failure);
-  }
-  autotune::SteadyClock clock;
-  std::function<void()> work = runnable.run;
+  runnable.runOneThread();
+  runCountedRegion(runnable.runOneThread);
+  report.benchmarks.push_back(runnable.result);
+  return runnable.failure->empty() ||
+         fail("'" + runnable.result.name + "': " + *runnable.failure);
+}
+
+std::function<void()> Runner::getTimedWork(Runnable &runnable) {
+  if (options.injectedSlowdown <= 0)
+    return runnable.run;
   // The injected slowdown repeats calls rather than waiting: a wait's own
   // clock reads would outweigh a kernel of a few hundred nanoseconds.
-  double owed = 0;
-  if (options.injectedSlowdown > 0)
-    work = [&runnable, &owed, this] {
-      runnable.run();
-      for (owed += options.injectedSlowdown; owed >= 1; owed -= 1)
-        runnable.run();
-    };
-  autotune::Measurement measured =
-      autotune::measure(work, options.measure, clock);
+  auto owed = std::make_shared<double>(0);
+  return [run = runnable.run, owed, slowdown = options.injectedSlowdown] {
+    run();
+    for (*owed += slowdown; *owed >= 1; *owed -= 1)
+      run();
+  };
+}
+
+bool Runner::measureGroup(ArrayRef<Runnable *> group, BenchReport &report) {
+  if (options.countedCallOnly) {
+    for (Runnable *runnable : group)
+      if (!measureCountedCall(*runnable, report))
+        return false;
+    return true;
+  }
+  // A kernel and its peers are timed side by side, so that this machine's
+  // drift during the run slows them alike and their ratios hold.
+  std::vector<std::function<void()>> works;
+  for (Runnable *runnable : group)
+    works.push_back(getTimedWork(*runnable));
+  autotune::SteadyClock clock;
+  std::vector<autotune::Measurement> measured =
+      autotune::measureSideBySide(works, options.measure, clock);
+  for (auto [runnable, measurement] : llvm::zip_equal(group, measured))
+    if (!record(*runnable, std::move(measurement), report))
+      return false;
+  return true;
+}
+
+bool Runner::record(Runnable &runnable, autotune::Measurement measured,
+                    BenchReport &report) {
   BenchResult &result = runnable.result;
   result.samples = std::move(measured.samples);
   result.callsPerSample = measured.callsPerSample;
@@ -725,7 +752,8 @@ std::optional<BenchReport> Runner::run() {
   for (MatmulPeer *peer : options.peers)
     peer->setNumThreads(pool.getNumThreads());
 
-  // 4. Prepare and measure the selected benchmarks, group by group.
+  // 4. Prepare and measure the selected benchmarks, group by group, the
+  //    members of a group side by side.
   size_t index = 0;
   for (Group &group : groups) {
     if (llvm::none_of(group.names, [&](const std::string &name) {
@@ -735,14 +763,16 @@ std::optional<BenchReport> Runner::run() {
     std::optional<std::vector<Runnable>> runnables = group.prepare();
     if (!runnables)
       return std::nullopt;
+    std::vector<Runnable *> selected;
     for (Runnable &runnable : *runnables) {
       if (!filter.match(runnable.result.name))
         continue;
       if (options.progress)
         options.progress(index++, total, runnable.result.name);
-      if (!measureOne(runnable, report))
-        return std::nullopt;
+      selected.push_back(&runnable);
     }
+    if (!selected.empty() && !measureGroup(selected, report))
+      return std::nullopt;
   }
   return report;
 }

@@ -209,4 +209,73 @@ TEST(MeasureTest, NoRemeasureWhenTightOrWhenOff) {
   EXPECT_LT(clock.time - before, 2.5);
 }
 
+//===----------------------------------------------------------------------===//
+// Side by side
+//===----------------------------------------------------------------------===//
+
+TEST(MeasureTest, SideBySideTakesTurnsAfterTheWarmUps) {
+  FakeClock clock;
+  std::string order;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  std::vector<Measurement> m = measureSideBySide(
+      {[&] {
+         order += 'a';
+         clock.time += 0.5;
+       },
+       [&] {
+         order += 'b';
+         clock.time += 1.5;
+       }},
+      options, clock);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(order, "aabb" + std::string("ababababab"));
+  EXPECT_TRUE(m[0].stable && m[1].stable);
+  EXPECT_EQ(m[0].samples.size(), static_cast<size_t>(options.minSamples));
+  EXPECT_EQ(m[1].samples.size(), static_cast<size_t>(options.minSamples));
+  EXPECT_DOUBLE_EQ(m[0].summary.median, 0.5);
+  EXPECT_DOUBLE_EQ(m[1].summary.median, 1.5);
+}
+
+TEST(MeasureTest, SideBySideRatiosSurviveADriftingMachine) {
+  // A machine that slows down steadily: a call costs its base time times
+  // 1 + 5 s^-1 * (time since the start). One after the other, the second
+  // work looks more than 5% slower than its true 2x; in turns, their ratio
+  // stays within a call's drift of it.
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.stableSpread = 1; // stop at the minimum sample count
+  options.minSamples = 20;
+  auto work = [](FakeClock &clock, double base) {
+    return [&clock, base] {
+      clock.time += base * (1 + 5 * (clock.time - 100));
+    };
+  };
+  FakeClock inTurns;
+  std::vector<Measurement> turns = measureSideBySide(
+      {work(inTurns, 1e-3), work(inTurns, 2e-3)}, options, inTurns);
+  EXPECT_NEAR(turns[1].summary.median / turns[0].summary.median, 2.0, 0.03);
+  FakeClock inSequence;
+  Measurement first = measure(work(inSequence, 1e-3), options, inSequence);
+  Measurement second = measure(work(inSequence, 2e-3), options, inSequence);
+  EXPECT_GT(second.summary.median / first.summary.median, 2.1);
+}
+
+TEST(MeasureTest, SideBySideStopsAtTheCombinedBudget) {
+  FakeClock clock;
+  int call = 0;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.maxSeconds = 5;
+  auto noisy = [&] { clock.time += (call++ % 2) ? 0.1 : 0.2; };
+  auto steady = [&] { clock.time += 0.15; };
+  std::vector<Measurement> m = measureSideBySide({noisy, steady}, options, clock);
+  EXPECT_FALSE(m[0].stable);
+  // Both ran until 10 s had passed, in rounds of about 0.3 s.
+  EXPECT_EQ(m[0].samples.size(), m[1].samples.size());
+  EXPECT_GE(m[0].samples.size(), 30u);
+  EXPECT_LE(m[0].samples.size(), 35u);
+  EXPECT_GE(clock.time, 10.0);
+}
+
 } // namespace
