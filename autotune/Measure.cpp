@@ -83,10 +83,17 @@ measureSideBySide(const std::vector<std::function<void()>> &works,
   for (size_t i = 0; i < works.size(); ++i)
     results[i].callsPerSample = warmUp(works[i], options, clock);
   double budget = options.maxSeconds * static_cast<double>(works.size());
-  for (int round = 0; round < options.maxSamples; ++round) {
-    for (size_t i = 0; i < works.size(); ++i)
-      takeSample(works[i], results[i], clock);
-    if (round + 1 < options.minSamples)
+  int perTurn = std::max(1, options.samplesPerTurn);
+  for (int taken = 0; taken < options.maxSamples;) {
+    for (size_t i = 0; i < works.size(); ++i) {
+      for (double settled = clock.now() + options.settleSeconds;
+           clock.now() < settled;)
+        works[i]();
+      for (int turnSample = 0; turnSample < perTurn; ++turnSample)
+        takeSample(works[i], results[i], clock);
+    }
+    taken += perTurn;
+    if (taken < options.minSamples)
       continue;
     bool allStable = true;
     for (Measurement &result : results)

@@ -52,6 +52,12 @@ struct MeasureOptions {
   /// median after the budget, everything (warm-up included) is done once
   /// more and the sample set with the smaller spread is kept (0: never).
   double remeasureSpread = 0;
+  /// Side by side only: each turn first runs its work untimed for this
+  /// long, so that what the last turn's work left behind (another library's
+  /// worker threads still spinning on the cores) is gone before sampling.
+  double settleSeconds = 0;
+  /// Side by side only: the samples of each turn.
+  int samplesPerTurn = 1;
 };
 
 struct Measurement {
@@ -72,9 +78,9 @@ Measurement measure(const std::function<void()> &work,
                     const MeasureOptions &options, Clock &clock);
 
 /// Times several pieces of work side by side: each is warmed up and batched
-/// as by `measure`, then they take one sample each in turn, round after
-/// round, until all are stable or their combined budget (`maxSeconds` each)
-/// is spent. A machine whose speed drifts during the run then slows them
+/// as by `measure`, then they take turns, round after round (each turn
+/// settles, then samples), until all are stable or their combined budget
+/// (`maxSeconds` each) is spent. A machine whose speed drifts during the run then slows them
 /// alike, and their ratios stay true. All get the same number of samples;
 /// none is measured twice (`remeasureSpread` does not apply).
 std::vector<Measurement>

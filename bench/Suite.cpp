@@ -638,9 +638,18 @@ bool Runner::measureGroup(ArrayRef<Runnable *> group, BenchReport &report) {
   std::vector<std::function<void()>> works;
   for (Runnable *runnable : group)
     works.push_back(getTimedWork(*runnable));
+  autotune::MeasureOptions turns = options.measure;
+  if (pool.getNumThreads() > 1 && !options.smoke) {
+    // OpenBLAS's worker threads keep polling a core for about 2^28 cycles
+    // (0.1 s here) after a call: a turn taken right after one ran Kiln's
+    // 2-thread 1024^3 matmul at half its speed. Each turn first runs its
+    // own work untimed until they have gone to sleep.
+    turns.settleSeconds = 0.2;
+    turns.samplesPerTurn = 5;
+  }
   autotune::SteadyClock clock;
   std::vector<autotune::Measurement> measured =
-      autotune::measureSideBySide(works, options.measure, clock);
+      autotune::measureSideBySide(works, turns, clock);
   for (auto [runnable, measurement] : llvm::zip_equal(group, measured))
     if (!record(*runnable, std::move(measurement), report))
       return false;

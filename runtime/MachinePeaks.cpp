@@ -30,11 +30,18 @@ double MachinePeaks::getMinSeconds(int64_t flops, int64_t bytes) const {
   return std::max(computeSeconds, memorySeconds);
 }
 
-/// Seconds `loop` takes, the best of `repetitions` runs.
+/// Seconds `loop` takes, the best of `repetitions` runs and of as many more
+/// as start within `minSeconds`.
 template <typename Loop>
-static double bestSeconds(int repetitions, const Loop &loop) {
+static double bestSeconds(int repetitions, const Loop &loop,
+                          double minSeconds = 0) {
   double best = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < repetitions; ++r) {
+  auto begin = std::chrono::steady_clock::now();
+  for (int r = 0; r < repetitions ||
+                  std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - begin)
+                          .count() < minSeconds;
+       ++r) {
     auto start = std::chrono::steady_clock::now();
     loop();
     std::chrono::duration<double> elapsed =
@@ -181,12 +188,19 @@ double measureFmaPeak(ThreadPool &pool, int repetitions) {
 
   int numThreads = pool.getNumThreads();
   std::vector<float> sinks(numThreads);
-  double seconds = bestSeconds(repetitions, [&] {
-    pool.parallelFor(numThreads, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t)
-        sinks[t] = chains();
-    });
-  });
+  // A few repetitions last about 50 ms. Threads that poll a core for a
+  // while after they start (OpenBLAS's, for about 0.1 s once the library is
+  // loaded, as it is in `kiln bench`) took one of two threads' cores for all
+  // of them, half the time: the repetitions go on for a third of a second.
+  double seconds = bestSeconds(
+      repetitions,
+      [&] {
+        pool.parallelFor(numThreads, [&](int64_t begin, int64_t end) {
+          for (int64_t t = begin; t < end; ++t)
+            sinks[t] = chains();
+        });
+      },
+      repetitions > 1 ? 0.3 : 0);
   double flops = 2.0 * static_cast<double>(kIterations) * kChains * lanes *
                  numThreads;
   return flops / seconds;

@@ -42,7 +42,8 @@ StreamBandwidth measureStreamBandwidth(ThreadPool &pool,
 
 /// The f32 FMA throughput of `pool`'s threads in FLOP/s (an FMA counts as
 /// 2), with AVX-512, AVX2+FMA or SSE as the CPU supports: the best of
-/// `repetitions` runs.
+/// `repetitions` runs, and with more than one, of all runs within a third
+/// of a second.
 double measureFmaPeak(ThreadPool &pool, int repetitions = 5);
 
 /// The roofline of this machine for `pool`'s threads.

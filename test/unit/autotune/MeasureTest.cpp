@@ -237,6 +237,30 @@ TEST(MeasureTest, SideBySideTakesTurnsAfterTheWarmUps) {
   EXPECT_DOUBLE_EQ(m[1].summary.median, 1.5);
 }
 
+TEST(MeasureTest, SideBySideTurnsSettleThenSample) {
+  // Turns of two samples, each after a second of untimed calls.
+  FakeClock clock;
+  std::string order;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.minSamples = 4;
+  options.settleSeconds = 1;
+  options.samplesPerTurn = 2;
+  std::vector<Measurement> m = measureSideBySide(
+      {[&] {
+         order += 'a';
+         clock.time += 0.5;
+       },
+       [&] {
+         order += 'b';
+         clock.time += 0.5;
+       }},
+      options, clock);
+  EXPECT_EQ(order, "aabb" + std::string("aaaabbbb") + "aaaabbbb");
+  EXPECT_EQ(m[0].samples.size(), 4u);
+  EXPECT_EQ(m[1].samples.size(), 4u);
+}
+
 TEST(MeasureTest, SideBySideRatiosSurviveADriftingMachine) {
   // A machine that slows down steadily: a call costs its base time times
   // 1 + 5 s^-1 * (time since the start). One after the other, the second
