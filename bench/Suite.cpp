@@ -633,6 +633,12 @@ bool Runner::measureGroup(ArrayRef<Runnable *> group, BenchReport &report) {
         return false;
     return true;
   }
+  autotune::SteadyClock clock;
+  if (group.size() == 1)
+    return record(*group.front(),
+                  autotune::measure(getTimedWork(*group.front()),
+                                    options.measure, clock),
+                  report);
   // A kernel and its peers are timed side by side, so that this machine's
   // drift during the run slows them alike and their ratios hold.
   std::vector<std::function<void()>> works;
@@ -647,7 +653,6 @@ bool Runner::measureGroup(ArrayRef<Runnable *> group, BenchReport &report) {
     turns.settleSeconds = 0.2;
     turns.samplesPerTurn = 5;
   }
-  autotune::SteadyClock clock;
   std::vector<autotune::Measurement> measured =
       autotune::measureSideBySide(works, turns, clock);
   for (auto [runnable, measurement] : llvm::zip_equal(group, measured))
