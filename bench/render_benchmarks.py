@@ -306,7 +306,8 @@ def tuning_lines(path):
                      f"{k['trials_to_within']} | {fmt_seconds(k['search_seconds'])} |")
     lines += ["", "### Tuned f32 matmul against OpenBLAS and oneDNN", "",
               "`kiln tune` at its budget, then `kiln bench --db` with the tuned configs; "
-              "GFLOP/s (median). The fraction of the FMA peak is given for one thread "
+              "GFLOP/s (median), Kiln and its peers sampled in turns. The fraction of "
+              "the FMA peak is given for one thread "
               "only: on a machine whose hardware threads may share a core (a VM's vCPUs "
               "placed by its hypervisor) the all-thread peak measured in one run can be "
               "anything from one core's to all cores', so it is no fixed yardstick.", "",
