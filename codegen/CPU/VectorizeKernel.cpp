@@ -349,9 +349,12 @@ static LogicalResult accumulateInPlace(RewriterBase &rewriter,
   auto expandedType = RankedTensorType::get(shape, resultType.getElementType());
   Value view = tensor::ExpandShapeOp::create(rewriter, loc, expandedType,
                                              unpack.getDest(), groups);
+  // Only a static contraction accumulates from the constant: its k block
+  // loop has static bounds, so peeling its first iteration cannot fail.
   Attribute fillValue;
   Value init = view;
-  if (!matchPattern(fill.getInputs()[0], m_Constant(&fillValue)))
+  if (op.hasDynamicShape() ||
+      !matchPattern(fill.getInputs()[0], m_Constant(&fillValue)))
     init =
         linalg::FillOp::create(rewriter, loc, fill.getInputs(), view).result();
   AffineMap packedMap = op.getIndexingMapsArray().back();

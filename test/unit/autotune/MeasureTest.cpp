@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <string>
 
 using namespace kiln::autotune;
 
@@ -213,20 +215,22 @@ TEST(MeasureTest, NoRemeasureWhenTightOrWhenOff) {
 // Side by side
 //===----------------------------------------------------------------------===//
 
+/// Work that appends `name` to `order` and takes `seconds` on `clock`.
+static std::function<void()> namedWork(std::string &order, char name,
+                                       FakeClock &clock, double seconds) {
+  return [&order, name, &clock, seconds] {
+    order += name;
+    clock.time += seconds;
+  };
+}
+
 TEST(MeasureTest, SideBySideTakesTurnsAfterTheWarmUps) {
   FakeClock clock;
   std::string order;
   MeasureOptions options;
   options.minSampleSeconds = 0;
   std::vector<Measurement> m = measureSideBySide(
-      {[&] {
-         order += 'a';
-         clock.time += 0.5;
-       },
-       [&] {
-         order += 'b';
-         clock.time += 1.5;
-       }},
+      {namedWork(order, 'a', clock, 0.5), namedWork(order, 'b', clock, 1.5)},
       options, clock);
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(order, "aabb" + std::string("ababababab"));
@@ -247,14 +251,7 @@ TEST(MeasureTest, SideBySideTurnsSettleThenSample) {
   options.settleSeconds = 1;
   options.samplesPerTurn = 2;
   std::vector<Measurement> m = measureSideBySide(
-      {[&] {
-         order += 'a';
-         clock.time += 0.5;
-       },
-       [&] {
-         order += 'b';
-         clock.time += 0.5;
-       }},
+      {namedWork(order, 'a', clock, 0.5), namedWork(order, 'b', clock, 0.5)},
       options, clock);
   EXPECT_EQ(order, "aabb" + std::string("aaaabbbb") + "aaaabbbb");
   EXPECT_EQ(m[0].samples.size(), 4u);

@@ -393,34 +393,35 @@ TEST_F(CpuCodegenTest, PackedLhsMatmulBf16) {
       kBf16, 6);
 }
 
+/// A matmul alone, m x k times k x n in f32, with `config`.
+static std::string matmulAlone(int64_t m, int64_t k, int64_t n,
+                               StringRef config) {
+  return llvm::formatv(R"mlir(
+    func.func @mm(%a: tensor<{0}x{1}xf32>, %b: tensor<{1}x{2}xf32>) -> tensor<{0}x{2}xf32> attributes {{kiln.kernel, kiln.cpu_config = {3}} {{
+      %0 = kiln.matmul %a, %b : (tensor<{0}x{1}xf32>, tensor<{1}x{2}xf32>) -> tensor<{0}x{2}xf32>
+      return %0 : tensor<{0}x{2}xf32>
+    }
+  )mlir",
+                       m, k, n, config)
+      .str();
+}
+
 TEST_F(CpuCodegenTest, MBlockMatmulInPlace) {
   // A matmul alone, its result accumulated in place: 96 rows in tiles of
   // 48, m blocks of 16 rows (three per tile), 64 columns (two panels), k =
   // 300 in blocks of 128 (the last one partial).
-  checkKernel(llvm::formatv(R"mlir(
-    func.func @mm(%a: tensor<96x300xf32>, %b: tensor<300x64xf32>) -> tensor<96x64xf32> attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
-      %0 = kiln.matmul %a, %b : (tensor<96x300xf32>, tensor<300x64xf32>) -> tensor<96x64xf32>
-      return %0 : tensor<96x64xf32>
-    }
-  )mlir",
-                            packedConfig("48, 0", 128, false, true, 16))
-                  .str(),
-              kF32, 2);
+  checkKernel(
+      matmulAlone(96, 300, 64, packedConfig("48, 0", 128, false, true, 16)),
+      kF32, 2);
 }
 
 TEST_F(CpuCodegenTest, MBlockMatmulOneKBlock) {
   // The whole depth (k = 100) in one k block: every micro kernel starts
   // from zeros and writes its tile of the result once. 40 rows in m blocks
   // of 16 (the last one of 8).
-  checkKernel(llvm::formatv(R"mlir(
-    func.func @mm(%a: tensor<40x100xf32>, %b: tensor<100x64xf32>) -> tensor<40x64xf32> attributes {{kiln.kernel, kiln.cpu_config = {0}} {{
-      %0 = kiln.matmul %a, %b : (tensor<40x100xf32>, tensor<100x64xf32>) -> tensor<40x64xf32>
-      return %0 : tensor<40x64xf32>
-    }
-  )mlir",
-                            packedConfig("0, 0", 128, false, true, 16))
-                  .str(),
-              kF32, 1);
+  checkKernel(
+      matmulAlone(40, 100, 64, packedConfig("0, 0", 128, false, true, 16)),
+      kF32, 1);
 }
 
 TEST_F(CpuCodegenTest, MBlockMatmulEpilogueAvx2) {
