@@ -38,12 +38,21 @@ static constexpr double kFmasInFlight = 8.0;
 /// loads per k step) runs about 13% slower than a 4 x 64 one (16 FMAs, 8
 /// loads) and an 8 x 16 one (8 FMAs, 9 loads) about 30% slower.
 static constexpr double kFmaSlotsPerLoad = 0.7;
-/// The register tile's efficiency stops growing at that of 8 x 32 (16 FMAs
-/// and 10 loads per k step): 8 x 32, 8 x 48, 12 x 32 and 6 x 64 tiles all
+/// The register tile's efficiency stops growing at that of 8 x 48 (24 FMAs
+/// and 11 loads per k step): 8 x 32, 8 x 48, 12 x 32 and 6 x 64 tiles all
 /// measured 85-87% of the FMA peak with their operands in L1
-/// (bench/ceiling/register_tile.c), the FMAs' own limit.
+/// (bench/ceiling/register_tile.c), the FMAs' own limit; in whole matmuls
+/// (kiln-cpu-split-register-tiles) 8 x 48 and 12 x 32 ran 1.04-1.06x 8 x 32
+/// where their panels divide the result (512x384x1536, 128x768x3072,
+/// 768x768x1536).
 static constexpr double kMaxRegisterTileEfficiency =
-    16.0 / (16.0 + kFmaSlotsPerLoad * 10.0);
+    24.0 / (24.0 + kFmaSlotsPerLoad * 11.0);
+/// The speed of a matmul with m blocks whose panels do not divide its tile
+/// (n by the register tile's n; m by its m with `pack_lhs`): its result is
+/// accumulated in a packed buffer, not in place, and unpacked, and its
+/// padded packs stay outside the k block. At 1024^3, 8 x 48 with m blocks
+/// ran at 0.85 of what it runs where the panels divide.
+static constexpr double kPaddedPanelSpeed = 0.85;
 /// Seconds per element a matmul tile packs (rhs panels or lhs micro
 /// panels), on top of its FMAs: at 2048^3 in 256 x 256 tiles every rhs
 /// element is packed 8 times, and skipping those packs (stale panels)
@@ -144,6 +153,10 @@ double predictSeconds(const SearchSpace &space, const Candidate &candidate,
     double colsUsed =
         static_cast<double>(tn) / (ceilDiv(tn, micro[1]) * micro[1]);
     efficiency *= rowsUsed * colsUsed;
+    bool paddedPanels =
+        tn % micro[1] != 0 || (config.getPackLhs() && tm % micro[0] != 0);
+    if (config.getMBlock() > 0 && config.getPackMatmul() && paddedPanels)
+      efficiency *= kPaddedPanelSpeed;
     // Unpacked, the rows of a deep rhs panel alias in L1.
     int64_t k = space.depth;
     int64_t kb = config.getKBlock() > 0 ? std::min(config.getKBlock(), k) : k;

@@ -117,12 +117,12 @@ SearchSpace buildSearchSpace(func::FuncOp kernel,
       rows.insert({12, 14});
     space.knobs.push_back(
         {KnobKind::MicroTileM, -1, {rows.begin(), rows.end()}});
-    // Power-of-two vector counts only: see checkCandidate's step 1. Four
-    // vectors (6 x 64 with AVX-512) load the fewest operands per FMA: 10
-    // loads for 24 FMAs, against 10 for 16 with 8 x 32.
+    // With 32 registers, three vectors (8 x 48, oneDNN's AVX-512 tile: 11
+    // loads for 24 FMAs) and four (6 x 64: 10 loads for 24), against 10
+    // loads for 16 FMAs with 8 x 32.
     std::set<int64_t> cols = {lanes, 2 * lanes, micro[1]};
     if (limits.vectorRegisters >= 32)
-      cols.insert(4 * lanes);
+      cols.insert({3 * lanes, 4 * lanes});
     space.knobs.push_back(
         {KnobKind::MicroTileN, -1, {cols.begin(), cols.end()}});
     if (space.numResults == 1) {
@@ -252,16 +252,6 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
     if (micro[1] % lanes != 0)
       return std::string("register tile columns not a multiple of the "
                          "vector width");
-    // Three vectors of columns (8 x 48 with AVX-512) measured about 2.5
-    // GFLOP/s at 2048^3 and at 128x768x3072, against 60 and more for
-    // 8 x 32: the micro kernel's accumulator rows are non-power-of-two
-    // vectors (vector<48xf32>), and LLVM rebuilds the loop-carried ones
-    // element by element through the stack on every k step (the FMAs
-    // themselves are whole zmm). A trial costs seconds, so the tuner never
-    // tries them.
-    if (!llvm::isPowerOf2_64(micro[1] / lanes))
-      return std::string("register tile columns not a power-of-two number "
-                         "of vectors");
     int64_t registers = micro[0] * micro[1] / lanes + micro[1] / lanes + 1;
     if (registers > space.limits.vectorRegisters)
       return "register tile needs " + std::to_string(registers) +

@@ -334,6 +334,26 @@ def PrefetchAccumulatorsPass
   ];
 }
 
+def SplitRegisterTilesPass
+    : Pass<"kiln-cpu-split-register-tiles", "::mlir::func::FuncOp"> {
+  let summary = "splits micro kernels' register tiles into vector-width rows";
+  let description = [{
+    Precondition: bufferized. Every vector.contract whose accumulator spans
+    more than one row of the config's `vector_width` lanes is unrolled into
+    contractions of 1 x `vector_width` (k steps outermost, then rows, then
+    columns), as are the transfers that read its operands and read and write
+    its accumulator; the scf.for loops that carry the accumulator carry its
+    rows as separate iter args. Each row is then one register, whatever the
+    tile's width, and each lhs broadcast is used by its row's FMAs right
+    after it is made. Kernels without such contractions are left alone.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 def CleanupBuffersPass
     : Pass<"kiln-cpu-cleanup-buffers", "::mlir::func::FuncOp"> {
   let summary = "removes no-op copies, hoists accumulators, frees temporaries";

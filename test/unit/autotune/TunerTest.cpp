@@ -109,8 +109,9 @@ TEST_F(TunerTest, MatmulSpaceIsLegalAndHoldsTheDefault) {
     ArrayRef<int64_t> micro = config.getMicroTile().asArrayRef();
     // 16 ymm registers: accumulators, a rhs row and a broadcast.
     EXPECT_LE(micro[0] * micro[1] / 8 + micro[1] / 8 + 1, 16);
-    // Power-of-two vectors of columns only (three are a slow path).
-    EXPECT_TRUE(llvm::isPowerOf2_64(micro[1] / 8)) << micro[1];
+    // One or two vectors of columns: three or four leave too few registers
+    // for rows.
+    EXPECT_LE(micro[1] / 8, 2) << micro[1];
   }
   // The same enumeration every time.
   EXPECT_EQ(enumerateCandidates(space, kernel, 1 << 20), legal);
@@ -130,8 +131,10 @@ TEST_F(TunerTest, Avx512MatmulSpaceOffersFourVectorRegisterTiles) {
     EXPECT_LE(micro[0] * micro[1] / 16 + micro[1] / 16 + 1, 32);
     registerTiles.insert({micro[0], micro[1]});
   }
-  // 6 x 64 loads the fewest operands per FMA; 8 x 64 needs 37 registers.
+  // 6 x 64 loads the fewest operands per FMA, 8 x 48 (oneDNN's) nearly as
+  // few; 8 x 64 needs 37 registers.
   EXPECT_TRUE(registerTiles.count({6, 64}));
+  EXPECT_TRUE(registerTiles.count({8, 48}));
   EXPECT_FALSE(registerTiles.count({8, 64}));
 }
 
@@ -253,6 +256,38 @@ TEST_F(TunerTest, CostModelAmortizesPacksOverTallTiles) {
   peaks.numThreads = 2;
   EXPECT_GT(speedup(whole, halves), 1.5);
   EXPECT_GT(speedup(base, halves), 1.03);
+}
+
+TEST_F(TunerTest, CostModelPrefersWideRegisterTilesOfWholePanels) {
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
+  MachinePeaks peaks;
+  peaks.flopsPerSecond = 230e9;
+  peaks.bytesPerSecond = 15e9;
+  peaks.numThreads = 1;
+  auto predict = [&](const std::string &kernelText, int64_t columns) {
+    SearchSpace space = buildSearchSpace(parse(kernelText), target,
+                                         getSpaceLimits(target, 2 << 20));
+    Candidate candidate = getMatmulCandidate(
+        space,
+        {{KnobKind::MicroTileN, columns}, {KnobKind::PackMatmul, 1},
+         {KnobKind::PackLhs, 1}, {KnobKind::KBlock, 128},
+         {KnobKind::MBlock, 256}},
+        0, 0);
+    return predictSeconds(space, candidate, peaks);
+  };
+  // 8 x 48 loads 11 operands for 24 FMAs, 8 x 32 10 for 16: faster where
+  // its panels divide the result (1536 columns)...
+  static constexpr const char *kPanelsOf48 = R"mlir(
+    func.func @mm(%a: tensor<512x384xf32>, %b: tensor<384x1536xf32>)
+        -> tensor<512x1536xf32> attributes {kiln.kernel} {
+      %0 = kiln.matmul %a, %b : (tensor<512x384xf32>, tensor<384x1536xf32>) -> tensor<512x1536xf32>
+      return %0 : tensor<512x1536xf32>
+    }
+  )mlir";
+  EXPECT_LT(predict(kPanelsOf48, 48), predict(kPanelsOf48, 32));
+  // ...and slower where its last panel is padded (2048 columns): the result
+  // is then accumulated packed, not in place.
+  EXPECT_GT(predict(kLargeMatmul, 48), predict(kLargeMatmul, 32));
 }
 
 TEST_F(TunerTest, CostModelKnowsStreamingTiles) {

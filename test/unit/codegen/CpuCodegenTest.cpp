@@ -440,6 +440,19 @@ TEST_F(CpuCodegenTest, MBlockMatmulPartialPanels) {
       kF32, 2);
 }
 
+TEST_F(CpuCodegenTest, ThreeVectorRegisterTiles) {
+  // 8 x 48 register tiles (kiln-cpu-split-register-tiles: 24 rows of one
+  // vector), in place: 64 rows in m blocks of 32, 96 columns (two whole
+  // panels), k = 200 in blocks of 64. Then with partial ones and an
+  // epilogue: 37 x 100 (the last panel padded, the last rows one vector at
+  // a time).
+  StringRef config = "#kiln.cpu_config<tile_sizes = [0, 0], vector_width = "
+                     "16, micro_tile = [8, 48, 1], pack_matmul = true, "
+                     "k_block = 64, pack_lhs = true, m_block = 32>";
+  checkKernel(matmulAlone(64, 200, 96, config), kF32, 1);
+  checkKernel(packedMatmul(37, 100, 70, "f32", config), kF32, 1);
+}
+
 TEST_F(CpuCodegenTest, PackedLhsBatchMatmulTransposes) {
   // A transposed lhs (K x M per batch) packs into the same panels.
   checkKernel(llvm::formatv(R"mlir(
