@@ -42,17 +42,18 @@ static constexpr double kFmaSlotsPerLoad = 0.7;
 /// and 11 loads per k step): 8 x 32, 8 x 48, 12 x 32 and 6 x 64 tiles all
 /// measured 85-87% of the FMA peak with their operands in L1
 /// (bench/ceiling/register_tile.c), the FMAs' own limit; in whole matmuls
-/// (kiln-cpu-split-register-tiles) 8 x 48 and 12 x 32 ran 1.04-1.06x 8 x 32
-/// where their panels divide the result (512x384x1536, 128x768x3072,
-/// 768x768x1536).
+/// (kiln-cpu-split-register-tiles) 8 x 48 ran 1.05-1.06x 8 x 32 where its
+/// panels divide the result (512x384x1536, 128x768x3072, 768x768x1536; see
+/// bench/NOTES.md, `matmul_structure.py` config variants).
 static constexpr double kMaxRegisterTileEfficiency =
     24.0 / (24.0 + kFmaSlotsPerLoad * 11.0);
 /// The speed of a matmul with m blocks whose panels do not divide its tile
 /// (n by the register tile's n; m by its m with `pack_lhs`): its result is
 /// accumulated in a packed buffer, not in place, and unpacked, and its
 /// padded packs stay outside the k block. At 1024^3, 8 x 48 with m blocks
-/// ran at 0.85 of what it runs where the panels divide.
-static constexpr double kPaddedPanelSpeed = 0.85;
+/// ran at 0.77 of 8 x 32, which is about 0.75 of the 1.05x it runs where
+/// its panels divide.
+static constexpr double kPaddedPanelSpeed = 0.75;
 /// Seconds per element a matmul tile packs (rhs panels or lhs micro
 /// panels), on top of its FMAs: at 2048^3 in 256 x 256 tiles every rhs
 /// element is packed 8 times, and skipping those packs (stale panels)

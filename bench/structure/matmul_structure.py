@@ -15,11 +15,21 @@ fails, except the ablations, which do so on purpose.
   bench/structure/matmul_structure.py --rounds 6 \\
       base= 'tall=--tile-rows 2048 --row-outer --in-place --prefetch-result'
 
+A variant `NAME=config:CONFIG` is instead the compiler's own kernel for
+kiln.matmul with `#kiln.cpu_config<CONFIG>`, lowered by
+`kiln-cpu-lower-kernel`, to compare configs (register tiles, say) side by
+side:
+
+  bench/structure/matmul_structure.py --shape 512x384x1536 --rounds 6 \\
+      'w32=config:tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 128, pack_lhs = true, m_block = 256' \\
+      'w48=config:tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 48, 1], pack_matmul = true, k_block = 128, pack_lhs = true, m_block = 256'
+
 Needs build/bin/kiln-opt, LLVM 22's mlir-translate, opt and llc, and a C
 compiler.
 """
 
 import argparse
+import re
 import shlex
 import statistics
 import subprocess
@@ -67,6 +77,7 @@ class Kernel:
     """The memref-level text of one variant, for shape m x k x n."""
 
     PANEL = 32  # columns per rhs panel: two 16-lane vectors
+    pipeline = "--kiln-cpu-lower-buffers"
 
     def __init__(self, s, m, k, n):
         self.s, self.m, self.k, self.n = s, m, k, n
@@ -103,6 +114,9 @@ class Kernel:
     @property
     def checked(self):
         return not (self.s.stale_rhs or self.s.hot_lhs)
+
+    def lowered(self, text):
+        """Nothing to read back: the structure fixes its own tiles."""
 
     def c(self, value):
         self.constants.add(value)
@@ -348,6 +362,34 @@ class Kernel:
         self.close(2)
 
 
+class ConfigKernel:
+    """kiln.matmul alone with a `kiln.cpu_config`, for shape m x k x n: what
+    the compiler generates for that config."""
+
+    pipeline = "--kiln-cpu-lower-kernel"
+    checked = True
+
+    def __init__(self, config, m, k, n):
+        self.config, self.m, self.k, self.n = config, m, k, n
+        self.tiles = None  # the lowered kernel's kiln.tile_count
+
+    def text(self):
+        a, b, c = (f"tensor<{self.m}x{self.k}xf32>",
+                   f"tensor<{self.k}x{self.n}xf32>",
+                   f"tensor<{self.m}x{self.n}xf32>")
+        return (f"func.func @matmul(%a: {a}, %b: {b}) -> {c} attributes "
+                f"{{kiln.kernel, kiln.cpu_config = "
+                f"#kiln.cpu_config<{self.config}>}} {{\n"
+                f"  %0 = kiln.matmul %a, %b : ({a}, {b}) -> {c}\n"
+                f"  return %0 : {c}\n}}\n")
+
+    def lowered(self, text):
+        match = re.search(r"kiln\.tile_count = (\d+)", text)
+        if not match:
+            raise ValueError("the lowered kernel has no kiln.tile_count")
+        self.tiles = int(match.group(1))
+
+
 def run(command, **kwargs):
     subprocess.run(command, check=True, **kwargs)
 
@@ -357,11 +399,12 @@ def build(kernel, name, work, kiln_opt):
     source = work / f"{name}.mlir"
     source.write_text(kernel.text())
     lowered = work / f"{name}.llvm.mlir"
-    run([str(kiln_opt), "--kiln-cpu-lower-buffers", str(source), "-o",
-         str(lowered)])
+    run([str(kiln_opt), kernel.pipeline, str(source), "-o", str(lowered)])
+    kernel.lowered(lowered.read_text())
     llvm_ir = work / f"{name}.ll"
     translated = subprocess.run(
-        [str(LLVM_BIN / "mlir-translate"), "--mlir-to-llvmir", str(lowered)],
+        [str(LLVM_BIN / "mlir-translate"), "--allow-unregistered-dialect",
+         "--mlir-to-llvmir", str(lowered)],
         check=True, capture_output=True, text=True).stdout
     llvm_ir.write_text('target triple = "x86_64-pc-linux-gnu"\n' + translated)
     run([str(LLVM_BIN / "opt"), "-O3", "-mcpu=native", str(llvm_ir), "-o",
@@ -398,9 +441,12 @@ def main():
         if not name.isidentifier():
             parser.error(f"variant name '{name}' is not an identifier")
         try:
-            kernels[name] = Kernel(
-                structure_parser(name).parse_args(shlex.split(options)), m, k,
-                n)
+            if options.startswith("config:"):
+                kernels[name] = ConfigKernel(options[len("config:"):], m, k, n)
+            else:
+                kernels[name] = Kernel(
+                    structure_parser(name).parse_args(shlex.split(options)),
+                    m, k, n)
         except ValueError as error:
             parser.error(f"variant '{name}': {error}")
     rates = {name: [] for name in kernels}
@@ -409,7 +455,7 @@ def main():
         try:
             executables = {name: build(kernel, name, work, args.kiln_opt)
                            for name, kernel in kernels.items()}
-        except (OSError, subprocess.CalledProcessError) as error:
+        except (OSError, ValueError, subprocess.CalledProcessError) as error:
             sys.exit(f"building the variants failed: {error}")
         for _ in range(args.rounds):
             for name, kernel in kernels.items():

@@ -126,13 +126,11 @@ static RegisterTiles findRegisterTiles(func::FuncOp function, int64_t lanes) {
 }
 
 /// Steps 1 and 2: unrolls `tiles.unrolled` into rows of `lanes` lanes; a
-/// contraction's k steps outermost, then its rows, then its columns.
-static LogicalResult unrollIntoRows(func::FuncOp function,
+/// contraction's k steps outermost, then its rows, then its columns. Only
+/// those ops are rewritten, none that the unrolling creates.
+static LogicalResult unrollIntoRows(MLIRContext *context,
                                     const RegisterTiles &tiles, int64_t lanes) {
   vector::UnrollVectorOptions options;
-  options.setFilterConstraint([&](Operation *op) {
-    return success(tiles.unrolled.contains(op));
-  });
   options.setNativeShapeFn(
       [lanes](Operation *op) -> std::optional<SmallVector<int64_t>> {
         auto contract = dyn_cast<vector::ContractionOp>(op);
@@ -161,9 +159,12 @@ static LogicalResult unrollIntoRows(func::FuncOp function,
           order.push_back(cast<AffineDimExpr>(result).getPosition());
         return order;
       });
-  RewritePatternSet patterns(function.getContext());
+  RewritePatternSet patterns(context);
   vector::populateVectorUnrollPatterns(patterns, options);
-  return applyPatternsGreedily(function, std::move(patterns));
+  GreedyRewriteConfig config;
+  config.setStrictness(GreedyRewriteStrictness::ExistingOps);
+  return applyOpPatternsGreedily(tiles.unrolled.getArrayRef(),
+                                 std::move(patterns), config);
 }
 
 /// Slices `vector` into pieces of `pieceShape`, in row-major order.
@@ -271,16 +272,20 @@ void SplitRegisterTilesPass::runOnOperation() {
   FailureOr<CpuConfigAttr> config = getKernelConfig(function);
   if (failed(config))
     return signalPassFailure();
+  MLIRContext *context = &getContext();
   int64_t lanes = config->getVectorWidth();
   RegisterTiles tiles = findRegisterTiles(function, lanes);
   if (tiles.unrolled.empty())
     return;
-  if (failed(unrollIntoRows(function, tiles, lanes)))
+  if (failed(unrollIntoRows(context, tiles, lanes))) {
+    function.emitError("failed to unroll a register tile into rows of ")
+        << lanes << " lanes";
     return signalPassFailure();
+  }
 
   // Innermost loops first: an outer loop's tile then feeds rows to the inner
   // loop's, and its own rows come back from it.
-  IRRewriter rewriter(&getContext());
+  IRRewriter rewriter(context);
   SmallVector<scf::ForOp> loops;
   function.walk([&](scf::ForOp loop) {
     if (tiles.carriedIterArgs.contains(loop))
@@ -289,10 +294,10 @@ void SplitRegisterTilesPass::runOnOperation() {
   for (scf::ForOp loop : loops)
     carryRows(rewriter, loop, tiles.carriedIterArgs.lookup(loop), lanes);
 
-  MLIRContext *context = &getContext();
+  // Not converging within the iteration limit leaves correct IR, with some
+  // extracts and inserts that kiln-cpu-lower-vectors lowers as any other.
   RewritePatternSet patterns(context);
   vector::ExtractStridedSliceOp::getCanonicalizationPatterns(patterns, context);
   vector::InsertStridedSliceOp::getCanonicalizationPatterns(patterns, context);
-  if (failed(applyPatternsGreedily(function, std::move(patterns))))
-    return signalPassFailure();
+  (void)applyPatternsGreedily(function, std::move(patterns));
 }

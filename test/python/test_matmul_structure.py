@@ -69,6 +69,28 @@ def test_a_wrong_result_fails(tmp_path):
 
 
 @needs_tools
+def test_config_variants_are_the_compilers_checked_kernels(tmp_path):
+    # The compiler's kernels for two configs, the second in two tiles of 8 x
+    # 48 register tiles: the driver checks each result and runs every tile.
+    config = ("tile_sizes = [{}, 0], vector_width = 16, micro_tile = [8, {}, "
+              "1], pack_matmul = true, k_block = 128, pack_lhs = true, "
+              "m_block = 64")
+    result = subprocess.run(
+        [sys.executable, TOOL, "--kiln-opt", KILN_OPT, "--shape",
+         "256x512x192", "--rounds", "1", "--repeats", "1",
+         "w32=config:" + config.format(0, 32),
+         "w48=config:" + config.format(128, 48)],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["w32", "w48"]
+    kernel = matmul_structure.ConfigKernel(config.format(128, 48), 256, 512,
+                                           192)
+    matmul_structure.build(kernel, "w48", tmp_path, KILN_OPT)
+    assert kernel.tiles == 2
+
+
+@needs_tools
 def test_ablations_are_marked_and_not_checked():
     result = run_tool("base=", "stale=--stale-rhs")
     assert result.returncode == 0, result.stderr

@@ -22,6 +22,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <gtest/gtest.h>
 
@@ -138,13 +139,20 @@ TEST_F(TunerTest, Avx512MatmulSpaceOffersFourVectorRegisterTiles) {
   EXPECT_FALSE(registerTiles.count({8, 64}));
 }
 
-static constexpr const char *kLargeMatmul = R"mlir(
-  func.func @mm(%a: tensor<2048x2048xf32>, %b: tensor<2048x2048xf32>)
-      -> tensor<2048x2048xf32> attributes {kiln.kernel} {
-    %0 = kiln.matmul %a, %b : (tensor<2048x2048xf32>, tensor<2048x2048xf32>) -> tensor<2048x2048xf32>
-    return %0 : tensor<2048x2048xf32>
-  }
-)mlir";
+/// A matmul kernel alone, m x k times k x n in f32.
+static std::string matmulKernel(int64_t m, int64_t k, int64_t n) {
+  return llvm::formatv(R"mlir(
+    func.func @mm(%a: tensor<{0}x{1}xf32>, %b: tensor<{1}x{2}xf32>)
+        -> tensor<{0}x{2}xf32> attributes {{kiln.kernel} {{
+      %0 = kiln.matmul %a, %b : (tensor<{0}x{1}xf32>, tensor<{1}x{2}xf32>) -> tensor<{0}x{2}xf32>
+      return %0 : tensor<{0}x{2}xf32>
+    }
+  )mlir",
+                       m, k, n)
+      .str();
+}
+
+static const std::string kLargeMatmul = matmulKernel(2048, 2048, 2048);
 
 /// The candidate of a matmul's `space` with `rowTile` x `columnTile` tiles
 /// and the given knob values, the base's for the other knobs.
@@ -277,14 +285,8 @@ TEST_F(TunerTest, CostModelPrefersWideRegisterTilesOfWholePanels) {
   };
   // 8 x 48 loads 11 operands for 24 FMAs, 8 x 32 10 for 16: faster where
   // its panels divide the result (1536 columns)...
-  static constexpr const char *kPanelsOf48 = R"mlir(
-    func.func @mm(%a: tensor<512x384xf32>, %b: tensor<384x1536xf32>)
-        -> tensor<512x1536xf32> attributes {kiln.kernel} {
-      %0 = kiln.matmul %a, %b : (tensor<512x384xf32>, tensor<384x1536xf32>) -> tensor<512x1536xf32>
-      return %0 : tensor<512x1536xf32>
-    }
-  )mlir";
-  EXPECT_LT(predict(kPanelsOf48, 48), predict(kPanelsOf48, 32));
+  std::string panelsOf48 = matmulKernel(512, 384, 1536);
+  EXPECT_LT(predict(panelsOf48, 48), predict(panelsOf48, 32));
   // ...and slower where its last panel is padded (2048 columns): the result
   // is then accumulated packed, not in place.
   EXPECT_GT(predict(kLargeMatmul, 48), predict(kLargeMatmul, 32));
