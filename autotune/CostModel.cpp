@@ -48,11 +48,11 @@ static constexpr double kFmaSlotsPerLoad = 0.7;
 static constexpr double kMaxRegisterTileEfficiency =
     24.0 / (24.0 + kFmaSlotsPerLoad * 11.0);
 /// The speed of a matmul with m blocks whose panels do not divide its tile
-/// (n by the register tile's n; m by its m with `pack_lhs`): its result is
-/// accumulated in a packed buffer, not in place, and unpacked, and its
-/// padded packs stay outside the k block. At 1024^3, 8 x 48 with m blocks
-/// ran at 0.77 of 8 x 32, which is about 0.75 of the 1.05x it runs where
-/// its panels divide.
+/// (its rows, by the register tile's m with `pack_lhs`, or its columns when
+/// they are fewer than one panel): its result is accumulated in a packed
+/// buffer, not in place, and unpacked, and its padded packs stay outside
+/// the k block. At 1024^3, 8 x 48 padded that way ran at 0.77 of 8 x 32,
+/// which is about 0.75 of the 1.05x it runs where its panels divide.
 static constexpr double kPaddedPanelSpeed = 0.75;
 /// Seconds per element a matmul tile packs (rhs panels or lhs micro
 /// panels), on top of its FMAs: at 2048^3 in 256 x 256 tiles every rhs
@@ -148,15 +148,22 @@ double predictSeconds(const SearchSpace &space, const Candidate &candidate,
         kMaxRegisterTileEfficiency);
     // Edges: the part of a tile the register tile does not divide runs at
     // a fraction of the speed.
+    // With m blocks, columns past the last whole panel go to a narrower
+    // panel, padded to whole vectors only.
     int64_t tm = covered[rank - 2], tn = covered[rank - 1];
+    bool blocksRows = config.getMBlock() > 0 && config.getPackMatmul();
+    bool splitsColumns = blocksRows && tn > micro[1];
+    int64_t paddedColumns =
+        splitsColumns ? tn / micro[1] * micro[1] +
+                            ceilDiv(tn % micro[1], lanes) * lanes
+                      : ceilDiv(tn, micro[1]) * micro[1];
     double rowsUsed =
         static_cast<double>(tm) / (ceilDiv(tm, micro[0]) * micro[0]);
-    double colsUsed =
-        static_cast<double>(tn) / (ceilDiv(tn, micro[1]) * micro[1]);
+    double colsUsed = static_cast<double>(tn) / paddedColumns;
     efficiency *= rowsUsed * colsUsed;
-    bool paddedPanels =
-        tn % micro[1] != 0 || (config.getPackLhs() && tm % micro[0] != 0);
-    if (config.getMBlock() > 0 && config.getPackMatmul() && paddedPanels)
+    bool paddedPanels = (tn % micro[1] != 0 && !splitsColumns) ||
+                        (config.getPackLhs() && tm % micro[0] != 0);
+    if (blocksRows && paddedPanels)
       efficiency *= kPaddedPanelSpeed;
     // Unpacked, the rows of a deep rhs panel alias in L1.
     int64_t k = space.depth;

@@ -259,6 +259,43 @@ LogicalResult kiln::cpu::tileAndFuseKernel(RewriterBase &rewriter,
 
 namespace {
 
+/// A tile's unpack into a padded buffer (tiling an unpack rounds its tile up
+/// to whole inner tiles) whose leading slice is the tile of the result
+/// unpacks into that tile of the result instead, dropping the padding
+/// itself: the result is then written in place (and accumulated in place,
+/// see kiln-cpu-vectorize's m blocks), not in a buffer copied afterwards.
+struct UnpackIntoResultTile : OpRewritePattern<tensor::ExtractSliceOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tensor::ExtractSliceOp slice,
+                                PatternRewriter &rewriter) const override {
+    auto unpack = slice.getSource().getDefiningOp<linalg::UnPackOp>();
+    if (!unpack || !unpack->hasOneUse() || !slice->hasOneUse() ||
+        !unpack.getDest().getDefiningOp<tensor::EmptyOp>() ||
+        !areAllConstantIntValue(slice.getMixedOffsets(), 0) ||
+        !areAllConstantIntValue(slice.getMixedStrides(), 1) ||
+        !unpack.canFoldSliceOp(slice))
+      return failure();
+    auto insert = dyn_cast<tensor::ParallelInsertSliceOp>(*slice->user_begin());
+    if (!insert || insert.getSourceType() != slice.getType() ||
+        insert.getSourceType().getRank() != insert.getDestType().getRank())
+      return failure();
+    DominanceInfo dominance;
+    for (Value operand : insert->getOperands())
+      if (operand != slice.getResult() &&
+          !dominance.properlyDominates(operand, unpack))
+        return failure();
+    rewriter.setInsertionPoint(unpack);
+    Value tile = tensor::ExtractSliceOp::create(
+        rewriter, unpack.getLoc(), insert.getDest(), insert.getMixedOffsets(),
+        insert.getMixedSizes(), insert.getMixedStrides());
+    rewriter.replaceOpWithNewOp<linalg::UnPackOp>(
+        slice, unpack.getSource(), tile, unpack.getInnerDimsPos(),
+        unpack.getMixedTiles(), unpack.getOuterDimsPerm());
+    return success();
+  }
+};
+
 struct TileAndFuseKernelPass
     : kiln::cpu::impl::TileAndFuseKernelPassBase<TileAndFuseKernelPass> {
   using Base::Base;
@@ -299,6 +336,7 @@ void TileAndFuseKernelPass::runOnOperation() {
   tensor::CastOp::getCanonicalizationPatterns(patterns, &getContext());
   tensor::CollapseShapeOp::getCanonicalizationPatterns(patterns,
                                                        &getContext());
+  patterns.add<UnpackIntoResultTile>(&getContext());
   if (failed(applyPatternsGreedily(function, std::move(patterns))))
     return signalPassFailure();
   DominanceInfo dominance;

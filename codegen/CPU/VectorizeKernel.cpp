@@ -35,6 +35,7 @@
 #include "codegen/CPU/Patterns.h"
 #include "ir/KilnDialect.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -44,6 +45,7 @@
 #include "mlir/Dialect/SCF/Transforms/Patterns.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
@@ -51,8 +53,10 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
 #include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/ValueBoundsOpInterface.h"
+#include "mlir/Transforms/CSE.h"
 #include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
@@ -264,36 +268,207 @@ tileLoopAndFusePacks(RewriterBase &rewriter, linalg::LinalgOp op,
 /// packs of its operands into the loop, so that each k block packs only the
 /// panels it reads, right before reading them: the packed block stays in
 /// L2 (a pack of the whole depth of a tile does not, and the micro kernels
-/// then read it back from memory). A contraction no deeper than a block is
-/// left alone. A contraction that accumulates from a value
-/// (kAccumulateFromAttrName) does so in the first k block only: that block
-/// is peeled off the loop, and the others accumulate into its result.
-static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
-                                const linalg::ContractionDimensions &dims,
-                                int64_t kBlock) {
+/// then read it back from memory). Returns the loop, or a null loop for a
+/// contraction no deeper than a block, which is left alone.
+static FailureOr<scf::ForOp>
+tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
+           const linalg::ContractionDimensions &dims, int64_t kBlock) {
   auto [blockLoop, blockSize] = getKBlockLoop(op, dims, kBlock);
   int64_t kExtent = op.getStaticLoopRanges()[blockLoop];
   if (blockSize <= 0 || (!ShapedType::isDynamic(kExtent) && kExtent <= blockSize))
-    return success();
+    return scf::ForOp();
   // Only the operand packs move into the loop; the accumulator's fill stays
   // outside, as the loop's initial value. A padded pack (partial panels)
   // stays outside too: its tiles inside a k block do not decompose.
-  bool accumulatesFromValue = op->hasAttr(kAccumulateFromAttrName);
   FailureOr<scf::ForOp> loop = tileLoopAndFusePacks(
       rewriter, op, blockLoop, blockSize,
       [](linalg::PackOp pack) { return !pack.getPaddingValue(); });
   if (failed(loop))
     return op.emitError("failed to tile a contraction by its k block");
+  return loop;
+}
+
+/// Step 0a continued: the contractions of k block loop `loop` that
+/// accumulate from a value (kAccumulateFromAttrName) do so in the first k
+/// block only: that block is peeled off the loop, and the others accumulate
+/// into its result.
+static LogicalResult peelFirstKBlock(RewriterBase &rewriter, scf::ForOp loop) {
+  bool accumulatesFromValue = false;
+  loop.walk([&](linalg::LinalgOp inner) {
+    accumulatesFromValue |= inner->hasAttr(kAccumulateFromAttrName);
+  });
   if (!accumulatesFromValue)
     return success();
   scf::ForOp first;
-  if (failed(scf::peelForLoopFirstIteration(rewriter, *loop, first)))
-    return op.emitError("failed to peel the first k block of a contraction");
-  if (first != *loop)
-    loop->walk([](linalg::LinalgOp inner) {
+  if (failed(scf::peelForLoopFirstIteration(rewriter, loop, first)))
+    return loop.emitError("failed to peel the first k block of a contraction");
+  if (first != loop)
+    loop.walk([](linalg::LinalgOp inner) {
       inner->removeAttr(kAccumulateFromAttrName);
     });
   return success();
+}
+
+/// The input of contraction `op` indexed by its m loop and not its n loop.
+static OpOperand *getLhsOperand(linalg::LinalgOp op,
+                                const linalg::ContractionDimensions &dims) {
+  MLIRContext *context = op.getContext();
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    if (map.getResultPosition(getAffineDimExpr(dims.m.back(), context)) &&
+        !map.getResultPosition(getAffineDimExpr(dims.n.back(), context)))
+      return input;
+  }
+  return nullptr;
+}
+
+/// The ops after loop `first` that loop `second` uses (its operands and
+/// the values its body uses, transitively), in block order, when `second`
+/// can join `first`: both in one block, `first` before `second`, over the
+/// same iterations, and neither they nor what `second` uses have memory
+/// effects or what `second` uses depends on `first`.
+static FailureOr<SmallVector<Operation *>>
+getSiblingDependencies(scf::ForOp first, scf::ForOp second) {
+  Block *block = first->getBlock();
+  if (block != second->getBlock() || !first->isBeforeInBlock(second) ||
+      !isMemoryEffectFree(first) || !isMemoryEffectFree(second) ||
+      !isEqualConstantIntOrValue(first.getLowerBound(),
+                                 second.getLowerBound()) ||
+      !isEqualConstantIntOrValue(first.getUpperBound(),
+                                 second.getUpperBound()) ||
+      !isEqualConstantIntOrValue(first.getStep(), second.getStep()))
+    return failure();
+  BackwardSliceOptions options;
+  options.omitUsesFromAbove = false;
+  options.filter = [&](Operation *op) {
+    return op->getBlock() == block && !op->isBeforeInBlock(first);
+  };
+  SetVector<Operation *> slice;
+  if (failed(getBackwardSlice(second.getOperation(), &slice, options)) ||
+      slice.contains(first) ||
+      !llvm::all_of(slice, [](Operation *op) { return isMemoryEffectFree(op); }))
+    return failure();
+  SmallVector<Operation *> dependencies = slice.takeVector();
+  llvm::sort(dependencies,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  return dependencies;
+}
+
+/// Merges loop `second` into loop `first` when they are independent
+/// siblings (getSiblingDependencies): what `second` uses, then `second`,
+/// move right after `first`, and the two become one loop there. Returns the
+/// merged loop, or a null loop when they are not siblings.
+static scf::ForOp fuseSiblingLoops(RewriterBase &rewriter, scf::ForOp first,
+                                   scf::ForOp second) {
+  FailureOr<SmallVector<Operation *>> dependencies =
+      getSiblingDependencies(first, second);
+  if (failed(dependencies))
+    return nullptr;
+  Operation *last = first;
+  for (Operation *op : *dependencies) {
+    rewriter.moveOpAfter(op, last);
+    last = op;
+  }
+  rewriter.moveOpAfter(second, last);
+  return fuseIndependentSiblingForLoops(first, second, rewriter);
+}
+
+/// Tiles every contraction of `kernel` with `tile`, which returns the new
+/// loop (null when it left the contraction alone), and merges the loops of
+/// consecutive contractions that read the same lhs when they are
+/// independent siblings: the pieces of a result split into panels
+/// (accumulateInPlace) then go through the same k blocks and m blocks, and
+/// the lhs block they share is packed once (after CSE). Returns the loops.
+static FailureOr<SmallVector<scf::ForOp>> tileContractionsSharingLhs(
+    RewriterBase &rewriter, func::FuncOp kernel,
+    llvm::function_ref<FailureOr<scf::ForOp>(
+        linalg::LinalgOp, const linalg::ContractionDimensions &)>
+        tile) {
+  SmallVector<scf::ForOp> loops;
+  Value previousLhs;
+  for (auto &[op, dims] : getContractions(kernel)) {
+    OpOperand *lhsOperand = getLhsOperand(op, dims);
+    Value lhs = lhsOperand ? lhsOperand->get() : Value();
+    FailureOr<scf::ForOp> loop = tile(op, dims);
+    if (failed(loop))
+      return failure();
+    if (*loop && lhs && lhs == previousLhs && !loops.empty())
+      if (scf::ForOp fused = fuseSiblingLoops(rewriter, loops.back(), *loop)) {
+        loops.pop_back();
+        *loop = fused;
+      }
+    if (*loop)
+      loops.push_back(*loop);
+    previousLhs = lhs;
+  }
+  return loops;
+}
+
+namespace {
+/// Columns of a result that one contraction accumulates: `width` columns
+/// from `offset`, in panels of `panel` columns (0: not in panels), the last
+/// one padded when `panel` does not divide `width`.
+struct ColumnRun {
+  int64_t offset, width, panel;
+
+  /// The columns of its accumulator, padding included.
+  int64_t getPaddedWidth() const {
+    return panel ? llvm::alignTo(width, panel) : width;
+  }
+};
+} // namespace
+
+/// The contractions that accumulate a result of `extent` columns in panels
+/// of `n0`: one when the panels divide it; else one over its whole panels
+/// and one over a narrower panel of the rest (padded to whole vectors of
+/// `lanes`), which a narrower micro kernel computes; none when it has no
+/// whole panel.
+static SmallVector<ColumnRun> getColumnRuns(int64_t extent, int64_t n0,
+                                            int64_t lanes) {
+  int64_t rest = extent % n0;
+  if (rest == 0)
+    return {{0, extent, n0}};
+  if (extent < n0)
+    return {};
+  return {{0, extent - rest, n0},
+          {extent - rest, rest, static_cast<int64_t>(llvm::alignTo(rest, lanes))}};
+}
+
+/// The pack of columns `run` of the source of rhs pack `pack`, whose inner
+/// tile `tileIndex` tiles the columns: the same layout in panels of
+/// `run.panel` columns, right after `pack` (a pack hoisted out of the tile
+/// loop stays there).
+static Value packColumns(RewriterBase &rewriter, linalg::PackOp pack,
+                         int64_t tileIndex, const ColumnRun &run) {
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointAfter(pack);
+  Location loc = pack.getLoc();
+  int64_t column = pack.getInnerDimsPos()[tileIndex];
+  int64_t rank = pack.getSourceRank();
+  SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes =
+      tensor::getMixedSizes(rewriter, loc, pack.getSource());
+  SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+  offsets[column] = rewriter.getIndexAttr(run.offset);
+  sizes[column] = rewriter.getIndexAttr(run.width);
+  Value columns = tensor::ExtractSliceOp::create(
+      rewriter, loc, pack.getSource(), offsets, sizes, strides);
+  SmallVector<OpFoldResult> tiles = pack.getMixedTiles();
+  tiles[tileIndex] = rewriter.getIndexAttr(run.panel);
+  Value dest = linalg::PackOp::createDestinationTensor(
+      rewriter, loc, columns, tiles, pack.getInnerDimsPos(),
+      pack.getOuterDimsPerm());
+  std::optional<Value> padding;
+  if (linalg::PackOp::requirePaddingValue(
+          cast<RankedTensorType>(columns.getType()).getShape(),
+          pack.getInnerDimsPos(),
+          cast<RankedTensorType>(dest.getType()).getShape(),
+          pack.getOuterDimsPerm(), tiles))
+    padding = pack.getPaddingValue();
+  return linalg::PackOp::create(rewriter, loc, columns, dest,
+                                pack.getInnerDimsPos(), tiles, padding,
+                                pack.getOuterDimsPerm())
+      .getResult();
 }
 
 /// Step 0b (`m_block`): the packed accumulator of contraction `op` becomes
@@ -305,10 +480,14 @@ static LogicalResult tileKBlock(RewriterBase &rewriter, linalg::LinalgOp op,
 /// to accumulate from the constant (kAccumulateFromAttrName), so the micro
 /// kernels of the first k block start from it and write their tiles without
 /// reading them (at 2048^3 that saves a pass over the 16 MiB result and the
-/// first block's reads of it). A result whose panels do not divide it, or
-/// that does not start from a fill, keeps its packed buffer.
+/// first block's reads of it). Where the n0-column panels do not divide the
+/// columns (getColumnRuns), the contraction is split in two: one over the
+/// whole panels, one over a panel of the rest, each with its own rhs pack
+/// and view, both reading the same lhs pack. A result whose panels do not
+/// divide it otherwise, or that does not start from a fill, keeps its
+/// packed buffer.
 static LogicalResult accumulateInPlace(RewriterBase &rewriter,
-                                       linalg::GenericOp op) {
+                                       linalg::GenericOp op, int64_t lanes) {
   if (op.getNumDpsInits() != 1 || !op->getResult(0).hasOneUse())
     return success();
   auto unpack = dyn_cast<linalg::UnPackOp>(*op->getResult(0).user_begin());
@@ -317,62 +496,170 @@ static LogicalResult accumulateInPlace(RewriterBase &rewriter,
   if (!unpack || !fill || !resultType.hasStaticShape() ||
       !unpack.getOuterDimsPerm().empty())
     return success();
+  ArrayRef<int64_t> tiledDims = unpack.getInnerDimsPos();
+  ArrayRef<int64_t> tiles = unpack.getStaticInnerTiles();
+  if (llvm::any_of(tiles, ShapedType::isDynamic))
+    return success();
 
   // The expanded dimensions of the result, each tiled one followed by its
   // tile, and for each the dimension of the packed layout it comes from
-  // (the packed layout is the outer dimensions, then the tiles).
+  // (the packed layout is the outer dimensions, then the tiles). Only the
+  // columns, the innermost dimension, may have a partial panel.
   int64_t rank = resultType.getRank();
-  SmallVector<int64_t> shape, packedDims;
+  int64_t columnDim = rank - 1;
+  SmallVector<int64_t> packedDims;
   SmallVector<ReassociationIndices> groups;
   for (int64_t dim = 0; dim < rank; ++dim) {
-    int64_t extent = resultType.getDimSize(dim);
     ReassociationIndices &group = groups.emplace_back();
-    group.push_back(shape.size());
-    auto position = llvm::find(unpack.getInnerDimsPos(), dim);
-    if (position == unpack.getInnerDimsPos().end()) {
-      shape.push_back(extent);
-      packedDims.push_back(dim);
+    group.push_back(packedDims.size());
+    packedDims.push_back(dim);
+    auto position = llvm::find(tiledDims, dim);
+    if (position == tiledDims.end())
       continue;
-    }
-    int64_t index = position - unpack.getInnerDimsPos().begin();
-    int64_t tile = unpack.getStaticInnerTiles()[index];
-    if (ShapedType::isDynamic(tile) || extent % tile != 0)
+    int64_t index = position - tiledDims.begin();
+    if (dim != columnDim && resultType.getDimSize(dim) % tiles[index] != 0)
       return success();
-    group.push_back(shape.size() + 1);
-    shape.append({extent / tile, tile});
-    packedDims.append({dim, rank + index});
+    group.push_back(packedDims.size());
+    packedDims.push_back(rank + index);
   }
+  AffineMap packedMap = op.getIndexingMapsArray().back();
+  int64_t columns = resultType.getDimSize(columnDim);
+  auto columnTile = llvm::find(tiledDims, columnDim);
+  SmallVector<ColumnRun> runs = {{0, columns, 0}};
+  if (columnTile != tiledDims.end())
+    runs = getColumnRuns(columns, tiles[columnTile - tiledDims.begin()],
+                         lanes);
+  if (runs.empty())
+    return success();
+
+  // Split in two, the rhs pack goes with the columns: find the input indexed
+  // by the columns' tile loop, and the inner tile of its pack that tiles it.
+  OpOperand *rhs = nullptr;
+  linalg::PackOp rhsPack;
+  int64_t rhsTileIndex = 0;
+  if (runs.size() > 1) {
+    int64_t index = columnTile - tiledDims.begin();
+    AffineExpr columnLoop = packedMap.getResult(rank + index);
+    for (OpOperand *input : op.getDpsInputOperands())
+      if (op.getMatchingIndexingMap(input).getResultPosition(columnLoop))
+        rhs = input;
+    rhsPack = rhs ? rhs->get().getDefiningOp<linalg::PackOp>() : nullptr;
+    if (!rhsPack)
+      return success();
+    int64_t position = *op.getMatchingIndexingMap(rhs).getResultPosition(
+        columnLoop);
+    int64_t firstTile = rhsPack.getDestRank() - rhsPack.getInnerDimsPos().size();
+    if (position < firstTile ||
+        rhsPack.getStaticInnerTiles()[position - firstTile] != tiles[index])
+      return success();
+    rhsTileIndex = position - firstTile;
+  }
+
+  // The view of the accumulator of `run` in panels.
+  auto getViewShape = [&](const ColumnRun &run) {
+    SmallVector<int64_t> shape;
+    for (int64_t dim = 0; dim < rank; ++dim) {
+      int64_t extent = dim == columnDim ? run.getPaddedWidth()
+                                        : resultType.getDimSize(dim);
+      auto position = llvm::find(tiledDims, dim);
+      if (position == tiledDims.end()) {
+        shape.push_back(extent);
+        continue;
+      }
+      int64_t tile =
+          dim == columnDim ? run.panel : tiles[position - tiledDims.begin()];
+      shape.append({extent / tile, tile});
+    }
+    return shape;
+  };
 
   // Where the result's slice is defined: before the unpack, after `op`.
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(unpack);
-  auto expandedType = RankedTensorType::get(shape, resultType.getElementType());
-  Value view = tensor::ExpandShapeOp::create(rewriter, loc, expandedType,
-                                             unpack.getDest(), groups);
   // Only a static contraction accumulates from the constant: its k block
   // loop has static bounds, so peeling its first iteration cannot fail.
   Attribute fillValue;
-  Value init = view;
-  if (op.hasDynamicShape() ||
-      !matchPattern(fill.getInputs()[0], m_Constant(&fillValue)))
-    init =
-        linalg::FillOp::create(rewriter, loc, fill.getInputs(), view).result();
-  AffineMap packedMap = op.getIndexingMapsArray().back();
+  if (!op.hasDynamicShape())
+    (void)matchPattern(fill.getInputs()[0], m_Constant(&fillValue));
   SmallVector<AffineExpr> results;
   for (int64_t dim : packedDims)
     results.push_back(packedMap.getResult(dim));
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   maps.back() = AffineMap::get(packedMap.getNumDims(), 0, results,
                                op.getContext());
-  auto inPlace = cast<linalg::GenericOp>(rewriter.clone(*op));
-  inPlace.getDpsInitsMutable()[0].assign(init);
-  if (fillValue)
-    inPlace->setAttr(kAccumulateFromAttrName, fillValue);
-  inPlace->getResult(0).setType(expandedType);
-  inPlace.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
-  rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
-      unpack, resultType, inPlace->getResult(0), groups);
+  // The offsets, sizes and strides of `width` columns from `offset`.
+  SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+  auto getColumnSlice = [&](int64_t offset, int64_t width) {
+    SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes =
+        getAsIndexOpFoldResult(op.getContext(), resultType.getShape());
+    offsets[columnDim] = rewriter.getIndexAttr(offset);
+    sizes[columnDim] = rewriter.getIndexAttr(width);
+    return std::make_pair(offsets, sizes);
+  };
+
+  // The pieces first, then their results: nothing between them uses the
+  // first piece's result, so their loops can merge (vectorizeKernel). Only
+  // the first accumulates in the result itself; the narrower panel has a
+  // buffer of its own, copied into the result at the end (in one loop, two
+  // views of one buffer would alias, and bufferization would copy it in
+  // and out anyway).
+  SmallVector<Value> pieces;
+  for (const ColumnRun &run : runs) {
+    auto [offsets, sizes] = getColumnSlice(run.offset, run.getPaddedWidth());
+    Value accumulator = unpack.getDest();
+    if (run.offset != 0)
+      accumulator = tensor::EmptyOp::create(
+          rewriter, loc, getConstantIntValues(sizes).value(),
+          resultType.getElementType());
+    else if (runs.size() > 1)
+      accumulator = tensor::ExtractSliceOp::create(
+          rewriter, loc, accumulator, offsets, sizes, strides);
+    auto viewType =
+        RankedTensorType::get(getViewShape(run), resultType.getElementType());
+    Value view = tensor::ExpandShapeOp::create(rewriter, loc, viewType,
+                                               accumulator, groups);
+    Value init = view;
+    if (!fillValue)
+      init = linalg::FillOp::create(rewriter, loc, fill.getInputs(), view)
+                 .result();
+    Value rhsColumns;
+    if (rhsPack)
+      rhsColumns = packColumns(rewriter, rhsPack, rhsTileIndex, run);
+    auto piece = cast<linalg::GenericOp>(rewriter.clone(*op));
+    piece.getDpsInitsMutable()[0].assign(init);
+    if (rhsPack)
+      piece->setOperand(rhs->getOperandNumber(), rhsColumns);
+    if (fillValue)
+      piece->setAttr(kAccumulateFromAttrName, fillValue);
+    piece->getResult(0).setType(viewType);
+    piece.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
+    pieces.push_back(piece->getResult(0));
+  }
+  Value result = unpack.getDest();
+  for (auto [run, piece] : llvm::zip_equal(runs, pieces)) {
+    auto [offsets, sizes] = getColumnSlice(run.offset, run.getPaddedWidth());
+    Value columns = tensor::CollapseShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get(*getConstantIntValues(sizes),
+                              resultType.getElementType()),
+        piece, groups);
+    if (runs.size() == 1) {
+      result = columns;
+      continue;
+    }
+    std::tie(offsets, sizes) = getColumnSlice(run.offset, run.width);
+    if (run.width != run.getPaddedWidth())
+      columns = tensor::ExtractSliceOp::create(
+          rewriter, loc, columns, getColumnSlice(0, run.width).first, sizes,
+          strides);
+    result = tensor::InsertSliceOp::create(rewriter, loc, columns, result,
+                                           offsets, sizes, strides);
+  }
+  rewriter.replaceOp(unpack, result);
   rewriter.eraseOp(op);
+  if (rhsPack && rhsPack->use_empty())
+    rewriter.eraseOp(rhsPack);
   return success();
 }
 
@@ -381,33 +668,29 @@ static LogicalResult accumulateInPlace(RewriterBase &rewriter,
 /// block packs its own rows of the k block, which stay in L2 while its micro
 /// kernels read them, and the rhs panels packed for the k block serve every
 /// m block. A padded lhs pack stays outside, as in tileKBlock.
-static LogicalResult tileMBlock(RewriterBase &rewriter, linalg::LinalgOp op,
-                                const linalg::ContractionDimensions &dims,
-                                int64_t mBlock) {
+static FailureOr<scf::ForOp>
+tileMBlock(RewriterBase &rewriter, linalg::LinalgOp op,
+           const linalg::ContractionDimensions &dims, int64_t mBlock) {
   if (dims.m.size() < 2)
-    return success();
+    return scf::ForOp();
   unsigned blockLoop = dims.m[dims.m.size() - 2];
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   int64_t rows = ranges[dims.m.back()];
   if (ShapedType::isDynamic(rows) || ShapedType::isDynamic(ranges[blockLoop]))
-    return success();
+    return scf::ForOp();
   int64_t blockSize = llvm::divideCeil(mBlock, rows);
   if (ranges[blockLoop] <= blockSize)
-    return success();
+    return scf::ForOp();
   linalg::PackOp lhsPack;
-  MLIRContext *context = op.getContext();
-  for (OpOperand *input : op.getDpsInputOperands()) {
-    AffineMap map = op.getMatchingIndexingMap(input);
-    if (map.getResultPosition(getAffineDimExpr(blockLoop, context)) &&
-        !map.getResultPosition(getAffineDimExpr(dims.n.back(), context)))
-      lhsPack = input->get().getDefiningOp<linalg::PackOp>();
-  }
-  if (failed(tileLoopAndFusePacks(
-          rewriter, op, blockLoop, blockSize, [lhsPack](linalg::PackOp pack) {
-            return pack == lhsPack && !pack.getPaddingValue();
-          })))
+  if (OpOperand *lhs = getLhsOperand(op, dims))
+    lhsPack = lhs->get().getDefiningOp<linalg::PackOp>();
+  FailureOr<scf::ForOp> loop = tileLoopAndFusePacks(
+      rewriter, op, blockLoop, blockSize, [lhsPack](linalg::PackOp pack) {
+        return pack == lhsPack && !pack.getPaddingValue();
+      });
+  if (failed(loop))
     return op.emitError("failed to tile a contraction by its m block");
-  return success();
+  return loop;
 }
 
 /// Gives `op`, a micro tile of a contraction that accumulates from a value
@@ -463,7 +746,12 @@ static LogicalResult tileContraction(RewriterBase &rewriter,
   for (unsigned loop : dims.k)
     tiles[loop] = 0;
   tiles[mLoop] = microTile[0];
-  tiles[nLoop] = microTile[1];
+  // The narrower panel of a split result (accumulateInPlace) is one micro
+  // tile as wide as the panel.
+  int64_t columns = op.getStaticLoopRanges()[nLoop];
+  tiles[nLoop] = ShapedType::isDynamic(columns)
+                     ? microTile[1]
+                     : std::min(microTile[1], columns);
   SmallVector<int64_t> interchange(dims.n.begin(), dims.n.end());
   for (int64_t loop : llvm::seq<int64_t>(0, op.getNumLoops()))
     if (!llvm::is_contained(dims.n, loop))
@@ -539,16 +827,35 @@ LogicalResult kiln::cpu::vectorizeKernel(RewriterBase &rewriter,
   if (blockRows)
     for (auto &[op, dims] : getContractions(kernel))
       if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation()))
-        if (failed(accumulateInPlace(rewriter, generic)))
+        if (failed(accumulateInPlace(rewriter, generic, lanes)))
           return failure();
-  if (tileContractions && config.getKBlock() > 0)
-    for (auto &[op, dims] : getContractions(kernel))
-      if (failed(tileKBlock(rewriter, op, dims, config.getKBlock())))
+  // The pieces of a result split into panels read the same lhs pack; CSE
+  // merges the copies of it that each loop fuses.
+  if (tileContractions && config.getKBlock() > 0) {
+    FailureOr<SmallVector<scf::ForOp>> loops = tileContractionsSharingLhs(
+        rewriter, kernel,
+        [&](linalg::LinalgOp op, const linalg::ContractionDimensions &dims) {
+          return tileKBlock(rewriter, op, dims, config.getKBlock());
+        });
+    if (failed(loops))
+      return failure();
+    for (scf::ForOp loop : *loops)
+      if (failed(peelFirstKBlock(rewriter, loop)))
         return failure();
-  if (blockRows)
-    for (auto &[op, dims] : getContractions(kernel))
-      if (failed(tileMBlock(rewriter, op, dims, config.getMBlock())))
-        return failure();
+    DominanceInfo dominance;
+    eliminateCommonSubExpressions(rewriter, dominance, kernel);
+  }
+  if (blockRows) {
+    if (failed(tileContractionsSharingLhs(
+            rewriter, kernel,
+            [&](linalg::LinalgOp op,
+                const linalg::ContractionDimensions &dims) {
+              return tileMBlock(rewriter, op, dims, config.getMBlock());
+            })))
+      return failure();
+    DominanceInfo dominance;
+    eliminateCommonSubExpressions(rewriter, dominance, kernel);
+  }
   if (failed(lowerRelayouts(rewriter, kernel)))
     return failure();
   SmallVector<linalg::LinalgOp> ops;

@@ -197,3 +197,35 @@ func.func @batched_packed_rhs_partial(%A: memref<5x8x4xf32>, %B: memref<5x4x1xf3
   bufferization.materialize_in_destination %0 in restrict writable %R : (tensor<5x8x1xf32>, memref<5x8x1xf32>) -> ()
   return
 }
+
+// -----
+
+// Tiles of 32 rows of a result whose 112 columns are not whole panels of 48:
+// the tile's unpack goes straight into the tile of the result, dropping the
+// padding itself, instead of into a padded buffer whose slice is copied.
+// CHECK-LABEL: func.func @packed_partial_panel
+// CHECK: scf.forall (%[[I:.+]]) = (0) to (64) step (32) shared_outs(%[[OUT:.+]] = %{{.+}})
+// CHECK: %[[TILE:.+]] = tensor.extract_slice %[[OUT]][%[[I]], 0] [32, 112] [1, 1]
+// CHECK: %[[RESULT:.+]] = linalg.unpack %{{.+}} inner_dims_pos = [0, 1] inner_tiles = [8, 48] into %[[TILE]] : tensor<4x3x8x48xf32> -> tensor<32x112xf32>
+// CHECK: tensor.parallel_insert_slice %[[RESULT]] into %[[OUT]][%[[I]], 0] [32, 112] [1, 1]
+func.func @packed_partial_panel(%arg0: memref<64x200xf32>, %arg1: memref<200x112xf32>, %arg2: memref<64x112xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [32, 0], vector_width = 16, micro_tile = [8, 48, 1], pack_matmul = true, k_block = 64, pack_lhs = true, m_block = 16>, kiln.kernel} {
+  %cst = arith.constant 0.000000e+00 : f32
+  %0 = bufferization.to_tensor %arg0 restrict : memref<64x200xf32> to tensor<64x200xf32>
+  %1 = bufferization.to_tensor %arg1 restrict : memref<200x112xf32> to tensor<200x112xf32>
+  %2 = bufferization.to_tensor %arg2 restrict writable : memref<64x112xf32> to tensor<64x112xf32>
+  %3 = tensor.empty() : tensor<8x13x8x16xf32>
+  %pack = linalg.pack %0 padding_value(%cst : f32) inner_dims_pos = [0, 1] inner_tiles = [8, 16] into %3 : tensor<64x200xf32> -> tensor<8x13x8x16xf32>
+  %4 = tensor.empty() : tensor<3x13x16x48xf32>
+  %pack_0 = linalg.pack %1 padding_value(%cst : f32) outer_dims_perm = [1, 0] inner_dims_pos = [0, 1] inner_tiles = [16, 48] into %4 : tensor<200x112xf32> -> tensor<3x13x16x48xf32>
+  %5 = tensor.empty() : tensor<8x3x8x48xf32>
+  %6 = linalg.fill ins(%cst : f32) outs(%5 : tensor<8x3x8x48xf32>) -> tensor<8x3x8x48xf32>
+  %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d2, d3, d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2, d5, d4)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4)>], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel", "reduction"]} ins(%pack, %pack_0 : tensor<8x13x8x16xf32>, tensor<3x13x16x48xf32>) outs(%6 : tensor<8x3x8x48xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %8 = arith.mulf %in, %in_1 fastmath<contract> : f32
+    %9 = arith.addf %out, %8 fastmath<contract> : f32
+    linalg.yield %9 : f32
+  } -> tensor<8x3x8x48xf32>
+  %unpack = linalg.unpack %7 inner_dims_pos = [0, 1] inner_tiles = [8, 48] into %2 : tensor<8x3x8x48xf32> -> tensor<64x112xf32>
+  bufferization.materialize_in_destination %unpack in restrict writable %arg2 : (tensor<64x112xf32>, memref<64x112xf32>) -> ()
+  return
+}

@@ -261,18 +261,30 @@ func.func @m_block_first_k_block(%arg0: memref<32x96xf32>, %arg1: memref<96x64xf
 }
 
 // -----
-
-// Panels that do not divide the result (48 columns, panels of 32) keep the
-// packed accumulator: no view of the result, the m blocks go through the
-// packed buffer.
-// CHECK-LABEL: func.func @m_block_partial_panels
-// CHECK-NOT: tensor.expand_shape
-// CHECK: %[[PACKED:.+]] = tensor.empty() : tensor<4x2x8x32xf32>
-// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c2 {{.+}} -> (tensor<4x2x8x32xf32>)
-// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c2 {{.+}} -> (tensor<4x2x8x32xf32>)
-// CHECK-NOT: tensor.collapse_shape
-// CHECK: return
-func.func @m_block_partial_panels(%arg0: memref<32x64xf32>, %arg1: memref<64x48xf32>, %arg2: memref<32x48xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 32, pack_lhs = true, m_block = 16>, kiln.kernel, kiln.tile_count = 1 : i64} {
+// Panels that do not divide the result (48 columns, panels of 32) leave a
+// narrower panel of the rest (16 columns): the whole panels accumulate in
+// the result, the rest in a buffer of its own copied into the result at
+// the end; each has its own rhs pack, and they share the k blocks, the m
+// blocks and each m block's lhs pack.
+// CHECK-LABEL: func.func @m_block_remainder_panel
+// CHECK: %[[MAIN:.+]] = tensor.expand_shape %{{.+}} output_shape [4, 8, 1, 32] : tensor<32x32xf32> into tensor<4x8x1x32xf32>
+// CHECK: %[[REST:.+]] = tensor.empty() : tensor<32x16xf32>
+// CHECK: %[[TAIL:.+]] = tensor.expand_shape %[[REST]] {{.+}} output_shape [4, 8, 1, 16]
+// CHECK-NOT: padding_value
+// CHECK: scf.for {{.+}} -> (tensor<1x2x16x32xf32>)
+// CHECK: scf.for {{.+}} -> (tensor<1x2x16x16xf32>)
+// CHECK: %[[BLOCKS:.+]]:2 = scf.for {{.+}} iter_args(%{{.+}} = %[[MAIN]], %{{.+}} = %[[TAIL]]) -> (tensor<4x8x1x32xf32>, tensor<4x8x1x16xf32>)
+// CHECK: tensor.empty() : tensor<2x2x8x16xf32>
+// CHECK-NOT: tensor.empty() : tensor<2x2x8x16xf32>
+// CHECK: vector.contract {{.+}} into vector<8x32xf32>
+// CHECK-NOT: tensor.empty() : tensor<2x2x8x16xf32>
+// CHECK: vector.contract {{.+}} into vector<8x16xf32>
+// CHECK: %[[LAST:.+]]:2 = scf.for {{.+}} iter_args(%{{.+}} = %[[BLOCKS]]#0, %{{.+}} = %[[BLOCKS]]#1)
+// CHECK: %[[WHOLE:.+]] = tensor.collapse_shape %[[LAST]]#0
+// CHECK: %[[FIRST:.+]] = tensor.insert_slice %[[WHOLE]] into %{{.+}}[0, 0] [32, 32] [1, 1]
+// CHECK: %[[NARROW:.+]] = tensor.collapse_shape %[[LAST]]#1
+// CHECK: tensor.insert_slice %[[NARROW]] into %[[FIRST]][0, 32] [32, 16] [1, 1]
+func.func @m_block_remainder_panel(%arg0: memref<32x64xf32>, %arg1: memref<64x48xf32>, %arg2: memref<32x48xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 32, pack_lhs = true, m_block = 16>, kiln.kernel, kiln.tile_count = 1 : i64} {
   %cst = arith.constant 0.000000e+00 : f32
   %0 = bufferization.to_tensor %arg0 restrict : memref<32x64xf32> to tensor<32x64xf32>
   %1 = bufferization.to_tensor %arg1 restrict : memref<64x48xf32> to tensor<64x48xf32>
@@ -291,5 +303,73 @@ func.func @m_block_partial_panels(%arg0: memref<32x64xf32>, %arg1: memref<64x48x
   } -> tensor<4x2x8x32xf32>
   %unpack = linalg.unpack %7 inner_dims_pos = [0, 1] inner_tiles = [8, 32] into %2 : tensor<4x2x8x32xf32> -> tensor<32x48xf32>
   bufferization.materialize_in_destination %unpack in restrict writable %arg2 : (tensor<32x48xf32>, memref<32x48xf32>) -> ()
+  return
+}
+
+// -----
+// A rest that is not whole vectors (8 columns) is padded to them: its rhs
+// pack pads (a masked read, outside the k blocks), and only its first 8
+// columns go into the result.
+// CHECK-LABEL: func.func @m_block_padded_remainder_panel
+// CHECK: scf.for {{.+}} -> (tensor<1x4x16x16xf32>)
+// CHECK: vector.mask %{{.+}} { vector.transfer_read {{.+}} : tensor<16x8xf32>, vector<16x16xf32> }
+// CHECK: tensor.empty() : tensor<32x16xf32>
+// CHECK: vector.contract {{.+}} into vector<8x32xf32>
+// CHECK: vector.contract {{.+}} into vector<8x16xf32>
+// CHECK: %[[NARROW:.+]] = tensor.extract_slice %{{.+}}[0, 0] [32, 8] [1, 1] : tensor<32x16xf32> to tensor<32x8xf32>
+// CHECK: %[[COLUMNS:.+]] = vector.transfer_read %[[NARROW]]
+// CHECK: vector.transfer_write %[[COLUMNS]], %{{.+}}[%c0, %c32] {{.+}} : vector<32x8xf32>, tensor<32x40xf32>
+func.func @m_block_padded_remainder_panel(%arg0: memref<32x64xf32>, %arg1: memref<64x40xf32>, %arg2: memref<32x40xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 32, pack_lhs = true, m_block = 16>, kiln.kernel, kiln.tile_count = 1 : i64} {
+  %cst = arith.constant 0.000000e+00 : f32
+  %0 = bufferization.to_tensor %arg0 restrict : memref<32x64xf32> to tensor<32x64xf32>
+  %1 = bufferization.to_tensor %arg1 restrict : memref<64x40xf32> to tensor<64x40xf32>
+  %2 = bufferization.to_tensor %arg2 restrict writable : memref<32x40xf32> to tensor<32x40xf32>
+  %3 = tensor.empty() : tensor<4x4x8x16xf32>
+  %pack = linalg.pack %0 inner_dims_pos = [0, 1] inner_tiles = [8, 16] into %3 : tensor<32x64xf32> -> tensor<4x4x8x16xf32>
+  %4 = tensor.empty() : tensor<2x4x16x32xf32>
+  %pack_0 = linalg.pack %1 padding_value(%cst : f32) outer_dims_perm = [1, 0] inner_dims_pos = [0, 1] inner_tiles = [16, 32] into %4 : tensor<64x40xf32> -> tensor<2x4x16x32xf32>
+  %5 = tensor.empty() : tensor<4x2x8x32xf32>
+  %6 = linalg.fill ins(%cst : f32) outs(%5 : tensor<4x2x8x32xf32>) -> tensor<4x2x8x32xf32>
+  %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d2, d3, d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2, d5, d4)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4)>], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel", "reduction"]} ins(%pack, %pack_0 : tensor<4x4x8x16xf32>, tensor<2x4x16x32xf32>) outs(%6 : tensor<4x2x8x32xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %8 = arith.mulf %in, %in_1 fastmath<contract> : f32
+    %9 = arith.addf %out, %8 fastmath<contract> : f32
+    linalg.yield %9 : f32
+  } -> tensor<4x2x8x32xf32>
+  %unpack = linalg.unpack %7 inner_dims_pos = [0, 1] inner_tiles = [8, 32] into %2 : tensor<4x2x8x32xf32> -> tensor<32x40xf32>
+  bufferization.materialize_in_destination %unpack in restrict writable %arg2 : (tensor<32x40xf32>, memref<32x40xf32>) -> ()
+  return
+}
+
+// -----
+// A result narrower than one panel (24 columns, panels of 32) keeps the
+// packed accumulator: no view of the result, the m blocks go through the
+// packed buffer.
+// CHECK-LABEL: func.func @m_block_partial_panels
+// CHECK-NOT: tensor.expand_shape
+// CHECK: %[[PACKED:.+]] = tensor.empty() : tensor<4x1x8x32xf32>
+// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c2 {{.+}} -> (tensor<4x1x8x32xf32>)
+// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c2 {{.+}} -> (tensor<4x1x8x32xf32>)
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: return
+func.func @m_block_partial_panels(%arg0: memref<32x64xf32>, %arg1: memref<64x24xf32>, %arg2: memref<32x24xf32>) attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 32, pack_lhs = true, m_block = 16>, kiln.kernel, kiln.tile_count = 1 : i64} {
+  %cst = arith.constant 0.000000e+00 : f32
+  %0 = bufferization.to_tensor %arg0 restrict : memref<32x64xf32> to tensor<32x64xf32>
+  %1 = bufferization.to_tensor %arg1 restrict : memref<64x24xf32> to tensor<64x24xf32>
+  %2 = bufferization.to_tensor %arg2 restrict writable : memref<32x24xf32> to tensor<32x24xf32>
+  %3 = tensor.empty() : tensor<4x4x8x16xf32>
+  %pack = linalg.pack %0 inner_dims_pos = [0, 1] inner_tiles = [8, 16] into %3 : tensor<32x64xf32> -> tensor<4x4x8x16xf32>
+  %4 = tensor.empty() : tensor<1x4x16x32xf32>
+  %pack_0 = linalg.pack %1 padding_value(%cst : f32) outer_dims_perm = [1, 0] inner_dims_pos = [0, 1] inner_tiles = [16, 32] into %4 : tensor<64x24xf32> -> tensor<1x4x16x32xf32>
+  %5 = tensor.empty() : tensor<4x1x8x32xf32>
+  %6 = linalg.fill ins(%cst : f32) outs(%5 : tensor<4x1x8x32xf32>) -> tensor<4x1x8x32xf32>
+  %7 = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d2, d3, d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d2, d5, d4)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4)>], iterator_types = ["parallel", "parallel", "reduction", "parallel", "parallel", "reduction"]} ins(%pack, %pack_0 : tensor<4x4x8x16xf32>, tensor<1x4x16x32xf32>) outs(%6 : tensor<4x1x8x32xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %8 = arith.mulf %in, %in_1 fastmath<contract> : f32
+    %9 = arith.addf %out, %8 fastmath<contract> : f32
+    linalg.yield %9 : f32
+  } -> tensor<4x1x8x32xf32>
+  %unpack = linalg.unpack %7 inner_dims_pos = [0, 1] inner_tiles = [8, 32] into %2 : tensor<4x1x8x32xf32> -> tensor<32x24xf32>
+  bufferization.materialize_in_destination %unpack in restrict writable %arg2 : (tensor<32x24xf32>, memref<32x24xf32>) -> ()
   return
 }

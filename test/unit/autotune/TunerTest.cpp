@@ -284,12 +284,16 @@ TEST_F(TunerTest, CostModelPrefersWideRegisterTilesOfWholePanels) {
     return predictSeconds(space, candidate, peaks);
   };
   // 8 x 48 loads 11 operands for 24 FMAs, 8 x 32 10 for 16: faster where
-  // its panels divide the result (1536 columns)...
+  // its panels divide the result (1536 columns) or leave a narrower panel
+  // of whole vectors (2048 columns: 42 panels and one of 32)...
   std::string panelsOf48 = matmulKernel(512, 384, 1536);
   EXPECT_LT(predict(panelsOf48, 48), predict(panelsOf48, 32));
-  // ...and slower where its last panel is padded (2048 columns): the result
-  // is then accumulated packed, not in place.
-  EXPECT_GT(predict(kLargeMatmul, 48), predict(kLargeMatmul, 32));
+  EXPECT_LT(predict(kLargeMatmul, 48), predict(kLargeMatmul, 32));
+  // ...and slower where the result is narrower than its panel (40 columns):
+  // it is then accumulated packed, not in place, where 8 x 32 has a whole
+  // panel and a narrower one of 16.
+  std::string narrow = matmulKernel(512, 384, 40);
+  EXPECT_GT(predict(narrow, 48), predict(narrow, 32));
 }
 
 TEST_F(TunerTest, CostModelKnowsStreamingTiles) {

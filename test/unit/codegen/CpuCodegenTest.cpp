@@ -432,11 +432,37 @@ TEST_F(CpuCodegenTest, MBlockMatmulEpilogueAvx2) {
       kF32, 2, /*seed=*/7, "x86-64-v3");
 }
 
-TEST_F(CpuCodegenTest, MBlockMatmulPartialPanels) {
-  // Panels that do not divide the tile keep the packed accumulator; the
-  // last m block of a tile of 40 rows is partial (16 + 16 + 8).
+TEST_F(CpuCodegenTest, MBlockMatmulRemainderPanels) {
+  // Panels that do not divide the tile leave a narrower panel of the rest,
+  // in a buffer of its own: 41 columns are a panel of 32 and one of 9
+  // padded to 16, with the epilogue after both; the last m block of a tile
+  // of 40 rows is partial (16 + 16 + 8).
   checkKernel(
       packedMatmul(80, 41, 53, "f32", packedConfig("40, 0", 16, false, true, 16)),
+      kF32, 2);
+  // 8 x 48 register tiles: 112 columns are two panels and one vector, in
+  // two tiles of 32 rows; then tiles of 112 columns out of 224, the rest of
+  // each a vector, k = 200 in blocks of 64.
+  StringRef wide = "#kiln.cpu_config<tile_sizes = [32, 0], vector_width = "
+                   "16, micro_tile = [8, 48, 1], pack_matmul = true, "
+                   "k_block = 64, pack_lhs = true, m_block = 16>";
+  checkKernel(matmulAlone(64, 200, 112, wide), kF32, 2);
+  checkKernel(matmulAlone(64, 200, 224,
+                          "#kiln.cpu_config<tile_sizes = [32, 112], "
+                          "vector_width = 16, micro_tile = [8, 48, 1], "
+                          "pack_matmul = true, k_block = 64, pack_lhs = "
+                          "true, m_block = 16>"),
+              kF32, 4);
+  // AVX2 panels of 16 columns: 70 is four and a rest of 6, padded to 8.
+  checkKernel(
+      packedMatmul(64, 70, 45, "f32", packedConfig("32, 0", 16, true, true, 8)),
+      kF32, 2, /*seed=*/7, "x86-64-v3");
+}
+
+TEST_F(CpuCodegenTest, MBlockMatmulNarrowerThanAPanel) {
+  // 24 columns, narrower than one panel of 32, keep the packed accumulator.
+  checkKernel(
+      packedMatmul(80, 24, 53, "f32", packedConfig("40, 0", 16, false, true, 16)),
       kF32, 2);
 }
 
