@@ -283,9 +283,14 @@ def tuning_lines(path):
     if t.get("schema") != "kiln-tuning-bench" or t.get("schema_version") != 1:
         sys.exit(f"{path}: not a kiln tuning benchmark of schema version 1")
     study = t["study"]
+    machine = next(iter(t["matmul"].values()))["machine"]
     lines = ["## Tuning", "",
              f"`{t['command']}` (run {t['date']}, {t['wall_seconds'] / 60:.1f} min), "
-             "each part from an empty tuning database.", "",
+             "each part from an empty tuning database, on "
+             f"`{machine['cpu']}` (`{machine['fingerprint']}`; 1-thread FMA peak "
+             f"{machine['peak_gflops']:.1f} GFLOP/s). Where that is not the machine "
+             "above, the two parts ran in different sessions: compare ratios within "
+             "a part, not figures across them.", "",
              f"### Trials to within {study['tolerance']:.0%} of the best",
              "",
              study_definition(study), "",
