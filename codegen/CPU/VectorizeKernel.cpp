@@ -12,7 +12,9 @@
 //  1. Contractions go by `k_block` of k first (the cache block; whole k0
 //     tiles when the lhs is packed) and, with `m_block`, accumulate into
 //     the result in place and go by m blocks inside each k block, each
-//     packing its own lhs rows; then by the config's micro tile
+//     packing its own lhs rows (columns past the last whole panel are a
+//     second, narrower contraction whose loops merge with the first's);
+//     then by the config's micro tile
 //     [m, n, k], n loops outside m loops so that a rhs panel stays in L1 for
 //     all the rows. The loops over m and n are peeled:
 //     full micro tiles have static shapes and vectorize without masks into a
@@ -482,8 +484,8 @@ static Value packColumns(RewriterBase &rewriter, linalg::PackOp pack,
 /// reading them (at 2048^3 that saves a pass over the 16 MiB result and the
 /// first block's reads of it). Where the n0-column panels do not divide the
 /// columns (getColumnRuns), the contraction is split in two: one over the
-/// whole panels, one over a panel of the rest, each with its own rhs pack
-/// and view, both reading the same lhs pack. A result whose panels do not
+/// whole panels, in place, and one over a panel of the rest, in a buffer of
+/// its own, each with its own rhs pack, both reading the same lhs pack. A result whose panels do not
 /// divide it otherwise, or that does not start from a fill, keeps its
 /// packed buffer.
 static LogicalResult accumulateInPlace(RewriterBase &rewriter,

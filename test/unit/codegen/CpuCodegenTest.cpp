@@ -440,18 +440,19 @@ TEST_F(CpuCodegenTest, MBlockMatmulRemainderPanels) {
   checkKernel(
       packedMatmul(80, 41, 53, "f32", packedConfig("40, 0", 16, false, true, 16)),
       kF32, 2);
-  // 8 x 48 register tiles: 112 columns are two panels and one vector, in
-  // two tiles of 32 rows; then tiles of 112 columns out of 224, the rest of
-  // each a vector, k = 200 in blocks of 64.
+  // 8 x 48 register tiles, k = 200 in blocks of 64: 112 columns are two
+  // panels and one vector, in two tiles of 32 rows; 224 columns are four
+  // panels and two vectors, in four tiles of 16 rows (each tile's unpack
+  // goes straight into the result, kiln-cpu-tile-and-fuse).
   StringRef wide = "#kiln.cpu_config<tile_sizes = [32, 0], vector_width = "
                    "16, micro_tile = [8, 48, 1], pack_matmul = true, "
                    "k_block = 64, pack_lhs = true, m_block = 16>";
   checkKernel(matmulAlone(64, 200, 112, wide), kF32, 2);
   checkKernel(matmulAlone(64, 200, 224,
-                          "#kiln.cpu_config<tile_sizes = [32, 112], "
+                          "#kiln.cpu_config<tile_sizes = [16, 0], "
                           "vector_width = 16, micro_tile = [8, 48, 1], "
                           "pack_matmul = true, k_block = 64, pack_lhs = "
-                          "true, m_block = 16>"),
+                          "true, m_block = 8>"),
               kF32, 4);
   // AVX2 panels of 16 columns: 70 is four and a rest of 6, padded to 8.
   checkKernel(
