@@ -9,6 +9,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace kiln::autotune {
 
@@ -20,17 +25,47 @@ double SteadyClock::now() {
       .count();
 }
 
+void evictFromCaches(const void *data, size_t bytes) {
+  // No cache of a supported CPU has lines shorter than 64 bytes: a flush
+  // every 64 bytes reaches every line.
+  constexpr uintptr_t kLine = 64;
+  auto begin = reinterpret_cast<uintptr_t>(data) & ~(kLine - 1);
+  auto end = reinterpret_cast<uintptr_t>(data) + bytes;
+#if defined(__x86_64__) || defined(__i386__)
+  // clflush (SSE2, so every x86-64) evicts from all cores' caches; the
+  // fence orders the flushes before the timed call's loads.
+  for (uintptr_t line = begin; line < end; line += kLine)
+    _mm_clflush(reinterpret_cast<const void *>(line));
+  _mm_mfence();
+#elif defined(__aarch64__)
+  // Clean and invalidate to the point of coherency, then wait for it.
+  for (uintptr_t line = begin; line < end; line += kLine)
+    asm volatile("dc civac, %0" : : "r"(line) : "memory");
+  asm volatile("dsb ish" : : : "memory");
+#else
+#error "evictFromCaches: no cache flush for this architecture"
+#endif
+}
+
+/// Runs one call of `work` (after `options.beforeEachCall`, untimed);
+/// returns its seconds.
+static double timeCall(const std::function<void()> &work,
+                       const MeasureOptions &options, Clock &clock) {
+  if (options.beforeEachCall)
+    options.beforeEachCall();
+  double before = clock.now();
+  work();
+  return clock.now() - before;
+}
+
 /// Warms `work` up; returns how many calls one sample batches so that it
 /// lasts at least `minSampleSeconds` (the last warm-up call estimates the
 /// cost of one).
 static int64_t warmUp(const std::function<void()> &work,
                       const MeasureOptions &options, Clock &clock) {
   double perCall = 0;
-  for (int i = 0; i < options.warmupCalls; ++i) {
-    double before = clock.now();
-    work();
-    perCall = clock.now() - before;
-  }
+  for (int i = 0; i < options.warmupCalls; ++i)
+    perCall = timeCall(work, options, clock);
   if (perCall > 0 && perCall < options.minSampleSeconds)
     return static_cast<int64_t>(std::ceil(options.minSampleSeconds / perCall));
   return 1;
@@ -39,12 +74,22 @@ static int64_t warmUp(const std::function<void()> &work,
 /// Appends one sample of `work` (seconds per call over `result`'s batch)
 /// to `result`.
 static void takeSample(const std::function<void()> &work,
-                       Measurement &result, Clock &clock) {
-  double before = clock.now();
-  for (int64_t call = 0; call < result.callsPerSample; ++call)
-    work();
-  double after = clock.now();
-  result.samples.push_back((after - before) /
+                       const MeasureOptions &options, Measurement &result,
+                       Clock &clock) {
+  double seconds = 0;
+  if (options.beforeEachCall) {
+    // Each call after its own set-up, which stays off the clock.
+    for (int64_t call = 0; call < result.callsPerSample; ++call)
+      seconds += timeCall(work, options, clock);
+  } else {
+    // The batch on one clock: a clock read per call would weigh on calls
+    // of a few hundred nanoseconds.
+    double before = clock.now();
+    for (int64_t call = 0; call < result.callsPerSample; ++call)
+      work();
+    seconds = clock.now() - before;
+  }
+  result.samples.push_back(seconds /
                            static_cast<double>(result.callsPerSample));
 }
 
@@ -65,7 +110,7 @@ static Measurement sample(const std::function<void()> &work,
   result.callsPerSample = warmUp(work, options, clock);
   // Sample until the median is stable or the budget is spent.
   while (static_cast<int>(result.samples.size()) < options.maxSamples) {
-    takeSample(work, result, clock);
+    takeSample(work, options, result, clock);
     if (static_cast<int>(result.samples.size()) >= options.minSamples &&
         (summarizeSamples(result, options) ||
          clock.now() - start >= options.maxSeconds))
@@ -88,9 +133,9 @@ measureSideBySide(const std::vector<std::function<void()>> &works,
     for (size_t i = 0; i < works.size(); ++i) {
       for (double settled = clock.now() + options.settleSeconds;
            clock.now() < settled;)
-        works[i]();
+        timeCall(works[i], options, clock);
       for (int turnSample = 0; turnSample < perTurn; ++turnSample)
-        takeSample(works[i], results[i], clock);
+        takeSample(works[i], options, results[i], clock);
     }
     taken += perTurn;
     if (taken < options.minSamples)

@@ -8,7 +8,10 @@
 // still wide after its budget (another process took the core for a while)
 // may be taken once more, keeping the tighter of the two. Work compared
 // with other work (a kernel and its peers) is measured side by side, the
-// samples of each taken in turns.
+// samples of each taken in turns. The caches a call meets can be set up
+// before each call, untimed (MeasureOptions::beforeEachCall): a kernel of a
+// model meets its weights cold, and one timed back to back with its inputs
+// warm can rank configs in an order the model does not see.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,6 +61,10 @@ struct MeasureOptions {
   double settleSeconds = 0;
   /// Side by side only: the samples of each turn.
   int samplesPerTurn = 1;
+  /// When set, runs untimed before every call (warm-up and settling
+  /// included), e.g. to evict the call's inputs (evictFromCaches). Calls
+  /// are then timed one by one, and a sample is their mean.
+  std::function<void()> beforeEachCall;
 };
 
 struct Measurement {
@@ -86,6 +93,10 @@ Measurement measure(const std::function<void()> &work,
 std::vector<Measurement>
 measureSideBySide(const std::vector<std::function<void()>> &works,
                   const MeasureOptions &options, Clock &clock);
+
+/// Writes back and evicts the `bytes` at `data` from every cache level of
+/// every core, so that the next access reads them from memory.
+void evictFromCaches(const void *data, size_t bytes);
 
 } // namespace kiln::autotune
 

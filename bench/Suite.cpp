@@ -184,6 +184,10 @@ struct Runnable {
   std::function<void()> run;
   /// One call on the calling thread alone: what instruction counts see.
   std::function<void()> runOneThread;
+  /// Evicts the call's inputs from the caches before each timed call (a
+  /// kernel's: it then meets them as a model's kernel meets its weights);
+  /// empty for a model, whose own kernels set up each other's caches.
+  std::function<void()> evictInputs;
   /// Set when a timed call failed.
   std::shared_ptr<std::string> failure;
 };
@@ -374,7 +378,14 @@ Runner::prepareKernel(const KernelSpec &spec, const std::string &base) {
     runnable.failure = std::make_shared<std::string>();
     return runnable;
   };
+  // A kernel and its peers read the same inputs, evicted alike.
+  auto evictInputs = [state, numInputs] {
+    for (size_t i = 0; i < numInputs; ++i)
+      autotune::evictFromCaches(state->tensors[i].data(),
+                                state->tensors[i].getByteSize());
+  };
   Runnable &kiln = add("kiln");
+  kiln.evictInputs = evictInputs;
   kiln.run = runKiln;
   kiln.runOneThread = [state, tiles] {
     state->kernel(state->buffers.data(), 0, tiles);
@@ -387,6 +398,7 @@ Runner::prepareKernel(const KernelSpec &spec, const std::string &base) {
   for (MatmulPeer *peer : options.peers) {
     auto result = std::make_shared<std::vector<float>>(m * n);
     Runnable &runnable = add(peer->getName());
+    runnable.evictInputs = evictInputs;
     std::shared_ptr<std::string> failure = runnable.failure;
     int numThreads = pool.getNumThreads();
     auto multiply = [state, result, peer, failure, m = m, k = k, n = n] {
@@ -634,17 +646,20 @@ bool Runner::measureGroup(ArrayRef<Runnable *> group, BenchReport &report) {
     return true;
   }
   autotune::SteadyClock clock;
+  autotune::MeasureOptions measureOptions = options.measure;
+  // A group shares its inputs (a kernel and its peers).
+  measureOptions.beforeEachCall = group.front()->evictInputs;
   if (group.size() == 1)
     return record(*group.front(),
                   autotune::measure(getTimedWork(*group.front()),
-                                    options.measure, clock),
+                                    measureOptions, clock),
                   report);
   // A kernel and its peers are timed side by side, so that this machine's
   // drift during the run slows them alike and their ratios hold.
   std::vector<std::function<void()>> works;
   for (Runnable *runnable : group)
     works.push_back(getTimedWork(*runnable));
-  autotune::MeasureOptions turns = options.measure;
+  autotune::MeasureOptions turns = measureOptions;
   if (pool.getNumThreads() > 1 && !options.smoke) {
     // OpenBLAS's worker threads keep polling a core for about 2^28 cycles
     // (0.1 s here) after a call: a turn taken right after one ran Kiln's

@@ -14,8 +14,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 using namespace kiln::autotune;
 
@@ -211,6 +213,41 @@ TEST(MeasureTest, NoRemeasureWhenTightOrWhenOff) {
   EXPECT_LT(clock.time - before, 2.5);
 }
 
+TEST(MeasureTest, SetUpBeforeEachCallStaysOffTheClock) {
+  // Calls of 10 us batched by 100, each after a set-up of a whole second:
+  // every call gets its own set-up, and none of it is timed.
+  FakeClock clock;
+  int64_t calls = 0, setUps = 0;
+  bool setUpFirst = true;
+  MeasureOptions options;
+  options.minSampleSeconds = 1e-3;
+  options.beforeEachCall = [&] {
+    setUpFirst &= setUps++ == calls;
+    clock.time += 1.0;
+  };
+  Measurement m = measure(
+      [&] {
+        ++calls;
+        clock.time += 1e-5;
+      },
+      options, clock);
+  EXPECT_EQ(m.callsPerSample, 100);
+  EXPECT_TRUE(m.stable);
+  EXPECT_NEAR(m.summary.median, 1e-5, 1e-9);
+  EXPECT_EQ(setUps, calls);
+  EXPECT_TRUE(setUpFirst);
+}
+
+TEST(MeasureTest, EvictingKeepsTheBytes) {
+  // Unaligned at both ends, so the first and last lines are partial.
+  std::vector<uint8_t> bytes(4099);
+  for (size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<uint8_t>(i * 7);
+  evictFromCaches(bytes.data() + 3, bytes.size() - 3);
+  for (size_t i = 0; i < bytes.size(); ++i)
+    ASSERT_EQ(bytes[i], static_cast<uint8_t>(i * 7)) << "byte " << i;
+}
+
 //===----------------------------------------------------------------------===//
 // Side by side
 //===----------------------------------------------------------------------===//
@@ -256,6 +293,22 @@ TEST(MeasureTest, SideBySideTurnsSettleThenSample) {
   EXPECT_EQ(order, "aabb" + std::string("aaaabbbb") + "aaaabbbb");
   EXPECT_EQ(m[0].samples.size(), 4u);
   EXPECT_EQ(m[1].samples.size(), 4u);
+}
+
+TEST(MeasureTest, SideBySideSetsUpEveryCall) {
+  // Settling calls included.
+  FakeClock clock;
+  std::string order;
+  MeasureOptions options;
+  options.minSampleSeconds = 0;
+  options.minSamples = 1;
+  options.maxSamples = 1;
+  options.settleSeconds = 1;
+  options.beforeEachCall = [&] { order += '.'; };
+  measureSideBySide(
+      {namedWork(order, 'a', clock, 0.5), namedWork(order, 'b', clock, 0.5)},
+      options, clock);
+  EXPECT_EQ(order, ".a.a.b.b" + std::string(".a.a.a") + ".b.b.b");
 }
 
 TEST(MeasureTest, SideBySideRatiosSurviveADriftingMachine) {
