@@ -36,8 +36,10 @@ results=$here/bench/results
 mkdir -p "$results"
 
 if [ "$run_tuning" = 1 ]; then
-  KILN_BUILD_DIR=$build_dir /usr/bin/python3 "$here/bench/tuning_bench.py" \
-    --output "$results/tuning.json"
+  # From the repository root, so the recorded command names its paths as
+  # the repository does.
+  (cd "$here" && KILN_BUILD_DIR=$build_dir /usr/bin/python3 \
+     bench/tuning_bench.py --output bench/results/tuning.json)
 fi
 tuning=()
 [ -f "$results/tuning.json" ] && tuning=(--tuning "$results/tuning.json")
