@@ -31,6 +31,7 @@
 #include "llvm/Support/Regex.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -628,13 +629,16 @@ bool Runner::measureCountedCall(Runnable &runnable, BenchReport &report) {
 std::function<void()> Runner::getTimedWork(Runnable &runnable) {
   if (options.injectedSlowdown <= 0)
     return runnable.run;
-  // The injected slowdown repeats calls rather than waiting: a wait's own
-  // clock reads would outweigh a kernel of a few hundred nanoseconds.
-  auto owed = std::make_shared<double>(0);
-  return [run = runnable.run, owed, slowdown = options.injectedSlowdown] {
+  // After each call, wait the slowdown's fraction of that call's own time:
+  // a repeated call would find its inputs warm where the timed one met them
+  // cold, and slow a call by less than asked.
+  return [run = runnable.run, slowdown = options.injectedSlowdown] {
+    auto start = std::chrono::steady_clock::now();
     run();
-    for (*owed += slowdown; *owed >= 1; *owed -= 1)
-      run();
+    auto end = std::chrono::steady_clock::now();
+    auto until = end + (end - start) * slowdown;
+    while (std::chrono::steady_clock::now() < until) {
+    }
   };
 }
 

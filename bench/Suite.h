@@ -84,9 +84,8 @@ struct BenchOptions {
   /// Run each selected benchmark once inside bench/Counters.h's counted
   /// region, on one thread, and time nothing: the child of a callgrind count.
   bool countedCallOnly = false;
-  /// For tests of the regression gate only: every timed call does this
-  /// fraction more work on average (one extra call after every 1 / fraction
-  /// calls).
+  /// For tests of the regression gate only: every timed call takes this
+  /// fraction longer (it waits that fraction of its own time after it).
   double injectedSlowdown = 0;
   std::vector<MatmulPeer *> peers;
   /// Tuned configs for the kernels and the models' kernels (the tuning
