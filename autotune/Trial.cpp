@@ -230,7 +230,7 @@ static std::string runCpuTrial(const TrialOptions &options,
   // 3. Then timed, each call meeting its inputs cold, as a model's kernel
   // meets its weights. Back to back, 128x768x3072's 9 MiB rhs stayed in
   // the L3, and a config that rereads it unpacked won at 2.53 ms, then took
-  // 3.0-3.1 ms beside the peers, 5% slower than the default.
+  // 3.0-3.1 ms beside the peers, 5-8% slower than the default.
   MeasureOptions measureOptions = options.measure;
   measureOptions.beforeEachCall = [&] {
     for (HostTensor *input : in)
