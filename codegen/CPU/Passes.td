@@ -334,6 +334,34 @@ def PrefetchAccumulatorsPass
   ];
 }
 
+def PrefetchPackSourcesPass
+    : Pass<"kiln-cpu-prefetch-pack-sources", "::mlir::func::FuncOp"> {
+  let summary = "prefetches the source of the next operand pack";
+  let description = [{
+    Precondition: kiln-cpu-distribute-tiles. In a kernel whose config packs
+    its contractions, an operand pack is a vector transfer read of a view of
+    a kernel argument stored into a temporary buffer, in loops with static
+    bounds that contain no contraction. The micro kernels that follow a pack
+    in its block (the first loop after it that contains a contraction)
+    prefetch, into L2, every cache line that the next pack of the same
+    operand will read: the pack's next iteration of the loop around it when
+    that loop moves the pack's source (the last iteration prefetches its own
+    source), else the first iteration of the first later loop in the same
+    block around a pack of the same operand (the loop from which the pack
+    was peeled). The lines are spread over the micro kernels with static
+    loops that run the most of them: ceil(lines / micro kernels) at the
+    start of each, the last line again once all are issued. Other kernels,
+    and packs whose address needs values not available there, are left
+    alone.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 def SplitRegisterTilesPass
     : Pass<"kiln-cpu-split-register-tiles", "::mlir::func::FuncOp"> {
   let summary = "splits micro kernels' register tiles into vector-width rows";

@@ -44,6 +44,13 @@ bool isKernel(mlir::func::FuncOp function);
 /// missing attribute and returns failure when it has none.
 mlir::FailureOr<CpuConfigAttr> getKernelConfig(mlir::func::FuncOp function);
 
+/// The bytes of a cache line: what one prefetch brings in.
+inline constexpr int64_t kCacheLineBytes = 64;
+
+/// The function argument that `buffer` is a view of (through view-like
+/// ops), or null when it is not one (a temporary, say).
+mlir::BlockArgument getViewedArgument(mlir::Value buffer);
+
 /// Patterns that rewrite kiln ops into linalg, tensor, arith and math ops on
 /// tensors, and mark the kiln dialect illegal on `target`.
 void populateKilnToLinalgPatterns(mlir::RewritePatternSet &patterns);

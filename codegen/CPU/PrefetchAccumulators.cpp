@@ -42,19 +42,14 @@ using namespace mlir;
 using namespace kiln;
 using namespace kiln::cpu;
 
-/// The bytes of a cache line: what one prefetch brings in.
-static constexpr int64_t kCacheLineBytes = 64;
-
-/// Whether `buffer` is a view of one of the kernel's arguments (its result,
-/// accumulated in place) rather than of a temporary.
-static bool isArgumentView(Value buffer) {
+BlockArgument kiln::cpu::getViewedArgument(Value buffer) {
   while (Operation *op = buffer.getDefiningOp()) {
     auto view = dyn_cast<ViewLikeOpInterface>(op);
     if (!view)
-      return false;
+      return {};
     buffer = view.getViewSource();
   }
-  return isa<BlockArgument>(buffer);
+  return dyn_cast<BlockArgument>(buffer);
 }
 
 /// The accumulator writes of `function`: a transfer write of the result of
@@ -66,7 +61,7 @@ getInPlaceAccumulators(func::FuncOp function) {
   SmallVector<vector::TransferWriteOp> writes;
   function.walk([&](vector::TransferWriteOp write) {
     if (write.getVector().getDefiningOp<scf::ForOp>() &&
-        isArgumentView(write.getBase()) &&
+        getViewedArgument(write.getBase()) &&
         write->getParentOfType<scf::ForOp>())
       writes.push_back(write);
   });

@@ -1,0 +1,433 @@
+//===- PrefetchPackSources.cpp - Prefetch the next operand pack -*- C++ -*-===//
+//
+// SPDX-License-Identifier: Apache-2.0
+//
+// A packed contraction copies each k block of its rhs (and each m block of
+// its lhs) into panels before the micro kernels that read them. Those
+// copies read a kernel argument that a model's kernel meets cold, in
+// memory: each one waits on memory before its micro kernels can start, and
+// the micro kernels leave the memory idle meanwhile. So the micro kernels
+// that follow a pack prefetch what the next pack of the same operand will
+// read, a few cache lines per micro kernel, and the next pack finds its
+// source in the caches.
+//
+// Measured with `kiln bench --suite kernels` (cold inputs, one thread,
+// 512x384x1536, k blocks of 128): see bench/NOTES.md, session 16.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/CPU/Passes.h"
+#include "codegen/CPU/Patterns.h"
+#include "ir/KilnDialect.h"
+
+#include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/Analysis/TopologicalSortUtils.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Dominance.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define DEBUG_TYPE "kiln-cpu-prefetch-pack-sources"
+
+namespace kiln::cpu {
+#define GEN_PASS_DEF_PREFETCHPACKSOURCESPASS
+#include "codegen/CPU/Passes.h.inc"
+} // namespace kiln::cpu
+
+using namespace mlir;
+using namespace kiln;
+using namespace kiln::cpu;
+
+/// The locality hint of the prefetches: into L2 (prefetcht1 on x86), not
+/// L1, where the micro kernels' panels live.
+static constexpr int32_t kPackSourceLocality = 2;
+
+/// The static iteration space of loop `loop`: lower bound, step and trip
+/// count, when all three are constants.
+struct StaticLoop {
+  scf::ForOp loop;
+  int64_t lowerBound = 0;
+  int64_t step = 1;
+  int64_t tripCount = 0;
+};
+
+static std::optional<StaticLoop> getStaticLoop(scf::ForOp loop) {
+  std::optional<int64_t> lowerBound = getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> step = getConstantIntValue(loop.getStep());
+  std::optional<APInt> tripCount = loop.getStaticTripCount();
+  if (!lowerBound || !step || !tripCount || tripCount->isZero())
+    return std::nullopt;
+  return StaticLoop{loop, *lowerBound, *step, tripCount->getSExtValue()};
+}
+
+static bool containsContraction(Operation *op) {
+  return op
+      ->walk([](vector::ContractionOp) { return WalkResult::interrupt(); })
+      .wasInterrupted();
+}
+
+/// One operand pack: a vector transfer read of a view of a kernel argument,
+/// stored as it is into a temporary buffer, in a nest of loops with static
+/// bounds that contain no contraction.
+struct Pack {
+  vector::TransferReadOp read;
+  BlockArgument source;
+  /// The loops of the nest, outermost first.
+  SmallVector<StaticLoop> loops;
+
+  Operation *root() {
+    return loops.empty() ? read.getOperation() : loops.front().loop;
+  }
+};
+
+static std::optional<Pack> getPack(vector::TransferReadOp read) {
+  BlockArgument source = getViewedArgument(read.getBase());
+  if (!source || !read->hasOneUse())
+    return std::nullopt;
+  auto store = dyn_cast<vector::TransferWriteOp>(*read->user_begin());
+  if (!store || !store.getBase().getDefiningOp<memref::AllocOp>())
+    return std::nullopt;
+  Pack pack{read, source, {}};
+  for (Operation *parent = read->getParentOp(); parent;
+       parent = parent->getParentOp()) {
+    auto loop = dyn_cast<scf::ForOp>(parent);
+    if (!loop || containsContraction(loop))
+      break;
+    std::optional<StaticLoop> bounds = getStaticLoop(loop);
+    if (!bounds)
+      return std::nullopt;
+    pack.loops.insert(pack.loops.begin(), *bounds);
+  }
+  return pack;
+}
+
+/// The cache lines that one execution of a pack reads, numbered along its
+/// loops, then the vector's outer dimensions, then the lines of its
+/// innermost dimension.
+struct PackLines {
+  SmallVector<int64_t> basis;
+  /// Elements per line.
+  int64_t lineElements = 0;
+  /// Lines in all: the product of `basis`.
+  int64_t count = 0;
+};
+
+/// None when the vector's innermost dimension is not contiguous in memory.
+static std::optional<PackLines> getPackLines(Pack &pack) {
+  auto type = cast<MemRefType>(pack.read.getBase().getType());
+  AffineMap map = pack.read.getPermutationMap();
+  if (!map.isMinorIdentity() || !type.isLastDimUnitStride())
+    return std::nullopt;
+  int64_t elementBytes = type.getElementTypeBitWidth() / 8;
+  if (elementBytes == 0)
+    return std::nullopt;
+  PackLines lines;
+  lines.lineElements = std::max<int64_t>(1, kCacheLineBytes / elementBytes);
+  for (StaticLoop loop : pack.loops)
+    lines.basis.push_back(loop.tripCount);
+  ArrayRef<int64_t> shape = pack.read.getVectorType().getShape();
+  lines.basis.append(shape.begin(), shape.end());
+  lines.basis.back() = llvm::divideCeil(shape.back(), lines.lineElements);
+  lines.count = 1;
+  for (int64_t size : lines.basis)
+    lines.count *= size;
+  return lines;
+}
+
+/// The next execution of a pack: the pack, the loop around it whose
+/// induction variable moves its source, and whether that is its next
+/// iteration (the pack's own loop) or its first (a loop after the micro
+/// kernels, from which the pack's first iteration was peeled).
+struct NextPack {
+  Pack *pack = nullptr;
+  scf::ForOp loop;
+  bool nextIteration = false;
+};
+
+/// The ops inside `scope` that compute the base and indices of the read of
+/// `pack`, in order, or failure when one of them has side effects or
+/// regions.
+static FailureOr<SetVector<Operation *>> getAddressSlice(Pack &pack,
+                                                         scf::ForOp scope) {
+  BackwardSliceOptions options;
+  options.omitBlockArguments = true;
+  options.inclusive = true;
+  options.filter = [&](Operation *op) {
+    return scope->isProperAncestor(op) && !isa<scf::ForOp>(op);
+  };
+  SetVector<Operation *> slice;
+  SmallVector<Value> addresses = {pack.read.getBase()};
+  llvm::append_range(addresses, pack.read.getIndices());
+  for (Value address : addresses)
+    if (Operation *def = address.getDefiningOp();
+        def && scope->isProperAncestor(def) &&
+        failed(getBackwardSlice(def, &slice, options)))
+      return failure();
+  for (Operation *op : slice)
+    if (op->getNumRegions() != 0 || !isMemoryEffectFree(op))
+      return failure();
+  return mlir::topologicalSort(slice);
+}
+
+/// Whether the address of the read of `pack` depends on the induction
+/// variable of `loop`.
+static bool movesWith(Pack &pack, scf::ForOp loop) {
+  FailureOr<SetVector<Operation *>> slice = getAddressSlice(pack, loop);
+  if (failed(slice))
+    return false;
+  Value iv = loop.getInductionVar();
+  auto usesIv = [&](Operation *op) {
+    return llvm::is_contained(op->getOperands(), iv);
+  };
+  return llvm::any_of(*slice, usesIv) ||
+         llvm::is_contained(pack.read.getIndices(), iv) ||
+         pack.read.getBase() == iv;
+}
+
+/// The micro kernels that follow the pack rooted at `root` in its block:
+/// the first op after it that contains a contraction, when that is a loop.
+static scf::ForOp getFollowingMicroKernels(Operation *root) {
+  for (Operation *op = root->getNextNode(); op; op = op->getNextNode())
+    if (containsContraction(op))
+      return dyn_cast<scf::ForOp>(op);
+  return {};
+}
+
+/// The loops from `nest` (inclusive) down to the loop that runs one micro
+/// kernel per iteration (the innermost around a contraction that carries no
+/// accumulators), for the micro kernel with the most iterations; empty
+/// when one of them has no static bounds.
+static SmallVector<StaticLoop> getMicroKernelLoops(scf::ForOp nest) {
+  SmallVector<StaticLoop> best;
+  int64_t bestIterations = 0;
+  nest.walk([&](vector::ContractionOp contract) {
+    auto site = contract->getParentOfType<scf::ForOp>();
+    while (site && site.getNumRegionIterArgs() != 0)
+      site = site->getParentOfType<scf::ForOp>();
+    if (!site)
+      return;
+    SmallVector<StaticLoop> loops;
+    int64_t iterations = 1;
+    for (Operation *op = site; op; op = op->getParentOp()) {
+      auto loop = dyn_cast<scf::ForOp>(op);
+      std::optional<StaticLoop> bounds =
+          loop ? getStaticLoop(loop) : std::nullopt;
+      if (!bounds)
+        return;
+      loops.insert(loops.begin(), *bounds);
+      iterations *= bounds->tripCount;
+      if (op == nest)
+        break;
+    }
+    if (loops.front().loop == nest && iterations > bestIterations) {
+      best = std::move(loops);
+      bestIterations = iterations;
+    }
+  });
+  return best;
+}
+
+/// Where the pack that `pack`'s micro kernels `microKernels` should prefetch
+/// for is, among `packs` (in program order); none when no later pack of the
+/// same operand moves with a loop.
+static std::optional<NextPack> getNextPack(Pack &pack,
+                                           scf::ForOp microKernels,
+                                           MutableArrayRef<Pack> packs) {
+  if (auto loop = dyn_cast<scf::ForOp>(pack.root()->getParentOp());
+      loop && movesWith(pack, loop))
+    return NextPack{&pack, loop, /*nextIteration=*/true};
+  // A peeled first iteration: the next pack of the operand is the first
+  // iteration of a loop that follows in the same block.
+  for (Pack &later : packs) {
+    auto loop = dyn_cast<scf::ForOp>(later.root()->getParentOp());
+    if (later.source != pack.source || !loop ||
+        loop->getBlock() != microKernels->getBlock() ||
+        !microKernels->isBeforeInBlock(loop))
+      continue;
+    if (movesWith(later, loop))
+      return NextPack{&later, loop, /*nextIteration=*/false};
+  }
+  return std::nullopt;
+}
+
+/// The value of the induction variable of `next.loop` at the next pack.
+static Value getNextInductionVar(RewriterBase &rewriter, Location loc,
+                                 NextPack next) {
+  scf::ForOp loop = next.loop;
+  if (!next.nextIteration)
+    return loop.getLowerBound();
+  // The last iteration prefetches its own source again, as
+  // kiln-cpu-prefetch-accumulators does.
+  Value stepped = arith::AddIOp::create(rewriter, loc, loop.getInductionVar(),
+                                        loop.getStep());
+  Value last =
+      arith::SubIOp::create(rewriter, loc, loop.getUpperBound(), loop.getStep());
+  return arith::MinSIOp::create(rewriter, loc, stepped, last);
+}
+
+/// Whether every value that the address of `next`'s read uses from outside
+/// `slice` is available at `point`: the loop's and the nest's induction
+/// variables are replaced, everything else must dominate.
+static bool isAddressAvailable(NextPack next,
+                               const SetVector<Operation *> &slice,
+                               Operation *point, DominanceInfo &dominance) {
+  Pack &pack = *next.pack;
+  auto available = [&](Value value) {
+    if (Operation *def = value.getDefiningOp(); def && slice.contains(def))
+      return true;
+    if (value == next.loop.getInductionVar() ||
+        llvm::any_of(pack.loops, [&](StaticLoop loop) {
+          return value == loop.loop.getInductionVar();
+        }))
+      return true;
+    return dominance.properlyDominates(value, point);
+  };
+  auto operandsAvailable = [&](Operation *op) {
+    return llvm::all_of(op->getOperands(), available);
+  };
+  if (!next.nextIteration && !available(next.loop.getLowerBound()))
+    return false;
+  return llvm::all_of(slice, operandsAvailable) &&
+         available(pack.read.getBase()) &&
+         llvm::all_of(pack.read.getIndices(), available);
+}
+
+/// Prefetches line `line` (an index value) of what the read of `next`'s
+/// pack reads, with `mapping` giving the induction variable of `next.loop`.
+static void prefetchLine(RewriterBase &rewriter, Location loc,
+                         NextPack next,
+                         const SetVector<Operation *> &slice,
+                         const PackLines &lines, IRMapping mapping,
+                         Value line) {
+  Pack &pack = *next.pack;
+  auto position = affine::AffineDelinearizeIndexOp::create(
+      rewriter, loc, line, lines.basis, /*hasOuterBound=*/true);
+  AffineExpr d0 = rewriter.getAffineDimExpr(0);
+  for (auto [dim, loop] : llvm::enumerate(pack.loops)) {
+    Value iv = affine::AffineApplyOp::create(
+        rewriter, loc, AffineMap::get(1, 0, d0 * loop.step + loop.lowerBound),
+        ValueRange{position.getResult(dim)});
+    mapping.map(loop.loop.getInductionVar(), iv);
+  }
+  for (Operation *op : slice)
+    rewriter.clone(*op, mapping);
+
+  // The read's vector covers its innermost memref dimensions (a minor
+  // identity): step along each, by lines along the innermost.
+  SmallVector<Value> indices =
+      llvm::map_to_vector(pack.read.getIndices(), [&](Value index) {
+        return mapping.lookupOrDefault(index);
+      });
+  int64_t vectorRank = pack.read.getVectorType().getRank();
+  int64_t firstVectorDim = static_cast<int64_t>(indices.size()) - vectorRank;
+  int64_t firstVectorPosition = static_cast<int64_t>(pack.loops.size());
+  for (int64_t dim = 0; dim < vectorRank; ++dim) {
+    int64_t scale = dim == vectorRank - 1 ? lines.lineElements : 1;
+    Value &index = indices[firstVectorDim + dim];
+    index = affine::AffineApplyOp::create(
+        rewriter, loc, AffineMap::get(2, 0, d0 + rewriter.getAffineDimExpr(1) * scale),
+        ValueRange{index, position.getResult(firstVectorPosition + dim)});
+  }
+  memref::PrefetchOp::create(rewriter, loc,
+                             mapping.lookupOrDefault(pack.read.getBase()),
+                             indices, /*isWrite=*/false, kPackSourceLocality,
+                             /*isDataCache=*/true);
+}
+
+/// Spreads the prefetches of every line of `next`'s pack over the
+/// iterations of `loops` (the micro kernels' loops, outermost first):
+/// ceil(lines / iterations) lines at the start of each iteration of the
+/// innermost, the last line again once all are issued.
+static void prefetchNextPack(RewriterBase &rewriter, NextPack next,
+                             MutableArrayRef<StaticLoop> loops,
+                             DominanceInfo &dominance) {
+  std::optional<PackLines> lines = getPackLines(*next.pack);
+  FailureOr<SetVector<Operation *>> slice =
+      getAddressSlice(*next.pack, next.loop);
+  if (!lines || failed(slice))
+    return;
+  Block *site = loops.back().loop.getBody();
+  if (!isAddressAvailable(next, *slice, &site->front(), dominance))
+    return;
+
+  Location loc = next.pack->read.getLoc();
+  rewriter.setInsertionPointToStart(site);
+  // The micro kernel's number, counting along `loops`.
+  AffineExpr number = rewriter.getAffineConstantExpr(0);
+  int64_t iterations = 1;
+  SmallVector<Value> ivs;
+  for (StaticLoop loop : llvm::reverse(loops)) {
+    AffineExpr iv = rewriter.getAffineDimExpr(ivs.size());
+    number = number + (iv - loop.lowerBound).floorDiv(loop.step) * iterations;
+    iterations *= loop.tripCount;
+    ivs.push_back(loop.loop.getInductionVar());
+  }
+  int64_t perIteration = llvm::divideCeil(lines->count, iterations);
+  Value first = affine::AffineApplyOp::create(
+      rewriter, loc, AffineMap::get(ivs.size(), 0, number * perIteration), ivs);
+
+  IRMapping mapping;
+  mapping.map(next.loop.getInductionVar(),
+              getNextInductionVar(rewriter, loc, next));
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value count = arith::ConstantIndexOp::create(rewriter, loc, perIteration);
+  Value lastLine = arith::ConstantIndexOp::create(rewriter, loc, lines->count - 1);
+  auto lineLoop = scf::ForOp::create(rewriter, loc, zero, count, one);
+  rewriter.setInsertionPointToStart(lineLoop.getBody());
+  Value line = arith::MinSIOp::create(
+      rewriter, loc,
+      arith::AddIOp::create(rewriter, loc, first, lineLoop.getInductionVar()),
+      lastLine);
+  prefetchLine(rewriter, loc, next, *slice, *lines, mapping, line);
+}
+
+namespace {
+
+struct PrefetchPackSourcesPass
+    : kiln::cpu::impl::PrefetchPackSourcesPassBase<PrefetchPackSourcesPass> {
+  using Base::Base;
+  void runOnOperation() override;
+};
+
+} // namespace
+
+void PrefetchPackSourcesPass::runOnOperation() {
+  func::FuncOp function = getOperation();
+  if (!isKernel(function))
+    return;
+  FailureOr<CpuConfigAttr> config = getKernelConfig(function);
+  if (failed(config))
+    return signalPassFailure();
+  if (!config->getPackMatmul())
+    return;
+
+  SmallVector<Pack> packs;
+  function.walk([&](vector::TransferReadOp read) {
+    if (std::optional<Pack> pack = getPack(read))
+      packs.push_back(std::move(*pack));
+  });
+  // Find every pack's micro kernels and next pack before any prefetch
+  // changes the loops.
+  SmallVector<std::pair<NextPack, SmallVector<StaticLoop>>> work;
+  for (auto [index, pack] : llvm::enumerate(packs)) {
+    scf::ForOp microKernels = getFollowingMicroKernels(pack.root());
+    if (!microKernels)
+      continue;
+    SmallVector<StaticLoop> loops = getMicroKernelLoops(microKernels);
+    std::optional<NextPack> next = getNextPack(
+        pack, microKernels, MutableArrayRef<Pack>(packs).drop_front(index + 1));
+    if (!loops.empty() && next)
+      work.emplace_back(*next, std::move(loops));
+  }
+  IRRewriter rewriter(&getContext());
+  DominanceInfo dominance(function);
+  for (auto &[next, loops] : work)
+    prefetchNextPack(rewriter, next, loops, dominance);
+}

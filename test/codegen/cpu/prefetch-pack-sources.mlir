@@ -1,0 +1,207 @@
+// RUN: kiln-opt %s --pass-pipeline='builtin.module(func.func(kiln-cpu-prefetch-pack-sources))' --split-input-file | FileCheck %s
+
+// A loop over k blocks of 16 packs its rhs block into two panels of 32
+// columns, then runs one micro kernel per panel. Each micro kernel
+// prefetches half of the 64 cache lines that the next k block's pack reads
+// (2 panels x 16 rows x 2 lines; the last k block its own: min(kb + 16,
+// 48)), at its start and into L2.
+// CHECK-DAG: #[[$PANEL:.+]] = affine_map<(d0) -> (d0 * 32)>
+// CHECK-DAG: #[[$ADD:.+]] = affine_map<(d0, d1) -> (d0 + d1)>
+// CHECK-DAG: #[[$LINE_COL:.+]] = affine_map<(d0, d1) -> (d0 + d1 * 16)>
+// CHECK-LABEL: func.func @next_k_block
+// CHECK: scf.for %[[KB:.+]] = %c0 to %c64 step %c16
+// CHECK: vector.transfer_read %arg1[%[[KB]],
+// CHECK: scf.for %[[P:.+]] = %c0 to %c2 step %c1
+// CHECK: %[[FIRST:.+]] = affine.apply #[[$PANEL]](%[[P]])
+// CHECK: %[[STEP:.+]] = arith.addi %[[KB]], %c16
+// CHECK: %[[LAST:.+]] = arith.subi %c64, %c16
+// CHECK: %[[NEXT:.+]] = arith.minsi %[[STEP]], %[[LAST]]
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %c32 step
+// CHECK: %[[LINE:.+]] = arith.addi %[[FIRST]], %[[I]]
+// CHECK: %[[CLAMPED:.+]] = arith.minsi %[[LINE]], %c63
+// CHECK: %[[POS:.+]]:3 = affine.delinearize_index %[[CLAMPED]] into (2, 16, 2)
+// CHECK: %[[COL:.+]] = affine.apply #[[$PANEL]](%{{.+}})
+// CHECK: %[[ROW:.+]] = affine.apply #[[$ADD]](%[[NEXT]], %[[POS]]#1)
+// CHECK: %[[LINE_START:.+]] = affine.apply #[[$LINE_COL]](%[[COL]], %[[POS]]#2)
+// CHECK: memref.prefetch %arg1[%[[ROW]], %[[LINE_START]]], read, locality<2>, data
+// CHECK: scf.for %{{.+}} = %c0 to %c16 step %c1 iter_args
+// CHECK-NOT: memref.prefetch
+// CHECK: return
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @next_k_block(%A: memref<8x64xf32>, %B: memref<64x64xf32>, %C: memref<8x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 16>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  scf.for %kb = %c0 to %c64 step %c16 {
+    scf.for %p = %c0 to %c2 step %c1 {
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      %v = vector.transfer_read %B[%kb, %col], %pad {in_bounds = [true, true]} : memref<64x64xf32>, vector<16x32xf32>
+      vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+    }
+    scf.for %p = %c0 to %c2 step %c1 {
+      %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+        %ka = arith.addi %kb, %k : index
+        %l = vector.transfer_read %A[%c0, %ka], %pad {in_bounds = [true, true]} : memref<8x64xf32>, vector<8x1xf32>
+        %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+        %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+        scf.yield %c : vector<8x32xf32>
+      }
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      vector.transfer_write %sum, %C[%c0, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x64xf32>
+    }
+  }
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
+
+// -----
+
+// The first k block peeled off the loop: its micro kernels prefetch for the
+// loop's first iteration (kb = 16), the loop's for its next ones.
+// CHECK-LABEL: func.func @peeled_first_k_block
+// CHECK: vector.transfer_read %arg1[%c0,
+// CHECK: scf.for %[[P:.+]] = %c0 to %c2 step %c1
+// CHECK: %[[POS:.+]]:3 = affine.delinearize_index
+// CHECK: %[[ROW:.+]] = affine.apply #{{.+}}(%c16, %[[POS]]#1)
+// CHECK: memref.prefetch %arg1[%[[ROW]], %{{.+}}], read, locality<2>, data
+// CHECK: scf.for %[[KB:.+]] = %c16 to %c64 step %c16
+// CHECK: vector.transfer_read %arg1[%[[KB]],
+// CHECK: %[[STEP:.+]] = arith.addi %[[KB]], %c16
+// CHECK: %[[NEXT:.+]] = arith.minsi %[[STEP]],
+// CHECK: %[[POS2:.+]]:3 = affine.delinearize_index
+// CHECK: %[[ROW2:.+]] = affine.apply #{{.+}}(%[[NEXT]], %[[POS2]]#1)
+// CHECK: memref.prefetch %arg1[%[[ROW2]], %{{.+}}], read, locality<2>, data
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @peeled_first_k_block(%A: memref<8x64xf32>, %B: memref<64x64xf32>, %C: memref<8x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 16>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  scf.for %p = %c0 to %c2 step %c1 {
+    %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+    %v = vector.transfer_read %B[%c0, %col], %pad {in_bounds = [true, true]} : memref<64x64xf32>, vector<16x32xf32>
+    vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+  }
+  scf.for %p = %c0 to %c2 step %c1 {
+    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+      %l = vector.transfer_read %A[%c0, %k], %pad {in_bounds = [true, true]} : memref<8x64xf32>, vector<8x1xf32>
+      %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+      %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+      scf.yield %c : vector<8x32xf32>
+    }
+    %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+    vector.transfer_write %sum, %C[%c0, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x64xf32>
+  }
+  scf.for %kb = %c16 to %c64 step %c16 {
+    scf.for %p = %c0 to %c2 step %c1 {
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      %v = vector.transfer_read %B[%kb, %col], %pad {in_bounds = [true, true]} : memref<64x64xf32>, vector<16x32xf32>
+      vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+    }
+    scf.for %p = %c0 to %c2 step %c1 {
+      %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+        %ka = arith.addi %kb, %k : index
+        %l = vector.transfer_read %A[%c0, %ka], %pad {in_bounds = [true, true]} : memref<8x64xf32>, vector<8x1xf32>
+        %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+        %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+        scf.yield %c : vector<8x32xf32>
+      }
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      vector.transfer_write %sum, %C[%c0, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x64xf32>
+    }
+  }
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
+
+// -----
+
+// Kernels whose config does not pack contractions are left alone.
+// CHECK-LABEL: func.func @unpacked_config
+// CHECK-NOT: memref.prefetch
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @unpacked_config(%A: memref<8x64xf32>, %B: memref<64x64xf32>, %C: memref<8x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = false>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  scf.for %kb = %c0 to %c64 step %c16 {
+    scf.for %p = %c0 to %c2 step %c1 {
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      %v = vector.transfer_read %B[%kb, %col], %pad {in_bounds = [true, true]} : memref<64x64xf32>, vector<16x32xf32>
+      vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+    }
+    scf.for %p = %c0 to %c2 step %c1 {
+      %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+        %ka = arith.addi %kb, %k : index
+        %l = vector.transfer_read %A[%c0, %ka], %pad {in_bounds = [true, true]} : memref<8x64xf32>, vector<8x1xf32>
+        %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+        %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+        scf.yield %c : vector<8x32xf32>
+      }
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      vector.transfer_write %sum, %C[%c0, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x64xf32>
+    }
+  }
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
+
+// -----
+
+// A copy from a temporary is no pack of an operand: left alone.
+// CHECK-LABEL: func.func @temporary_source
+// CHECK-NOT: memref.prefetch
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @temporary_source(%A: memref<8x64xf32>, %C: memref<8x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 16>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  %B = memref.alloc() : memref<64x64xf32>
+  scf.for %kb = %c0 to %c64 step %c16 {
+    scf.for %p = %c0 to %c2 step %c1 {
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      %v = vector.transfer_read %B[%kb, %col], %pad {in_bounds = [true, true]} : memref<64x64xf32>, vector<16x32xf32>
+      vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+    }
+    scf.for %p = %c0 to %c2 step %c1 {
+      %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+        %ka = arith.addi %kb, %k : index
+        %l = vector.transfer_read %A[%c0, %ka], %pad {in_bounds = [true, true]} : memref<8x64xf32>, vector<8x1xf32>
+        %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+        %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+        scf.yield %c : vector<8x32xf32>
+      }
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      vector.transfer_write %sum, %C[%c0, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x64xf32>
+    }
+  }
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
