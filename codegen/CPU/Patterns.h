@@ -28,6 +28,10 @@ namespace kiln {
 class CpuConfigAttr;
 } // namespace kiln
 
+namespace mlir::scf {
+class ForOp;
+} // namespace mlir::scf
+
 namespace kiln::cpu {
 
 /// The unit attribute that marks a function as a kernel.
@@ -50,6 +54,13 @@ inline constexpr int64_t kCacheLineBytes = 64;
 /// The function argument that `buffer` is a view of (through view-like
 /// ops), or null when it is not one (a temporary, say).
 mlir::BlockArgument getViewedArgument(mlir::Value buffer);
+
+/// The induction variable of the next iteration of `loop`, built at the
+/// rewriter's insertion point inside it: min(iv + step, ub - step), so the
+/// last iteration gives its own (a prefetch for "the next iteration" then
+/// repeats its own lines rather than branching).
+mlir::Value buildNextInductionVar(mlir::RewriterBase &rewriter,
+                                  mlir::Location loc, mlir::scf::ForOp loop);
 
 /// Patterns that rewrite kiln ops into linalg, tensor, arith and math ops on
 /// tensors, and mark the kiln dialect illegal on `target`.

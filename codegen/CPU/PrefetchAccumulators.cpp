@@ -52,6 +52,15 @@ BlockArgument kiln::cpu::getViewedArgument(Value buffer) {
   return dyn_cast<BlockArgument>(buffer);
 }
 
+Value kiln::cpu::buildNextInductionVar(RewriterBase &rewriter, Location loc,
+                                       scf::ForOp loop) {
+  Value stepped = arith::AddIOp::create(rewriter, loc, loop.getInductionVar(),
+                                        loop.getStep());
+  Value last =
+      arith::SubIOp::create(rewriter, loc, loop.getUpperBound(), loop.getStep());
+  return arith::MinSIOp::create(rewriter, loc, stepped, last);
+}
+
 /// The accumulator writes of `function`: a transfer write of the result of
 /// a loop (a k loop whose iterations accumulate into it) to a view of a
 /// kernel argument, inside a loop of its own. The k loop starts from a read
@@ -74,15 +83,9 @@ getInPlaceAccumulators(func::FuncOp function) {
 static FailureOr<SmallVector<Value>>
 getNextIndices(RewriterBase &rewriter, vector::TransferWriteOp write,
                scf::ForOp loop) {
-  Location loc = write.getLoc();
   Value iv = loop.getInductionVar();
-  Value stepped =
-      arith::AddIOp::create(rewriter, loc, iv, loop.getStep()).getResult();
-  Value last = arith::SubIOp::create(rewriter, loc, loop.getUpperBound(),
-                                     loop.getStep())
-                   .getResult();
   IRMapping next;
-  next.map(iv, arith::MinSIOp::create(rewriter, loc, stepped, last).getResult());
+  next.map(iv, buildNextInductionVar(rewriter, write.getLoc(), loop));
   SmallVector<Value> indices;
   for (Value index : write.getIndices()) {
     Operation *def = index.getDefiningOp();

@@ -118,20 +118,21 @@ struct PackLines {
   int64_t count = 0;
 };
 
-/// None when the vector's innermost dimension is not contiguous in memory.
+/// None when the vector's innermost dimension is not contiguous in memory
+/// (or it has none).
 static std::optional<PackLines> getPackLines(Pack &pack) {
   auto type = cast<MemRefType>(pack.read.getBase().getType());
   AffineMap map = pack.read.getPermutationMap();
   if (!map.isMinorIdentity() || !type.isLastDimUnitStride())
     return std::nullopt;
   int64_t elementBytes = type.getElementTypeBitWidth() / 8;
-  if (elementBytes == 0)
+  ArrayRef<int64_t> shape = pack.read.getVectorType().getShape();
+  if (elementBytes == 0 || shape.empty())
     return std::nullopt;
   PackLines lines;
   lines.lineElements = std::max<int64_t>(1, kCacheLineBytes / elementBytes);
   for (StaticLoop loop : pack.loops)
     lines.basis.push_back(loop.tripCount);
-  ArrayRef<int64_t> shape = pack.read.getVectorType().getShape();
   lines.basis.append(shape.begin(), shape.end());
   lines.basis.back() = llvm::divideCeil(shape.back(), lines.lineElements);
   lines.count = 1;
@@ -259,16 +260,9 @@ static std::optional<NextPack> getNextPack(Pack &pack,
 /// The value of the induction variable of `next.loop` at the next pack.
 static Value getNextInductionVar(RewriterBase &rewriter, Location loc,
                                  NextPack next) {
-  scf::ForOp loop = next.loop;
   if (!next.nextIteration)
-    return loop.getLowerBound();
-  // The last iteration prefetches its own source again, as
-  // kiln-cpu-prefetch-accumulators does.
-  Value stepped = arith::AddIOp::create(rewriter, loc, loop.getInductionVar(),
-                                        loop.getStep());
-  Value last =
-      arith::SubIOp::create(rewriter, loc, loop.getUpperBound(), loop.getStep());
-  return arith::MinSIOp::create(rewriter, loc, stepped, last);
+    return next.loop.getLowerBound();
+  return buildNextInductionVar(rewriter, loc, next.loop);
 }
 
 /// Whether every value that the address of `next`'s read uses from outside
