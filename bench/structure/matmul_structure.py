@@ -394,8 +394,9 @@ def run(command, **kwargs):
     subprocess.run(command, check=True, **kwargs)
 
 
-def build(kernel, name, work, kiln_opt):
-    """Lowers, compiles and links one variant; returns its executable."""
+def compile_object(kernel, name, work, kiln_opt):
+    """Lowers and compiles one variant; returns its object file, whose C
+    entry point is `matmul`."""
     source = work / f"{name}.mlir"
     source.write_text(kernel.text())
     lowered = work / f"{name}.llvm.mlir"
@@ -409,12 +410,50 @@ def build(kernel, name, work, kiln_opt):
     llvm_ir.write_text('target triple = "x86_64-pc-linux-gnu"\n' + translated)
     run([str(LLVM_BIN / "opt"), "-O3", "-mcpu=native", str(llvm_ir), "-o",
          str(work / f"{name}.bc")])
+    obj = work / f"{name}.o"
     run([str(LLVM_BIN / "llc"), "-O3", "-mcpu=native", "-filetype=obj",
-         str(work / f"{name}.bc"), "-o", str(work / f"{name}.o")])
+         str(work / f"{name}.bc"), "-o", str(obj)])
+    return obj
+
+
+def build(kernel, name, work, kiln_opt):
+    """Lowers, compiles and links one variant; returns its executable."""
+    obj = compile_object(kernel, name, work, kiln_opt)
     executable = work / name
-    run(["cc", "-O2", "-DKERNEL=matmul", str(HERE / "driver.c"),
-         str(work / f"{name}.o"), "-lm", "-o", str(executable)])
+    run(["cc", "-O2", "-DKERNEL=matmul", str(HERE / "driver.c"), str(obj),
+         "-lm", "-o", str(executable)])
     return executable
+
+
+def parse_shape(parser, text):
+    """The positive (m, k, n) of `text` ("MxKxN"); a usage error otherwise."""
+    try:
+        m, k, n = (int(v) for v in text.split("x"))
+    except ValueError:
+        parser.error(f"--shape '{text}' is not MxKxN")
+    if min(m, k, n) <= 0:
+        parser.error(f"--shape '{text}' has a dimension that is not positive")
+    return m, k, n
+
+
+def parse_variants(parser, specs, m, k, n):
+    """The kernels of `specs` ("NAME=OPTIONS" or "NAME=config:CONFIG"), by
+    name, in order; a usage error for a bad one."""
+    kernels = {}
+    for spec in specs:
+        name, _, options = spec.partition("=")
+        if not name.isidentifier():
+            parser.error(f"variant name '{name}' is not an identifier")
+        try:
+            if options.startswith("config:"):
+                kernels[name] = ConfigKernel(options[len("config:"):], m, k, n)
+            else:
+                kernels[name] = Kernel(
+                    structure_parser(name).parse_args(shlex.split(options)),
+                    m, k, n)
+        except ValueError as error:
+            parser.error(f"variant '{name}': {error}")
+    return kernels
 
 
 def main():
@@ -429,26 +468,10 @@ def main():
                         help="structure options of each variant (see "
                              "VARIANT --help); the first is the baseline")
     args = parser.parse_args()
-    try:
-        m, k, n = (int(v) for v in args.shape.split("x"))
-    except ValueError:
-        parser.error(f"--shape '{args.shape}' is not MxKxN")
-    if min(m, k, n, args.rounds, args.repeats) <= 0:
-        parser.error("the shape, --rounds and --repeats must be positive")
-    kernels = {}
-    for spec in args.variants:
-        name, _, options = spec.partition("=")
-        if not name.isidentifier():
-            parser.error(f"variant name '{name}' is not an identifier")
-        try:
-            if options.startswith("config:"):
-                kernels[name] = ConfigKernel(options[len("config:"):], m, k, n)
-            else:
-                kernels[name] = Kernel(
-                    structure_parser(name).parse_args(shlex.split(options)),
-                    m, k, n)
-        except ValueError as error:
-            parser.error(f"variant '{name}': {error}")
+    m, k, n = parse_shape(parser, args.shape)
+    if min(args.rounds, args.repeats) <= 0:
+        parser.error("--rounds and --repeats must be positive")
+    kernels = parse_variants(parser, args.variants, m, k, n)
     rates = {name: [] for name in kernels}
     with tempfile.TemporaryDirectory(prefix="kiln-structure-") as temp:
         work = Path(temp)
