@@ -9,36 +9,9 @@
 //
 //   driver M K N TILES REPEATS CHECK  ->  "<best seconds>"
 
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+#include "matmul_driver.h"
 
 void KERNEL(void **buffers, long begin, long end);
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int checkSamples(const float *a, const float *b, const float *c, long m,
-                        long k, long n) {
-  for (long sample = 0; sample < 16; ++sample) {
-    long i = (sample * 131) % m, j = (sample * 71) % n;
-    double dot = 0, magnitude = 0;
-    for (long l = 0; l < k; ++l) {
-      dot += (double)a[i * k + l] * b[l * n + j];
-      magnitude += fabs((double)a[i * k + l] * b[l * n + j]);
-    }
-    if (fabs(dot - c[i * n + j]) > 1e-4 * magnitude) {
-      fprintf(stderr, "wrong result at [%ld, %ld]: %g, expected %g\n", i, j,
-              c[i * n + j], dot);
-      return 0;
-    }
-  }
-  return 1;
-}
 
 int main(int argc, char **argv) {
   if (argc != 7) {
@@ -48,13 +21,8 @@ int main(int argc, char **argv) {
   long m = atol(argv[1]), k = atol(argv[2]), n = atol(argv[3]);
   long tiles = atol(argv[4]), repeats = atol(argv[5]);
   int check = atoi(argv[6]);
-  float *a = aligned_alloc(64, m * k * sizeof(float));
-  float *b = aligned_alloc(64, k * n * sizeof(float));
-  float *c = aligned_alloc(64, m * n * sizeof(float));
-  for (long i = 0; i < m * k; ++i)
-    a[i] = (float)((i * 7) % 13) / 13.f - 0.5f;
-  for (long i = 0; i < k * n; ++i)
-    b[i] = (float)((i * 5) % 11) / 11.f - 0.5f;
+  float *a, *b, *c;
+  makeMatmulBuffers(m, k, n, &a, &b, &c);
   void *buffers[3] = {a, b, c};
   double best = 1e30;
   for (long r = 0; r < repeats; ++r) {

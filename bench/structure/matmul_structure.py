@@ -425,6 +425,17 @@ def build(kernel, name, work, kiln_opt):
     return executable
 
 
+def add_variant_arguments(parser, default_shape):
+    """The arguments that name the shape and the variants, and the kiln-opt
+    that lowers them (parse them with parse_shape and parse_variants)."""
+    parser.add_argument("--shape", default=default_shape, help="MxKxN")
+    parser.add_argument("--kiln-opt", default="build/bin/kiln-opt")
+    parser.add_argument("variants", nargs="+", metavar="NAME=OPTIONS",
+                        help="structure options of each variant (see "
+                             "VARIANT --help) or config:CONFIG; the first "
+                             "is the baseline")
+
+
 def parse_shape(parser, text):
     """The positive (m, k, n) of `text` ("MxKxN"); a usage error otherwise."""
     try:
@@ -459,14 +470,10 @@ def parse_variants(parser, specs, m, k, n):
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--shape", default="2048x2048x2048", help="MxKxN")
+    add_variant_arguments(parser, "2048x2048x2048")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3,
                         help="calls per round; a round keeps the best")
-    parser.add_argument("--kiln-opt", default="build/bin/kiln-opt")
-    parser.add_argument("variants", nargs="+", metavar="NAME=OPTIONS",
-                        help="structure options of each variant (see "
-                             "VARIANT --help); the first is the baseline")
     args = parser.parse_args()
     m, k, n = parse_shape(parser, args.shape)
     if min(args.rounds, args.repeats) <= 0:

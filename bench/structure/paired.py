@@ -8,10 +8,11 @@ and separate runs of two variants cannot tell 1% apart. Here every variant
 --onednn) is linked into one executable, paired_driver.c, whose repeats
 call each variant once in turn; a variant's ratio to the first variant is
 taken within each repeat, and its median is the verdict. Inputs (and the
-result) can be flushed from the caches before each call, by operand, to
-see which cold operand costs a variant its time:
+result) can be flushed from the caches before each call, by operand, and
+each variant timed under several such modes in the same repeats, to see
+which cold operand costs a variant its time:
 
-  bench/structure/paired.py --shape 512x384x1536 --threads 2 --cold inputs \\
+  bench/structure/paired.py --shape 512x384x1536 --threads 2 --cold none,lhs,rhs,inputs \\
       --onednn 'tuned=config:tile_sizes = [0, 768], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 128, pack_lhs = true, m_block = 256'
 
 Needs what matmul_structure.py needs, OpenMP, and for --onednn oneDNN's
@@ -38,40 +39,48 @@ def link(objects, work, onednn):
     renamed = []
     for index, obj in enumerate(objects):
         target = work / f"variant_{index}.o"
-        matmul_structure.run(["objcopy", f"--redefine-sym=matmul=VARIANT_{index}",
+        matmul_structure.run(["objcopy",
+                              f"--redefine-sym=matmul=VARIANT_{index}",
                               str(obj), str(target)])
         renamed.append(str(target))
     variants = "".join(f"X({index})" for index in range(len(objects)))
-    executable = work / "paired"
-    command = ["cc", "-O2", "-fopenmp", f"-DKILN_VARIANTS(X)={variants}",
-               str(HERE / "paired_driver.c"), *renamed, "-lm", "-o",
-               str(executable)]
+    defines = [f"-DKILN_VARIANTS(X)={variants}"]
+    libraries = ["-lm"]
     if onednn:
-        command[3:3] = ["-DONEDNN"]
-        command.append("-ldnnl")
-    matmul_structure.run(command)
+        defines.append("-DONEDNN")
+        libraries.append("-ldnnl")
+    executable = work / "paired"
+    matmul_structure.run(["cc", "-O2", "-fopenmp", *defines,
+                          str(HERE / "paired_driver.c"), *renamed,
+                          *libraries, "-o", str(executable)])
     return executable
 
 
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--shape", default="512x384x1536", help="MxKxN")
+    matmul_structure.add_variant_arguments(parser, "512x384x1536")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=300,
                         help="calls of each variant")
-    parser.add_argument("--cold", choices=COLD_MASKS, default="inputs",
-                        help="what is flushed from the caches before each call")
+    parser.add_argument("--cold", default="inputs",
+                        help="what is flushed from the caches before each "
+                             "call, one of " + ", ".join(COLD_MASKS) +
+                             "; several, comma-separated, time each variant "
+                             "under each")
     parser.add_argument("--onednn", action="store_true",
                         help="add oneDNN's sgemm as the last variant")
-    parser.add_argument("--kiln-opt", default="build/bin/kiln-opt")
-    parser.add_argument("variants", nargs="+", metavar="NAME=OPTIONS",
-                        help="as matmul_structure.py's; the first is the "
-                             "baseline")
     args = parser.parse_args()
     m, k, n = matmul_structure.parse_shape(parser, args.shape)
     if min(args.threads, args.repeats) <= 0:
         parser.error("--threads and --repeats must be positive")
+    colds = args.cold.split(",")
+    for cold in colds:
+        if cold not in COLD_MASKS:
+            parser.error(f"--cold '{cold}' is not one of "
+                         + ", ".join(COLD_MASKS))
+    if len(set(colds)) != len(colds):
+        parser.error(f"--cold '{args.cold}' names a mode twice")
     kernels = matmul_structure.parse_variants(parser, args.variants, m, k, n)
     for name, kernel in kernels.items():
         if not kernel.checked:
@@ -92,23 +101,23 @@ def main():
             tiles.append(1)
         result = subprocess.run(
             [str(executable), str(m), str(k), str(n), str(args.threads),
-             str(args.repeats), str(COLD_MASKS[args.cold]),
+             str(args.repeats), ",".join(str(COLD_MASKS[c]) for c in colds),
              *(str(t) for t in tiles)],
             capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"the paired run failed: {result.stderr.strip()}")
     names = list(kernels) + (["onednn"] if args.onednn else [])
-    print(f"{args.shape}, {args.threads} thread(s), cold {args.cold}, "
-          f"{args.repeats} paired repeats; ratio to '{names[0]}' per repeat")
-    print(f"{'variant':<12} {'median ms':>9} {'GFLOP/s':>8} {'ratio':>7} "
-          f"{'q1':>7} {'q3':>7}")
-    for name, line in zip(names, result.stdout.split("\n")):
-        _, seconds, ratio, q1, q3 = line.split()
+    print(f"{args.shape}, {args.threads} thread(s), {args.repeats} paired "
+          f"repeats; ratio to '{names[0]}' (cold {colds[0]}) per repeat")
+    print(f"{'variant':<12} {'cold':<7} {'median ms':>9} {'GFLOP/s':>8} "
+          f"{'ratio':>7} {'q1':>7} {'q3':>7}")
+    runs = [(name, cold) for name in names for cold in colds]
+    for (name, cold), line in zip(runs, result.stdout.splitlines()):
+        _, _, seconds, ratio, q1, q3 = line.split()
         seconds = float(seconds)
-        print(f"{name:<12} {seconds * 1e3:9.4f} "
+        print(f"{name:<12} {cold:<7} {seconds * 1e3:9.4f} "
               f"{2.0 * m * k * n / seconds / 1e9:8.1f} {ratio:>7} {q1:>7} "
               f"{q3:>7}")
-
 
 if __name__ == "__main__":
     main()

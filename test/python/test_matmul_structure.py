@@ -9,20 +9,10 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-STRUCTURE = os.path.join(ROOT, "bench", "structure")
+from structure_setup import (KILN_OPT, ROOT, STRUCTURE, matmul_structure,
+                             needs_tools)
+
 TOOL = os.path.join(STRUCTURE, "matmul_structure.py")
-BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
-KILN_OPT = os.path.join(BUILD, "bin", "kiln-opt")
-
-sys.path.insert(0, STRUCTURE)
-import matmul_structure  # noqa: E402
-
-needs_tools = pytest.mark.skipif(
-    not (os.path.exists(KILN_OPT)
-         and os.path.exists(matmul_structure.LLVM_BIN / "llc")),
-    reason="needs build/bin/kiln-opt and LLVM 22's tools")
 
 SHAPE = "256x512x256"
 

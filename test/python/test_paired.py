@@ -8,20 +8,9 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-STRUCTURE = os.path.join(ROOT, "bench", "structure")
+from structure_setup import KILN_OPT, ROOT, STRUCTURE, needs_tools
+
 TOOL = os.path.join(STRUCTURE, "paired.py")
-BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(ROOT, "build"))
-KILN_OPT = os.path.join(BUILD, "bin", "kiln-opt")
-
-sys.path.insert(0, STRUCTURE)
-import matmul_structure  # noqa: E402
-
-needs_tools = pytest.mark.skipif(
-    not (os.path.exists(KILN_OPT)
-         and os.path.exists(matmul_structure.LLVM_BIN / "llc")),
-    reason="needs build/bin/kiln-opt and LLVM 22's tools")
 
 CONFIG = ("tile_sizes = [{}, 0], vector_width = 16, micro_tile = [8, 32, 1], "
           "pack_matmul = true, k_block = 128, pack_lhs = true, m_block = 64")
@@ -46,9 +35,18 @@ def test_variants_are_timed_against_the_first_on_threads():
                       "two=config:" + CONFIG.format(128))
     assert result.returncode == 0, result.stderr
     table = rows(result)
-    assert [row[0] for row in table] == ["one", "two"]
-    assert table[0][3:] == ["1.0000", "1.0000", "1.0000"]
-    assert all(float(row[1]) > 0 and float(row[3]) > 0 for row in table)
+    assert [row[:2] for row in table] == [["one", "all"], ["two", "all"]]
+    assert table[0][4:] == ["1.0000", "1.0000", "1.0000"]
+    assert all(float(row[2]) > 0 and float(row[4]) > 0 for row in table)
+
+
+@needs_tools
+def test_each_variant_is_timed_under_each_cold_mode():
+    result = run_tool("--cold", "none,rhs", "one=config:" + CONFIG.format(0),
+                      "two=config:" + CONFIG.format(128))
+    assert result.returncode == 0, result.stderr
+    assert [row[:2] for row in rows(result)] == [
+        ["one", "none"], ["one", "rhs"], ["two", "none"], ["two", "rhs"]]
 
 
 @needs_tools
@@ -64,3 +62,13 @@ def test_ablations_are_refused():
     result = run_tool("stale=--tile-cols 64 --stale-rhs")
     assert result.returncode == 2
     assert "variant 'stale' is an ablation" in result.stderr
+
+
+@pytest.mark.parametrize("cold, message", [
+    ("warm", "--cold 'warm' is not one of none, lhs, rhs, inputs, all"),
+    ("rhs,rhs", "--cold 'rhs,rhs' names a mode twice"),
+])
+def test_unknown_or_repeated_cold_modes_are_refused(cold, message):
+    result = run_tool("--cold", cold, "one=config:" + CONFIG.format(0))
+    assert result.returncode == 2
+    assert message in result.stderr
