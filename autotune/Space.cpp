@@ -69,7 +69,7 @@ static bool isTileableDim(func::FuncOp kernel, CpuConfigAttr base,
   CpuConfigAttr probe = CpuConfigAttr::get(
       context, DenseI64ArrayAttr::get(context, tiles), base.getVectorWidth(),
       base.getMicroTile(), base.getPackMatmul(), base.getKBlock(),
-      base.getPackLhs(), base.getMBlock());
+      base.getPackLhs(), base.getMBlock(), base.getPackRhsPerPanel());
   ScopedDiagnosticHandler silence(context,
                                   [](Diagnostic &) { return success(); });
   return succeeded(cpu::verifyCpuConfig(kernel, probe));
@@ -137,6 +137,10 @@ SearchSpace buildSearchSpace(func::FuncOp kernel,
           space.shape[rank - 2], {128, 256, 512}, space.base.getMBlock());
       if (blocks.size() > 1)
         space.knobs.push_back({KnobKind::MBlock, -1, std::move(blocks)});
+      // A rhs met cold waits on memory in its first pack: packed per panel
+      // it waits for one panel only, but the strided panel reads cost more
+      // than that on some shapes (bench/NOTES.md, session 17), so both.
+      space.knobs.push_back({KnobKind::PackRhsPerPanel, -1, {0, 1}});
     }
     if (space.depth > 64)
       space.knobs.push_back({KnobKind::KBlock, -1,
@@ -185,6 +189,7 @@ CpuConfigAttr applyCandidate(const SearchSpace &space,
   int64_t kBlock = base.getKBlock();
   bool packLhs = base.getPackLhs();
   int64_t mBlock = base.getMBlock();
+  bool packRhsPerPanel = base.getPackRhsPerPanel();
   for (auto [knob, choice] : llvm::zip_equal(space.knobs, candidate)) {
     int64_t value = knob.values[choice];
     switch (knob.kind) {
@@ -209,6 +214,9 @@ CpuConfigAttr applyCandidate(const SearchSpace &space,
     case KnobKind::MBlock:
       mBlock = value;
       break;
+    case KnobKind::PackRhsPerPanel:
+      packRhsPerPanel = value != 0;
+      break;
     }
   }
   MLIRContext *context = base.getContext();
@@ -216,7 +224,7 @@ CpuConfigAttr applyCandidate(const SearchSpace &space,
       context, DenseI64ArrayAttr::get(context, tiles), base.getVectorWidth(),
       micro.empty() ? DenseI64ArrayAttr()
                     : DenseI64ArrayAttr::get(context, micro),
-      pack, kBlock, packLhs, mBlock);
+      pack, kBlock, packLhs, mBlock, packRhsPerPanel);
 }
 
 /// The extent a tile of `tile` covers along a dimension of `extent`.
@@ -237,7 +245,8 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
     if (failed(CpuConfigAttr::verify(
             emit, config.getTileSizes(), config.getVectorWidth(),
             config.getMicroTile(), config.getPackMatmul(), config.getKBlock(),
-            config.getPackLhs(), config.getMBlock())) ||
+            config.getPackLhs(), config.getMBlock(),
+            config.getPackRhsPerPanel())) ||
         failed(cpu::verifyCpuConfig(kernel, config)))
       return std::string("rejected by the config verifier");
   }
@@ -284,9 +293,18 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
     //    a k block only pays with a deep enough contraction.
     if (config.getKBlock() >= space.depth && config.getKBlock() != 0)
       return std::string("k block not smaller than the depth");
+    // 5. Only whole panels and k blocks in m blocks are packed per k block
+    //    in a form kiln-cpu-prefetch-pack-sources moves into the panel
+    //    loop; elsewhere the knob changes nothing, and the same kernel
+    //    would be measured twice.
+    if (config.getPackRhsPerPanel() &&
+        (config.getMBlock() == 0 || tn % micro[1] != 0 || n % tn != 0 ||
+         kb % lanes != 0 || space.depth % kb != 0))
+      return std::string("rhs packed per panel needs whole panels and k "
+                         "blocks in m blocks");
     return std::nullopt;
   }
-  // 5. Other kernels: a tile of every input and result within L2.
+  // 6. Other kernels: a tile of every input and result within L2.
   int64_t elements = 1;
   for (int64_t d = 0; d < rank; ++d)
     elements *= covered(tiles[d], space.shape[d]);
@@ -322,6 +340,9 @@ std::optional<Candidate> getBaseCandidate(const SearchSpace &space) {
       break;
     case KnobKind::MBlock:
       value = base.getMBlock();
+      break;
+    case KnobKind::PackRhsPerPanel:
+      value = base.getPackRhsPerPanel();
       break;
     }
     auto it = std::find(knob.values.begin(), knob.values.end(), value);
@@ -372,6 +393,7 @@ std::optional<Candidate> getBlockedCandidate(const SearchSpace &space,
       break;
     case KnobKind::MicroTileM:
     case KnobKind::MicroTileN:
+    case KnobKind::PackRhsPerPanel:
       break;
     }
   }

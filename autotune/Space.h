@@ -51,6 +51,8 @@ enum class KnobKind {
   PackLhs,
   /// m_block.
   MBlock,
+  /// pack_rhs_per_panel (0 or 1).
+  PackRhsPerPanel,
 };
 
 /// One knob: its kind, the axis it applies to (tile sizes only, else -1) and

@@ -23,7 +23,8 @@ LogicalResult
 CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       DenseI64ArrayAttr tileSizes, int64_t vectorWidth,
                       DenseI64ArrayAttr microTile, bool packMatmul,
-                      int64_t kBlock, bool packLhs, int64_t mBlock) {
+                      int64_t kBlock, bool packLhs, int64_t mBlock,
+                      bool packRhsPerPanel) {
   if (!tileSizes)
     return emitError() << "expected tile_sizes";
   for (auto [index, size] : llvm::enumerate(tileSizes.asArrayRef()))
@@ -59,6 +60,10 @@ CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "expected m_block (" << mBlock
                        << ") to be a multiple of micro_tile[0] ("
                        << microTile[0] << ")";
+  if (packRhsPerPanel && !packLhs)
+    return emitError() << "expected pack_lhs = true with pack_rhs_per_panel = "
+                          "true (only row groups of a packed lhs share a rhs "
+                          "panel's first use)";
   return success();
 }
 

@@ -62,6 +62,15 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
       place, each prefetching the result rows of the next; 0 (the default)
       packs all of the tile's rows per k block and accumulates in a packed
       buffer of the tile's result.
+    - `pack_rhs_per_panel`: with `pack_lhs`, whether each k block's rhs is
+      packed one panel at a time, right before the first row group's micro
+      kernels that read the panel (the first m block peeled off its loop),
+      instead of whole before any of them: the micro kernels of one panel
+      then prefetch the next panel's source, and of a rhs met cold only the
+      first panel waits on memory (default false: the strided panel reads
+      cost more than they hide on some shapes, so the tuner decides). Packs
+      of partial panels or k blocks, padded and packed whole outside the k
+      blocks, stay as they are.
 
     ```mlir
     func.func @k(%a: tensor<128x64xf32>, %b: tensor<64x256xf32>) -> tensor<128x256xf32>
@@ -75,7 +84,8 @@ def Kiln_CpuConfigAttr : AttrDef<Kiln_Dialect, "CpuConfig"> {
     DefaultValuedParameter<"bool", "false">:$pack_matmul,
     DefaultValuedParameter<"int64_t", "0">:$k_block,
     DefaultValuedParameter<"bool", "false">:$pack_lhs,
-    DefaultValuedParameter<"int64_t", "0">:$m_block
+    DefaultValuedParameter<"int64_t", "0">:$m_block,
+    DefaultValuedParameter<"bool", "false">:$pack_rhs_per_panel
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

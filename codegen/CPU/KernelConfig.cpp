@@ -254,7 +254,8 @@ CpuConfigAttr getDefaultCpuConfig(func::FuncOp kernel,
       // The lhs stays unpacked by default: packed by k block, 2048^3 on one
       // thread measured within the noise of unpacked (about 0.8 of oneDNN
       // either way, loaded machine); the tuner may still choose it.
-      pack, kBlock, /*packLhs=*/false, /*mBlock=*/0);
+      pack, kBlock, /*packLhs=*/false, /*mBlock=*/0,
+      /*packRhsPerPanel=*/false);
 }
 
 LogicalResult verifyCpuConfig(func::FuncOp kernel, CpuConfigAttr config) {

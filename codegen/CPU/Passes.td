@@ -353,6 +353,14 @@ def PrefetchPackSourcesPass
     start of each, the last line again once all are issued. Other kernels,
     and packs whose address needs values not available there, are left
     alone.
+
+    With `pack_rhs_per_panel`, first: a rhs pack whose panel loop matches
+    the panel loop of the micro kernels after it (same bounds, one loop of
+    row groups inside) moves into that loop's first pass. The loops between
+    the micro kernels' root and their panel loop give up their first
+    iteration (scf.for peeling), and the peeled panel loop packs each panel
+    at the start of its iteration, so that the micro kernels of one panel
+    prefetch the next panel's source.
   }];
   let dependentDialects = [
     "::mlir::affine::AffineDialect",

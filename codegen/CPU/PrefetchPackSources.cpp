@@ -6,13 +6,21 @@
 // its lhs) into panels before the micro kernels that read them. Those
 // copies read a kernel argument that a model's kernel meets cold, in
 // memory: each one waits on memory before its micro kernels can start, and
-// the micro kernels leave the memory idle meanwhile. So the micro kernels
-// that follow a pack prefetch what the next pack of the same operand will
-// read, a few cache lines per micro kernel, and the next pack finds its
-// source in the caches.
+// the micro kernels leave the memory idle meanwhile. So:
 //
-// Measured with `kiln bench --suite kernels` (cold inputs, one thread,
-// 512x384x1536, k blocks of 128): see bench/NOTES.md, session 16.
+//  1. with `pack_rhs_per_panel`, a rhs block is packed one panel at a time,
+//     right before the first micro kernels that read the panel (in the
+//     first m block, which is peeled off its loop), instead of all at once
+//     before them;
+//  2. the micro kernels that follow a pack prefetch what the next pack of
+//     the same operand will read, a few cache lines per micro kernel: the
+//     next panel's rhs (step 1), the next m block's lhs, the next k block's
+//     rhs where it is packed whole. The next pack finds its source in the
+//     caches; with step 1, of a first k block's rhs only its first panel
+//     waits on memory, where the whole block did.
+//
+// Measured with cold inputs (512x384x1536, k blocks of 128): see
+// bench/NOTES.md, sessions 16 and 17.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +35,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Dominance.h"
@@ -382,6 +391,154 @@ static void prefetchNextPack(RewriterBase &rewriter, NextPack next,
   prefetchLine(rewriter, loc, next, *slice, *lines, mapping, line);
 }
 
+/// The packs of `function`, in program order.
+static SmallVector<Pack> getPacks(func::FuncOp function) {
+  SmallVector<Pack> packs;
+  function.walk([&](vector::TransferReadOp read) {
+    if (std::optional<Pack> pack = getPack(read))
+      packs.push_back(std::move(*pack));
+  });
+  return packs;
+}
+
+/// The loop of `pack`'s nest whose induction variable is the panel its
+/// write stores (the buffer's outermost index), if any.
+static std::optional<StaticLoop> getPackedPanelLoop(Pack &pack) {
+  auto write = cast<vector::TransferWriteOp>(*pack.read->user_begin());
+  if (write.getIndices().empty())
+    return std::nullopt;
+  Value panel = write.getIndices().front();
+  for (StaticLoop loop : pack.loops)
+    if (panel == loop.loop.getInductionVar())
+      return loop;
+  return std::nullopt;
+}
+
+/// The loop inside `microKernels` whose induction variable is the panel
+/// that every read of `buffer` there reads (its outermost index), when no
+/// other op between the pack and `microKernels` uses `buffer`.
+static scf::ForOp getReadingPanelLoop(Value buffer, Operation *packRoot,
+                                      scf::ForOp microKernels) {
+  scf::ForOp panelLoop;
+  for (Operation *user : buffer.getUsers()) {
+    if (!microKernels->isAncestor(user)) {
+      Operation *inBlock = packRoot->getBlock()->findAncestorOpInBlock(*user);
+      if (inBlock && packRoot->isBeforeInBlock(inBlock) &&
+          inBlock->isBeforeInBlock(microKernels))
+        return {};
+      continue;
+    }
+    auto read = dyn_cast<vector::TransferReadOp>(user);
+    if (!read || read.getIndices().empty())
+      return {};
+    auto panel = dyn_cast<BlockArgument>(read.getIndices().front());
+    auto loop =
+        panel ? dyn_cast<scf::ForOp>(panel.getOwner()->getParentOp()) : nullptr;
+    if (!loop || panel != loop.getInductionVar() ||
+        (panelLoop && loop != panelLoop))
+      return {};
+    panelLoop = loop;
+  }
+  return panelLoop;
+}
+
+/// Whether several micro kernels read each panel of `panelLoop`: a loop of
+/// micro kernels runs inside it (the rhs panels, which the row groups of
+/// an m block share, not the lhs's, one per row group).
+static bool isReadBySeveral(scf::ForOp panelLoop) {
+  return panelLoop.getBody()
+      ->walk([](scf::ForOp inner) {
+        return inner.getNumRegionIterArgs() == 0 && containsContraction(inner)
+                   ? WalkResult::interrupt()
+                   : WalkResult::advance();
+      })
+      .wasInterrupted();
+}
+
+/// Peels the first iteration off each of `loops` (nested, outermost first)
+/// that has more than one, inlined before the loop; returns the copy of
+/// `inner` (nested in the innermost of them) that runs in the first
+/// iteration of all of them.
+static FailureOr<scf::ForOp> peelFirstIterations(RewriterBase &rewriter,
+                                                 ArrayRef<scf::ForOp> loops,
+                                                 scf::ForOp inner) {
+  IRMapping firstIterations;
+  for (scf::ForOp loop : loops) {
+    auto current = cast<scf::ForOp>(
+        firstIterations.lookupOrDefault(loop.getOperation()));
+    std::optional<StaticLoop> bounds = getStaticLoop(current);
+    if (!bounds)
+      return failure();
+    if (bounds->tripCount <= 1)
+      continue;
+    scf::ForOp first;
+    rewriter.setInsertionPoint(current);
+    if (failed(scf::peelForLoopFirstIteration(rewriter, current, first)))
+      return failure();
+    // `first` is a clone of `current`: their ops match in walk order.
+    SmallVector<Operation *> originals, copies;
+    current.walk([&](Operation *op) { originals.push_back(op); });
+    first.walk([&](Operation *op) { copies.push_back(op); });
+    for (auto [original, copy] : llvm::zip_equal(originals, copies))
+      firstIterations.map(original, copy);
+    // Inlined, the first iteration's packs are no longer in a loop of their
+    // own whose next iteration is itself: their micro kernels prefetch for
+    // the loop they were peeled from (step 2).
+    if (failed(first.promoteIfSingleIteration(rewriter)))
+      return failure();
+  }
+  return cast<scf::ForOp>(
+      firstIterations.lookupOrDefault(inner.getOperation()));
+}
+
+/// Moves the rhs pack `pack` into the first pass of its micro kernels over
+/// its panels: the loops around their panel loop give up their first
+/// iteration, whose panel loop packs each panel right before the micro
+/// kernels that first read it. Leaves other packs alone.
+static void packPerPanel(RewriterBase &rewriter, Pack &pack) {
+  std::optional<StaticLoop> packedPanel = getPackedPanelLoop(pack);
+  scf::ForOp microKernels = getFollowingMicroKernels(pack.root());
+  if (!packedPanel || !microKernels || pack.loops.empty())
+    return;
+  auto write = cast<vector::TransferWriteOp>(*pack.read->user_begin());
+  Value buffer = write.getBase();
+  scf::ForOp panelLoop = getReadingPanelLoop(buffer, pack.root(), microKernels);
+  std::optional<StaticLoop> readPanel =
+      panelLoop ? getStaticLoop(panelLoop) : std::nullopt;
+  if (!readPanel || readPanel->lowerBound != packedPanel->lowerBound ||
+      readPanel->step != packedPanel->step ||
+      readPanel->tripCount != packedPanel->tripCount)
+    return;
+  if (!isReadBySeveral(panelLoop))
+    return;
+  // The loops from `microKernels` (inclusive) down to the panel loop.
+  SmallVector<scf::ForOp> outer;
+  for (Operation *op = panelLoop->getParentOp();
+       panelLoop != microKernels && op; op = op->getParentOp()) {
+    auto loop = dyn_cast<scf::ForOp>(op);
+    if (!loop)
+      return;
+    outer.insert(outer.begin(), loop);
+    if (loop == microKernels)
+      break;
+  }
+  FailureOr<scf::ForOp> firstPanelLoop =
+      peelFirstIterations(rewriter, outer, panelLoop);
+  if (failed(firstPanelLoop))
+    return;
+  // The nest for one panel: the pack's panel loop's body, at this panel.
+  rewriter.setInsertionPointToStart(firstPanelLoop->getBody());
+  IRMapping mapping;
+  rewriter.clone(*pack.root(), mapping);
+  auto panelCopy =
+      cast<scf::ForOp>(mapping.lookup(packedPanel->loop.getOperation()));
+  rewriter.eraseOp(panelCopy.getBody()->getTerminator());
+  rewriter.inlineBlockBefore(panelCopy.getBody(), panelCopy,
+                             {firstPanelLoop->getInductionVar()});
+  rewriter.eraseOp(panelCopy);
+  rewriter.eraseOp(pack.root());
+}
+
 namespace {
 
 struct PrefetchPackSourcesPass
@@ -402,11 +559,15 @@ void PrefetchPackSourcesPass::runOnOperation() {
   if (!config->getPackMatmul())
     return;
 
-  SmallVector<Pack> packs;
-  function.walk([&](vector::TransferReadOp read) {
-    if (std::optional<Pack> pack = getPack(read))
-      packs.push_back(std::move(*pack));
-  });
+  // 1. Each rhs panel is packed at its first use, so that the panel before
+  //    prefetches it, the first k block's too (step 2).
+  IRRewriter rewriter(&getContext());
+  if (config->getPackRhsPerPanel())
+    for (Pack &pack : getPacks(function))
+      packPerPanel(rewriter, pack);
+
+  // 2. The prefetches.
+  SmallVector<Pack> packs = getPacks(function);
   // Find every pack's micro kernels and next pack before any prefetch
   // changes the loops.
   SmallVector<std::pair<NextPack, SmallVector<StaticLoop>>> work;
@@ -420,7 +581,6 @@ void PrefetchPackSourcesPass::runOnOperation() {
     if (!loops.empty() && next)
       work.emplace_back(*next, std::move(loops));
   }
-  IRRewriter rewriter(&getContext());
   DominanceInfo dominance(function);
   for (auto &[next, loops] : work)
     prefetchNextPack(rewriter, next, loops, dominance);

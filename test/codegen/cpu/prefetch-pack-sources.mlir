@@ -205,3 +205,125 @@ func.func @temporary_source(%A: memref<8x64xf32>, %C: memref<8x64xf32>) attribut
   memref.dealloc %panels : memref<2x16x32xf32>
   return
 }
+
+// -----
+
+// With pack_rhs_per_panel, the rhs block's pack moves into the first m
+// block's panel loop: the first m block is peeled off its loop and inlined,
+// each of its panels is packed right before its row groups' micro kernels,
+// which prefetch the next panel's source (the last panel its own:
+// min(p + 1, 1)) and the next m block's lhs (rows from 16). The other m
+// blocks read the panels packed.
+// CHECK-LABEL: func.func @rhs_per_panel
+// CHECK-NOT: vector.transfer_read %arg1
+// CHECK: vector.transfer_read %arg0[
+// CHECK: scf.for %[[P:.+]] = %c0 to %c2 step %c1
+// CHECK-NEXT: %[[COL:.+]] = affine.apply #{{.+}}(%[[P]])
+// CHECK-NEXT: %[[PANEL:.+]] = vector.transfer_read %arg1[%c0, %[[COL]]]
+// CHECK-NEXT: vector.transfer_write %[[PANEL]], %{{.+}}[%[[P]], %c0, %c0]
+// CHECK-NEXT: scf.for %{{.+}} = %c0 to %c2 step %c1
+// CHECK: %[[STEP:.+]] = arith.addi %[[P]], %c1
+// CHECK: %[[NEXT:.+]] = arith.minsi %[[STEP]],
+// CHECK: affine.apply #{{.+}}(%[[NEXT]])
+// CHECK: memref.prefetch %arg1
+// CHECK: affine.apply #{{.+}}(%c16{{.*}}, %{{.+}})
+// CHECK: memref.prefetch %arg0
+// CHECK: vector.contract
+// CHECK: scf.for %{{.+}} = %c16{{.*}} to %c32 step %c16
+// CHECK-NOT: vector.transfer_read %arg1
+// CHECK: return
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @rhs_per_panel(%A: memref<32x16xf32>, %B: memref<16x64xf32>, %C: memref<32x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 16, pack_rhs_per_panel = true>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c32 = arith.constant 32 : index
+  %pad = ub.poison : f32
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  %rows = memref.alloc() : memref<2x8x16xf32>
+  scf.for %p = %c0 to %c2 step %c1 {
+    %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+    %v = vector.transfer_read %B[%c0, %col], %pad {in_bounds = [true, true]} : memref<16x64xf32>, vector<16x32xf32>
+    vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+  }
+  scf.for %mb = %c0 to %c32 step %c16 {
+    scf.for %g = %c0 to %c2 step %c1 {
+      %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+      %v = vector.transfer_read %A[%row, %c0], %pad {in_bounds = [true, true]} : memref<32x16xf32>, vector<8x16xf32>
+      vector.transfer_write %v, %rows[%g, %c0, %c0] {in_bounds = [true, true]} : vector<8x16xf32>, memref<2x8x16xf32>
+    }
+    scf.for %p = %c0 to %c2 step %c1 {
+      scf.for %g = %c0 to %c2 step %c1 {
+        %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+          %l = vector.transfer_read %rows[%g, %c0, %k], %pad {in_bounds = [true, true]} : memref<2x8x16xf32>, vector<8x1xf32>
+          %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+          %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+          scf.yield %c : vector<8x32xf32>
+        }
+        %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+        %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+        vector.transfer_write %sum, %C[%row, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<32x64xf32>
+      }
+    }
+  }
+  memref.dealloc %rows : memref<2x8x16xf32>
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
+
+// -----
+
+// Without it, the same kernel packs the rhs block whole before the m
+// blocks, and no m block is peeled.
+// CHECK-LABEL: func.func @rhs_whole
+// CHECK: scf.for %[[P:.+]] = %c0 to %c2 step %c1
+// CHECK: vector.transfer_read %arg1[%c0,
+// CHECK: scf.for %{{.+}} = %c0 to %c32 step %c16
+// CHECK-NOT: vector.transfer_read %arg1
+// CHECK: return
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @rhs_whole(%A: memref<32x16xf32>, %B: memref<16x64xf32>, %C: memref<32x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 16>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c32 = arith.constant 32 : index
+  %pad = ub.poison : f32
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  %rows = memref.alloc() : memref<2x8x16xf32>
+  scf.for %p = %c0 to %c2 step %c1 {
+    %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+    %v = vector.transfer_read %B[%c0, %col], %pad {in_bounds = [true, true]} : memref<16x64xf32>, vector<16x32xf32>
+    vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+  }
+  scf.for %mb = %c0 to %c32 step %c16 {
+    scf.for %g = %c0 to %c2 step %c1 {
+      %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+      %v = vector.transfer_read %A[%row, %c0], %pad {in_bounds = [true, true]} : memref<32x16xf32>, vector<8x16xf32>
+      vector.transfer_write %v, %rows[%g, %c0, %c0] {in_bounds = [true, true]} : vector<8x16xf32>, memref<2x8x16xf32>
+    }
+    scf.for %p = %c0 to %c2 step %c1 {
+      scf.for %g = %c0 to %c2 step %c1 {
+        %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+          %l = vector.transfer_read %rows[%g, %c0, %k], %pad {in_bounds = [true, true]} : memref<2x8x16xf32>, vector<8x1xf32>
+          %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+          %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+          scf.yield %c : vector<8x32xf32>
+        }
+        %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+        %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+        vector.transfer_write %sum, %C[%row, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<32x64xf32>
+      }
+    }
+  }
+  memref.dealloc %rows : memref<2x8x16xf32>
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}

@@ -71,3 +71,11 @@ func.func @m_block_without_pack_lhs() attributes {kiln.cpu_config = #kiln.cpu_co
 func.func @m_block_not_whole_micro_tiles() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 12>} {
   return
 }
+
+// -----
+
+// Only the row groups of a packed lhs share a rhs panel's first use.
+// expected-error @+1 {{expected pack_lhs = true with pack_rhs_per_panel = true}}
+func.func @rhs_per_panel_without_pack_lhs() attributes {kiln.cpu_config = #kiln.cpu_config<tile_sizes = [4], vector_width = 8, micro_tile = [8, 32, 1], pack_matmul = true, pack_rhs_per_panel = true>} {
+  return
+}

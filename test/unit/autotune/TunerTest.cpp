@@ -234,6 +234,48 @@ TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
       1));
 }
 
+TEST_F(TunerTest, MatmulSpaceOffersPerPanelRhsPacksWithThePackedLhs) {
+  func::FuncOp kernel = parse(kLargeMatmul);
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
+  SearchSpace space =
+      buildSearchSpace(kernel, target, getSpaceLimits(target, 2 << 20));
+  auto knob = llvm::find_if(space.knobs, [](const Knob &k) {
+    return k.kind == KnobKind::PackRhsPerPanel;
+  });
+  ASSERT_NE(knob, space.knobs.end());
+  EXPECT_EQ(knob->values, (std::vector<int64_t>{0, 1}));
+  // The default packs the rhs block whole.
+  EXPECT_FALSE(applyCandidate(space, *getBaseCandidate(space))
+                   .getPackRhsPerPanel());
+
+  std::map<KnobKind, int64_t> blocked = {{KnobKind::PackLhs, 1},
+                                         {KnobKind::MBlock, 256},
+                                         {KnobKind::KBlock, 256},
+                                         {KnobKind::PackRhsPerPanel, 1}};
+  Candidate perPanel = getMatmulCandidate(space, blocked, 0, 0);
+  EXPECT_TRUE(applyCandidate(space, perPanel).getPackRhsPerPanel());
+  EXPECT_EQ(checkCandidate(space, kernel, perPanel), std::nullopt);
+  // Only the row groups of a packed lhs share a panel's first use.
+  std::optional<std::string> unpackedLhs = checkCandidate(
+      space, kernel,
+      getMatmulCandidate(space,
+                         {{KnobKind::PackLhs, 0},
+                          {KnobKind::MBlock, 0},
+                          {KnobKind::PackRhsPerPanel, 1}},
+                         256, 256));
+  ASSERT_TRUE(unpackedLhs);
+  EXPECT_NE(unpackedLhs->find("config verifier"), std::string::npos)
+      << *unpackedLhs;
+  // Without m blocks the knob would change nothing.
+  blocked[KnobKind::MBlock] = 0;
+  std::optional<std::string> noMBlocks = checkCandidate(
+      space, kernel, getMatmulCandidate(space, blocked, 256, 256));
+  ASSERT_TRUE(noMBlocks);
+  EXPECT_NE(noMBlocks->find("whole panels and k blocks in m blocks"),
+            std::string::npos)
+      << *noMBlocks;
+}
+
 TEST_F(TunerTest, CostModelAmortizesPacksOverTallTiles) {
   codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
   MachinePeaks peaks;

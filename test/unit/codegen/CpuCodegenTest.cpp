@@ -467,6 +467,27 @@ TEST_F(CpuCodegenTest, MBlockMatmulNarrowerThanAPanel) {
       kF32, 2);
 }
 
+TEST_F(CpuCodegenTest, PerPanelRhsPacks) {
+  // Each rhs panel packed at its first use in the first m block, whose
+  // loop is peeled: tiles of 40 rows in m blocks of 16 (the last one of
+  // 8), two panels, three k blocks, with the epilogue; 192 deep in k blocks
+  // of 128 and 64; AVX2's 4 x 16 tiles, three panels per tile. Then
+  // 41 columns, whose padded packs stay outside the k blocks and whole.
+  auto perPanel = [](StringRef tiles, int64_t kBlock, int64_t mBlock,
+                     bool avx2) {
+    std::string config = packedConfig(tiles, kBlock, avx2, true, mBlock);
+    return config.substr(0, config.size() - 1) + ", pack_rhs_per_panel = true>";
+  };
+  checkKernel(packedMatmul(80, 64, 48, "f32", perPanel("40, 0", 16, 16, false)),
+              kF32, 2);
+  checkKernel(matmulAlone(64, 192, 96, perPanel("0, 0", 128, 32, false)), kF32,
+              1);
+  checkKernel(packedMatmul(64, 48, 64, "f32", perPanel("32, 48", 32, 8, true)),
+              kF32, 2, /*seed=*/7, "x86-64-v3");
+  checkKernel(packedMatmul(80, 41, 53, "f32", perPanel("40, 0", 16, 16, false)),
+              kF32, 2);
+}
+
 TEST_F(CpuCodegenTest, ThreeVectorRegisterTiles) {
   // 8 x 48 register tiles (kiln-cpu-split-register-tiles: 24 rows of one
   // vector), in place: 64 rows in m blocks of 32, 96 columns (two whole
