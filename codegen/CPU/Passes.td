@@ -360,7 +360,11 @@ def PrefetchPackSourcesPass
     the micro kernels' root and their panel loop give up their first
     iteration (scf.for peeling), and the peeled panel loop packs each panel
     at the start of its iteration, so that the micro kernels of one panel
-    prefetch the next panel's source.
+    prefetch the next panel's source; those of its last panel prefetch the
+    first panel of the next pack of the rhs: the next iteration of the
+    nearest loop around that moves it (the next k block), or the first
+    iteration of a later loop next to it or to a loop around it (the loop
+    from which the first k block was peeled).
   }];
   let dependentDialects = [
     "::mlir::affine::AffineDialect",

@@ -14,8 +14,9 @@
 //     before them;
 //  2. the micro kernels that follow a pack prefetch what the next pack of
 //     the same operand will read, a few cache lines per micro kernel: the
-//     next panel's rhs (step 1), the next m block's lhs, the next k block's
-//     rhs where it is packed whole. The next pack finds its source in the
+//     next panel's rhs (step 1; after the last panel, the next k block's
+//     first), the next m block's lhs, the next k block's rhs where it is
+//     packed whole. The next pack finds its source in the
 //     caches; with step 1, of a first k block's rhs only its first panel
 //     waits on memory, where the whole block did.
 //
@@ -153,11 +154,13 @@ static std::optional<PackLines> getPackLines(Pack &pack) {
 /// The next execution of a pack: the pack, the loop around it whose
 /// induction variable moves its source, and whether that is its next
 /// iteration (the pack's own loop) or its first (a loop after the micro
-/// kernels, from which the pack's first iteration was peeled).
+/// kernels, from which the pack's first iteration was peeled); the loops
+/// between that loop and the pack's nest run their first iteration.
 struct NextPack {
   Pack *pack = nullptr;
   scf::ForOp loop;
   bool nextIteration = false;
+  SmallVector<scf::ForOp> atFirst;
 };
 
 /// The ops inside `scope` that compute the base and indices of the read of
@@ -266,6 +269,48 @@ static std::optional<NextPack> getNextPack(Pack &pack,
   return std::nullopt;
 }
 
+/// The loops around `op` up to `outer` (exclusive), innermost first.
+static SmallVector<scf::ForOp> getLoopsUpTo(Operation *op, Operation *outer) {
+  SmallVector<scf::ForOp> loops;
+  for (Operation *parent = op->getParentOp(); parent && parent != outer;
+       parent = parent->getParentOp())
+    if (auto loop = dyn_cast<scf::ForOp>(parent))
+      loops.push_back(loop);
+  return loops;
+}
+
+/// Where the pack that follows the last iteration of `pack`'s own loop
+/// `panelLoop` is (a rhs packed per panel: the next k block's first
+/// panel), among the `later` packs: the first iteration of a later loop
+/// around a pack of the same operand, next to `panelLoop` or one of the
+/// loops around it, or else the next iteration of a loop with static bounds
+/// around `panelLoop` that moves the pack, whichever is nearer.
+static std::optional<NextPack> getPackAfterLast(Pack &pack,
+                                                scf::ForOp panelLoop,
+                                                MutableArrayRef<Pack> later) {
+  for (Operation *level = panelLoop; level; level = level->getParentOp()) {
+    if (auto loop = dyn_cast<scf::ForOp>(level);
+        loop && level != panelLoop) {
+      if (!getStaticLoop(loop))
+        return std::nullopt;
+      if (movesWith(pack, loop))
+        return NextPack{&pack, loop, /*nextIteration=*/true,
+                        getLoopsUpTo(pack.root(), loop)};
+    }
+    for (Pack &next : later) {
+      Operation *nextLoop =
+          level->getBlock()->findAncestorOpInBlock(*next.root());
+      auto loop = dyn_cast_or_null<scf::ForOp>(nextLoop);
+      if (next.source != pack.source || !loop || loop == next.root() ||
+          !level->isBeforeInBlock(loop) || !movesWith(next, loop))
+        continue;
+      return NextPack{&next, loop, /*nextIteration=*/false,
+                      getLoopsUpTo(next.root(), loop)};
+    }
+  }
+  return std::nullopt;
+}
+
 /// The value of the induction variable of `next.loop` at the next pack.
 static Value getNextInductionVar(RewriterBase &rewriter, Location loc,
                                  NextPack next) {
@@ -285,8 +330,12 @@ static bool isAddressAvailable(NextPack next,
     if (Operation *def = value.getDefiningOp(); def && slice.contains(def))
       return true;
     if (value == next.loop.getInductionVar() ||
-        llvm::any_of(pack.loops, [&](StaticLoop loop) {
-          return value == loop.loop.getInductionVar();
+        llvm::any_of(pack.loops,
+                     [&](StaticLoop loop) {
+                       return value == loop.loop.getInductionVar();
+                     }) ||
+        llvm::any_of(next.atFirst, [&](scf::ForOp loop) {
+          return value == loop.getInductionVar();
         }))
       return true;
     return dominance.properlyDominates(value, point);
@@ -296,6 +345,9 @@ static bool isAddressAvailable(NextPack next,
   };
   if (!next.nextIteration && !available(next.loop.getLowerBound()))
     return false;
+  for (scf::ForOp loop : next.atFirst)
+    if (!dominance.properlyDominates(loop.getLowerBound(), point))
+      return false;
   return llvm::all_of(slice, operandsAvailable) &&
          available(pack.read.getBase()) &&
          llvm::all_of(pack.read.getIndices(), available);
@@ -343,23 +395,76 @@ static void prefetchLine(RewriterBase &rewriter, Location loc,
                              /*isDataCache=*/true);
 }
 
-/// Spreads the prefetches of every line of `next`'s pack over the
-/// iterations of `loops` (the micro kernels' loops, outermost first):
-/// ceil(lines / iterations) lines at the start of each iteration of the
-/// innermost, the last line again once all are issued.
-static void prefetchNextPack(RewriterBase &rewriter, NextPack next,
-                             MutableArrayRef<StaticLoop> loops,
-                             DominanceInfo &dominance) {
+/// The lines of `next`'s pack and the ops that compute its read's address,
+/// when the address is available at `point`.
+struct PackAddress {
+  NextPack next;
+  PackLines lines;
+  SetVector<Operation *> slice;
+};
+
+static std::optional<PackAddress> getPackAddress(NextPack next,
+                                                 Operation *point,
+                                                 DominanceInfo &dominance) {
   std::optional<PackLines> lines = getPackLines(*next.pack);
   FailureOr<SetVector<Operation *>> slice =
       getAddressSlice(*next.pack, next.loop);
-  if (!lines || failed(slice))
-    return;
-  Block *site = loops.back().loop.getBody();
-  if (!isAddressAvailable(next, *slice, &site->front(), dominance))
-    return;
+  if (!lines || failed(slice) ||
+      !isAddressAvailable(next, *slice, point, dominance))
+    return std::nullopt;
+  return PackAddress{std::move(next), *lines, std::move(*slice)};
+}
 
-  Location loc = next.pack->read.getLoc();
+/// Prefetches `perKernel` lines of `address`'s pack from line `number *
+/// perKernel` on (`number` of `ivs` counting the micro kernels), clamped to
+/// its last.
+static void prefetchLines(RewriterBase &rewriter, Location loc,
+                          PackAddress &address, AffineExpr number,
+                          ValueRange ivs, int64_t perKernel) {
+  Value first = affine::AffineApplyOp::create(
+      rewriter, loc, AffineMap::get(ivs.size(), 0, number * perKernel), ivs);
+  NextPack &next = address.next;
+  IRMapping mapping;
+  mapping.map(next.loop.getInductionVar(),
+              getNextInductionVar(rewriter, loc, next));
+  for (scf::ForOp loop : next.atFirst)
+    mapping.map(loop.getInductionVar(), loop.getLowerBound());
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value count = arith::ConstantIndexOp::create(rewriter, loc, perKernel);
+  Value lastLine =
+      arith::ConstantIndexOp::create(rewriter, loc, address.lines.count - 1);
+  auto lineLoop = scf::ForOp::create(rewriter, loc, zero, count, one);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(lineLoop.getBody());
+  Value line = arith::MinSIOp::create(
+      rewriter, loc,
+      arith::AddIOp::create(rewriter, loc, first, lineLoop.getInductionVar()),
+      lastLine);
+  prefetchLine(rewriter, loc, next, address.slice, address.lines, mapping,
+               line);
+}
+
+/// Spreads the prefetches of every line of `next`'s pack over the
+/// iterations of `loops` (the micro kernels' loops, outermost first):
+/// ceil(lines / iterations) lines at the start of each iteration of the
+/// innermost, the last line again once all are issued. With `afterLast`,
+/// the last iteration of `next.loop` prefetches that pack instead.
+static void prefetchNextPack(RewriterBase &rewriter, NextPack next,
+                             std::optional<NextPack> afterLast,
+                             MutableArrayRef<StaticLoop> loops,
+                             DominanceInfo &dominance) {
+  Block *site = loops.back().loop.getBody();
+  std::optional<PackAddress> address =
+      getPackAddress(std::move(next), &site->front(), dominance);
+  if (!address)
+    return;
+  std::optional<PackAddress> lastAddress =
+      afterLast ? getPackAddress(std::move(*afterLast), &site->front(),
+                                 dominance)
+                : std::nullopt;
+
+  Location loc = address->next.pack->read.getLoc();
   rewriter.setInsertionPointToStart(site);
   // The micro kernel's number, counting along `loops`.
   AffineExpr number = rewriter.getAffineConstantExpr(0);
@@ -371,24 +476,25 @@ static void prefetchNextPack(RewriterBase &rewriter, NextPack next,
     iterations *= loop.tripCount;
     ivs.push_back(loop.loop.getInductionVar());
   }
-  int64_t perIteration = llvm::divideCeil(lines->count, iterations);
-  Value first = affine::AffineApplyOp::create(
-      rewriter, loc, AffineMap::get(ivs.size(), 0, number * perIteration), ivs);
-
-  IRMapping mapping;
-  mapping.map(next.loop.getInductionVar(),
-              getNextInductionVar(rewriter, loc, next));
-  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  Value count = arith::ConstantIndexOp::create(rewriter, loc, perIteration);
-  Value lastLine = arith::ConstantIndexOp::create(rewriter, loc, lines->count - 1);
-  auto lineLoop = scf::ForOp::create(rewriter, loc, zero, count, one);
-  rewriter.setInsertionPointToStart(lineLoop.getBody());
-  Value line = arith::MinSIOp::create(
-      rewriter, loc,
-      arith::AddIOp::create(rewriter, loc, first, lineLoop.getInductionVar()),
-      lastLine);
-  prefetchLine(rewriter, loc, next, *slice, *lines, mapping, line);
+  auto prefetch = [&](PackAddress &pack) {
+    prefetchLines(rewriter, loc, pack, number, ivs,
+                  llvm::divideCeil(pack.lines.count, iterations));
+  };
+  if (!lastAddress) {
+    prefetch(*address);
+    return;
+  }
+  scf::ForOp loop = address->next.loop;
+  Value last =
+      arith::SubIOp::create(rewriter, loc, loop.getUpperBound(), loop.getStep());
+  Value isLast = arith::CmpIOp::create(
+      rewriter, loc, arith::CmpIPredicate::eq, loop.getInductionVar(), last);
+  auto branch = scf::IfOp::create(rewriter, loc, isLast,
+                                  /*withElseRegion=*/true);
+  rewriter.setInsertionPointToStart(branch.thenBlock());
+  prefetch(*lastAddress);
+  rewriter.setInsertionPointToStart(branch.elseBlock());
+  prefetch(*address);
 }
 
 /// The packs of `function`, in program order.
@@ -494,12 +600,13 @@ static FailureOr<scf::ForOp> peelFirstIterations(RewriterBase &rewriter,
 /// Moves the rhs pack `pack` into the first pass of its micro kernels over
 /// its panels: the loops around their panel loop give up their first
 /// iteration, whose panel loop packs each panel right before the micro
-/// kernels that first read it. Leaves other packs alone.
-static void packPerPanel(RewriterBase &rewriter, Pack &pack) {
+/// kernels that first read it; returns that panel loop. Leaves other packs
+/// alone (and returns null).
+static scf::ForOp packPerPanel(RewriterBase &rewriter, Pack &pack) {
   std::optional<StaticLoop> packedPanel = getPackedPanelLoop(pack);
   scf::ForOp microKernels = getFollowingMicroKernels(pack.root());
   if (!packedPanel || !microKernels || pack.loops.empty())
-    return;
+    return {};
   auto write = cast<vector::TransferWriteOp>(*pack.read->user_begin());
   Value buffer = write.getBase();
   scf::ForOp panelLoop = getReadingPanelLoop(buffer, pack.root(), microKernels);
@@ -508,16 +615,16 @@ static void packPerPanel(RewriterBase &rewriter, Pack &pack) {
   if (!readPanel || readPanel->lowerBound != packedPanel->lowerBound ||
       readPanel->step != packedPanel->step ||
       readPanel->tripCount != packedPanel->tripCount)
-    return;
+    return {};
   if (!isReadBySeveral(panelLoop))
-    return;
+    return {};
   // The loops from `microKernels` (inclusive) down to the panel loop.
   SmallVector<scf::ForOp> outer;
   for (Operation *op = panelLoop->getParentOp();
        panelLoop != microKernels && op; op = op->getParentOp()) {
     auto loop = dyn_cast<scf::ForOp>(op);
     if (!loop)
-      return;
+      return {};
     outer.insert(outer.begin(), loop);
     if (loop == microKernels)
       break;
@@ -525,7 +632,7 @@ static void packPerPanel(RewriterBase &rewriter, Pack &pack) {
   FailureOr<scf::ForOp> firstPanelLoop =
       peelFirstIterations(rewriter, outer, panelLoop);
   if (failed(firstPanelLoop))
-    return;
+    return {};
   // The nest for one panel: the pack's panel loop's body, at this panel.
   rewriter.setInsertionPointToStart(firstPanelLoop->getBody());
   IRMapping mapping;
@@ -537,6 +644,7 @@ static void packPerPanel(RewriterBase &rewriter, Pack &pack) {
                              {firstPanelLoop->getInductionVar()});
   rewriter.eraseOp(panelCopy);
   rewriter.eraseOp(pack.root());
+  return *firstPanelLoop;
 }
 
 namespace {
@@ -562,26 +670,40 @@ void PrefetchPackSourcesPass::runOnOperation() {
   // 1. Each rhs panel is packed at its first use, so that the panel before
   //    prefetches it, the first k block's too (step 2).
   IRRewriter rewriter(&getContext());
+  DenseSet<Operation *> perPanelLoops;
   if (config->getPackRhsPerPanel())
     for (Pack &pack : getPacks(function))
-      packPerPanel(rewriter, pack);
+      if (scf::ForOp panelLoop = packPerPanel(rewriter, pack))
+        perPanelLoops.insert(panelLoop);
 
-  // 2. The prefetches.
+  // 2. The prefetches; the last panel of a rhs packed per panel prefetches
+  //    the next k block's first.
   SmallVector<Pack> packs = getPacks(function);
   // Find every pack's micro kernels and next pack before any prefetch
   // changes the loops.
-  SmallVector<std::pair<NextPack, SmallVector<StaticLoop>>> work;
+  struct Work {
+    NextPack next;
+    std::optional<NextPack> afterLast;
+    SmallVector<StaticLoop> loops;
+  };
+  SmallVector<Work> work;
   for (auto [index, pack] : llvm::enumerate(packs)) {
     scf::ForOp microKernels = getFollowingMicroKernels(pack.root());
     if (!microKernels)
       continue;
     SmallVector<StaticLoop> loops = getMicroKernelLoops(microKernels);
-    std::optional<NextPack> next = getNextPack(
-        pack, microKernels, MutableArrayRef<Pack>(packs).drop_front(index + 1));
-    if (!loops.empty() && next)
-      work.emplace_back(*next, std::move(loops));
+    MutableArrayRef<Pack> later =
+        MutableArrayRef<Pack>(packs).drop_front(index + 1);
+    std::optional<NextPack> next = getNextPack(pack, microKernels, later);
+    if (loops.empty() || !next)
+      continue;
+    std::optional<NextPack> afterLast;
+    if (next->nextIteration && perPanelLoops.contains(next->loop))
+      afterLast = getPackAfterLast(pack, next->loop, later);
+    work.push_back({*next, afterLast, std::move(loops)});
   }
   DominanceInfo dominance(function);
-  for (auto &[next, loops] : work)
-    prefetchNextPack(rewriter, next, loops, dominance);
+  for (Work &item : work)
+    prefetchNextPack(rewriter, item.next, item.afterLast, item.loops,
+                     dominance);
 }

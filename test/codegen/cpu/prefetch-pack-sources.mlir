@@ -327,3 +327,156 @@ func.func @rhs_whole(%A: memref<32x16xf32>, %B: memref<16x64xf32>, %C: memref<32
   memref.dealloc %panels : memref<2x16x32xf32>
   return
 }
+
+// -----
+
+// A k block's rhs packed per panel: the micro kernels of its last panel
+// prefetch the next k block's first panel (kb + 16, clamped, at column 0),
+// the others the next panel of the same k block.
+// CHECK-LABEL: func.func @rhs_per_panel_k_blocks
+// CHECK: scf.for %[[KB:.+]] = %c0 to %c32 step %c16
+// CHECK: scf.for %[[P:.+]] = %c0 to %c2 step %c1
+// CHECK: vector.transfer_read %arg1[%[[KB]],
+// CHECK: %[[LAST:.+]] = arith.subi %c2, %c1
+// CHECK: %[[IS_LAST:.+]] = arith.cmpi eq, %[[P]], %[[LAST]]
+// CHECK: scf.if %[[IS_LAST]]
+// CHECK: %[[STEP:.+]] = arith.addi %[[KB]], %c16
+// CHECK: %[[NEXT_KB:.+]] = arith.minsi %[[STEP]],
+// CHECK: %[[FIRST_COL:.+]] = affine.apply #{{.+}}(%c0)
+// CHECK: %[[ROW:.+]] = affine.apply #{{.+}}(%[[NEXT_KB]],
+// CHECK: %[[COL:.+]] = affine.apply #{{.+}}(%[[FIRST_COL]],
+// CHECK: memref.prefetch %arg1[%[[ROW]], %[[COL]]]
+// CHECK: } else {
+// CHECK: %[[NEXT_P:.+]] = arith.minsi
+// CHECK: affine.apply #{{.+}}(%[[NEXT_P]])
+// CHECK: affine.apply #{{.+}}(%[[KB]],
+// CHECK: memref.prefetch %arg1
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @rhs_per_panel_k_blocks(%A: memref<32x32xf32>, %B: memref<32x64xf32>, %C: memref<32x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 16, pack_lhs = true, m_block = 16, pack_rhs_per_panel = true>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c32 = arith.constant 32 : index
+  %pad = ub.poison : f32
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  %rows = memref.alloc() : memref<2x8x16xf32>
+  scf.for %kb = %c0 to %c32 step %c16 {
+    scf.for %p = %c0 to %c2 step %c1 {
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      %v = vector.transfer_read %B[%kb, %col], %pad {in_bounds = [true, true]} : memref<32x64xf32>, vector<16x32xf32>
+      vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+    }
+    scf.for %mb = %c0 to %c32 step %c16 {
+      scf.for %g = %c0 to %c2 step %c1 {
+        %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+        %v = vector.transfer_read %A[%row, %kb], %pad {in_bounds = [true, true]} : memref<32x32xf32>, vector<8x16xf32>
+        vector.transfer_write %v, %rows[%g, %c0, %c0] {in_bounds = [true, true]} : vector<8x16xf32>, memref<2x8x16xf32>
+      }
+      scf.for %p = %c0 to %c2 step %c1 {
+        scf.for %g = %c0 to %c2 step %c1 {
+          %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+          %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+          %init = vector.transfer_read %C[%row, %col], %pad {in_bounds = [true, true]} : memref<32x64xf32>, vector<8x32xf32>
+          %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %init) -> (vector<8x32xf32>) {
+            %l = vector.transfer_read %rows[%g, %c0, %k], %pad {in_bounds = [true, true]} : memref<2x8x16xf32>, vector<8x1xf32>
+            %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+            %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+            scf.yield %c : vector<8x32xf32>
+          }
+          vector.transfer_write %sum, %C[%row, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<32x64xf32>
+        }
+      }
+    }
+  }
+  memref.dealloc %rows : memref<2x8x16xf32>
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
+
+// -----
+
+// The first k block peeled off the loop: its last panel's micro kernels
+// prefetch the loop's first k block's first panel (rows from 16, column 0).
+// CHECK-LABEL: func.func @rhs_per_panel_peeled_k_block
+// CHECK: scf.for %[[P:.+]] = %c0 to %c2 step %c1
+// CHECK: vector.transfer_read %arg1[%c0,
+// CHECK: scf.if
+// CHECK: %[[FIRST_COL:.+]] = affine.apply #{{.+}}(%c0)
+// CHECK: %[[ROW:.+]] = affine.apply #{{.+}}(%c16, %{{.+}})
+// CHECK: %[[COL:.+]] = affine.apply #{{.+}}(%[[FIRST_COL]],
+// CHECK: memref.prefetch %arg1[%[[ROW]], %[[COL]]]
+// CHECK: } else {
+// CHECK: scf.for %[[KB:.+]] = %c16 to %c32 step %c16
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @rhs_per_panel_peeled_k_block(%A: memref<32x32xf32>, %B: memref<32x64xf32>, %C: memref<32x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 16, pack_lhs = true, m_block = 16, pack_rhs_per_panel = true>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c16 = arith.constant 16 : index
+  %c32 = arith.constant 32 : index
+  %pad = ub.poison : f32
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  %rows = memref.alloc() : memref<2x8x16xf32>
+  scf.for %p = %c0 to %c2 step %c1 {
+    %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+    %v = vector.transfer_read %B[%c0, %col], %pad {in_bounds = [true, true]} : memref<32x64xf32>, vector<16x32xf32>
+    vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+  }
+  scf.for %mb = %c0 to %c32 step %c16 {
+    scf.for %g = %c0 to %c2 step %c1 {
+      %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+      %v = vector.transfer_read %A[%row, %c0], %pad {in_bounds = [true, true]} : memref<32x32xf32>, vector<8x16xf32>
+      vector.transfer_write %v, %rows[%g, %c0, %c0] {in_bounds = [true, true]} : vector<8x16xf32>, memref<2x8x16xf32>
+    }
+    scf.for %p = %c0 to %c2 step %c1 {
+      scf.for %g = %c0 to %c2 step %c1 {
+        %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+        %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+        %init = vector.transfer_read %C[%row, %col], %pad {in_bounds = [true, true]} : memref<32x64xf32>, vector<8x32xf32>
+        %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %init) -> (vector<8x32xf32>) {
+          %l = vector.transfer_read %rows[%g, %c0, %k], %pad {in_bounds = [true, true]} : memref<2x8x16xf32>, vector<8x1xf32>
+          %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+          %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+          scf.yield %c : vector<8x32xf32>
+        }
+        vector.transfer_write %sum, %C[%row, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<32x64xf32>
+      }
+    }
+  }
+  scf.for %kb = %c16 to %c32 step %c16 {
+    scf.for %p = %c0 to %c2 step %c1 {
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      %v = vector.transfer_read %B[%kb, %col], %pad {in_bounds = [true, true]} : memref<32x64xf32>, vector<16x32xf32>
+      vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+    }
+    scf.for %mb = %c0 to %c32 step %c16 {
+      scf.for %g = %c0 to %c2 step %c1 {
+        %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+        %v = vector.transfer_read %A[%row, %kb], %pad {in_bounds = [true, true]} : memref<32x32xf32>, vector<8x16xf32>
+        vector.transfer_write %v, %rows[%g, %c0, %c0] {in_bounds = [true, true]} : vector<8x16xf32>, memref<2x8x16xf32>
+      }
+      scf.for %p = %c0 to %c2 step %c1 {
+        scf.for %g = %c0 to %c2 step %c1 {
+          %row = affine.apply affine_map<(d0, d1) -> (d0 + d1 * 8)>(%mb, %g)
+          %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+          %init = vector.transfer_read %C[%row, %col], %pad {in_bounds = [true, true]} : memref<32x64xf32>, vector<8x32xf32>
+          %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %init) -> (vector<8x32xf32>) {
+            %l = vector.transfer_read %rows[%g, %c0, %k], %pad {in_bounds = [true, true]} : memref<2x8x16xf32>, vector<8x1xf32>
+            %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+            %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+            scf.yield %c : vector<8x32xf32>
+          }
+          vector.transfer_write %sum, %C[%row, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<32x64xf32>
+        }
+      }
+    }
+  }
+  memref.dealloc %rows : memref<2x8x16xf32>
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
