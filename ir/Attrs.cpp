@@ -19,12 +19,10 @@ using namespace kiln;
 // CpuConfigAttr
 //===----------------------------------------------------------------------===//
 
-LogicalResult
-CpuConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                      DenseI64ArrayAttr tileSizes, int64_t vectorWidth,
-                      DenseI64ArrayAttr microTile, bool packMatmul,
-                      int64_t kBlock, bool packLhs, int64_t mBlock,
-                      bool packRhsPerPanel) {
+LogicalResult CpuConfigAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, DenseI64ArrayAttr tileSizes,
+    int64_t vectorWidth, DenseI64ArrayAttr microTile, bool packMatmul,
+    int64_t kBlock, bool packLhs, int64_t mBlock, bool packRhsPerPanel) {
   if (!tileSizes)
     return emitError() << "expected tile_sizes";
   for (auto [index, size] : llvm::enumerate(tileSizes.asArrayRef()))

@@ -16,12 +16,12 @@
 //     the same operand will read, a few cache lines per micro kernel: the
 //     next panel's rhs (step 1; after the last panel, the next k block's
 //     first), the next m block's lhs, the next k block's rhs where it is
-//     packed whole. The next pack finds its source in the
-//     caches; with step 1, of a first k block's rhs only its first panel
-//     waits on memory, where the whole block did.
+//     packed whole. The next pack finds its source in the caches; with
+//     step 1, of a first k block's rhs only its first panel waits on
+//     memory, where the whole block did.
 //
 // Measured with cold inputs (512x384x1536, k blocks of 128): see
-// bench/NOTES.md, sessions 16 and 17.
+// bench/NOTES.md, sessions 16 to 18.
 //
 //===----------------------------------------------------------------------===//
 
@@ -289,8 +289,7 @@ static std::optional<NextPack> getPackAfterLast(Pack &pack,
                                                 scf::ForOp panelLoop,
                                                 MutableArrayRef<Pack> later) {
   for (Operation *level = panelLoop; level; level = level->getParentOp()) {
-    if (auto loop = dyn_cast<scf::ForOp>(level);
-        loop && level != panelLoop) {
+    if (auto loop = dyn_cast<scf::ForOp>(level); loop && level != panelLoop) {
       if (!getStaticLoop(loop))
         return std::nullopt;
       if (movesWith(pack, loop))
@@ -403,9 +402,8 @@ struct PackAddress {
   SetVector<Operation *> slice;
 };
 
-static std::optional<PackAddress> getPackAddress(NextPack next,
-                                                 Operation *point,
-                                                 DominanceInfo &dominance) {
+static std::optional<PackAddress>
+getPackAddress(NextPack next, Operation *point, DominanceInfo &dominance) {
   std::optional<PackLines> lines = getPackLines(*next.pack);
   FailureOr<SetVector<Operation *>> slice =
       getAddressSlice(*next.pack, next.loop);
@@ -460,9 +458,9 @@ static void prefetchNextPack(RewriterBase &rewriter, NextPack next,
   if (!address)
     return;
   std::optional<PackAddress> lastAddress =
-      afterLast ? getPackAddress(std::move(*afterLast), &site->front(),
-                                 dominance)
-                : std::nullopt;
+      afterLast
+          ? getPackAddress(std::move(*afterLast), &site->front(), dominance)
+          : std::nullopt;
 
   Location loc = address->next.pack->read.getLoc();
   rewriter.setInsertionPointToStart(site);
@@ -485,10 +483,10 @@ static void prefetchNextPack(RewriterBase &rewriter, NextPack next,
     return;
   }
   scf::ForOp loop = address->next.loop;
-  Value last =
-      arith::SubIOp::create(rewriter, loc, loop.getUpperBound(), loop.getStep());
-  Value isLast = arith::CmpIOp::create(
-      rewriter, loc, arith::CmpIPredicate::eq, loop.getInductionVar(), last);
+  Value last = arith::SubIOp::create(rewriter, loc, loop.getUpperBound(),
+                                     loop.getStep());
+  Value isLast = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                       loop.getInductionVar(), last);
   auto branch = scf::IfOp::create(rewriter, loc, isLast,
                                   /*withElseRegion=*/true);
   rewriter.setInsertionPointToStart(branch.thenBlock());
@@ -570,8 +568,8 @@ static FailureOr<scf::ForOp> peelFirstIterations(RewriterBase &rewriter,
                                                  scf::ForOp inner) {
   IRMapping firstIterations;
   for (scf::ForOp loop : loops) {
-    auto current = cast<scf::ForOp>(
-        firstIterations.lookupOrDefault(loop.getOperation()));
+    auto current =
+        cast<scf::ForOp>(firstIterations.lookupOrDefault(loop.getOperation()));
     std::optional<StaticLoop> bounds = getStaticLoop(current);
     if (!bounds)
       return failure();

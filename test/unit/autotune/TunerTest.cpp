@@ -245,8 +245,8 @@ TEST_F(TunerTest, MatmulSpaceOffersPerPanelRhsPacksWithThePackedLhs) {
   ASSERT_NE(knob, space.knobs.end());
   EXPECT_EQ(knob->values, (std::vector<int64_t>{0, 1}));
   // The default packs the rhs block whole.
-  EXPECT_FALSE(applyCandidate(space, *getBaseCandidate(space))
-                   .getPackRhsPerPanel());
+  EXPECT_FALSE(
+      applyCandidate(space, *getBaseCandidate(space)).getPackRhsPerPanel());
 
   std::map<KnobKind, int64_t> blocked = {{KnobKind::PackLhs, 1},
                                          {KnobKind::MBlock, 256},
@@ -256,13 +256,13 @@ TEST_F(TunerTest, MatmulSpaceOffersPerPanelRhsPacksWithThePackedLhs) {
   EXPECT_TRUE(applyCandidate(space, perPanel).getPackRhsPerPanel());
   EXPECT_EQ(checkCandidate(space, kernel, perPanel), std::nullopt);
   // Only the row groups of a packed lhs share a panel's first use.
-  std::optional<std::string> unpackedLhs = checkCandidate(
-      space, kernel,
-      getMatmulCandidate(space,
-                         {{KnobKind::PackLhs, 0},
-                          {KnobKind::MBlock, 0},
-                          {KnobKind::PackRhsPerPanel, 1}},
-                         256, 256));
+  std::optional<std::string> unpackedLhs =
+      checkCandidate(space, kernel,
+                     getMatmulCandidate(space,
+                                        {{KnobKind::PackLhs, 0},
+                                         {KnobKind::MBlock, 0},
+                                         {KnobKind::PackRhsPerPanel, 1}},
+                                        256, 256));
   ASSERT_TRUE(unpackedLhs);
   EXPECT_NE(unpackedLhs->find("config verifier"), std::string::npos)
       << *unpackedLhs;
