@@ -117,8 +117,12 @@ ThreadPool::~ThreadPool() {
 }
 
 /// How long a thread polls before it sleeps: longer than the gaps between
-/// a model's kernels, short enough that an idle pool soon stops using CPU.
-static constexpr std::chrono::microseconds kSpinTime{100};
+/// a model's kernels and than a benchmark's cache eviction between calls
+/// (0.05-0.6 ms), short enough that an idle pool soon stops using CPU (the
+/// libgomp default polls about 7 ms here). A sleeping worker took 20-30 us
+/// to start its chunk on the 2-vCPU VM of bench/NOTES.md (session 19), 2%
+/// of a 1.2 ms kernel; a polling one under 1 us.
+static constexpr std::chrono::microseconds kSpinTime{2000};
 
 /// Polls until `done` returns true or kSpinTime has passed; the caller then
 /// checks under the mutex either way.

@@ -2,9 +2,9 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 //
-// The executor splits each kernel's tiles across this pool. Workers sleep on
-// a condition variable between loops, so an idle pool costs no CPU time. No
-// MLIR dependency.
+// The executor splits each kernel's tiles across this pool. Workers poll for
+// 2 ms after a loop, then sleep on a condition variable, so an idle pool
+// soon costs no CPU time. No MLIR dependency.
 //
 //===----------------------------------------------------------------------===//
 
