@@ -59,6 +59,26 @@ static std::vector<int64_t> getBlockValues(int64_t extent,
   return {values.begin(), values.end()};
 }
 
+/// K blocks worth trying for a contraction of `depth`: the fixed sizes, and
+/// the depth's exact splits into 2 to 4 parts in whole vectors of `lanes`
+/// and no shorter than 64. An exact split leaves no short last block, and
+/// only blocks that divide the depth may pack the rhs per panel: at
+/// 512x384x1536 blocks of 192 (two passes over the result instead of three
+/// with 128) measured 1% faster on one thread (bench/NOTES.md, session 19).
+static std::vector<int64_t> getKBlockValues(int64_t depth, int64_t lanes,
+                                            int64_t keep) {
+  std::vector<int64_t> values =
+      getBlockValues(depth, {64, 128, 256, 512}, keep);
+  for (int64_t parts : {2, 3, 4}) {
+    int64_t block = depth / parts;
+    if (depth % parts == 0 && block % lanes == 0 && block >= 64)
+      values.push_back(block);
+  }
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  return values;
+}
+
 /// Whether `kernel` accepts a tile on dimension `dim` at all (several
 /// results only share some dimensions), asked of verifyCpuConfig itself.
 static bool isTileableDim(func::FuncOp kernel, CpuConfigAttr base,
@@ -143,9 +163,9 @@ SearchSpace buildSearchSpace(func::FuncOp kernel,
       space.knobs.push_back({KnobKind::PackRhsPerPanel, -1, {0, 1}});
     }
     if (space.depth > 64)
-      space.knobs.push_back({KnobKind::KBlock, -1,
-                             getBlockValues(space.depth, {64, 128, 256, 512},
-                                            space.base.getKBlock())});
+      space.knobs.push_back(
+          {KnobKind::KBlock, -1,
+           getKBlockValues(space.depth, lanes, space.base.getKBlock())});
     break;
   }
   case KernelKind::Attention:
@@ -353,53 +373,92 @@ std::optional<Candidate> getBaseCandidate(const SearchSpace &space) {
   return candidate;
 }
 
-std::optional<Candidate> getBlockedCandidate(const SearchSpace &space,
-                                             func::FuncOp kernel,
-                                             int threads) {
-  std::optional<Candidate> candidate = getBaseCandidate(space);
+/// The k block of the blocked seeds: the largest of `values` no larger than
+/// 256 that divides `depth` (no short last block, and the rhs may be packed
+/// per panel), else 256 when offered, else none (0).
+static int64_t getSeedKBlock(const std::vector<int64_t> &values,
+                             int64_t depth) {
+  int64_t best = 0;
+  for (int64_t value : values)
+    if (value > 0 && value <= 256 && depth % value == 0)
+      best = std::max(best, value);
+  if (best == 0 && llvm::is_contained(values, 256))
+    best = 256;
+  return best;
+}
+
+/// The largest tile of `values` that still gives each of `threads` one.
+static int64_t getTileForEachThread(const std::vector<int64_t> &values,
+                                    int64_t extent, int threads) {
+  int64_t tile = 0;
+  for (int64_t value : values)
+    if (value > 0 && llvm::divideCeil(extent, value) >= threads)
+      tile = std::max(tile, value);
+  return tile;
+}
+
+std::vector<Candidate> getBlockedCandidates(const SearchSpace &space,
+                                            func::FuncOp kernel, int threads) {
+  std::optional<Candidate> base = getBaseCandidate(space);
   int64_t rank = static_cast<int64_t>(space.shape.size());
-  if (!candidate || space.kind != KernelKind::Matmul || rank < 2 ||
+  if (!base || space.kind != KernelKind::Matmul || rank < 2 ||
       llvm::none_of(space.knobs, [](const Knob &knob) {
         return knob.kind == KnobKind::MBlock;
       }))
-    return std::nullopt;
-  int64_t m = space.shape[rank - 2];
-  auto set = [&](size_t index, int64_t value) {
-    const std::vector<int64_t> &values = space.knobs[index].values;
-    auto it = std::find(values.begin(), values.end(), value);
-    if (it != values.end())
-      (*candidate)[index] = it - values.begin();
-  };
-  for (auto [index, knob] : llvm::enumerate(space.knobs)) {
-    switch (knob.kind) {
-    case KnobKind::TileSize: {
-      // Rows: the tallest tile that still gives every thread one; columns
-      // whole.
-      int64_t rows = 0;
-      if (knob.axis == rank - 2)
-        for (int64_t value : knob.values)
-          if (value > 0 && llvm::divideCeil(m, value) >= threads)
-            rows = std::max(rows, value);
-      set(index, threads > 1 ? rows : 0);
-      break;
+    return {};
+  // The tall tiles split the rows between the threads, the wide ones the
+  // columns; on one thread both are the whole result.
+  std::vector<int64_t> splitAxes = {rank - 2};
+  if (threads > 1)
+    splitAxes.push_back(rank - 1);
+  std::vector<Candidate> seeds;
+  for (int64_t splitAxis : splitAxes) {
+    Candidate candidate = *base;
+    auto set = [&](size_t index, int64_t value) {
+      const std::vector<int64_t> &values = space.knobs[index].values;
+      auto it = std::find(values.begin(), values.end(), value);
+      if (it != values.end())
+        candidate[index] = it - values.begin();
+    };
+    std::optional<size_t> perPanel;
+    for (auto [index, knob] : llvm::enumerate(space.knobs)) {
+      switch (knob.kind) {
+      case KnobKind::TileSize:
+        set(index, threads > 1 && knob.axis == splitAxis
+                       ? getTileForEachThread(knob.values,
+                                              space.shape[knob.axis], threads)
+                       : 0);
+        break;
+      case KnobKind::PackMatmul:
+      case KnobKind::PackLhs:
+        set(index, 1);
+        break;
+      case KnobKind::KBlock:
+        set(index, getSeedKBlock(knob.values, space.depth));
+        break;
+      case KnobKind::MBlock:
+        set(index, 256);
+        break;
+      case KnobKind::PackRhsPerPanel:
+        perPanel = index;
+        break;
+      case KnobKind::MicroTileM:
+      case KnobKind::MicroTileN:
+        break;
+      }
     }
-    case KnobKind::PackMatmul:
-    case KnobKind::PackLhs:
-      set(index, 1);
-      break;
-    case KnobKind::KBlock:
-    case KnobKind::MBlock:
-      set(index, 256);
-      break;
-    case KnobKind::MicroTileM:
-    case KnobKind::MicroTileN:
-    case KnobKind::PackRhsPerPanel:
-      break;
+    // Each rhs panel packed at its first use where the blocks allow it.
+    if (perPanel) {
+      Candidate packedPerPanel = candidate;
+      packedPerPanel[*perPanel] = 1;
+      if (!checkCandidate(space, kernel, packedPerPanel))
+        candidate = packedPerPanel;
     }
+    if (!checkCandidate(space, kernel, candidate) &&
+        !llvm::is_contained(seeds, candidate))
+      seeds.push_back(candidate);
   }
-  if (checkCandidate(space, kernel, *candidate))
-    return std::nullopt;
-  return candidate;
+  return seeds;
 }
 
 std::vector<Candidate>

@@ -114,15 +114,20 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
 /// values are not all in the space.
 std::optional<Candidate> getBaseCandidate(const SearchSpace &space);
 
-/// GotoBLAS's blocking of a matmul whose space has m blocks, as a candidate:
-/// one tall tile of whole rows per thread (of `threads`), both operands
-/// packed, k blocks and m blocks of 256, the default's register tile. At
-/// 2048^3 it measured 1.05-1.12x the default on one thread, but the cost
-/// model ranks it among thousands of candidates only roughly, so searches
-/// measure it first. Nullopt without m blocks or when it is illegal.
-std::optional<Candidate> getBlockedCandidate(const SearchSpace &space,
-                                             mlir::func::FuncOp kernel,
-                                             int threads);
+/// GotoBLAS's blocking of a matmul whose space has m blocks, as candidates:
+/// on several threads one tall tile of whole rows per thread and one wide
+/// tile of whole columns per thread (on one thread the whole result);
+/// both operands packed, m blocks of 256, k blocks of the largest offered
+/// divisor of the depth up to 256, each rhs panel packed at its first use
+/// where that is legal, the default's register tile. At 2048^3 the tall
+/// tile measured 1.05-1.12x the default on one thread, and at 1024^3 on two
+/// threads the wide one ran beside oneDNN where the search's pick ran 5%
+/// slower (bench/NOTES.md, session 19), but the cost model ranks them among
+/// thousands of candidates only roughly, so searches measure them first.
+/// None without m blocks; the illegal ones are left out.
+std::vector<Candidate> getBlockedCandidates(const SearchSpace &space,
+                                            mlir::func::FuncOp kernel,
+                                            int threads);
 
 /// The candidates over knobs of `numValues[k]` values each that `isLegal`
 /// accepts, in lexicographic order of the knob indices, at most `limit` of

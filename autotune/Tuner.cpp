@@ -124,10 +124,10 @@ KernelTrials::create(func::FuncOp kernel, const TunerOptions &options) {
   if (trials->base)
     trials->seeds.push_back(*trials->base);
   if (!options.cuda)
-    if (std::optional<Candidate> blocked = getBlockedCandidate(
-            trials->space, kernel, options.threads);
-        blocked && blocked != trials->base)
-      trials->seeds.push_back(*blocked);
+    for (Candidate &blocked :
+         getBlockedCandidates(trials->space, kernel, options.threads))
+      if (blocked != trials->base)
+        trials->seeds.push_back(std::move(blocked));
 
   // 2. A scratch folder for the candidates.
   llvm::SmallString<128> created;

@@ -145,7 +145,7 @@ public:
   /// The default config's candidate, when the space holds it.
   const std::optional<Candidate> &getBase() const { return base; }
   /// The candidates a search measures first: the default's, then
-  /// GotoBLAS's blocking where the space has it (getBlockedCandidate).
+  /// GotoBLAS's blockings where the space has them (getBlockedCandidates).
   const std::vector<Candidate> &getSeeds() const { return seeds; }
 
   /// Compiles, checks and times `candidate` in a worker.

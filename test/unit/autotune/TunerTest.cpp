@@ -210,28 +210,58 @@ TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
       space, kernel,
       candidateWith({{KnobKind::PackLhs, 0}, {KnobKind::MBlock, 512}}, 0, 0)));
 
-  // The searches' seed: one tall tile per thread, m blocks of 256.
-  auto blockedConfig = [&](int threads) {
-    std::optional<Candidate> blocked =
-        getBlockedCandidate(space, kernel, threads);
-    return blocked ? applyCandidate(space, *blocked) : CpuConfigAttr();
+  // The searches' seeds: the whole result on one thread; on several, one
+  // tall and one wide tile per thread; m and k blocks of 256, each rhs
+  // panel packed at its first use.
+  auto blockedTiles = [&](int threads) {
+    std::vector<std::vector<int64_t>> tiles;
+    for (const Candidate &blocked :
+         getBlockedCandidates(space, kernel, threads))
+      tiles.emplace_back(
+          applyCandidate(space, blocked).getTileSizes().asArrayRef());
+    return tiles;
   };
   auto getConfig = [&](StringRef text) {
     return cast<CpuConfigAttr>(parseAttribute(text, &context));
   };
-  EXPECT_EQ(blockedConfig(1),
+  std::vector<Candidate> single = getBlockedCandidates(space, kernel, 1);
+  ASSERT_EQ(single.size(), 1u);
+  EXPECT_EQ(applyCandidate(space, single.front()),
             getConfig("#kiln.cpu_config<tile_sizes = [0, 0], vector_width = "
                       "16, micro_tile = [8, 32, 1], pack_matmul = true, "
-                      "k_block = 256, pack_lhs = true, m_block = 256>"));
-  EXPECT_EQ(blockedConfig(2).getTileSizes().asArrayRef(),
-            ArrayRef<int64_t>({1024, 0}));
-  EXPECT_EQ(blockedConfig(8).getTileSizes().asArrayRef(),
-            ArrayRef<int64_t>({256, 0}));
+                      "k_block = 256, pack_lhs = true, m_block = 256, "
+                      "pack_rhs_per_panel = true>"));
+  using Tiles = std::vector<std::vector<int64_t>>;
+  EXPECT_EQ(blockedTiles(2), (Tiles{{1024, 0}, {0, 1024}}));
+  EXPECT_EQ(blockedTiles(8), (Tiles{{256, 0}, {0, 256}}));
   // Not for a matmul too short for m blocks.
   func::FuncOp small = parse(kMatmul);
-  EXPECT_FALSE(getBlockedCandidate(
-      buildSearchSpace(small, target, getSpaceLimits(target, 2 << 20)), small,
-      1));
+  EXPECT_TRUE(
+      getBlockedCandidates(
+          buildSearchSpace(small, target, getSpaceLimits(target, 2 << 20)),
+          small, 1)
+          .empty());
+}
+
+TEST_F(TunerTest, MatmulKBlocksIncludeExactSplitsOfTheDepth) {
+  // A depth of 384: the fixed 64, 128 and 256, and the exact splits 192 and
+  // 96 (128 is one too); the seeds take 192, the largest split up to 256,
+  // where 256 would leave a short last block.
+  func::FuncOp kernel = parse(matmulKernel(512, 384, 1536));
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
+  SearchSpace space =
+      buildSearchSpace(kernel, target, getSpaceLimits(target, 1 << 20));
+  auto knob = llvm::find_if(
+      space.knobs, [](const Knob &k) { return k.kind == KnobKind::KBlock; });
+  ASSERT_NE(knob, space.knobs.end());
+  EXPECT_TRUE(llvm::is_contained(knob->values, 96));
+  EXPECT_TRUE(llvm::is_contained(knob->values, 192));
+  EXPECT_TRUE(llvm::is_sorted(knob->values));
+  std::vector<Candidate> seeds = getBlockedCandidates(space, kernel, 1);
+  ASSERT_EQ(seeds.size(), 1u);
+  CpuConfigAttr seed = applyCandidate(space, seeds.front());
+  EXPECT_EQ(seed.getKBlock(), 192);
+  EXPECT_TRUE(seed.getPackRhsPerPanel());
 }
 
 TEST_F(TunerTest, MatmulSpaceOffersPerPanelRhsPacksWithThePackedLhs) {
