@@ -49,9 +49,8 @@ static std::vector<int64_t> getTileValues(int64_t extent, int64_t least,
 }
 
 /// `fixed` values below `extent`, whole (0) and `keep`.
-static std::vector<int64_t> getBlockValues(int64_t extent,
-                                           std::initializer_list<int64_t> fixed,
-                                           int64_t keep) {
+static std::vector<int64_t>
+getBlockValues(int64_t extent, llvm::ArrayRef<int64_t> fixed, int64_t keep) {
   std::set<int64_t> values = {0, keep};
   for (int64_t value : fixed)
     if (value < extent)
@@ -67,16 +66,11 @@ static std::vector<int64_t> getBlockValues(int64_t extent,
 /// with 128) measured 1% faster on one thread (bench/NOTES.md, session 19).
 static std::vector<int64_t> getKBlockValues(int64_t depth, int64_t lanes,
                                             int64_t keep) {
-  std::vector<int64_t> values =
-      getBlockValues(depth, {64, 128, 256, 512}, keep);
-  for (int64_t parts : {2, 3, 4}) {
-    int64_t block = depth / parts;
-    if (depth % parts == 0 && block % lanes == 0 && block >= 64)
-      values.push_back(block);
-  }
-  std::sort(values.begin(), values.end());
-  values.erase(std::unique(values.begin(), values.end()), values.end());
-  return values;
+  std::vector<int64_t> blocks = {64, 128, 256, 512};
+  for (int64_t parts : {2, 3, 4})
+    if (depth % parts == 0 && depth / parts % lanes == 0 && depth / parts >= 64)
+      blocks.push_back(depth / parts);
+  return getBlockValues(depth, blocks, keep);
 }
 
 /// Whether `kernel` accepts a tile on dimension `dim` at all (several

@@ -92,11 +92,24 @@ protected:
   std::filesystem::path dbFolder;
 };
 
+/// The search space of `kernel` on the CPU `targetName` with `l2Bytes` of
+/// L2.
+static SearchSpace buildSpace(func::FuncOp kernel, StringRef targetName,
+                              int64_t l2Bytes) {
+  codegen::CpuTarget target = cantFail(codegen::getCpuTarget(targetName));
+  return buildSearchSpace(kernel, target, getSpaceLimits(target, l2Bytes));
+}
+
+/// The knob of `kind` in `space`, or null.
+static const Knob *findKnob(const SearchSpace &space, KnobKind kind) {
+  auto knob =
+      llvm::find_if(space.knobs, [&](const Knob &k) { return k.kind == kind; });
+  return knob == space.knobs.end() ? nullptr : &*knob;
+}
+
 TEST_F(TunerTest, MatmulSpaceIsLegalAndHoldsTheDefault) {
   func::FuncOp kernel = parse(kMatmul);
-  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v3"));
-  SearchSpace space =
-      buildSearchSpace(kernel, target, getSpaceLimits(target, 1 << 20));
+  SearchSpace space = buildSpace(kernel, "x86-64-v3", 1 << 20);
   ASSERT_EQ(space.kind, cpu::KernelKind::Matmul);
   std::vector<Candidate> legal = enumerateCandidates(space, kernel, 1 << 20);
   EXPECT_GT(legal.size(), 10u);
@@ -179,12 +192,9 @@ static Candidate getMatmulCandidate(const SearchSpace &space,
 
 TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
   func::FuncOp kernel = parse(kLargeMatmul);
-  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
-  SearchSpace space =
-      buildSearchSpace(kernel, target, getSpaceLimits(target, 2 << 20));
-  auto knob = llvm::find_if(
-      space.knobs, [](const Knob &k) { return k.kind == KnobKind::MBlock; });
-  ASSERT_NE(knob, space.knobs.end());
+  SearchSpace space = buildSpace(kernel, "x86-64-v4", 2 << 20);
+  const Knob *knob = findKnob(space, KnobKind::MBlock);
+  ASSERT_TRUE(knob);
   EXPECT_EQ(knob->values, (std::vector<int64_t>{0, 128, 256, 512}));
 
   auto candidateWith = [&](std::map<KnobKind, int64_t> values,
@@ -237,9 +247,7 @@ TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
   // Not for a matmul too short for m blocks.
   func::FuncOp small = parse(kMatmul);
   EXPECT_TRUE(
-      getBlockedCandidates(
-          buildSearchSpace(small, target, getSpaceLimits(target, 2 << 20)),
-          small, 1)
+      getBlockedCandidates(buildSpace(small, "x86-64-v4", 2 << 20), small, 1)
           .empty());
 }
 
@@ -248,12 +256,9 @@ TEST_F(TunerTest, MatmulKBlocksIncludeExactSplitsOfTheDepth) {
   // 96 (128 is one too); the seeds take 192, the largest split up to 256,
   // where 256 would leave a short last block.
   func::FuncOp kernel = parse(matmulKernel(512, 384, 1536));
-  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
-  SearchSpace space =
-      buildSearchSpace(kernel, target, getSpaceLimits(target, 1 << 20));
-  auto knob = llvm::find_if(
-      space.knobs, [](const Knob &k) { return k.kind == KnobKind::KBlock; });
-  ASSERT_NE(knob, space.knobs.end());
+  SearchSpace space = buildSpace(kernel, "x86-64-v4", 1 << 20);
+  const Knob *knob = findKnob(space, KnobKind::KBlock);
+  ASSERT_TRUE(knob);
   EXPECT_TRUE(llvm::is_contained(knob->values, 96));
   EXPECT_TRUE(llvm::is_contained(knob->values, 192));
   EXPECT_TRUE(llvm::is_sorted(knob->values));
@@ -266,13 +271,9 @@ TEST_F(TunerTest, MatmulKBlocksIncludeExactSplitsOfTheDepth) {
 
 TEST_F(TunerTest, MatmulSpaceOffersPerPanelRhsPacksWithThePackedLhs) {
   func::FuncOp kernel = parse(kLargeMatmul);
-  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v4"));
-  SearchSpace space =
-      buildSearchSpace(kernel, target, getSpaceLimits(target, 2 << 20));
-  auto knob = llvm::find_if(space.knobs, [](const Knob &k) {
-    return k.kind == KnobKind::PackRhsPerPanel;
-  });
-  ASSERT_NE(knob, space.knobs.end());
+  SearchSpace space = buildSpace(kernel, "x86-64-v4", 2 << 20);
+  const Knob *knob = findKnob(space, KnobKind::PackRhsPerPanel);
+  ASSERT_TRUE(knob);
   EXPECT_EQ(knob->values, (std::vector<int64_t>{0, 1}));
   // The default packs the rhs block whole.
   EXPECT_FALSE(
@@ -379,9 +380,7 @@ TEST_F(TunerTest, CostModelKnowsStreamingTiles) {
       return %2 : tensor<4096x1024xf32>
     }
   )mlir");
-  codegen::CpuTarget target = cantFail(codegen::getCpuTarget("x86-64-v3"));
-  SearchSpace space =
-      buildSearchSpace(kernel, target, getSpaceLimits(target, 1 << 20));
+  SearchSpace space = buildSpace(kernel, "x86-64-v3", 1 << 20);
   ASSERT_EQ(space.knobs.size(), 2u);
   MachinePeaks peaks;
   peaks.flopsPerSecond = 50e9;
