@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -283,10 +284,32 @@ search(const std::vector<CandidateIndices> &legal,
   return std::move(searcher.result);
 }
 
-Confirmation
-confirmBest(const SearchResult &result,
-            const std::function<TrialResult(const CandidateIndices &)> &measure,
-            const ConfirmOptions &options, Clock &clock) {
+/// Per finalist (`rounds[i]`, one result per round), the median over the
+/// rounds of its median over the round's fastest; none for a finalist that
+/// failed a round.
+static std::vector<std::optional<double>>
+getRelativeTimes(const std::vector<std::vector<TrialResult>> &rounds) {
+  std::vector<std::optional<double>> relative(rounds.size());
+  size_t numRounds = rounds.front().size();
+  std::vector<std::vector<double>> ratios(rounds.size());
+  for (size_t round = 0; round < numRounds; ++round) {
+    double fastest = std::numeric_limits<double>::infinity();
+    for (const std::vector<TrialResult> &timed : rounds)
+      if (timed[round].ok())
+        fastest = std::min(fastest, timed[round].seconds.median);
+    for (size_t i = 0; i < rounds.size(); ++i)
+      if (rounds[i][round].ok())
+        ratios[i].push_back(rounds[i][round].seconds.median / fastest);
+  }
+  for (size_t i = 0; i < rounds.size(); ++i)
+    if (ratios[i].size() == numRounds)
+      relative[i] = summarize(ratios[i]).median;
+  return relative;
+}
+
+Confirmation confirmBest(const SearchResult &result,
+                         const MeasureTogether &measure,
+                         const ConfirmOptions &options, Clock &clock) {
   double start = clock.now();
   Confirmation confirmation;
   // 1. The finalists: the fastest ok trials, and the first one.
@@ -306,26 +329,40 @@ confirmBest(const SearchResult &result,
       !llvm::is_contained(confirmation.finalists, 0))
     confirmation.finalists.push_back(0);
   size_t count = confirmation.finalists.size();
-  for (size_t finalist : confirmation.finalists)
+  std::vector<double> scores;
+  for (size_t finalist : confirmation.finalists) {
     confirmation.results.push_back(result.trials[finalist].result);
+    scores.push_back(result.trials[finalist].result.seconds.median);
+  }
 
-  // 2. Interleaved rounds, each in an order rotated by one.
+  // 2. Rounds, each timing all finalists together in an order rotated by
+  //    one.
   std::vector<std::vector<TrialResult>> rounds(count);
   if (count >= 2)
     for (int64_t round = 0; round < options.rounds &&
                             clock.now() - start < options.maxSeconds;
          ++round) {
+      std::vector<size_t> order;
+      std::vector<CandidateIndices> candidates;
       for (size_t i = 0; i < count; ++i) {
-        size_t finalist = (i + round) % count;
-        rounds[finalist].push_back(measure(
-            result.trials[confirmation.finalists[finalist]].candidate));
+        order.push_back((i + round) % count);
+        candidates.push_back(
+            result.trials[confirmation.finalists[order.back()]].candidate);
       }
+      std::vector<TrialResult> timed = measure(candidates);
+      for (size_t i = 0; i < count; ++i)
+        rounds[order[i]].push_back(
+            i < timed.size() ? timed[i]
+                             : TrialResult{TrialStatus::Failed,
+                                           "no result from the final round"});
       ++confirmation.rounds;
       confirmation.trials += static_cast<int64_t>(count);
     }
 
-  // 3. Each finalist's median round; a failed round rules it out.
-  if (confirmation.rounds > 0)
+  // 3. Each finalist's median round and its time relative to the rounds'
+  //    fastest; a failed round rules it out.
+  if (confirmation.rounds > 0) {
+    std::vector<std::optional<double>> relative = getRelativeTimes(rounds);
     for (size_t i = 0; i < count; ++i) {
       std::vector<TrialResult> &timed = rounds[i];
       auto failed = llvm::find_if(
@@ -339,12 +376,12 @@ confirmBest(const SearchResult &result,
                   return a.seconds.median < b.seconds.median;
                 });
       confirmation.results[i] = timed[(timed.size() - 1) / 2];
+      scores[i] = *relative[i];
     }
+  }
   for (size_t i = 0; i < count; ++i)
     if (confirmation.results[i].ok() &&
-        (!confirmation.best ||
-         confirmation.results[i].seconds.median <
-             confirmation.results[*confirmation.best].seconds.median))
+        (!confirmation.best || scores[i] < scores[*confirmation.best]))
       confirmation.best = i;
   return confirmation;
 }

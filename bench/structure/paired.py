@@ -30,7 +30,8 @@ import matmul_structure
 HERE = Path(__file__).resolve().parent
 
 # Which buffers --cold flushes before each call (paired_driver.c's mask).
-COLD_MASKS = {"none": 0, "lhs": 1, "rhs": 2, "inputs": 3, "all": 7}
+COLD_MASKS = {"none": 0, "lhs": 1, "rhs": 2, "inputs": 3, "all": 7,
+              "caches": 15}
 
 
 def link(objects, work, onednn):

@@ -3,13 +3,15 @@
 // Times matmul variants of bench/structure/paired.py against each other in
 // one process. A run is a variant called with some of its operands cold:
 // before the call, those named by the run's mask (1: lhs, 2: rhs, 4:
-// result) are flushed from the caches. Each repeat makes every run once
-// (each variant under each mask), in an order rotated by one per repeat,
-// so that the drift of a shared machine falls on all of them alike, and
-// each run's time is compared with the first run's of the same repeat.
-// A Kiln variant VARIANT_i (a lowered kernel's C entry point, renamed) runs
-// on the OpenMP threads, each calling it on an even share of its tile
-// range, as Kiln's runtime splits a kernel's tiles. With ONEDNN defined,
+// result) are flushed from the caches, and with 8 a 64 MiB scratch buffer
+// is written, as a kernel run before it would, so that nothing else (the
+// variant's own temporaries, oneDNN's pack buffers) is left in any cache. Each
+// repeat makes every run once (each variant under each mask), in an order
+// rotated by one per repeat, so that the drift of a shared machine falls on all
+// of them alike, and each run's time is compared with the first run's of the
+// same repeat. A Kiln variant VARIANT_i (a lowered kernel's C entry point,
+// renamed) runs on the OpenMP threads, each calling it on an even share of its
+// tile range, as Kiln's runtime splits a kernel's tiles. With ONEDNN defined,
 // the last variant is oneDNN's sgemm on the same threads.
 //
 // Every variant's result is checked once against a double-precision dot
@@ -122,6 +124,8 @@ int main(int argc, char **argv) {
   // Run i is variant i / numMasks under mask i % numMasks.
   int numRuns = kNumVariants * numMasks;
   double *seconds = malloc(sizeof(double) * numRuns * repeats);
+  enum { kScratchBytes = 64 << 20 };
+  char *scratch = malloc(kScratchBytes);
   for (long r = 0; r < repeats; ++r)
     for (int i = 0; i < numRuns; ++i) {
       int run = (int)((i + r) % numRuns), cold = masks[run % numMasks];
@@ -131,6 +135,8 @@ int main(int argc, char **argv) {
         flush(b, k * n * sizeof(float));
       if (cold & 4)
         flush(c, m * n * sizeof(float));
+      if (cold & 8)
+        memset(scratch, (int)r, kScratchBytes);
       double start = now();
       callVariant(run / numMasks, buffers);
       seconds[run * repeats + r] = now() - start;
