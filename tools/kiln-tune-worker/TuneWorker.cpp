@@ -7,11 +7,11 @@
 // flags; several are timed side by side. Started by the tuner
 // (autotune/Worker.h), never by hand.
 //
-//   kiln-tune-worker --kernel K.mlir [--kernel K2.mlir]... --data D.safetensors
-//   --work-dir DIR
+//   kiln-tune-worker --kernel K.mlir [--kernel K2.mlir]...
+//       --data D.safetensors --work-dir DIR
 //       [--target NAME] [--threads N] [--max-seconds S] [--min-samples N]
-//       [--remeasure-spread F] [--inject-fault
-//       crash|hang|wrong-result|out-of-memory]
+//       [--remeasure-spread F]
+//       [--inject-fault crash|hang|wrong-result|out-of-memory]
 //       [--nvrtc-library PATH]... [--cuda-include DIR]... [--nvrtc-cache DIR]
 //       [--cuda-driver PATH]
 //
