@@ -307,9 +307,10 @@ getRelativeTimes(const std::vector<std::vector<TrialResult>> &rounds) {
   return relative;
 }
 
-Confirmation confirmBest(const SearchResult &result,
-                         const MeasureTogether &measure,
-                         const ConfirmOptions &options, Clock &clock) {
+Confirmation
+confirmBest(const SearchResult &result,
+            const std::function<TrialResult(const CandidateIndices &)> &measure,
+            const ConfirmOptions &options, Clock &clock) {
   double start = clock.now();
   Confirmation confirmation;
   // 1. The finalists: the fastest ok trials, and the first one.
@@ -335,26 +336,17 @@ Confirmation confirmBest(const SearchResult &result,
     scores.push_back(result.trials[finalist].result.seconds.median);
   }
 
-  // 2. Rounds, each timing all finalists together in an order rotated by
-  //    one.
+  // 2. Interleaved rounds, each in an order rotated by one.
   std::vector<std::vector<TrialResult>> rounds(count);
   if (count >= 2)
     for (int64_t round = 0; round < options.rounds &&
                             clock.now() - start < options.maxSeconds;
          ++round) {
-      std::vector<size_t> order;
-      std::vector<CandidateIndices> candidates;
       for (size_t i = 0; i < count; ++i) {
-        order.push_back((i + round) % count);
-        candidates.push_back(
-            result.trials[confirmation.finalists[order.back()]].candidate);
+        size_t finalist = (i + round) % count;
+        rounds[finalist].push_back(measure(
+            result.trials[confirmation.finalists[finalist]].candidate));
       }
-      std::vector<TrialResult> timed = measure(candidates);
-      for (size_t i = 0; i < count; ++i)
-        rounds[order[i]].push_back(
-            i < timed.size() ? timed[i]
-                             : TrialResult{TrialStatus::Failed,
-                                           "no result from the final round"});
       ++confirmation.rounds;
       confirmation.trials += static_cast<int64_t>(count);
     }

@@ -36,10 +36,9 @@
 // and a machine whose speed drifts by more than the candidates differ (a
 // VM's neighbours) can crown whichever was timed in a fast moment. The
 // final round (confirmBest) times the few fastest and the default again,
-// all together in each of a few rounds (side by side, call by call, where
-// the measurer can: the CPU worker), and picks among them by those times
-// alone: by each finalist's time over the round's fastest, the median over
-// the rounds, so that a round the machine ran slow weighs like any other.
+// interleaved, and picks among them by those times alone: by each one's
+// time over the fastest of its round, the median over the rounds, so that
+// a round the machine ran slow weighs like any other.
 //
 //===----------------------------------------------------------------------===//
 
@@ -84,8 +83,8 @@ struct ConfirmOptions {
   /// The fastest trials timed again (the first trial, the default, joins
   /// them when it is not among them).
   int64_t finalists = 3;
-  /// Rounds, each timing every finalist together, in an order rotated by
-  /// one per round.
+  /// Rounds, each timing every finalist once, in an order rotated by one
+  /// per round.
   int64_t rounds = 3;
   /// No round starts after this many seconds.
   double maxSeconds = 300;
@@ -109,17 +108,13 @@ struct Confirmation {
   int64_t trials = 0;
 };
 
-/// Times candidates together, one result per candidate in their order (a
-/// missing result counts as a failure).
-using MeasureTogether = std::function<std::vector<TrialResult>(
-    const std::vector<CandidateIndices> &)>;
-
 /// Times the fastest ok trials of `result` and its first trial again with
-/// `measure`, in rounds, while `clock` is within the budget. Nothing is
-/// timed when fewer than two trials are ok.
-Confirmation confirmBest(const SearchResult &result,
-                         const MeasureTogether &measure,
-                         const ConfirmOptions &options, Clock &clock);
+/// `measure`, in interleaved rounds, while `clock` is within the budget.
+/// Nothing is timed when fewer than two trials are ok.
+Confirmation
+confirmBest(const SearchResult &result,
+            const std::function<TrialResult(const CandidateIndices &)> &measure,
+            const ConfirmOptions &options, Clock &clock);
 
 /// Searches `legal` (candidates in enumeration order; `first` are measured
 /// before anything else and need not be in it), ranked by `predict`

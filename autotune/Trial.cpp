@@ -26,7 +26,6 @@
 
 #include <cmath>
 #include <csignal>
-#include <cstring>
 
 using namespace mlir;
 
@@ -92,8 +91,8 @@ static void injectFault(InjectedFault fault, HostTensor &result) {
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// The context the candidates' kernel modules are parsed in, with their
-/// diagnostics collected, and the trial data.
+/// The kernel module, parsed in a context of its own with its diagnostics
+/// collected, and the trial data.
 struct TrialInputs {
   TrialInputs() {
     DialectRegistry registry;
@@ -109,32 +108,26 @@ struct TrialInputs {
                                     diagnostics += diagnostic.str();
                                     return success();
                                   }};
+  OwningOpRef<ModuleOp> module;
   TensorMap data;
 };
 } // namespace
 
-/// Reads the trial data of `options` into `inputs`; the failure answer
-/// when it cannot.
-static std::optional<std::string> readTrialData(const TrialOptions &options,
-                                                TrialInputs &inputs) {
+/// Reads the kernel module and the trial data of `options` into `inputs`;
+/// the failure answer when it cannot.
+static std::optional<std::string> readTrialInputs(const TrialOptions &options,
+                                                  TrialInputs &inputs) {
+  inputs.module =
+      parseSourceFile<ModuleOp>(options.kernelPath, &inputs.context);
+  if (!inputs.module)
+    return failAnswer(TrialStatus::Failed, "cannot parse '" +
+                                               options.kernelPath +
+                                               "': " + inputs.diagnostics);
   std::string error;
   std::optional<TensorMap> data = readSafetensors(options.dataPath, error);
   if (!data)
     return failAnswer(TrialStatus::Failed, error);
   inputs.data = std::move(*data);
-  return std::nullopt;
-}
-
-/// Parses the kernel module at `path` into `module`, with a fresh list of
-/// diagnostics; the failure answer when it cannot.
-static std::optional<std::string>
-parseKernelModule(const std::string &path, TrialInputs &inputs,
-                  OwningOpRef<ModuleOp> &module) {
-  inputs.diagnostics.clear();
-  module = parseSourceFile<ModuleOp>(path, &inputs.context);
-  if (!module)
-    return failAnswer(TrialStatus::Failed,
-                      "cannot parse '" + path + "': " + inputs.diagnostics);
   return std::nullopt;
 }
 
@@ -200,121 +193,51 @@ static std::string timedAnswer(const Measurement &measured) {
 // The CPU trial
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// The CPU candidates of one trial: compiled, loaded and checked in turn,
-/// then timed together. They share the trial data's inputs and one set of
-/// result buffers.
-class CpuTrial {
-public:
-  CpuTrial(const TrialOptions &options, TrialInputs &inputs)
-      : options(options), inputs(inputs), pool(options.threads) {
-    for (HostTensor *input : getTensors(inputs.data, "in")) {
-      in.push_back(input);
-      buffers.push_back(input->data());
-    }
-    for (HostTensor *expected : getTensors(inputs.data, "out"))
-      results.emplace_back(expected->getElementType(), expected->getShape());
-    for (HostTensor &result : results)
-      buffers.push_back(result.data());
-  }
-
-  /// Compiles, loads and checks the candidate at `path`, the trial's
-  /// `index`th; the failure answer when it fails, otherwise it joins the
-  /// timed ones.
-  std::optional<std::string> add(const std::string &path, size_t index);
-
-  /// Times the candidates that were added, each call meeting its inputs
-  /// cold, as a model's kernel meets its weights: alone as `measure` does,
-  /// or several side by side. The answers, in the order added.
-  std::vector<std::string> time();
-
-private:
-  /// Runs `kernel` over all its tiles on the pool.
-  void run(const cpu::LoadedKernel &kernel) {
-    pool.parallelFor(kernel.getInfo().tileCount,
-                     [&](int64_t begin, int64_t end) {
-                       kernel(buffers.data(), begin, end);
-                     });
-  }
-
-  const TrialOptions &options;
-  TrialInputs &inputs;
-  ThreadPool pool;
-  std::vector<HostTensor *> in;
-  std::vector<HostTensor> results;
-  std::vector<void *> buffers;
-  std::vector<cpu::LoadedKernel> kernels;
-};
-} // namespace
-
-std::optional<std::string> CpuTrial::add(const std::string &path,
-                                         size_t index) {
+/// Compiles, checks and times the kernel of `inputs` on a thread pool.
+static std::string runCpuTrial(const TrialOptions &options,
+                               TrialInputs &inputs) {
   // 1. Compile and load.
-  OwningOpRef<ModuleOp> module;
-  if (std::optional<std::string> answer =
-          parseKernelModule(path, inputs, module))
-    return answer;
   FailureOr<cpu::LoadedKernel> kernel = cpu::compileAndLoadKernel(
-      *module, options.target,
-      options.workDirectory + "/candidate" + std::to_string(index) + ".so");
+      *inputs.module, options.target, options.workDirectory + "/candidate.so");
   if (failed(kernel))
     return failAnswer(TrialStatus::CompileError, inputs.diagnostics);
+  std::vector<HostTensor *> in = getTensors(inputs.data, "in");
+  std::vector<void *> buffers;
+  for (HostTensor *input : in)
+    buffers.push_back(input->data());
+  std::vector<HostTensor> results;
+  for (HostTensor *expected : getTensors(inputs.data, "out"))
+    results.emplace_back(expected->getElementType(), expected->getShape());
+  for (HostTensor &result : results)
+    buffers.push_back(result.data());
   if (std::optional<std::string> answer =
           checkTensorCount(buffers.size(), kernel->getInfo().numBuffers))
-    return answer;
+    return *answer;
 
-  // 2. Correct first, into results poisoned with NaNs (all bits set), so
-  //    that what an earlier candidate wrote cannot pass for this one's.
-  for (HostTensor &result : results)
-    std::memset(result.data(), 0xff, result.getByteSize());
-  run(*kernel);
+  // 2. Correct first.
+  ThreadPool pool(options.threads);
+  auto run = [&] {
+    pool.parallelFor(kernel->getInfo().tileCount,
+                     [&](int64_t begin, int64_t end) {
+                       (*kernel)(buffers.data(), begin, end);
+                     });
+  };
+  run();
   if (std::optional<std::string> answer =
           checkResults(options, results, inputs.data))
-    return answer;
-  kernels.push_back(std::move(*kernel));
-  return std::nullopt;
-}
+    return *answer;
 
-std::vector<std::string> CpuTrial::time() {
-  // Back to back, 128x768x3072's 9 MiB rhs stayed in the L3, and a config
-  // that rereads it unpacked won at 2.53 ms, then took 3.0-3.1 ms beside
-  // the peers, 5-8% slower than the default.
+  // 3. Then timed, each call meeting its inputs cold, as a model's kernel
+  // meets its weights. Back to back, 128x768x3072's 9 MiB rhs stayed in
+  // the L3, and a config that rereads it unpacked won at 2.53 ms, then took
+  // 3.0-3.1 ms beside the peers, 5-8% slower than the default.
   MeasureOptions measureOptions = options.measure;
   measureOptions.beforeEachCall = [&] {
     for (HostTensor *input : in)
       evictFromCaches(input->data(), input->getByteSize());
   };
   SteadyClock clock;
-  std::vector<std::string> answers;
-  if (kernels.empty())
-    return answers;
-  if (kernels.size() == 1) {
-    answers.push_back(timedAnswer(
-        measure([&] { run(kernels.front()); }, measureOptions, clock)));
-    return answers;
-  }
-  std::vector<std::function<void()>> works;
-  for (const cpu::LoadedKernel &kernel : kernels)
-    works.push_back([&] { run(kernel); });
-  for (const Measurement &measured :
-       measureSideBySide(works, measureOptions, clock))
-    answers.push_back(timedAnswer(measured));
-  return answers;
-}
-
-/// Compiles, checks and times the CPU candidates of `options`.
-static std::vector<std::string> runCpuTrial(const TrialOptions &options,
-                                            TrialInputs &inputs) {
-  CpuTrial trial(options, inputs);
-  std::vector<std::optional<std::string>> failures;
-  for (auto [index, path] : llvm::enumerate(options.kernelPaths))
-    failures.push_back(trial.add(path, index));
-  std::vector<std::string> timed = trial.time();
-  std::vector<std::string> answers;
-  auto next = timed.begin();
-  for (std::optional<std::string> &failure : failures)
-    answers.push_back(failure ? std::move(*failure) : std::move(*next++));
-  return answers;
+  return timedAnswer(measure(run, measureOptions, clock));
 }
 
 //===----------------------------------------------------------------------===//
@@ -373,26 +296,23 @@ static Artifact makeKernelModel(CudaProgram program, TensorMap &data) {
   return artifact;
 }
 
-/// Compiles, checks and times the GPU candidate at `path`.
-static std::string runCudaCandidate(const TrialOptions &options,
-                                    TrialInputs &inputs,
-                                    const std::string &path,
-                                    const cuda::CudaDevice &device) {
-  OwningOpRef<ModuleOp> module;
-  if (std::optional<std::string> answer =
-          parseKernelModule(path, inputs, module))
+std::string runCudaTrial(const TrialOptions &options,
+                         const cuda::CudaDevice &device) {
+  TrialInputs inputs;
+  if (std::optional<std::string> answer = readTrialInputs(options, inputs))
     return *answer;
 
   // 1. Generate, compile with NVRTC and load as a one-kernel model.
-  compiler::setDefaultCudaConfigs(*module, options.target);
+  compiler::setDefaultCudaConfigs(*inputs.module, options.target);
   std::vector<std::string> sources;
   FailureOr<CudaProgram> program = compiler::compileCudaKernels(
-      *module, options.target, options.nvrtc, sources);
+      *inputs.module, options.target, options.nvrtc, sources);
   if (failed(program))
     return failAnswer(TrialStatus::CompileError, inputs.diagnostics);
   if (program->kernels.size() != 1)
     return failAnswer(TrialStatus::Failed,
-                      "expected one kernel in '" + path + "', found " +
+                      "expected one kernel in '" + options.kernelPath +
+                          "', found " +
                           std::to_string(program->kernels.size()));
   std::vector<HostTensor *> in = getTensors(inputs.data, "in");
   if (std::optional<std::string> answer =
@@ -401,8 +321,8 @@ static std::string runCudaCandidate(const TrialOptions &options,
     return *answer;
   std::string error;
   std::optional<cuda::CudaModel> model = cuda::CudaModel::load(
-      device, makeKernelModel(std::move(*program), inputs.data), path,
-      cuda::CudaLoadOptions(), error);
+      device, makeKernelModel(std::move(*program), inputs.data),
+      options.kernelPath, cuda::CudaLoadOptions(), error);
   if (!model)
     return deviceFailAnswer(TrialStatus::CompileError, error);
 
@@ -438,22 +358,11 @@ static std::string runCudaCandidate(const TrialOptions &options,
   return timedAnswer(measured);
 }
 
-std::vector<std::string> runCudaTrial(const TrialOptions &options,
-                                      const cuda::CudaDevice &device) {
-  TrialInputs inputs;
-  std::optional<std::string> failure = readTrialData(options, inputs);
-  std::vector<std::string> answers;
-  for (const std::string &path : options.kernelPaths)
-    answers.push_back(
-        failure ? *failure : runCudaCandidate(options, inputs, path, device));
-  return answers;
-}
-
 //===----------------------------------------------------------------------===//
 // The worker's entry
 //===----------------------------------------------------------------------===//
 
-std::vector<std::string> runTrial(const TrialOptions &options) {
+std::string runTrial(const TrialOptions &options) {
   if (compiler::isCudaTarget(options.target)) {
     std::string error;
     std::optional<cuda::CudaDriverApi> api =
@@ -461,14 +370,12 @@ std::vector<std::string> runTrial(const TrialOptions &options) {
     std::optional<cuda::CudaDevice> device =
         api ? cuda::openCudaDevice(*api, /*ordinal=*/0, error) : std::nullopt;
     if (!device)
-      return std::vector<std::string>(
-          options.kernelPaths.size(),
-          failAnswer(TrialStatus::Failed, "no CUDA device: " + error));
+      return failAnswer(TrialStatus::Failed, "no CUDA device: " + error);
     return runCudaTrial(options, *device);
   }
   TrialInputs inputs;
-  if (std::optional<std::string> answer = readTrialData(options, inputs))
-    return std::vector<std::string>(options.kernelPaths.size(), *answer);
+  if (std::optional<std::string> answer = readTrialInputs(options, inputs))
+    return *answer;
   return runCpuTrial(options, inputs);
 }
 

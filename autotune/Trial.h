@@ -48,11 +48,9 @@ namespace kiln::autotune {
 enum class InjectedFault { None, Crash, Hang, WrongResult, OutOfMemory };
 
 struct TrialOptions {
-  /// The candidates' kernel modules (.mlir, candidates of one kernel) and
-  /// the trial data (.safetensors).
-  std::vector<std::string> kernelPaths;
-  std::string dataPath;
-  /// A folder for the compiled shared objects.
+  /// The kernel module (.mlir) and the trial data (.safetensors).
+  std::string kernelPath, dataPath;
+  /// A folder for the compiled shared object.
   std::string workDirectory;
   /// The target name (codegen/Common/Target.h), or a GPU architecture.
   std::string target = "host";
@@ -71,19 +69,16 @@ struct TrialOptions {
 mlir::LogicalResult writeTrialData(mlir::func::FuncOp kernel,
                                    const std::string &path, uint64_t seed);
 
-/// Runs the trial and returns one JSON answer line per kernel path, in
-/// order: {"status": "ok", "median": ..., "q1": ..., ...} or {"status":
-/// "<failure>", "reason": "..."} (status names of getTrialStatusName).
-/// Several CPU candidates are timed side by side (measureSideBySide), call
-/// by call with their inputs evicted before each, so that the machine's
-/// drift slows them alike; GPU candidates one after another.
-std::vector<std::string> runTrial(const TrialOptions &options);
+/// Runs the trial and returns its JSON answer line: {"status": "ok",
+/// "median": ..., "q1": ..., ...} or {"status": "<failure>", "reason":
+/// "..."} (status names of getTrialStatusName).
+std::string runTrial(const TrialOptions &options);
 
 /// Runs the trial of a GPU target (`options.target` "sm_80" or "sm_90a") on
 /// `device`: what runTrial does once it has opened device 0 with the
 /// driver `options.cudaDriver`.
-std::vector<std::string> runCudaTrial(const TrialOptions &options,
-                                      const cuda::CudaDevice &device);
+std::string runCudaTrial(const TrialOptions &options,
+                         const cuda::CudaDevice &device);
 
 } // namespace kiln::autotune
 

@@ -171,32 +171,26 @@ KernelTrials::~KernelTrials() {
 }
 
 TrialResult KernelTrials::measure(const Candidate &candidate) {
-  return measureTogether({candidate}).front();
-}
-
-std::vector<TrialResult>
-KernelTrials::measureTogether(const std::vector<Candidate> &candidates) {
+  std::string kernelPath =
+      folder + "/candidate" + std::to_string(written++) + ".mlir";
+  if (failed(writeCandidate(kernel, getConfig(candidate), kernelPath)))
+    return TrialResult{TrialStatus::Failed, "cannot write the candidate"};
   WorkerOptions worker;
-  worker.command = {options.workerPath};
-  for (const Candidate &candidate : candidates) {
-    std::string kernelPath =
-        folder + "/candidate" + std::to_string(written++) + ".mlir";
-    if (failed(writeCandidate(kernel, getConfig(candidate), kernelPath)))
-      return std::vector<TrialResult>(
-          candidates.size(),
-          TrialResult{TrialStatus::Failed, "cannot write the candidate"});
-    worker.command.insert(worker.command.end(), {"--kernel", kernelPath});
-  }
-  worker.command.insert(
-      worker.command.end(),
-      {"--data", dataPath, "--work-dir", folder, "--target",
-       getTargetName(options), "--threads", std::to_string(options.threads),
-       "--max-seconds", std::to_string(options.measureSeconds),
-       "--remeasure-spread", std::to_string(options.remeasureSpread)});
-  if (candidates.size() > 1)
-    worker.command.insert(
-        worker.command.end(),
-        {"--min-samples", std::to_string(options.confirmSamples)});
+  worker.command = {options.workerPath,
+                    "--kernel",
+                    kernelPath,
+                    "--data",
+                    dataPath,
+                    "--work-dir",
+                    folder,
+                    "--target",
+                    getTargetName(options),
+                    "--threads",
+                    std::to_string(options.threads),
+                    "--max-seconds",
+                    std::to_string(options.measureSeconds),
+                    "--remeasure-spread",
+                    std::to_string(options.remeasureSpread)};
   if (options.cuda) {
     for (const std::string &library : options.nvrtc.libraries)
       worker.command.insert(worker.command.end(), {"--nvrtc-library", library});
@@ -208,10 +202,9 @@ KernelTrials::measureTogether(const std::vector<Candidate> &candidates) {
   }
   worker.command.insert(worker.command.end(), options.workerArguments.begin(),
                         options.workerArguments.end());
-  worker.timeoutSeconds =
-      options.trialTimeoutSeconds * static_cast<double>(candidates.size());
+  worker.timeoutSeconds = options.trialTimeoutSeconds;
   worker.memoryLimitBytes = options.workerMemoryBytes;
-  return runWorker(worker, candidates.size());
+  return runWorker(worker);
 }
 
 int64_t KernelTrials::getSpaceSize() const {
@@ -331,15 +324,10 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
   }
 
   // 4. The final round: the fastest few and the default timed again,
-  //    side by side, within what is left of the time budget.
+  //    interleaved, within what is left of the time budget.
   ConfirmOptions confirm;
   confirm.maxSeconds = options.search.maxSeconds - (clock.now() - start);
-  Confirmation confirmation = confirmBest(
-      result,
-      [&](const std::vector<Candidate> &candidates) {
-        return (*trials)->measureTogether(candidates);
-      },
-      confirm, clock);
+  Confirmation confirmation = confirmBest(result, measure, confirm, clock);
   tuning.confirmationTrials = confirmation.trials;
   for (auto [finalist, trial] :
        llvm::zip_equal(confirmation.finalists, confirmation.results))

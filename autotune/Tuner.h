@@ -62,10 +62,6 @@ struct TunerOptions {
   SearchOptions search;
   /// Per candidate: the worker's timing budget and its kill timeout.
   double measureSeconds = 0.3;
-  /// Candidates timed together (the search's final round): samples each
-  /// at least. Paired call by call, 20 told configs 1-2% apart at
-  /// 512x384x1536 where the search's separate timings had not (session 20).
-  int confirmSamples = 20;
   double trialTimeoutSeconds = 60;
   int64_t workerMemoryBytes = int64_t(8) << 30;
   /// A candidate whose interquartile range is above this fraction of its
@@ -154,10 +150,6 @@ public:
 
   /// Compiles, checks and times `candidate` in a worker.
   TrialResult measure(const Candidate &candidate);
-  /// Compiles, checks and times `candidates` in one worker, side by side
-  /// (TunerOptions::confirmSamples each at least); one result each.
-  std::vector<TrialResult>
-  measureTogether(const std::vector<Candidate> &candidates);
   /// The cost model's seconds for `candidate`.
   double predict(const Candidate &candidate) const;
   /// The config `candidate` gives, as the database stores it.

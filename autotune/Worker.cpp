@@ -116,22 +116,14 @@ static bool drain(int fd, std::string &text) {
   return n > 0 || (n < 0 && (errno == EINTR || errno == EAGAIN));
 }
 
-/// The last `count` lines of `text` that are not empty, without their
-/// newlines, in order; fewer when it has fewer.
-static std::vector<std::string> getLastLines(const std::string &text,
-                                             size_t count) {
-  std::vector<std::string> lines;
-  size_t end = text.size();
-  while (lines.size() < count) {
-    size_t last = text.find_last_not_of("\n ", end == 0 ? 0 : end - 1);
-    if (end == 0 || last == std::string::npos)
-      break;
-    size_t begin = text.rfind('\n', last);
-    begin = begin == std::string::npos ? 0 : begin + 1;
-    lines.insert(lines.begin(), text.substr(begin, last + 1 - begin));
-    end = begin;
-  }
-  return lines;
+/// The last line of `text` that is not empty, without the newline.
+static std::string lastLine(const std::string &text) {
+  size_t end = text.find_last_not_of("\n ");
+  if (end == std::string::npos)
+    return "";
+  size_t begin = text.rfind('\n', end);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  return text.substr(begin, end + 1 - begin);
 }
 
 /// Whether the worker's error output says it ran out of memory (LLVM's
@@ -143,20 +135,15 @@ static bool saysOutOfMemory(const std::string &errors) {
 }
 
 TrialResult runWorker(const WorkerOptions &options) {
-  return runWorker(options, 1).front();
-}
-
-std::vector<TrialResult> runWorker(const WorkerOptions &options, size_t count) {
   TrialResult result;
-  auto failAll = [&] { return std::vector<TrialResult>(count, result); };
   if (options.command.empty()) {
     result.reason = "no worker command";
-    return failAll();
+    return result;
   }
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     result.reason = std::string("cannot create pipes: ") + strerror(errno);
-    return failAll();
+    return result;
   }
   std::vector<char *> argv;
   for (const std::string &arg : options.command)
@@ -185,7 +172,7 @@ std::vector<TrialResult> runWorker(const WorkerOptions &options, size_t count) {
     close(out[0]);
     close(err[0]);
     result.reason = std::string("cannot start the worker: ") + strerror(errno);
-    return failAll();
+    return result;
   }
   setpgid(child, child);
 
@@ -223,38 +210,29 @@ std::vector<TrialResult> runWorker(const WorkerOptions &options, size_t count) {
   if (!timedOut)
     kill(-child, SIGKILL); // Whatever it left behind in its group.
 
-  // 3. Classify: the end of the process fails every candidate alike; a
-  //    normal exit gives each its answer line.
-  std::vector<std::string> details = getLastLines(errors, 1);
-  std::string detail = details.empty() ? "" : details.front();
+  // 3. Classify.
+  std::string detail = lastLine(errors);
   if (timedOut) {
     result.status = TrialStatus::TimedOut;
     result.reason =
         "killed after " + std::to_string(options.timeoutSeconds) + " s";
-    return failAll();
-  }
-  if (WIFSIGNALED(status)) {
+  } else if (WIFSIGNALED(status)) {
     int signal = WTERMSIG(status);
     result.status = saysOutOfMemory(errors) ? TrialStatus::OutOfMemory
                                             : TrialStatus::Crashed;
     result.reason = std::string("signal ") + std::to_string(signal) + " (" +
                     strsignal(signal) + ")" +
                     (detail.empty() ? "" : ": " + detail);
-    return failAll();
+  } else {
+    result = parseTrialAnswer(lastLine(answer));
+    if (result.status == TrialStatus::Failed && result.reason.empty())
+      result.reason = "exit status " + std::to_string(WEXITSTATUS(status));
+    if (result.status == TrialStatus::Failed && !detail.empty())
+      result.reason += ": " + detail;
+    if (result.status == TrialStatus::Failed && saysOutOfMemory(errors))
+      result.status = TrialStatus::OutOfMemory;
   }
-  std::vector<std::string> lines = getLastLines(answer, count);
-  lines.insert(lines.begin(), count - lines.size(), "");
-  std::vector<TrialResult> results;
-  for (const std::string &line : lines) {
-    TrialResult &parsed = results.emplace_back(parseTrialAnswer(line));
-    if (parsed.status == TrialStatus::Failed && parsed.reason.empty())
-      parsed.reason = "exit status " + std::to_string(WEXITSTATUS(status));
-    if (parsed.status == TrialStatus::Failed && !detail.empty())
-      parsed.reason += ": " + detail;
-    if (parsed.status == TrialStatus::Failed && saysOutOfMemory(errors))
-      parsed.status = TrialStatus::OutOfMemory;
-  }
-  return results;
+  return result;
 }
 
 } // namespace kiln::autotune

@@ -77,11 +77,6 @@ struct WorkerOptions {
 /// throws, never kills this process.
 TrialResult runWorker(const WorkerOptions &options);
 
-/// Runs a worker that answers for `count` candidates, one line each in
-/// order (the worker given several kernels): their results. A worker that
-/// dies, hangs or runs out of memory fails them all alike.
-std::vector<TrialResult> runWorker(const WorkerOptions &options, size_t count);
-
 /// A timing summary as the worker's answer carries it (count, median,
 /// quartiles, extremes, mean, spread), and back; absent fields read as 0.
 nlohmann::json summaryToJson(const Summary &summary);

@@ -2,16 +2,13 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 //
-// Compiles, checks and times candidate kernels (autotune/Trial.h) and
-// prints a JSON answer line for each, in the order of their --kernel
-// flags; several are timed side by side. Started by the tuner
-// (autotune/Worker.h), never by hand.
+// Compiles, checks and times one candidate kernel (autotune/Trial.h) and
+// prints its JSON answer line; started by the tuner (autotune/Worker.h),
+// never by hand.
 //
-//   kiln-tune-worker --kernel K.mlir [--kernel K2.mlir]...
-//       --data D.safetensors --work-dir DIR
+//   kiln-tune-worker --kernel K.mlir --data D.safetensors --work-dir DIR
 //       [--target NAME] [--threads N] [--max-seconds S] [--min-samples N]
-//       [--remeasure-spread F]
-//       [--inject-fault crash|hang|wrong-result|out-of-memory]
+//       [--remeasure-spread F] [--inject-fault crash|hang|wrong-result|out-of-memory]
 //       [--nvrtc-library PATH]... [--cuda-include DIR]... [--nvrtc-cache DIR]
 //       [--cuda-driver PATH]
 //
@@ -57,7 +54,7 @@ int main(int argc, char **argv) {
       answerFailure("failed", "missing value of " + flag);
     std::string value = argv[++i];
     if (flag == "--kernel")
-      options.kernelPaths.push_back(value);
+      options.kernelPath = value;
     else if (flag == "--data")
       options.dataPath = value;
     else if (flag == "--work-dir")
@@ -92,13 +89,12 @@ int main(int argc, char **argv) {
   }
   if (!nvrtcLibraries.empty())
     options.nvrtc.libraries = std::move(nvrtcLibraries);
-  if (options.kernelPaths.empty() || options.dataPath.empty() ||
+  if (options.kernelPath.empty() || options.dataPath.empty() ||
       options.workDirectory.empty() || options.threads < 1)
     answerFailure("failed", "expected --kernel, --data, --work-dir and a "
                             "positive --threads");
   // Running out of memory ends in std::bad_alloc, uncaught: the tuner tells
   // it from the runtime's message on the error output.
-  for (const std::string &answer : runTrial(options))
-    std::printf("%s\n", answer.c_str());
+  std::printf("%s\n", runTrial(options).c_str());
   return 0;
 }

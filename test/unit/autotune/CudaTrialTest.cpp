@@ -111,7 +111,7 @@ protected:
       return std::nullopt;
     }
     TrialOptions options;
-    options.kernelPaths = {folder + "/add.mlir"};
+    options.kernelPath = folder + "/add.mlir";
     options.dataPath = folder + "/data.safetensors";
     options.workDirectory = folder;
     options.target = "sm_90a";
@@ -119,7 +119,7 @@ protected:
     options.measure.maxSeconds = 0.05;
     EXPECT_TRUE(succeeded(writeTrialData(getKernel(), options.dataPath, 1)));
     std::error_code code;
-    llvm::raw_fd_ostream os(options.kernelPaths.front(), code);
+    llvm::raw_fd_ostream os(options.kernelPath, code);
     EXPECT_FALSE(code);
     module->print(os);
     return options;
@@ -133,7 +133,7 @@ protected:
     EXPECT_TRUE(device) << error;
     if (!device)
       return {};
-    return parseTrialAnswer(runCudaTrial(options, *device).front());
+    return parseTrialAnswer(runCudaTrial(options, *device));
   }
 
   /// A tuning database in the test's folder.
@@ -241,8 +241,7 @@ TEST_F(CudaTrialTest, NoDeviceFailsTheTrialPlainly) {
   TrialOptions options;
   options.target = "sm_80";
   options.cudaDriver = folder + "/libcuda-missing.so.1";
-  options.kernelPaths = {folder + "/unused.mlir"};
-  TrialResult result = parseTrialAnswer(runTrial(options).front());
+  TrialResult result = parseTrialAnswer(runTrial(options));
   EXPECT_EQ(result.status, TrialStatus::Failed);
   EXPECT_EQ(result.reason.rfind("no CUDA device: cannot load ", 0), 0u)
       << result.reason;

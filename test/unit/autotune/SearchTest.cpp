@@ -229,17 +229,6 @@ static SearchResult searched(const std::vector<double> &seconds) {
   return result;
 }
 
-/// A final round's measurer that times each candidate with `measure`.
-static MeasureTogether
-eachAlone(const std::function<TrialResult(const CandidateIndices &)> &measure) {
-  return [measure](const std::vector<CandidateIndices> &candidates) {
-    std::vector<TrialResult> results;
-    for (const CandidateIndices &candidate : candidates)
-      results.push_back(measure(candidate));
-    return results;
-  };
-}
-
 TEST(SearchTest, TheFinalRoundPicksByInterleavedTimesAlone) {
   // The search timed the default (candidate 0) in a fast moment; timed
   // again together, candidate 2 is the fastest.
@@ -252,8 +241,7 @@ TEST(SearchTest, TheFinalRoundPicksByInterleavedTimesAlone) {
     clock.time += 1;
     return timed(now[c[0]]);
   };
-  Confirmation confirmation =
-      confirmBest(result, eachAlone(measure), {}, clock);
+  Confirmation confirmation = confirmBest(result, measure, {}, clock);
   // The three fastest as the search timed them, the default among them.
   EXPECT_EQ(confirmation.finalists, (std::vector<size_t>{0, 2, 3}));
   EXPECT_EQ(confirmation.rounds, 3);
@@ -279,8 +267,7 @@ TEST(SearchTest, TheFinalRoundTakesTheMedianRoundAndRulesOutFailures) {
       return TrialResult{TrialStatus::Crashed, "signal 11"};
     return timed(c[0] == 3 ? 1.4 : 2.0);
   };
-  Confirmation confirmation =
-      confirmBest(result, eachAlone(measure), {}, clock);
+  Confirmation confirmation = confirmBest(result, measure, {}, clock);
   EXPECT_EQ(confirmation.finalists, (std::vector<size_t>{1, 2, 3, 0}));
   EXPECT_EQ(confirmation.results[0].seconds.median, 1.3);
   EXPECT_FALSE(confirmation.results[1].ok());
@@ -290,41 +277,24 @@ TEST(SearchTest, TheFinalRoundTakesTheMedianRoundAndRulesOutFailures) {
 }
 
 TEST(SearchTest, TheFinalRoundRanksByTimesRelativeToEachRound) {
-  // Candidates 0 and 1, timed together in rounds the machine runs at
-  // different speeds: 0 is the faster in two rounds of three, 1 has the
-  // lower median of its own times (its slow round fell in a fast moment).
+  // Candidates 0 and 1 in rounds the machine runs at different speeds: 0
+  // is the faster in two rounds of three, 1 has the lower median of its
+  // own times (its slow round fell in a fast moment).
   SearchResult result = searched({1.0, 1.0});
   FakeClock clock;
   std::vector<std::vector<double>> rounds = {
       {1.0, 1.05}, {2.0, 1.9}, {2.0, 2.1}};
-  size_t round = 0;
-  std::vector<size_t> sizes;
-  auto together = [&](const std::vector<CandidateIndices> &candidates) {
-    sizes.push_back(candidates.size());
-    std::vector<TrialResult> results;
-    for (const CandidateIndices &c : candidates)
-      results.push_back(timed(rounds[round][c[0]]));
-    ++round;
-    return results;
+  std::map<int64_t, int> calls;
+  auto measure = [&](const CandidateIndices &c) {
+    return timed(rounds[calls[c[0]]++][c[0]]);
   };
-  Confirmation confirmation = confirmBest(result, together, {}, clock);
-  // Each round one call with both finalists.
-  EXPECT_EQ(sizes, (std::vector<size_t>{2, 2, 2}));
+  Confirmation confirmation = confirmBest(result, measure, {}, clock);
   EXPECT_EQ(confirmation.rounds, 3);
   ASSERT_TRUE(confirmation.best);
   EXPECT_EQ(confirmation.finalists[*confirmation.best], 0u);
   // Each keeps its median round's result.
   EXPECT_EQ(confirmation.results[0].seconds.median, 2.0);
   EXPECT_EQ(confirmation.results[1].seconds.median, 1.9);
-  // A measurer that answers for the first candidate only fails the other;
-  // rotated, each misses a round and is ruled out.
-  auto answersFirst = [&](const std::vector<CandidateIndices> &candidates) {
-    return std::vector<TrialResult>{timed(rounds[0][candidates[0][0]])};
-  };
-  Confirmation partial = confirmBest(result, answersFirst, {}, clock);
-  for (const TrialResult &missed : partial.results)
-    EXPECT_EQ(missed.reason, "no result from the final round");
-  EXPECT_FALSE(partial.best);
 }
 
 TEST(SearchTest, TheFinalRoundKeepsToTheBudget) {
@@ -339,14 +309,14 @@ TEST(SearchTest, TheFinalRoundKeepsToTheBudget) {
   // No time left: the search's own times decide.
   ConfirmOptions options;
   options.maxSeconds = 0;
-  Confirmation none = confirmBest(result, eachAlone(measure), options, clock);
+  Confirmation none = confirmBest(result, measure, options, clock);
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(none.rounds, 0);
   ASSERT_TRUE(none.best);
   EXPECT_EQ(none.finalists[*none.best], 0u);
   // Time for two rounds of three trials: the third does not start.
   options.maxSeconds = 4;
-  Confirmation two = confirmBest(result, eachAlone(measure), options, clock);
+  Confirmation two = confirmBest(result, measure, options, clock);
   EXPECT_EQ(two.rounds, 2);
   EXPECT_EQ(calls, 6);
   EXPECT_EQ(two.finalists[*two.best], 2u);
@@ -354,7 +324,7 @@ TEST(SearchTest, TheFinalRoundKeepsToTheBudget) {
   calls = 0;
   SearchResult single = searched({1.0});
   single.trials.push_back({{1}, TrialResult{TrialStatus::Failed, "no"}});
-  Confirmation alone = confirmBest(single, eachAlone(measure), {}, clock);
+  Confirmation alone = confirmBest(single, measure, {}, clock);
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(alone.finalists, (std::vector<size_t>{0}));
 }

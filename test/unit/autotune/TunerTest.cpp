@@ -545,55 +545,6 @@ TEST_F(TunerTest, SurvivesCrashingHangingWrongAndOutOfMemoryCandidates) {
   }
 }
 
-TEST_F(TunerTest, WorkerTimesSeveralCandidatesSideBySide) {
-  // Two good candidates around one that does not parse: an answer each, in
-  // order, the bad one failing alone.
-  func::FuncOp kernel = parse(kMatmul);
-  std::string folder = (dbFolder / "together").string();
-  std::filesystem::create_directories(folder);
-  ASSERT_TRUE(succeeded(writeTrialData(kernel, folder + "/d.st", 1)));
-  {
-    std::error_code code;
-    llvm::raw_fd_ostream good(folder + "/good.mlir", code);
-    kernel->getParentOp()->print(good);
-    llvm::raw_fd_ostream bad(folder + "/bad.mlir", code);
-    bad << "func.func @broken(";
-  }
-  WorkerOptions worker;
-  worker.command = {KILN_TUNE_WORKER_PATH,
-                    "--kernel",
-                    folder + "/good.mlir",
-                    "--kernel",
-                    folder + "/bad.mlir",
-                    "--kernel",
-                    folder + "/good.mlir",
-                    "--data",
-                    folder + "/d.st",
-                    "--work-dir",
-                    folder,
-                    "--target",
-                    "x86-64-v3",
-                    "--max-seconds",
-                    "0.01",
-                    "--min-samples",
-                    "7"};
-  std::vector<TrialResult> results = runWorker(worker, 3);
-  ASSERT_EQ(results.size(), 3u);
-  for (size_t good : {0, 2}) {
-    ASSERT_TRUE(results[good].ok()) << results[good].reason;
-    // Side by side, each takes the samples asked for at least.
-    EXPECT_GE(results[good].seconds.count, 7);
-  }
-  EXPECT_EQ(results[1].status, TrialStatus::Failed);
-  EXPECT_NE(results[1].reason.find("cannot parse"), std::string::npos)
-      << results[1].reason;
-
-  // A worker that crashes fails every candidate alike.
-  worker.command.insert(worker.command.end(), {"--inject-fault", "crash"});
-  for (const TrialResult &crashed : runWorker(worker, 3))
-    EXPECT_EQ(crashed.status, TrialStatus::Crashed) << crashed.reason;
-}
-
 TEST_F(TunerTest, FindsTheTunedConfigForCompiling) {
   func::FuncOp kernel = parse(kMatmul);
   auto db = openDatabase();
