@@ -8,9 +8,10 @@ and separate runs of two variants cannot tell 1% apart. Here every variant
 --onednn) is linked into one executable, paired_driver.c, whose repeats
 call each variant once in turn; a variant's ratio to the first variant is
 taken within each repeat, and its median is the verdict. Inputs (and the
-result) can be flushed from the caches before each call, by operand, and
-each variant timed under several such modes in the same repeats, to see
-which cold operand costs a variant its time:
+result) can be flushed from the caches before each call, by operand, or
+all caches filled with other data first (--cold caches), and each
+variant timed under several such modes in the same repeats, to see which
+cold operand costs a variant its time:
 
   bench/structure/paired.py --shape 512x384x1536 --threads 2 --cold none,lhs,rhs,inputs \\
       --onednn 'tuned=config:tile_sizes = [0, 768], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, k_block = 128, pack_lhs = true, m_block = 256'

@@ -5,14 +5,15 @@
 // before the call, those named by the run's mask (1: lhs, 2: rhs, 4:
 // result) are flushed from the caches, and with 8 a 64 MiB scratch buffer
 // is written, as a kernel run before it would, so that nothing else (the
-// variant's own temporaries, oneDNN's pack buffers) is left in any cache. Each
-// repeat makes every run once (each variant under each mask), in an order
-// rotated by one per repeat, so that the drift of a shared machine falls on all
-// of them alike, and each run's time is compared with the first run's of the
-// same repeat. A Kiln variant VARIANT_i (a lowered kernel's C entry point,
-// renamed) runs on the OpenMP threads, each calling it on an even share of its
-// tile range, as Kiln's runtime splits a kernel's tiles. With ONEDNN defined,
-// the last variant is oneDNN's sgemm on the same threads.
+// variant's own temporaries, oneDNN's pack buffers) is left in any cache.
+// Each repeat makes every run once (each variant under each mask), in an
+// order rotated by one per repeat, so that the drift of a shared machine
+// falls on all of them alike, and each run's time is compared with the
+// first run's of the same repeat. A Kiln variant VARIANT_i (a lowered
+// kernel's C entry point, renamed) runs on the OpenMP threads, each
+// calling it on an even share of its tile range, as Kiln's runtime splits
+// a kernel's tiles. With ONEDNN defined, the last variant is oneDNN's
+// sgemm on the same threads.
 //
 // Every variant's result is checked once against a double-precision dot
 // product (16 elements); the driver exits 1 when one is off by more than

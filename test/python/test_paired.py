@@ -42,11 +42,13 @@ def test_variants_are_timed_against_the_first_on_threads():
 
 @needs_tools
 def test_each_variant_is_timed_under_each_cold_mode():
-    result = run_tool("--cold", "none,rhs", "one=config:" + CONFIG.format(0),
+    result = run_tool("--cold", "none,rhs,caches",
+                      "one=config:" + CONFIG.format(0),
                       "two=config:" + CONFIG.format(128))
     assert result.returncode == 0, result.stderr
     assert [row[:2] for row in rows(result)] == [
-        ["one", "none"], ["one", "rhs"], ["two", "none"], ["two", "rhs"]]
+        ["one", "none"], ["one", "rhs"], ["one", "caches"],
+        ["two", "none"], ["two", "rhs"], ["two", "caches"]]
 
 
 @needs_tools
@@ -65,7 +67,8 @@ def test_ablations_are_refused():
 
 
 @pytest.mark.parametrize("cold, message", [
-    ("warm", "--cold 'warm' is not one of none, lhs, rhs, inputs, all"),
+    ("warm",
+     "--cold 'warm' is not one of none, lhs, rhs, inputs, all, caches"),
     ("rhs,rhs", "--cold 'rhs,rhs' names a mode twice"),
 ])
 def test_unknown_or_repeated_cold_modes_are_refused(cold, message):
