@@ -149,8 +149,16 @@ SearchSpace buildSearchSpace(func::FuncOp kernel,
       // bench/NOTES.md).
       std::vector<int64_t> blocks = getBlockValues(
           space.shape[rank - 2], {128, 256, 512}, space.base.getMBlock());
-      if (blocks.size() > 1)
+      if (blocks.size() > 1) {
+        // One block of all the rows too: its rhs panels are each read by
+        // one m block only, so kiln-cpu-prefetch-pack-sources packs them
+        // one at a time into one panel's space, which stays in L1 (1.5-2%
+        // faster at 512x384x1536 than two m blocks sharing a packed rhs
+        // block; see bench/NOTES.md, session 22).
+        if (!llvm::is_contained(blocks, space.shape[rank - 2]))
+          blocks.push_back(space.shape[rank - 2]);
         space.knobs.push_back({KnobKind::MBlock, -1, std::move(blocks)});
+      }
       // A rhs met cold waits on memory in its first pack: packed per panel
       // it waits for one panel only, but the strided panel reads cost more
       // than that on some shapes (bench/NOTES.md, session 17), so both.
@@ -294,8 +302,11 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
     //    With m blocks, the packed lhs block within half of L2: the
     //    accumulators are the result in place, and the rhs panels stream
     //    through the other half.
+    if (config.getMBlock() > tm)
+      return std::string("m block larger than the tile's rows (the same "
+                         "kernel as one of all its rows)");
     if (config.getMBlock() > 0) {
-      int64_t bytes = std::min(config.getMBlock(), tm) * kb * kBytes;
+      int64_t bytes = config.getMBlock() * kb * kBytes;
       if (2 * bytes > space.limits.l2Bytes)
         return "lhs block " + std::to_string(bytes) +
                " bytes exceeds half of L2";
@@ -391,6 +402,53 @@ static int64_t getTileForEachThread(const std::vector<int64_t> &values,
   return tile;
 }
 
+/// `blocked` with one m block of all its tile's rows, each rhs panel packed
+/// at its first use (into one panel's space: the next panel's micro kernels
+/// no longer need it), and the largest k block up to `blocked`'s that
+/// divides the depth and keeps that lhs block within half of L2; none when
+/// no such candidate is legal, or only with under half of `blocked`'s k
+/// block (more passes over the result than the blocks save).
+static std::optional<Candidate>
+getOneMBlockCandidate(const SearchSpace &space, func::FuncOp kernel,
+                      Candidate blocked) {
+  int64_t rank = static_cast<int64_t>(space.shape.size());
+  std::optional<size_t> mBlock, kBlock, perPanel;
+  int64_t rows = space.shape[rank - 2];
+  for (auto [index, knob] : llvm::enumerate(space.knobs)) {
+    int64_t value = knob.values[blocked[index]];
+    if (knob.kind == KnobKind::TileSize && knob.axis == rank - 2 && value > 0)
+      rows = std::min(rows, value);
+    mBlock = knob.kind == KnobKind::MBlock ? index : mBlock;
+    kBlock = knob.kind == KnobKind::KBlock ? index : kBlock;
+    perPanel = knob.kind == KnobKind::PackRhsPerPanel ? index : perPanel;
+  }
+  if (!mBlock || !perPanel)
+    return std::nullopt;
+  const std::vector<int64_t> &mValues = space.knobs[*mBlock].values;
+  auto whole = llvm::find(mValues, rows);
+  if (whole == mValues.end())
+    return std::nullopt;
+  blocked[*mBlock] = whole - mValues.begin();
+  blocked[*perPanel] = 1;
+  if (!kBlock)
+    return checkCandidate(space, kernel, blocked) ? std::nullopt
+                                                  : std::optional(blocked);
+  // The k blocks from the seed's down, each dividing the depth.
+  const std::vector<int64_t> &kValues = space.knobs[*kBlock].values;
+  int64_t largest = kValues[blocked[*kBlock]];
+  for (int64_t index = static_cast<int64_t>(kValues.size()) - 1; index >= 0;
+       --index) {
+    int64_t value = kValues[index];
+    if (value <= 0 || value > largest || 2 * value < largest ||
+        space.depth % value != 0)
+      continue;
+    blocked[*kBlock] = index;
+    if (!checkCandidate(space, kernel, blocked))
+      return blocked;
+  }
+  return std::nullopt;
+}
+
 std::vector<Candidate> getBlockedCandidates(const SearchSpace &space,
                                             func::FuncOp kernel, int threads) {
   std::optional<Candidate> base = getBaseCandidate(space);
@@ -451,6 +509,10 @@ std::vector<Candidate> getBlockedCandidates(const SearchSpace &space,
     if (!checkCandidate(space, kernel, candidate) &&
         !llvm::is_contained(seeds, candidate))
       seeds.push_back(candidate);
+    if (std::optional<Candidate> single =
+            getOneMBlockCandidate(space, kernel, candidate);
+        single && !llvm::is_contained(seeds, *single))
+      seeds.push_back(std::move(*single));
   }
   return seeds;
 }

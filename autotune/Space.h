@@ -124,7 +124,11 @@ std::optional<Candidate> getBaseCandidate(const SearchSpace &space);
 /// threads the wide one ran beside oneDNN where the search's pick ran 5%
 /// slower (bench/NOTES.md, session 19), but the cost model ranks them among
 /// thousands of candidates only roughly, so searches measure them first.
-/// None without m blocks; the illegal ones are left out.
+/// Each also with one m block of all its tile's rows (and the largest such
+/// k block whose lhs block fits): its rhs panels are packed one at a time
+/// into one panel's space, which at 512x384x1536 ran 1.5-2% faster than m
+/// blocks of 256 (session 22). None without m blocks; the illegal ones are
+/// left out.
 std::vector<Candidate> getBlockedCandidates(const SearchSpace &space,
                                             mlir::func::FuncOp kernel,
                                             int threads);

@@ -364,7 +364,10 @@ def PrefetchPackSourcesPass
     first panel of the next pack of the rhs: the next iteration of the
     nearest loop around that moves it (the next k block), or the first
     iteration of a later loop next to it or to a loop around it (the loop
-    from which the first k block was peeled).
+    from which the first k block was peeled). A rhs buffer whose every
+    access is in such a panel loop, at that loop's own panel (one m block:
+    no later one reads the panels), shrinks to one panel, which each
+    iteration packs anew and which stays in L1.
   }];
   let dependentDialects = [
     "::mlir::affine::AffineDialect",

@@ -11,7 +11,9 @@
 //  1. with `pack_rhs_per_panel`, a rhs block is packed one panel at a time,
 //     right before the first micro kernels that read the panel (in the
 //     first m block, which is peeled off its loop), instead of all at once
-//     before them;
+//     before them; with one m block, which alone reads the panels, into
+//     one panel's space that every panel reuses, in L1, instead of the
+//     whole block's, whose writes and reads would pass through L2 and L3;
 //  2. the micro kernels that follow a pack prefetch what the next pack of
 //     the same operand will read, a few cache lines per micro kernel: the
 //     next panel's rhs (step 1; after the last panel, the next k block's
@@ -645,6 +647,55 @@ static scf::ForOp packPerPanel(RewriterBase &rewriter, Pack &pack) {
   return *firstPanelLoop;
 }
 
+/// Shrinks `buffer` (an allocation of whole panels, the outermost dimension
+/// the panel) to one panel when every access to it is inside a loop of
+/// `packedBy` that packs it, at that loop's own panel: each panel is then
+/// packed and read within one iteration, and no later one reads it again
+/// (a single m block), so one panel's space, rewritten by every iteration,
+/// stays in L1 where the whole block would take a pass through the caches.
+static void shrinkToOnePanel(RewriterBase &rewriter, Value buffer,
+                             const DenseMap<Operation *, Value> &packedBy) {
+  auto alloc = buffer.getDefiningOp<memref::AllocOp>();
+  if (!alloc || !alloc.getType().hasStaticShape() ||
+      alloc.getType().getRank() == 0 || alloc.getType().getDimSize(0) == 1)
+    return;
+  SmallVector<Operation *> accesses;
+  for (OpOperand &use : buffer.getUses()) {
+    Operation *user = use.getOwner();
+    if (isa<memref::DeallocOp>(user))
+      continue;
+    auto access = dyn_cast<VectorTransferOpInterface>(user);
+    if (!isa<vector::TransferReadOp, vector::TransferWriteOp>(user) ||
+        access.getBase() != buffer || access.getIndices().empty())
+      return;
+    auto panel = dyn_cast<BlockArgument>(access.getIndices().front());
+    Operation *loop = panel ? panel.getOwner()->getParentOp() : nullptr;
+    auto packing = loop ? packedBy.find(loop) : packedBy.end();
+    if (packing == packedBy.end() || packing->second != buffer ||
+        panel != cast<scf::ForOp>(loop).getInductionVar())
+      return;
+    accesses.push_back(user);
+  }
+  SmallVector<int64_t> shape(alloc.getType().getShape());
+  shape.front() = 1;
+  auto type = MemRefType::get(shape, alloc.getType().getElementType(),
+                              MemRefLayoutAttrInterface(),
+                              alloc.getType().getMemorySpace());
+  rewriter.setInsertionPoint(alloc);
+  auto panel = memref::AllocOp::create(rewriter, alloc.getLoc(), type,
+                                       alloc.getAlignmentAttr());
+  Value zero = arith::ConstantIndexOp::create(rewriter, alloc.getLoc(), 0);
+  for (Operation *access : accesses)
+    rewriter.modifyOpInPlace(access, [&] {
+      if (auto read = dyn_cast<vector::TransferReadOp>(access))
+        read.getIndicesMutable()[0].assign(zero);
+      else
+        cast<vector::TransferWriteOp>(access).getIndicesMutable()[0].assign(
+            zero);
+    });
+  rewriter.replaceOp(alloc, panel);
+}
+
 namespace {
 
 struct PrefetchPackSourcesPass
@@ -669,10 +720,21 @@ void PrefetchPackSourcesPass::runOnOperation() {
   //    prefetches it, the first k block's too (step 2).
   IRRewriter rewriter(&getContext());
   DenseSet<Operation *> perPanelLoops;
-  if (config->getPackRhsPerPanel())
-    for (Pack &pack : getPacks(function))
-      if (scf::ForOp panelLoop = packPerPanel(rewriter, pack))
+  DenseMap<Operation *, Value> packedBy;
+  if (config->getPackRhsPerPanel()) {
+    SetVector<Value> buffers;
+    for (Pack &pack : getPacks(function)) {
+      Value buffer =
+          cast<vector::TransferWriteOp>(*pack.read->user_begin()).getBase();
+      if (scf::ForOp panelLoop = packPerPanel(rewriter, pack)) {
         perPanelLoops.insert(panelLoop);
+        packedBy[panelLoop] = buffer;
+        buffers.insert(buffer);
+      }
+    }
+    for (Value buffer : buffers)
+      shrinkToOnePanel(rewriter, buffer, packedBy);
+  }
 
   // 2. The prefetches; the last panel of a rhs packed per panel prefetches
   //    the next k block's first.

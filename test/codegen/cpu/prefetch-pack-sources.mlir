@@ -231,6 +231,7 @@ func.func @temporary_source(%A: memref<8x64xf32>, %C: memref<8x64xf32>) attribut
 // CHECK: vector.contract
 // CHECK: scf.for %{{.+}} = %c16{{.*}} to %c32 step %c16
 // CHECK-NOT: vector.transfer_read %arg1
+// CHECK: memref.dealloc %{{.+}} : memref<2x16x32xf32>
 // CHECK: return
 #lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
 #rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
@@ -271,6 +272,61 @@ func.func @rhs_per_panel(%A: memref<32x16xf32>, %B: memref<16x64xf32>, %C: memre
     }
   }
   memref.dealloc %rows : memref<2x8x16xf32>
+  memref.dealloc %panels : memref<2x16x32xf32>
+  return
+}
+
+// -----
+
+// With one m block of all the rows, no later m block reads the panels:
+// each is packed right before its row groups into the same one panel's
+// space, which the pack and the micro kernels index at panel 0.
+// CHECK-LABEL: func.func @rhs_per_panel_one_m_block
+// CHECK: %[[PANEL:.+]] = memref.alloc() : memref<1x16x32xf32>
+// CHECK-NOT: memref<2x16x32xf32>
+// CHECK: scf.for %[[P:.+]] = %c0 to %c2 step %c1
+// CHECK: vector.transfer_read %arg1[%c0,
+// CHECK-NEXT: vector.transfer_write %{{.+}}, %[[PANEL]][%c0{{.*}}, %c0, %c0]
+// CHECK: scf.for %{{.+}} = %c0 to %c4 step %c1
+// CHECK: vector.transfer_read %[[PANEL]][%c0{{.*}}, %{{.+}}, %c0]
+// CHECK: memref.dealloc %[[PANEL]] : memref<1x16x32xf32>
+#lhs = affine_map<(d0, d1, d2) -> (d0, d2)>
+#rhs = affine_map<(d0, d1, d2) -> (d2, d1)>
+#acc = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @rhs_per_panel_one_m_block(%A: memref<32x16xf32>, %B: memref<16x64xf32>, %C: memref<32x64xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 32, pack_rhs_per_panel = true>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c4 = arith.constant 4 : index
+  %c16 = arith.constant 16 : index
+  %pad = ub.poison : f32
+  %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+  %panels = memref.alloc() : memref<2x16x32xf32>
+  %rows = memref.alloc() : memref<4x8x16xf32>
+  scf.for %p = %c0 to %c2 step %c1 {
+    %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+    %v = vector.transfer_read %B[%c0, %col], %pad {in_bounds = [true, true]} : memref<16x64xf32>, vector<16x32xf32>
+    vector.transfer_write %v, %panels[%p, %c0, %c0] {in_bounds = [true, true]} : vector<16x32xf32>, memref<2x16x32xf32>
+  }
+  scf.for %g = %c0 to %c4 step %c1 {
+    %row = affine.apply affine_map<(d0) -> (d0 * 8)>(%g)
+    %v = vector.transfer_read %A[%row, %c0], %pad {in_bounds = [true, true]} : memref<32x16xf32>, vector<8x16xf32>
+    vector.transfer_write %v, %rows[%g, %c0, %c0] {in_bounds = [true, true]} : vector<8x16xf32>, memref<4x8x16xf32>
+  }
+  scf.for %p = %c0 to %c2 step %c1 {
+    scf.for %g = %c0 to %c4 step %c1 {
+      %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %zeros) -> (vector<8x32xf32>) {
+        %l = vector.transfer_read %rows[%g, %c0, %k], %pad {in_bounds = [true, true]} : memref<4x8x16xf32>, vector<8x1xf32>
+        %r = vector.transfer_read %panels[%p, %k, %c0], %pad {in_bounds = [true, true]} : memref<2x16x32xf32>, vector<1x32xf32>
+        %c = vector.contract {indexing_maps = [#lhs, #rhs, #acc], iterator_types = ["parallel", "parallel", "reduction"], kind = #vector.kind<add>} %l, %r, %a : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+        scf.yield %c : vector<8x32xf32>
+      }
+      %row = affine.apply affine_map<(d0) -> (d0 * 8)>(%g)
+      %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+      vector.transfer_write %sum, %C[%row, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<32x64xf32>
+    }
+  }
+  memref.dealloc %rows : memref<4x8x16xf32>
   memref.dealloc %panels : memref<2x16x32xf32>
   return
 }

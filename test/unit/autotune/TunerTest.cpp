@@ -195,7 +195,8 @@ TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
   SearchSpace space = buildSpace(kernel, "x86-64-v4", 2 << 20);
   const Knob *knob = findKnob(space, KnobKind::MBlock);
   ASSERT_TRUE(knob);
-  EXPECT_EQ(knob->values, (std::vector<int64_t>{0, 128, 256, 512}));
+  // 2048: one m block of all the rows.
+  EXPECT_EQ(knob->values, (std::vector<int64_t>{0, 128, 256, 512, 2048}));
 
   auto candidateWith = [&](std::map<KnobKind, int64_t> values,
                            int64_t rowTile, int64_t columnTile) {
@@ -219,10 +220,22 @@ TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
   EXPECT_TRUE(checkCandidate(
       space, kernel,
       candidateWith({{KnobKind::PackLhs, 0}, {KnobKind::MBlock, 512}}, 0, 0)));
+  // An m block past the tile's rows is the kernel of one block of them all.
+  std::optional<std::string> pastTheTile = checkCandidate(
+      space, kernel,
+      candidateWith({{KnobKind::PackLhs, 1}, {KnobKind::MBlock, 512}}, 256,
+                    256));
+  ASSERT_TRUE(pastTheTile);
+  EXPECT_NE(pastTheTile->find("larger than the tile's rows"),
+            std::string::npos)
+      << *pastTheTile;
 
   // The searches' seeds: the whole result on one thread; on several, one
   // tall and one wide tile per thread; m and k blocks of 256, each rhs
-  // panel packed at its first use.
+  // panel packed at its first use; each also in one m block of all its
+  // rows (when that is an m block of the space: the whole result's 2048,
+  // not a tile's 1024), with the largest k block whose lhs block fits half
+  // of L2 (128).
   auto blockedTiles = [&](int threads) {
     std::vector<std::vector<int64_t>> tiles;
     for (const Candidate &blocked :
@@ -235,15 +248,26 @@ TEST_F(TunerTest, LargeMatmulSpaceOffersMBlocks) {
     return cast<CpuConfigAttr>(parseAttribute(text, &context));
   };
   std::vector<Candidate> single = getBlockedCandidates(space, kernel, 1);
-  ASSERT_EQ(single.size(), 1u);
-  EXPECT_EQ(applyCandidate(space, single.front()),
+  ASSERT_EQ(single.size(), 2u);
+  EXPECT_EQ(applyCandidate(space, single[0]),
             getConfig("#kiln.cpu_config<tile_sizes = [0, 0], vector_width = "
                       "16, micro_tile = [8, 32, 1], pack_matmul = true, "
                       "k_block = 256, pack_lhs = true, m_block = 256, "
                       "pack_rhs_per_panel = true>"));
+  EXPECT_EQ(applyCandidate(space, single[1]),
+            getConfig("#kiln.cpu_config<tile_sizes = [0, 0], vector_width = "
+                      "16, micro_tile = [8, 32, 1], pack_matmul = true, "
+                      "k_block = 128, pack_lhs = true, m_block = 2048, "
+                      "pack_rhs_per_panel = true>"));
   using Tiles = std::vector<std::vector<int64_t>>;
-  EXPECT_EQ(blockedTiles(2), (Tiles{{1024, 0}, {0, 1024}}));
-  EXPECT_EQ(blockedTiles(8), (Tiles{{256, 0}, {0, 256}}));
+  EXPECT_EQ(blockedTiles(2), (Tiles{{1024, 0}, {0, 1024}, {0, 1024}}));
+  EXPECT_EQ(blockedTiles(8), (Tiles{{256, 0}, {0, 256}, {0, 256}}));
+  // Within half of a 1 MiB L2, 2048 rows would need k blocks of 64: under
+  // half the seed's 256, so no such seed.
+  EXPECT_EQ(getBlockedCandidates(buildSpace(kernel, "x86-64-v4", 1 << 20),
+                                 kernel, 1)
+                .size(),
+            1u);
   // Not for a matmul too short for m blocks.
   func::FuncOp small = parse(kMatmul);
   EXPECT_TRUE(
@@ -263,10 +287,15 @@ TEST_F(TunerTest, MatmulKBlocksIncludeExactSplitsOfTheDepth) {
   EXPECT_TRUE(llvm::is_contained(knob->values, 192));
   EXPECT_TRUE(llvm::is_sorted(knob->values));
   std::vector<Candidate> seeds = getBlockedCandidates(space, kernel, 1);
-  ASSERT_EQ(seeds.size(), 1u);
-  CpuConfigAttr seed = applyCandidate(space, seeds.front());
-  EXPECT_EQ(seed.getKBlock(), 192);
-  EXPECT_TRUE(seed.getPackRhsPerPanel());
+  ASSERT_EQ(seeds.size(), 2u);
+  for (const Candidate &candidate : seeds) {
+    CpuConfigAttr seed = applyCandidate(space, candidate);
+    EXPECT_EQ(seed.getKBlock(), 192);
+    EXPECT_TRUE(seed.getPackRhsPerPanel());
+  }
+  // The second in one m block: 512 x 192 floats of lhs, within half of L2.
+  EXPECT_EQ(applyCandidate(space, seeds[0]).getMBlock(), 256);
+  EXPECT_EQ(applyCandidate(space, seeds[1]).getMBlock(), 512);
 }
 
 TEST_F(TunerTest, MatmulSpaceOffersPerPanelRhsPacksWithThePackedLhs) {

@@ -486,6 +486,13 @@ TEST_F(CpuCodegenTest, PerPanelRhsPacks) {
               kF32, 2, /*seed=*/7, "x86-64-v3");
   checkKernel(packedMatmul(80, 41, 53, "f32", perPanel("40, 0", 16, 16, false)),
               kF32, 2);
+  // One m block of all a tile's rows: each panel is packed into the same
+  // one panel's space (kiln-cpu-prefetch-pack-sources), the first k block's
+  // and the later ones' alike; in tiles of 40 rows, with the epilogue.
+  checkKernel(matmulAlone(64, 192, 96, perPanel("0, 0", 64, 64, false)), kF32,
+              1);
+  checkKernel(packedMatmul(80, 64, 48, "f32", perPanel("40, 0", 16, 40, false)),
+              kF32, 2);
 }
 
 TEST_F(CpuCodegenTest, ThreeVectorRegisterTiles) {
