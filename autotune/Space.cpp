@@ -299,12 +299,14 @@ std::optional<std::string> checkCandidate(const SearchSpace &space,
     int64_t kb = config.getKBlock() > 0
                      ? std::min(config.getKBlock(), space.depth)
                      : space.depth;
-    //    With m blocks, the packed lhs block within half of L2: the
-    //    accumulators are the result in place, and the rhs panels stream
-    //    through the other half.
+    //    An m block past the tile's rows compiles to the kernel of one m
+    //    block of all of them: the same kernel, measured twice.
     if (config.getMBlock() > tm)
       return std::string("m block larger than the tile's rows (the same "
                          "kernel as one of all its rows)");
+    //    With m blocks, the packed lhs block within half of L2: the
+    //    accumulators are the result in place, and the rhs panels stream
+    //    through the other half.
     if (config.getMBlock() > 0) {
       int64_t bytes = config.getMBlock() * kb * kBytes;
       if (2 * bytes > space.limits.l2Bytes)
@@ -397,7 +399,7 @@ static int64_t getTileForEachThread(const std::vector<int64_t> &values,
                                     int64_t extent, int threads) {
   int64_t tile = 0;
   for (int64_t value : values)
-    if (value > 0 && llvm::divideCeil(extent, value) >= threads)
+    if (value > 0 && llvm::divideCeilSigned(extent, value) >= threads)
       tile = std::max(tile, value);
   return tile;
 }

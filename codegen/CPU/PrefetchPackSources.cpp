@@ -647,6 +647,21 @@ static scf::ForOp packPerPanel(RewriterBase &rewriter, Pack &pack) {
   return *firstPanelLoop;
 }
 
+/// The operand of the outermost index of `op` when it is a vector transfer
+/// read or write of `buffer` with an index; null otherwise.
+static OpOperand *getOutermostIndex(Operation *op, Value buffer) {
+  std::optional<MutableOperandRange> indices;
+  if (auto read = dyn_cast<vector::TransferReadOp>(op);
+      read && read.getBase() == buffer)
+    indices = read.getIndicesMutable();
+  else if (auto write = dyn_cast<vector::TransferWriteOp>(op);
+           write && write.getBase() == buffer)
+    indices = write.getIndicesMutable();
+  if (!indices || indices->empty())
+    return nullptr;
+  return &(*indices)[0];
+}
+
 /// Shrinks `buffer` (an allocation of whole panels, the outermost dimension
 /// the panel) to one panel when every access to it is inside a loop of
 /// `packedBy` that packs it, at that loop's own panel: each panel is then
@@ -659,22 +674,18 @@ static void shrinkToOnePanel(RewriterBase &rewriter, Value buffer,
   if (!alloc || !alloc.getType().hasStaticShape() ||
       alloc.getType().getRank() == 0 || alloc.getType().getDimSize(0) == 1)
     return;
-  SmallVector<Operation *> accesses;
-  for (OpOperand &use : buffer.getUses()) {
-    Operation *user = use.getOwner();
+  SmallVector<OpOperand *> panelIndices;
+  for (Operation *user : buffer.getUsers()) {
     if (isa<memref::DeallocOp>(user))
       continue;
-    auto access = dyn_cast<VectorTransferOpInterface>(user);
-    if (!isa<vector::TransferReadOp, vector::TransferWriteOp>(user) ||
-        access.getBase() != buffer || access.getIndices().empty())
-      return;
-    auto panel = dyn_cast<BlockArgument>(access.getIndices().front());
+    OpOperand *index = getOutermostIndex(user, buffer);
+    auto panel = index ? dyn_cast<BlockArgument>(index->get()) : nullptr;
     Operation *loop = panel ? panel.getOwner()->getParentOp() : nullptr;
     auto packing = loop ? packedBy.find(loop) : packedBy.end();
     if (packing == packedBy.end() || packing->second != buffer ||
         panel != cast<scf::ForOp>(loop).getInductionVar())
       return;
-    accesses.push_back(user);
+    panelIndices.push_back(index);
   }
   SmallVector<int64_t> shape(alloc.getType().getShape());
   shape.front() = 1;
@@ -685,14 +696,8 @@ static void shrinkToOnePanel(RewriterBase &rewriter, Value buffer,
   auto panel = memref::AllocOp::create(rewriter, alloc.getLoc(), type,
                                        alloc.getAlignmentAttr());
   Value zero = arith::ConstantIndexOp::create(rewriter, alloc.getLoc(), 0);
-  for (Operation *access : accesses)
-    rewriter.modifyOpInPlace(access, [&] {
-      if (auto read = dyn_cast<vector::TransferReadOp>(access))
-        read.getIndicesMutable()[0].assign(zero);
-      else
-        cast<vector::TransferWriteOp>(access).getIndicesMutable()[0].assign(
-            zero);
-    });
+  for (OpOperand *index : panelIndices)
+    rewriter.modifyOpInPlace(index->getOwner(), [&] { index->set(zero); });
   rewriter.replaceOp(alloc, panel);
 }
 
