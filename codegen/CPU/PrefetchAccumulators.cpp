@@ -7,14 +7,25 @@
 // them, a whole result tile ago, in L3 or memory, and writes them back (the
 // first k block's micro kernels only write theirs). The hardware
 // prefetchers do not follow rows a result row apart, so each micro kernel
-// prefetches the accumulator rows of the next one (the next iteration of
-// the loop around it) for writing, a cache line or two per iteration of its
-// own k loop. Measured with bench/structure (2048^3, one thread): the GotoBLAS
-// structure runs at 0.95 of Kiln's 256 x 256 tiles without this prefetch,
-// 1.12-1.14 with it; issuing the lines one per k iteration rather than all
-// 16 before the k loop gained another 2-9% (session 11; a burst of 16
-// misses presumably fills the line fill buffers that the micro kernel's own
-// loads need, which this VM's missing counters cannot confirm).
+// prefetches the accumulator rows of the next one for writing: the next
+// iteration of the loop around it or, after its last, the first of the
+// next panel. The lines go out a few per iteration of its own k loop, in
+// the loop's second half.
+//
+// Measured with bench/structure (2048^3, one thread): the GotoBLAS structure
+// runs at 0.95 of Kiln's 256 x 256 tiles without this prefetch, 1.12-1.14
+// with it; issuing the lines one per k iteration rather than all 16 before
+// the k loop gained another 2-9% (session 11; a burst of 16 misses
+// presumably fills the line fill buffers that the micro kernel's own loads
+// need, which this VM's missing counters cannot confirm). Session 23, the
+// kernel alone (8 x 32, k blocks of 256, m blocks of 256) and oneDNN called
+// in turns: the next panel's first tile, which its panel's last micro
+// kernel used to leave cold, gained 0.9% at 2048^3; the lines issued in
+// the k loop's second half rather than across it another 0.3-0.6%
+// (issued from its first iteration, some are presumably evicted from L1 by
+// the micro kernel's own panel and lhs reads before they are used; in its
+// last quarter they come too late); both 1.5% on one thread and on two, and
+// 0-0.8% at 1024^3 and 512x384x1536.
 //
 //===----------------------------------------------------------------------===//
 
@@ -77,35 +88,72 @@ getInPlaceAccumulators(func::FuncOp function) {
   return writes;
 }
 
-/// The indices of `write` for the next iteration of `loop`: those computed
-/// inside the loop from its induction variable are computed again from
-/// min(iv + step, ub - step), the last iteration's own for the last one.
+/// Maps the induction variables of `loop` (the loop around a micro kernel)
+/// and of the loop directly around it, if any, to those of the micro kernel
+/// that runs next: the next iteration of `loop` or, after its last, its
+/// first in the next iteration of the loop around (the next panel's first
+/// row group, whose tile would otherwise be met cold: one micro kernel in
+/// 32 at m blocks of 256). The outer loop's last iteration is its own next,
+/// as in buildNextInductionVar, so the very last micro kernel repeats the
+/// first row group of its panel: 16 lines, once per m block.
+static IRMapping mapNextInductionVars(RewriterBase &rewriter, Location loc,
+                                      scf::ForOp loop) {
+  IRMapping next;
+  Value iv = loop.getInductionVar();
+  auto outer = dyn_cast<scf::ForOp>(loop->getParentOp());
+  if (!outer) {
+    next.map(iv, buildNextInductionVar(rewriter, loc, loop));
+    return next;
+  }
+  Value stepped = arith::AddIOp::create(rewriter, loc, iv, loop.getStep());
+  Value inLoop = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::slt,
+                                       stepped, loop.getUpperBound());
+  next.map(iv, arith::SelectOp::create(rewriter, loc, inLoop, stepped,
+                                       loop.getLowerBound()));
+  next.map(outer.getInductionVar(),
+           arith::SelectOp::create(rewriter, loc, inLoop,
+                                   outer.getInductionVar(),
+                                   buildNextInductionVar(rewriter, loc, outer)));
+  return next;
+}
+
+/// `index` for the next micro kernel, whose induction variables `next`
+/// maps: an index computed inside `scope` (the loops `next` maps) from
+/// them is computed again from their next values; it must be an
+/// affine.apply, of such indices and of values from outside the scope.
+static FailureOr<Value> getNextIndex(RewriterBase &rewriter, Value index,
+                                     Operation *scope, IRMapping &next) {
+  if (Value mapped = next.lookupOrNull(index))
+    return mapped;
+  Operation *def = index.getDefiningOp();
+  Operation *owner = def ? def
+                         : cast<BlockArgument>(index).getOwner()->getParentOp();
+  if (!scope->isAncestor(owner))
+    return index;
+  auto apply = dyn_cast_if_present<affine::AffineApplyOp>(def);
+  if (!apply)
+    return failure();
+  for (Value operand : apply.getOperands())
+    if (failed(getNextIndex(rewriter, operand, scope, next)))
+      return failure();
+  return rewriter.clone(*apply, next)->getResult(0);
+}
+
+/// The indices of `write` for the micro kernel after the one at the
+/// current iteration of `loop` (see mapNextInductionVars).
 static FailureOr<SmallVector<Value>>
 getNextIndices(RewriterBase &rewriter, vector::TransferWriteOp write,
                scf::ForOp loop) {
-  Value iv = loop.getInductionVar();
-  IRMapping next;
-  next.map(iv, buildNextInductionVar(rewriter, write.getLoc(), loop));
+  IRMapping next = mapNextInductionVars(rewriter, write.getLoc(), loop);
+  Operation *scope = loop;
+  if (auto outer = dyn_cast<scf::ForOp>(loop->getParentOp()))
+    scope = outer;
   SmallVector<Value> indices;
   for (Value index : write.getIndices()) {
-    Operation *def = index.getDefiningOp();
-    if (index == iv) {
-      indices.push_back(next.lookup(iv));
-      continue;
-    }
-    if (!def || !loop->isAncestor(def)) {
-      indices.push_back(index);
-      continue;
-    }
-    // An index computed in the loop: an affine.apply of loop-invariant
-    // values and the induction variable.
-    auto apply = dyn_cast<affine::AffineApplyOp>(def);
-    if (!apply || llvm::any_of(apply.getOperands(), [&](Value operand) {
-          Operation *producer = operand.getDefiningOp();
-          return operand != iv && producer && loop->isAncestor(producer);
-        }))
+    FailureOr<Value> nextIndex = getNextIndex(rewriter, index, scope, next);
+    if (failed(nextIndex))
       return failure();
-    indices.push_back(rewriter.clone(*apply, next)->getResult(0));
+    indices.push_back(*nextIndex);
   }
   return indices;
 }
@@ -202,24 +250,27 @@ static void prefetchNext(RewriterBase &rewriter,
                    arith::ConstantIndexOp::create(rewriter, loc, line));
     return;
   }
+  // The lines go out over the second half of the k loop (see the header).
   int64_t iterations = tripCount->getSExtValue();
-  int64_t perIteration = llvm::divideCeil(lines->count, iterations);
+  int64_t first = iterations / 2;
+  int64_t perIteration = llvm::divideCeil(lines->count, iterations - first);
   rewriter.setInsertionPointToStart(kLoop.getBody());
   AffineExpr iv = rewriter.getAffineDimExpr(0);
   for (int64_t offset = 0; offset < perIteration; ++offset) {
-    Value line =
-        affine::AffineApplyOp::create(
-            rewriter, loc,
-            AffineMap::get(1, 0,
-                           (iv - *lowerBound).floorDiv(*step) * perIteration +
-                               offset),
-            ValueRange{kLoop.getInductionVar()})
-            .getResult();
-    if (iterations * perIteration <= lines->count) {
+    Value line = affine::AffineApplyOp::create(
+                     rewriter, loc,
+                     AffineMap::get(1, 0,
+                                    ((iv - *lowerBound).floorDiv(*step) -
+                                     first) * perIteration +
+                                        offset),
+                     ValueRange{kLoop.getInductionVar()})
+                     .getResult();
+    if (first == 0 && iterations * perIteration <= lines->count) {
       prefetchLine(rewriter, loc, write, *base, *lines, line);
       continue;
     }
-    // More iterations than lines: the later iterations prefetch nothing.
+    // Iterations without a line: those of the first half, whose (negative)
+    // line compares unsigned as past the last, and those after the last.
     Value inRange = arith::CmpIOp::create(
         rewriter, loc, arith::CmpIPredicate::ult, line,
         arith::ConstantIndexOp::create(rewriter, loc, lines->count));

@@ -3,7 +3,11 @@
 // An 8 x 32 accumulator read from the result in place, in a loop over row
 // groups of 8: each micro kernel prefetches for writing the 16 cache lines
 // of the next group's tile (the two lines of each of its 8 rows; the last
-// group its own: min(r + 8, 56)), one line per iteration of its k loop.
+// group its own: min(r + 8, 56)), two lines per iteration in the second
+// half of its k loop (iterations 8 to 15; the first half's lines are
+// negative, out of range).
+// CHECK-DAG: #[[$FIRST:.+]] = affine_map<(d0) -> ((d0 - 8) * 2)>
+// CHECK-DAG: #[[$SECOND:.+]] = affine_map<(d0) -> ((d0 - 8) * 2 + 1)>
 // CHECK-DAG: #[[$ADD:.+]] = affine_map<(d0, d1) -> (d0 + d1)>
 // CHECK-DAG: #[[$LINE_COL:.+]] = affine_map<(d0, d1) -> (d0 + d1 * 16)>
 // CHECK-LABEL: func.func @next_row_group
@@ -14,11 +18,17 @@
 // CHECK: %[[NEXT:.+]] = arith.minsi %[[STEP]], %[[LAST]]
 // CHECK-NOT: memref.prefetch
 // CHECK: scf.for %[[K:.+]] = %c0 to %c16 step %c1 iter_args(%{{.+}} = %[[ACC]])
-// CHECK: %[[LINE:.+]] = affine.apply #{{.+}}(%[[K]])
+// CHECK: %[[LINE:.+]] = affine.apply #[[$FIRST]](%[[K]])
+// CHECK: %[[IN_RANGE:.+]] = arith.cmpi ult, %[[LINE]], %{{.+}}
+// CHECK: scf.if %[[IN_RANGE]] {
 // CHECK: %[[POS:.+]]:2 = affine.delinearize_index %[[LINE]] into (8, 2)
 // CHECK: %[[ROW:.+]] = affine.apply #[[$ADD]](%[[NEXT]], %[[POS]]#0)
 // CHECK: %[[COL:.+]] = affine.apply #[[$LINE_COL]](%c0, %[[POS]]#1)
 // CHECK: memref.prefetch %arg0[%[[ROW]], %[[COL]]], write, locality<3>, data
+// CHECK: %[[LINE2:.+]] = affine.apply #[[$SECOND]](%[[K]])
+// CHECK: arith.cmpi ult, %[[LINE2]], %{{.+}}
+// CHECK: affine.delinearize_index %[[LINE2]] into (8, 2)
+// CHECK: memref.prefetch %arg0
 // CHECK-NOT: memref.prefetch
 // CHECK: arith.addf
 func.func @next_row_group(%C: memref<64x32xf32>, %A: memref<64x16xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
@@ -50,6 +60,7 @@ func.func @next_row_group(%C: memref<64x32xf32>, %A: memref<64x16xf32>) attribut
 // CHECK: %[[POS:.+]]:2 = affine.delinearize_index %{{.+}} into (8, 2)
 // CHECK: %[[ROW:.+]] = affine.apply #{{.+}}(%[[NEXT]], %[[POS]]#0)
 // CHECK: memref.prefetch %arg0[%[[ROW]], %{{.+}}], write, locality<3>, data
+// CHECK: memref.prefetch %arg0[%{{.+}}, %{{.+}}], write, locality<3>, data
 // CHECK-NOT: memref.prefetch
 // CHECK: arith.addf
 func.func @write_only_accumulator(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
@@ -71,6 +82,52 @@ func.func @write_only_accumulator(%C: memref<64x32xf32>) attributes {kiln.kernel
 
 // -----
 
+// Row groups in a loop over panels: after a panel's last row group comes
+// the next panel's first, whose column (computed in the panel loop) is
+// computed again from the next panel; the last panel is its own next.
+// CHECK-DAG: #[[$PANEL_COL:.+]] = affine_map<(d0) -> (d0 * 32)>
+// CHECK-DAG: #[[$ADD:.+]] = affine_map<(d0, d1) -> (d0 + d1)>
+// CHECK-DAG: #[[$LINE_COL:.+]] = affine_map<(d0, d1) -> (d0 + d1 * 16)>
+// CHECK-LABEL: func.func @next_panel_first_row_group
+// CHECK: scf.for %[[P:.+]] = %c0 to %c4 step %c1
+// CHECK: scf.for %[[R:.+]] = %c0 to %c64 step %c8
+// CHECK: %[[STEP:.+]] = arith.addi %[[R]], %c8
+// CHECK: %[[IN_PANEL:.+]] = arith.cmpi slt, %[[STEP]], %c64
+// CHECK: %[[NEXT_ROW:.+]] = arith.select %[[IN_PANEL]], %[[STEP]], %c0
+// CHECK: %[[PANEL_STEP:.+]] = arith.addi %[[P]], %c1
+// CHECK: %[[LAST_PANEL:.+]] = arith.subi %c4, %c1
+// CHECK: %[[STEPPED_PANEL:.+]] = arith.minsi %[[PANEL_STEP]], %[[LAST_PANEL]]
+// CHECK: %[[NEXT_PANEL:.+]] = arith.select %[[IN_PANEL]], %[[P]], %[[STEPPED_PANEL]]
+// CHECK: %[[NEXT_COL:.+]] = affine.apply #[[$PANEL_COL]](%[[NEXT_PANEL]])
+// CHECK: scf.for
+// CHECK: %[[POS:.+]]:2 = affine.delinearize_index %{{.+}} into (8, 2)
+// CHECK: %[[ROW:.+]] = affine.apply #[[$ADD]](%[[NEXT_ROW]], %[[POS]]#0)
+// CHECK: %[[COL:.+]] = affine.apply #[[$LINE_COL]](%[[NEXT_COL]], %[[POS]]#1)
+// CHECK: memref.prefetch %arg0[%[[ROW]], %[[COL]]], write, locality<3>, data
+func.func @next_panel_first_row_group(%C: memref<64x128xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c8 = arith.constant 8 : index
+  %c16 = arith.constant 16 : index
+  %c64 = arith.constant 64 : index
+  %pad = ub.poison : f32
+  scf.for %p = %c0 to %c4 step %c1 {
+    %col = affine.apply affine_map<(d0) -> (d0 * 32)>(%p)
+    scf.for %r = %c0 to %c64 step %c8 {
+      %acc = vector.transfer_read %C[%r, %col], %pad {in_bounds = [true, true]} : memref<64x128xf32>, vector<8x32xf32>
+      %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%a = %acc) -> (vector<8x32xf32>) {
+        %next = arith.addf %a, %a : vector<8x32xf32>
+        scf.yield %next : vector<8x32xf32>
+      }
+      vector.transfer_write %sum, %C[%r, %col] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x128xf32>
+    }
+  }
+  return
+}
+
+// -----
+
 // The row index computed in the loop is computed again for the next
 // iteration, through a view of the result.
 // CHECK-LABEL: func.func @computed_row_of_view
@@ -81,6 +138,7 @@ func.func @write_only_accumulator(%C: memref<64x32xf32>) attributes {kiln.kernel
 // CHECK: %[[POS:.+]]:2 = affine.delinearize_index %{{.+}} into (8, 2)
 // CHECK: %[[LINE_ROW:.+]] = affine.apply #{{.+}}(%c0, %[[POS]]#0)
 // CHECK: memref.prefetch %{{.+}}[%[[ROW]], %[[LINE_ROW]], %c0, %{{.+}}], write
+// CHECK: memref.prefetch %{{.+}}[%[[ROW]], %{{.+}}, %c0, %{{.+}}], write
 // CHECK-NOT: memref.prefetch
 // CHECK: arith.addf
 func.func @computed_row_of_view(%C: memref<64x32xf32>, %A: memref<64x16xf32>, %base: index) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 32>} {
@@ -104,20 +162,18 @@ func.func @computed_row_of_view(%C: memref<64x32xf32>, %A: memref<64x16xf32>, %b
 
 // -----
 
-// A k loop of 8 iterations prefetches two of the 16 lines per iteration.
-// CHECK-DAG: #[[$TWICE:.+]] = affine_map<(d0) -> (d0 * 2)>
-// CHECK-DAG: #[[$TWICE_PLUS_ONE:.+]] = affine_map<(d0) -> (d0 * 2 + 1)>
-// CHECK-LABEL: func.func @two_lines_per_iteration
+// A k loop of 8 iterations prefetches four of the 16 lines per iteration
+// of its second half.
+// CHECK-DAG: #[[$FOURTH:.+]] = affine_map<(d0) -> ((d0 - 4) * 4 + 3)>
+// CHECK-LABEL: func.func @four_lines_per_iteration
 // CHECK: scf.for %[[K:.+]] = %c0 to %c8 step %c1
-// CHECK: %[[FIRST:.+]] = affine.apply #[[$TWICE]](%[[K]])
-// CHECK: affine.delinearize_index %[[FIRST]] into (8, 2)
-// CHECK: memref.prefetch
-// CHECK: %[[SECOND:.+]] = affine.apply #[[$TWICE_PLUS_ONE]](%[[K]])
-// CHECK: affine.delinearize_index %[[SECOND]] into (8, 2)
+// CHECK-COUNT-3: memref.prefetch
+// CHECK: %[[FOURTH_LINE:.+]] = affine.apply #[[$FOURTH]](%[[K]])
+// CHECK: affine.delinearize_index %[[FOURTH_LINE]] into (8, 2)
 // CHECK: memref.prefetch
 // CHECK-NOT: memref.prefetch
 // CHECK: arith.addf
-func.func @two_lines_per_iteration(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
+func.func @four_lines_per_iteration(%C: memref<64x32xf32>) attributes {kiln.kernel, kiln.cpu_config = #kiln.cpu_config<tile_sizes = [0, 0], vector_width = 16, micro_tile = [8, 32, 1], pack_matmul = true, pack_lhs = true, m_block = 64>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c8 = arith.constant 8 : index
@@ -136,9 +192,9 @@ func.func @two_lines_per_iteration(%C: memref<64x32xf32>) attributes {kiln.kerne
 
 // -----
 
-// A k loop of 32 iterations (from 4, step 2) prefetches line (k - 4) / 2 in
-// its first 16 iterations and nothing after.
-// CHECK-DAG: #[[$ITERATION:.+]] = affine_map<(d0) -> (d0 floordiv 2 - 2)>
+// A k loop of 32 iterations (from 4, step 2) prefetches line
+// (k - 4) / 2 - 16 in iterations 16 to 31, and nothing before.
+// CHECK-DAG: #[[$ITERATION:.+]] = affine_map<(d0) -> (d0 floordiv 2 - 18)>
 // CHECK-LABEL: func.func @more_iterations_than_lines
 // CHECK: scf.for %[[K:.+]] = %c4 to %c68 step %c2
 // CHECK: %[[LINE:.+]] = affine.apply #[[$ITERATION]](%[[K]])
