@@ -317,14 +317,16 @@ def PrefetchAccumulatorsPass
   let description = [{
     Precondition: kiln-cpu-distribute-tiles. In a kernel whose config has an
     `m_block` (contractions accumulate into the result in place), every
-    vector transfer read of a view of a kernel argument that is the initial
-    value of a loop (an accumulator the k loop keeps in registers) gets
-    write prefetches of every cache line of the tile it would read at the
-    next iteration of its enclosing loop (the last iteration prefetches its
-    own), spread evenly over the iterations of the loop that accumulates
-    into it: ceil(lines / iterations) per iteration, none once all are
-    issued; all before that loop when its trip count is not static. Other
-    kernels are left alone.
+    vector transfer write of a loop's result (the accumulator a k loop keeps
+    in registers) to a view of a kernel argument, inside a loop, gets write
+    prefetches of every cache line of the tile it would write at the next
+    iteration of that loop; after its last iteration, at the first iteration
+    of it in the next iteration of the loop directly around it (the next
+    panel's first row group), the last of both prefetching the first row
+    group of the last panel. The prefetches are spread over the second half
+    of the iterations of the k loop: ceil(lines / iterations in that half)
+    per iteration; all before the k loop when its trip count is not static.
+    Other kernels are left alone.
   }];
   let dependentDialects = [
     "::mlir::affine::AffineDialect",
@@ -332,6 +334,40 @@ def PrefetchAccumulatorsPass
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
   ];
+}
+
+def DeferAccumulatorReadsPass
+    : Pass<"kiln-cpu-defer-accumulator-reads", "::mlir::func::FuncOp"> {
+  let summary = "starts in-place accumulators from zero, adds the tile after";
+  let description = [{
+    Precondition: kiln-cpu-prefetch-accumulators, which finds the
+    accumulators in the form this pass rewrites. In a kernel, every vector
+    transfer write of a loop's result to a view of a kernel argument, inside
+    a loop, whose loop starts from a transfer read of the same tile (no
+    mask, the same indices and permutation) and only accumulates into it
+    (vector.contract of kind add, additions, inner loops that do the same),
+    and which writes no memory: the loop starts from zeros instead, and the
+    read moves after it and is added to its result before the write.
+
+    Before:
+    ```mlir
+    %tile = vector.transfer_read %C[%r, %c0], %pad : memref<64x32xf32>, vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%acc = %tile) -> (vector<8x32xf32>) {
+      %next = vector.contract {...} %a, %b, %acc : vector<8x1xf32>, vector<1x32xf32> into vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %sum, %C[%r, %c0] : vector<8x32xf32>, memref<64x32xf32>
+    ```
+    After:
+    ```mlir
+    %zeros = arith.constant dense<0.0> : vector<8x32xf32>
+    %sum = scf.for %k = %c0 to %c16 step %c1 iter_args(%acc = %zeros) -> (vector<8x32xf32>) {...}
+    %tile = vector.transfer_read %C[%r, %c0], %pad : memref<64x32xf32>, vector<8x32xf32>
+    %total = arith.addf %tile, %sum : vector<8x32xf32>
+    vector.transfer_write %total, %C[%r, %c0] : vector<8x32xf32>, memref<64x32xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
 def PrefetchPackSourcesPass

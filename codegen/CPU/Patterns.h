@@ -32,6 +32,10 @@ namespace mlir::scf {
 class ForOp;
 } // namespace mlir::scf
 
+namespace mlir::vector {
+class TransferWriteOp;
+} // namespace mlir::vector
+
 namespace kiln::cpu {
 
 /// The unit attribute that marks a function as a kernel.
@@ -54,6 +58,15 @@ inline constexpr int64_t kCacheLineBytes = 64;
 /// The function argument that `buffer` is a view of (through view-like
 /// ops), or null when it is not one (a temporary, say).
 mlir::BlockArgument getViewedArgument(mlir::Value buffer);
+
+/// The accumulator writes of `function`: a transfer write of the result of
+/// a loop (a k loop whose iterations accumulate into it) to a view of a
+/// kernel argument, inside a loop of its own. The k loop starts from a read
+/// of the same tile or, in the first k block, from a constant. Appends them
+/// to `writes`, in program order.
+void getInPlaceAccumulators(
+    mlir::func::FuncOp function,
+    llvm::SmallVectorImpl<mlir::vector::TransferWriteOp> &writes);
 
 /// The induction variable of the next iteration of `loop`, built at the
 /// rewriter's insertion point inside it: min(iv + step, ub - step), so the

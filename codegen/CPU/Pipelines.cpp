@@ -120,6 +120,7 @@ void buildCpuLowerKernelPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(createPrefetchAccumulatorsPass());
+  pm.addNestedPass<func::FuncOp>(createDeferAccumulatorReadsPass());
   pm.addNestedPass<func::FuncOp>(createPrefetchPackSourcesPass());
   pm.addNestedPass<func::FuncOp>(createSplitRegisterTilesPass());
 

@@ -72,20 +72,14 @@ Value kiln::cpu::buildNextInductionVar(RewriterBase &rewriter, Location loc,
   return arith::MinSIOp::create(rewriter, loc, stepped, last);
 }
 
-/// The accumulator writes of `function`: a transfer write of the result of
-/// a loop (a k loop whose iterations accumulate into it) to a view of a
-/// kernel argument, inside a loop of its own. The k loop starts from a read
-/// of the same tile or, in the first k block, from a constant.
-static SmallVector<vector::TransferWriteOp>
-getInPlaceAccumulators(func::FuncOp function) {
-  SmallVector<vector::TransferWriteOp> writes;
+void kiln::cpu::getInPlaceAccumulators(
+    func::FuncOp function, SmallVectorImpl<vector::TransferWriteOp> &writes) {
   function.walk([&](vector::TransferWriteOp write) {
     if (write.getVector().getDefiningOp<scf::ForOp>() &&
         getViewedArgument(write.getBase()) &&
         write->getParentOfType<scf::ForOp>())
       writes.push_back(write);
   });
-  return writes;
 }
 
 /// Maps the induction variables of `loop` (the loop around a micro kernel)
@@ -303,6 +297,8 @@ void PrefetchAccumulatorsPass::runOnOperation() {
   if (config->getMBlock() == 0)
     return;
   IRRewriter rewriter(&getContext());
-  for (vector::TransferWriteOp write : getInPlaceAccumulators(function))
+  SmallVector<vector::TransferWriteOp> writes;
+  getInPlaceAccumulators(function, writes);
+  for (vector::TransferWriteOp write : writes)
     prefetchNext(rewriter, write);
 }
