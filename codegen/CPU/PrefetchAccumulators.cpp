@@ -89,7 +89,7 @@ void kiln::cpu::getInPlaceAccumulators(
 /// row group, whose tile would otherwise be met cold: one micro kernel in
 /// 32 at m blocks of 256). The outer loop's last iteration is its own next,
 /// as in buildNextInductionVar, so the very last micro kernel repeats the
-/// first row group of its panel: 16 lines, once per m block.
+/// first row group of its panel: 16 lines, once per run of the outer loop.
 static IRMapping mapNextInductionVars(RewriterBase &rewriter, Location loc,
                                       scf::ForOp loop) {
   IRMapping next;
