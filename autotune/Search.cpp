@@ -330,7 +330,7 @@ confirmBest(const SearchResult &result,
       !llvm::is_contained(confirmation.finalists, 0))
     confirmation.finalists.push_back(0);
   size_t count = confirmation.finalists.size();
-  std::vector<double> scores;
+  std::vector<double> &scores = confirmation.scores;
   for (size_t finalist : confirmation.finalists) {
     confirmation.results.push_back(result.trials[finalist].result);
     scores.push_back(result.trials[finalist].result.seconds.median);

@@ -99,6 +99,10 @@ struct Confirmation {
   /// median of its rounds), or a failure when any of its rounds failed;
   /// without a round, the search's own result.
   std::vector<TrialResult> results;
+  /// Per finalist, what `best` is chosen by: the median over the rounds of
+  /// its time over the round's fastest; without a round, the search's
+  /// median seconds. Only their ratios mean anything across finalists.
+  std::vector<double> scores;
   /// The finalist (index into `finalists`) with the lowest median over
   /// the rounds of its time over the round's fastest; without a round, the
   /// fastest result.

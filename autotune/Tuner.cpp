@@ -347,11 +347,16 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
   tuning.config = (*trials)->getConfigText(
       result.trials[confirmation.finalists[*confirmation.best]].candidate);
   tuning.tunedSeconds = best.seconds.median;
+  // The default's time is the best's scaled by their ratio in the final
+  // round, the comparison that chose the best: each one's own median round
+  // can fall in a slower or faster moment of the machine, and would then
+  // show a default faster than the config picked over it.
   if (base)
-    for (auto [finalist, trial] :
-         llvm::zip_equal(confirmation.finalists, confirmation.results))
-      if (finalist == 0 && trial.ok())
-        tuning.defaultSeconds = trial.seconds.median;
+    for (auto [index, finalist] : llvm::enumerate(confirmation.finalists))
+      if (finalist == 0 && confirmation.results[index].ok())
+        tuning.defaultSeconds = tuning.tunedSeconds *
+                                confirmation.scores[index] /
+                                confirmation.scores[*confirmation.best];
   TuningRecord record;
   record.key = key;
   record.kernel = tuning.kernel;

@@ -295,6 +295,10 @@ TEST(SearchTest, TheFinalRoundRanksByTimesRelativeToEachRound) {
   // Each keeps its median round's result.
   EXPECT_EQ(confirmation.results[0].seconds.median, 2.0);
   EXPECT_EQ(confirmation.results[1].seconds.median, 1.9);
+  // The ranking's scores: 0 is each round's fastest but in the second, 1 is
+  // 5% slower in the first and third.
+  EXPECT_DOUBLE_EQ(confirmation.scores[0], 1.0);
+  EXPECT_DOUBLE_EQ(confirmation.scores[1], 1.05);
 }
 
 TEST(SearchTest, TheFinalRoundKeepsToTheBudget) {
