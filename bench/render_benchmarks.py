@@ -19,6 +19,7 @@ standard library and matplotlib.
 import argparse
 import json
 import os
+import statistics
 import sys
 
 SCHEMA_VERSION = 1
@@ -276,14 +277,53 @@ def study_definition(study):
             "search is then replayed on those measurements; the figure is " + figure)
 
 
+def tuned_matmul_rows(threads, runs):
+    """The tuned matmul table's rows for one thread count: `runs` holds one
+    `kiln bench` report per process; each figure is the median over them."""
+    by_shape = {}
+    for run in runs:
+        for b in run["benchmarks"]:
+            by_shape.setdefault(b["shape"], {}).setdefault(
+                b["implementation"], []).append(b)
+    rows = []
+    for shape, impls in by_shape.items():
+        kiln = impls.get("kiln")
+        if not kiln:
+            continue
+
+        def figure(name):
+            if name not in impls:
+                return "-"
+            results = impls[name]
+            unstable = sum(not b["stable"] for b in results) * 2 > len(results)
+            return (f"{statistics.median(b['gflops'] for b in results):.1f}"
+                    f"{' (noisy)' if unstable else ''}")
+
+        peers = [p for p in ("openblas", "onednn") if p in impls]
+        ratios = [k["gflops"] / max(impls[p][i]["gflops"] for p in peers)
+                  for i, k in enumerate(kiln)] if peers else []
+        ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+        median_kiln = {"gflops": statistics.median(k["gflops"] for k in kiln)}
+        peak = statistics.median(run["machine"]["peak_gflops"] for run in runs)
+        rows.append(f"| {shape} | {threads} | {figure('kiln')} | "
+                    f"{figure('openblas')} | {figure('onednn')} | {ratio} | "
+                    f"{spread} | {fraction_of_peak(median_kiln, peak, threads)} |")
+    return rows
+
+
 def tuning_lines(path):
     """The tuning benchmark's section (bench/tuning_bench.py's JSON)."""
     with open(path) as f:
         t = json.load(f)
-    if t.get("schema") != "kiln-tuning-bench" or t.get("schema_version") != 1:
-        sys.exit(f"{path}: not a kiln tuning benchmark of schema version 1")
+    if t.get("schema") != "kiln-tuning-bench" or t.get("schema_version") not in (1, 2):
+        sys.exit(f"{path}: not a kiln tuning benchmark of schema version 1 or 2")
+    # Version 1 kept one bench report per thread count, version 2 a list of
+    # them, one per process.
+    t["matmul"] = {threads: runs if isinstance(runs, list) else [runs]
+                   for threads, runs in t["matmul"].items()}
     study = t["study"]
-    machine = next(iter(t["matmul"].values()))["machine"]
+    machine = next(iter(t["matmul"].values()))[0]["machine"]
     lines = ["## Tuning", "",
              f"`{t['command']}` (run {t['date']}, {t['wall_seconds'] / 60:.1f} min), "
              "each part from an empty tuning database, on "
@@ -309,31 +349,23 @@ def tuning_lines(path):
         lines.append(f"| {k['benchmark']} | {k['legal_candidates']} | {measured} | "
                      f"{k['failed']} | {default} | {fmt_seconds(k['best_seconds'])} | "
                      f"{k['trials_to_within']} | {fmt_seconds(k['search_seconds'])} |")
+    processes = len(next(iter(t["matmul"].values())))
     lines += ["", "### Tuned f32 matmul against OpenBLAS and oneDNN", "",
-              "`kiln tune` at its budget, then `kiln bench --db` with the tuned configs; "
-              "GFLOP/s (median), Kiln and its peers sampled in turns. The fraction of "
+              "`kiln tune` at its budget, then `kiln bench --db` with the tuned configs "
+              f"in {processes} process(es); GFLOP/s, Kiln and its peers sampled in turns. "
+              "The same code runs a steady few percent faster or slower in one process "
+              "than in another, so each figure is the median over the processes of "
+              "each process's median, the ratio the median of each process's ratio, "
+              "and the range that ratio's lowest and highest. The fraction of "
               "the FMA peak is given for one thread "
               "only: on a machine whose hardware threads may share a core (a VM's vCPUs "
               "placed by its hypervisor) the all-thread peak measured in one run can be "
               "anything from one core's to all cores', so it is no fixed yardstick.", "",
               "| shape | threads | Kiln tuned | OpenBLAS | oneDNN | tuned / faster peer "
-              "| of FMA peak |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    for threads, report in sorted(t["matmul"].items()):
-        peak = report["machine"]["peak_gflops"]
-        by_shape = {}
-        for b in report["benchmarks"]:
-            by_shape.setdefault(b["shape"], {})[b["implementation"]] = b
-        for shape, impls in by_shape.items():
-            kiln = impls.get("kiln")
-            if not kiln:
-                continue
-            peers = [impls[p]["gflops"] for p in ("openblas", "onednn") if p in impls]
-            fmt = lambda p: f"{impls[p]['gflops']:.1f}{noisy(impls[p])}" if p in impls else "-"
-            ratio = f"{kiln['gflops'] / max(peers):.2f}" if peers else "-"
-            lines.append(f"| {shape} | {threads} | {kiln['gflops']:.1f}{noisy(kiln)} | "
-                         f"{fmt('openblas')} | {fmt('onednn')} | {ratio} | "
-                         f"{fraction_of_peak(kiln, peak, threads)} |")
+              "| range | of FMA peak |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for threads, runs in sorted(t["matmul"].items()):
+        lines += tuned_matmul_rows(threads, runs)
     lines += ["", "### Tuned against default per kernel (zoo models)", "",
               "`kiln tune --model NAME --json`, all hardware threads; roofline: the "
               "roofline's bound over the tuned time.", ""]
