@@ -88,9 +88,25 @@ static bool mayWriteMemory(Operation *op) {
   return result.wasInterrupted();
 }
 
+/// Whether the ops from `read` up to `write` (the k loop among them), which
+/// the read moves past, may write memory: a write there could change the
+/// tile the read would see. Both in one block, so that the read still runs
+/// once per write.
+static bool mayWriteMemoryBetween(vector::TransferReadOp read,
+                                  vector::TransferWriteOp write) {
+  if (read->getBlock() != write->getBlock())
+    return true;
+  for (Operation *op = read->getNextNode(); op != write.getOperation();
+       op = op->getNextNode())
+    if (mayWriteMemory(op))
+      return true;
+  return false;
+}
+
 /// Rewrites the k loop of accumulator write `write` to start from zeros and
 /// adds the tile after it, when the loop starts from a read of the tile
-/// that `write` writes, only accumulates and writes no memory.
+/// that `write` writes, only accumulates, and nothing the read moves past
+/// writes memory.
 static void deferAccumulatorRead(RewriterBase &rewriter,
                                  vector::TransferWriteOp write) {
   auto kLoop = write.getVector().getDefiningOp<scf::ForOp>();
@@ -102,7 +118,7 @@ static void deferAccumulatorRead(RewriterBase &rewriter,
       read.getPermutationMap() != write.getPermutationMap() || read.getMask() ||
       write.getMask() ||
       !onlyAccumulates(kLoop, kLoop.getTiedLoopRegionIterArg(&init)) ||
-      mayWriteMemory(kLoop))
+      mayWriteMemoryBetween(read, write))
     return;
   Type elementType = read.getVectorType().getElementType();
   if (!isa<FloatType, IntegerType>(elementType))

@@ -217,9 +217,10 @@ static void prefetchLine(RewriterBase &rewriter, Location loc,
 }
 
 /// Prefetches for writing every cache line of the accumulator tile that
-/// `write` would write at the next iteration of its loop, spread over the
-/// iterations of the loop that accumulates it (all of them before that loop
-/// when its trip count is not static).
+/// `write` would write in the next micro kernel (see mapNextInductionVars),
+/// spread over the second half of the iterations of the loop that
+/// accumulates it (all of them before that loop when its trip count is not
+/// static).
 static void prefetchNext(RewriterBase &rewriter,
                          vector::TransferWriteOp write) {
   auto loop = write->getParentOfType<scf::ForOp>();

@@ -79,7 +79,10 @@ func.func @integer_accumulator_with_prefetch(%C: memref<64x32xi32>, %A: memref<8
 
 // Left alone: a k loop that starts from a constant (the first k block's),
 // one whose iterations do more than add to it (a maximum), one that reads
-// another tile than it writes, and one that writes memory.
+// another tile than it writes, one that writes memory, one followed by a
+// store before its write (the tile read after it would see the store),
+// and one whose tile is read outside the loop around its write (read after
+// it, the tile would be read once per write).
 // CHECK-LABEL: func.func @negative
 // CHECK-NOT: arith.constant dense<0.000000e+00>
 // CHECK: return
@@ -116,6 +119,21 @@ func.func @negative(%C: memref<64x32xf32>, %other: memref<64x32xf32>, %zeros: ve
       scf.yield %next : vector<8x32xf32>
     }
     vector.transfer_write %writing, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+    %before_store = vector.transfer_read %C[%r, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+    %stored_over = scf.for %k = %c0 to %c16 step %c1 iter_args(%acc = %before_store) -> (vector<8x32xf32>) {
+      %next = arith.addf %acc, %zeros : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %zeros, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+    vector.transfer_write %stored_over, %C[%r, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
+  }
+  %once = vector.transfer_read %C[%c0, %c0], %pad {in_bounds = [true, true]} : memref<64x32xf32>, vector<8x32xf32>
+  scf.for %r = %c0 to %c64 step %c8 {
+    %outside = scf.for %k = %c0 to %c16 step %c1 iter_args(%acc = %once) -> (vector<8x32xf32>) {
+      %next = arith.addf %acc, %zeros : vector<8x32xf32>
+      scf.yield %next : vector<8x32xf32>
+    }
+    vector.transfer_write %outside, %C[%c0, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<64x32xf32>
   }
   return
 }
