@@ -307,10 +307,9 @@ getRelativeTimes(const std::vector<std::vector<TrialResult>> &rounds) {
   return relative;
 }
 
-Confirmation
-confirmBest(const SearchResult &result,
-            const std::function<TrialResult(const CandidateIndices &)> &measure,
-            const ConfirmOptions &options, Clock &clock) {
+Confirmation confirmBest(const SearchResult &result,
+                         const MeasureTogether &measureTogether,
+                         const ConfirmOptions &options, Clock &clock) {
   double start = clock.now();
   Confirmation confirmation;
   // 1. The finalists: the fastest ok trials, and the first one.
@@ -336,17 +335,20 @@ confirmBest(const SearchResult &result,
     scores.push_back(result.trials[finalist].result.seconds.median);
   }
 
-  // 2. Interleaved rounds, each in an order rotated by one.
+  // 2. Rounds, each timing them together in an order rotated by one.
   std::vector<std::vector<TrialResult>> rounds(count);
   if (count >= 2)
     for (int64_t round = 0; round < options.rounds &&
                             clock.now() - start < options.maxSeconds;
          ++round) {
-      for (size_t i = 0; i < count; ++i) {
-        size_t finalist = (i + round) % count;
-        rounds[finalist].push_back(measure(
-            result.trials[confirmation.finalists[finalist]].candidate));
-      }
+      std::vector<CandidateIndices> candidates;
+      for (size_t i = 0; i < count; ++i)
+        candidates.push_back(
+            result.trials[confirmation.finalists[(i + round) % count]]
+                .candidate);
+      std::vector<TrialResult> timed = measureTogether(candidates);
+      for (size_t i = 0; i < count; ++i)
+        rounds[(i + round) % count].push_back(std::move(timed[i]));
       ++confirmation.rounds;
       confirmation.trials += static_cast<int64_t>(count);
     }

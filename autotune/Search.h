@@ -32,13 +32,16 @@
 // The search stops at the trial budget or when the time budget is spent. A
 // failed candidate counts as a trial and is never the best.
 //
-// Its trials are timed one after another, minutes apart on a large kernel,
-// and a machine whose speed drifts by more than the candidates differ (a
-// VM's neighbours) can crown whichever was timed in a fast moment. The
-// final round (confirmBest) times the few fastest and the default again,
-// interleaved, and picks among them by those times alone: by each one's
-// time over the fastest of its round, the median over the rounds, so that
-// a round the machine ran slow weighs like any other.
+// Its trials are timed one after another, each in a process of its own,
+// minutes apart on a large kernel, and a machine whose speed drifts by more
+// than the candidates differ (a VM's neighbours), or a process that runs
+// the same code a steady few percent slower than the next one, can crown
+// whichever was timed in a fast moment. The final round (confirmBest)
+// times the few fastest and the default again, together in each round (on
+// the CPU side by side in one process, samples in turns), and picks among
+// them by those times alone: by each one's time over the fastest of its
+// round, the median over the rounds, so that a round the machine ran slow
+// weighs like any other.
 //
 //===----------------------------------------------------------------------===//
 
@@ -81,10 +84,12 @@ struct SearchResult {
 
 struct ConfirmOptions {
   /// The fastest trials timed again (the first trial, the default, joins
-  /// them when it is not among them).
-  int64_t finalists = 3;
-  /// Rounds, each timing every finalist once, in an order rotated by one
-  /// per round.
+  /// them when it is not among them). Six, because one timing in a process
+  /// of its own is one draw: the search's 512x384x1536 trials put its best
+  /// config (timed side by side) fifth by their own times.
+  int64_t finalists = 6;
+  /// Rounds, each timing every finalist once, together, in an order
+  /// rotated by one per round.
   int64_t rounds = 3;
   /// No round starts after this many seconds.
   double maxSeconds = 300;
@@ -112,13 +117,16 @@ struct Confirmation {
   int64_t trials = 0;
 };
 
-/// Times the fastest ok trials of `result` and its first trial again with
-/// `measure`, in interleaved rounds, while `clock` is within the budget.
-/// Nothing is timed when fewer than two trials are ok.
-Confirmation
-confirmBest(const SearchResult &result,
-            const std::function<TrialResult(const CandidateIndices &)> &measure,
-            const ConfirmOptions &options, Clock &clock);
+/// Times candidates together: their results, in order.
+using MeasureTogether = std::function<std::vector<TrialResult>(
+    const std::vector<CandidateIndices> &)>;
+
+/// Times the fastest ok trials of `result` and its first trial again, all
+/// of them together in each round (`measureTogether`), while `clock` is
+/// within the budget. Nothing is timed when fewer than two trials are ok.
+Confirmation confirmBest(const SearchResult &result,
+                         const MeasureTogether &measureTogether,
+                         const ConfirmOptions &options, Clock &clock);
 
 /// Searches `legal` (candidates in enumeration order; `first` are measured
 /// before anything else and need not be in it), ranked by `predict`

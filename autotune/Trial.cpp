@@ -91,8 +91,8 @@ static void injectFault(InjectedFault fault, HostTensor &result) {
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// The kernel module, parsed in a context of its own with its diagnostics
-/// collected, and the trial data.
+/// The kernel modules, parsed in one context of their own whose
+/// diagnostics are collected, and the trial data.
 struct TrialInputs {
   TrialInputs() {
     DialectRegistry registry;
@@ -108,21 +108,21 @@ struct TrialInputs {
                                     diagnostics += diagnostic.str();
                                     return success();
                                   }};
-  OwningOpRef<ModuleOp> module;
+  std::vector<OwningOpRef<ModuleOp>> modules;
   TensorMap data;
 };
 } // namespace
 
-/// Reads the kernel module and the trial data of `options` into `inputs`;
+/// Reads the kernel modules and the trial data of `options` into `inputs`;
 /// the failure answer when it cannot.
 static std::optional<std::string> readTrialInputs(const TrialOptions &options,
                                                   TrialInputs &inputs) {
-  inputs.module =
-      parseSourceFile<ModuleOp>(options.kernelPath, &inputs.context);
-  if (!inputs.module)
-    return failAnswer(TrialStatus::Failed, "cannot parse '" +
-                                               options.kernelPath +
-                                               "': " + inputs.diagnostics);
+  for (const std::string &path : options.kernelPaths) {
+    inputs.modules.push_back(parseSourceFile<ModuleOp>(path, &inputs.context));
+    if (!inputs.modules.back())
+      return failAnswer(TrialStatus::Failed,
+                        "cannot parse '" + path + "': " + inputs.diagnostics);
+  }
   std::string error;
   std::optional<TensorMap> data = readSafetensors(options.dataPath, error);
   if (!data)
@@ -193,51 +193,96 @@ static std::string timedAnswer(const Measurement &measured) {
 // The CPU trial
 //===----------------------------------------------------------------------===//
 
-/// Compiles, checks and times the kernel of `inputs` on a thread pool.
-static std::string runCpuTrial(const TrialOptions &options,
-                               TrialInputs &inputs) {
+namespace {
+/// A candidate of a CPU trial, loaded, with the buffers it is called on
+/// (the trial data's inputs, then its own results).
+struct CpuCandidate {
+  cpu::LoadedKernel kernel;
+  std::vector<HostTensor> results;
+  std::vector<void *> buffers;
+};
+} // namespace
+
+/// Runs `candidate` once over its tiles on `pool`.
+static void runCpuCandidate(const CpuCandidate &candidate, ThreadPool &pool) {
+  pool.parallelFor(candidate.kernel.getInfo().tileCount,
+                   [&](int64_t begin, int64_t end) {
+                     candidate.kernel(candidate.buffers.data(), begin, end);
+                   });
+}
+
+/// Compiles `module` into `path`, loads it into `candidate` and checks its
+/// results on the trial data; its failure answer when it may not be timed.
+static std::optional<std::string>
+prepareCpuCandidate(const TrialOptions &options, TrialInputs &inputs,
+                    ModuleOp module, const std::string &path, ThreadPool &pool,
+                    CpuCandidate &candidate) {
   // 1. Compile and load.
-  FailureOr<cpu::LoadedKernel> kernel = cpu::compileAndLoadKernel(
-      *inputs.module, options.target, options.workDirectory + "/candidate.so");
+  inputs.diagnostics.clear();
+  FailureOr<cpu::LoadedKernel> kernel =
+      cpu::compileAndLoadKernel(module, options.target, path);
   if (failed(kernel))
     return failAnswer(TrialStatus::CompileError, inputs.diagnostics);
-  std::vector<HostTensor *> in = getTensors(inputs.data, "in");
-  std::vector<void *> buffers;
-  for (HostTensor *input : in)
-    buffers.push_back(input->data());
-  std::vector<HostTensor> results;
+  candidate.kernel = std::move(*kernel);
+  for (HostTensor *input : getTensors(inputs.data, "in"))
+    candidate.buffers.push_back(input->data());
   for (HostTensor *expected : getTensors(inputs.data, "out"))
-    results.emplace_back(expected->getElementType(), expected->getShape());
-  for (HostTensor &result : results)
-    buffers.push_back(result.data());
-  if (std::optional<std::string> answer =
-          checkTensorCount(buffers.size(), kernel->getInfo().numBuffers))
-    return *answer;
+    candidate.results.emplace_back(expected->getElementType(),
+                                   expected->getShape());
+  for (HostTensor &result : candidate.results)
+    candidate.buffers.push_back(result.data());
+  if (std::optional<std::string> answer = checkTensorCount(
+          candidate.buffers.size(), candidate.kernel.getInfo().numBuffers))
+    return answer;
 
   // 2. Correct first.
+  runCpuCandidate(candidate, pool);
+  return checkResults(options, candidate.results, inputs.data);
+}
+
+/// Compiles and checks each kernel of `inputs`, then times those that
+/// compute the right result on a thread pool: one alone, several side by
+/// side, so that this process's own speed, which differs by a few percent
+/// from one process to the next, weighs on all of them alike.
+static std::vector<std::string> runCpuTrial(const TrialOptions &options,
+                                            TrialInputs &inputs) {
   ThreadPool pool(options.threads);
-  auto run = [&] {
-    pool.parallelFor(kernel->getInfo().tileCount,
-                     [&](int64_t begin, int64_t end) {
-                       (*kernel)(buffers.data(), begin, end);
-                     });
-  };
-  run();
-  if (std::optional<std::string> answer =
-          checkResults(options, results, inputs.data))
-    return *answer;
+  std::vector<std::string> answers(inputs.modules.size());
+  std::vector<CpuCandidate> candidates(inputs.modules.size());
+  std::vector<size_t> timed;
+  for (auto [i, module] : llvm::enumerate(inputs.modules)) {
+    std::string path =
+        options.workDirectory + "/candidate" + std::to_string(i) + ".so";
+    if (std::optional<std::string> answer = prepareCpuCandidate(
+            options, inputs, *module, path, pool, candidates[i]))
+      answers[i] = *answer;
+    else
+      timed.push_back(i);
+  }
+  if (timed.empty())
+    return answers;
 
   // 3. Then timed, each call meeting its inputs cold, as a model's kernel
   // meets its weights. Back to back, 128x768x3072's 9 MiB rhs stayed in
   // the L3, and a config that rereads it unpacked won at 2.53 ms, then took
   // 3.0-3.1 ms beside the peers, 5-8% slower than the default.
+  std::vector<HostTensor *> in = getTensors(inputs.data, "in");
   MeasureOptions measureOptions = options.measure;
   measureOptions.beforeEachCall = [&] {
     for (HostTensor *input : in)
       evictFromCaches(input->data(), input->getByteSize());
   };
+  std::vector<std::function<void()>> works;
+  for (size_t i : timed)
+    works.push_back([&, i] { runCpuCandidate(candidates[i], pool); });
   SteadyClock clock;
-  return timedAnswer(measure(run, measureOptions, clock));
+  std::vector<Measurement> measured =
+      works.size() == 1 ? std::vector<Measurement>{measure(
+                              works.front(), measureOptions, clock)}
+                        : measureSideBySide(works, measureOptions, clock);
+  for (auto [i, measurement] : llvm::zip_equal(timed, measured))
+    answers[i] = timedAnswer(measurement);
+  return answers;
 }
 
 //===----------------------------------------------------------------------===//
@@ -298,20 +343,25 @@ static Artifact makeKernelModel(CudaProgram program, TensorMap &data) {
 
 std::string runCudaTrial(const TrialOptions &options,
                          const cuda::CudaDevice &device) {
+  if (options.kernelPaths.size() != 1)
+    return failAnswer(TrialStatus::Failed,
+                      "a GPU trial times one kernel module, not " +
+                          std::to_string(options.kernelPaths.size()));
   TrialInputs inputs;
   if (std::optional<std::string> answer = readTrialInputs(options, inputs))
     return *answer;
+  ModuleOp module = *inputs.modules.front();
 
   // 1. Generate, compile with NVRTC and load as a one-kernel model.
-  compiler::setDefaultCudaConfigs(*inputs.module, options.target);
+  compiler::setDefaultCudaConfigs(module, options.target);
   std::vector<std::string> sources;
   FailureOr<CudaProgram> program = compiler::compileCudaKernels(
-      *inputs.module, options.target, options.nvrtc, sources);
+      module, options.target, options.nvrtc, sources);
   if (failed(program))
     return failAnswer(TrialStatus::CompileError, inputs.diagnostics);
   if (program->kernels.size() != 1)
     return failAnswer(TrialStatus::Failed,
-                      "expected one kernel in '" + options.kernelPath +
+                      "expected one kernel in '" + options.kernelPaths[0] +
                           "', found " +
                           std::to_string(program->kernels.size()));
   std::vector<HostTensor *> in = getTensors(inputs.data, "in");
@@ -322,7 +372,7 @@ std::string runCudaTrial(const TrialOptions &options,
   std::string error;
   std::optional<cuda::CudaModel> model = cuda::CudaModel::load(
       device, makeKernelModel(std::move(*program), inputs.data),
-      options.kernelPath, cuda::CudaLoadOptions(), error);
+      options.kernelPaths[0], cuda::CudaLoadOptions(), error);
   if (!model)
     return deviceFailAnswer(TrialStatus::CompileError, error);
 
@@ -362,7 +412,7 @@ std::string runCudaTrial(const TrialOptions &options,
 // The worker's entry
 //===----------------------------------------------------------------------===//
 
-std::string runTrial(const TrialOptions &options) {
+std::vector<std::string> runTrial(const TrialOptions &options) {
   if (compiler::isCudaTarget(options.target)) {
     std::string error;
     std::optional<cuda::CudaDriverApi> api =
@@ -370,12 +420,12 @@ std::string runTrial(const TrialOptions &options) {
     std::optional<cuda::CudaDevice> device =
         api ? cuda::openCudaDevice(*api, /*ordinal=*/0, error) : std::nullopt;
     if (!device)
-      return failAnswer(TrialStatus::Failed, "no CUDA device: " + error);
-    return runCudaTrial(options, *device);
+      return {failAnswer(TrialStatus::Failed, "no CUDA device: " + error)};
+    return {runCudaTrial(options, *device)};
   }
   TrialInputs inputs;
   if (std::optional<std::string> answer = readTrialInputs(options, inputs))
-    return *answer;
+    return std::vector<std::string>(options.kernelPaths.size(), *answer);
   return runCpuTrial(options, inputs);
 }
 

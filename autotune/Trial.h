@@ -2,7 +2,7 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 //
-// What `kiln-tune-worker` does for one candidate, in its own process:
+// What `kiln-tune-worker` does for a candidate, in its own process:
 //
 //   1. parse the kernel module (one kernel, its candidate config attached);
 //   2. compile it for the target into a shared object and load it; for a
@@ -15,6 +15,14 @@
 //   4. time it with the shared timing loop (autotune/Measure.h) on a thread
 //      pool, or on the GPU by the device time driver events stamp on its
 //      stream, and answer one JSON line (read by autotune/Worker.h).
+//
+// On the CPU a worker may take several candidates of one kernel (the tuner's
+// final round): each is compiled and checked, then those that pass are
+// timed side by side on the same buffers, their samples taken in turns,
+// and the worker answers a line per candidate, in order. The same code runs
+// a steady few percent faster in one process than in another, whatever its
+// buffers' pages, the CPU or the address layout (session 24, bench/NOTES.md);
+// within one process the candidates' ratios hold to a fraction of a percent.
 //
 // On the GPU, a candidate that cannot load (too many registers or too much
 // shared memory for the device) is a compile error, one that faults while
@@ -36,6 +44,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include <string>
+#include <vector>
 
 namespace kiln::cuda {
 struct CudaDevice;
@@ -48,8 +57,10 @@ namespace kiln::autotune {
 enum class InjectedFault { None, Crash, Hang, WrongResult, OutOfMemory };
 
 struct TrialOptions {
-  /// The kernel module (.mlir) and the trial data (.safetensors).
-  std::string kernelPath, dataPath;
+  /// The kernel modules (.mlir, one candidate each; one on a GPU target).
+  std::vector<std::string> kernelPaths;
+  /// The trial data (.safetensors), shared by the candidates.
+  std::string dataPath;
   /// A folder for the compiled shared object.
   std::string workDirectory;
   /// The target name (codegen/Common/Target.h), or a GPU architecture.
@@ -69,10 +80,10 @@ struct TrialOptions {
 mlir::LogicalResult writeTrialData(mlir::func::FuncOp kernel,
                                    const std::string &path, uint64_t seed);
 
-/// Runs the trial and returns its JSON answer line: {"status": "ok",
-/// "median": ..., "q1": ..., ...} or {"status": "<failure>", "reason":
-/// "..."} (status names of getTrialStatusName).
-std::string runTrial(const TrialOptions &options);
+/// Runs the trial and returns a JSON answer line per kernel module, in
+/// order: {"status": "ok", "median": ..., "q1": ..., ...} or {"status":
+/// "<failure>", "reason": "..."} (status names of getTrialStatusName).
+std::vector<std::string> runTrial(const TrialOptions &options);
 
 /// Runs the trial of a GPU target (`options.target` "sm_80" or "sm_90a") on
 /// `device`: what runTrial does once it has opened device 0 with the

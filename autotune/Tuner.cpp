@@ -170,27 +170,25 @@ KernelTrials::~KernelTrials() {
     llvm::sys::fs::remove_directories(folder);
 }
 
-TrialResult KernelTrials::measure(const Candidate &candidate) {
-  std::string kernelPath =
-      folder + "/candidate" + std::to_string(written++) + ".mlir";
-  if (failed(writeCandidate(kernel, getConfig(candidate), kernelPath)))
-    return TrialResult{TrialStatus::Failed, "cannot write the candidate"};
+std::vector<TrialResult>
+KernelTrials::runWorkerOn(const std::vector<Candidate> &candidates) {
   WorkerOptions worker;
-  worker.command = {options.workerPath,
-                    "--kernel",
-                    kernelPath,
-                    "--data",
-                    dataPath,
-                    "--work-dir",
-                    folder,
-                    "--target",
-                    getTargetName(options),
-                    "--threads",
-                    std::to_string(options.threads),
-                    "--max-seconds",
-                    std::to_string(options.measureSeconds),
-                    "--remeasure-spread",
-                    std::to_string(options.remeasureSpread)};
+  worker.command = {options.workerPath};
+  for (const Candidate &candidate : candidates) {
+    std::string kernelPath =
+        folder + "/candidate" + std::to_string(written++) + ".mlir";
+    if (failed(writeCandidate(kernel, getConfig(candidate), kernelPath)))
+      return std::vector<TrialResult>(
+          candidates.size(),
+          TrialResult{TrialStatus::Failed, "cannot write the candidate"});
+    worker.command.insert(worker.command.end(), {"--kernel", kernelPath});
+  }
+  worker.command.insert(
+      worker.command.end(),
+      {"--data", dataPath, "--work-dir", folder, "--target",
+       getTargetName(options), "--threads", std::to_string(options.threads),
+       "--max-seconds", std::to_string(options.measureSeconds),
+       "--remeasure-spread", std::to_string(options.remeasureSpread)});
   if (options.cuda) {
     for (const std::string &library : options.nvrtc.libraries)
       worker.command.insert(worker.command.end(), {"--nvrtc-library", library});
@@ -202,9 +200,28 @@ TrialResult KernelTrials::measure(const Candidate &candidate) {
   }
   worker.command.insert(worker.command.end(), options.workerArguments.begin(),
                         options.workerArguments.end());
-  worker.timeoutSeconds = options.trialTimeoutSeconds;
+  worker.timeoutSeconds =
+      options.trialTimeoutSeconds * static_cast<double>(candidates.size());
   worker.memoryLimitBytes = options.workerMemoryBytes;
-  return runWorker(worker);
+  return runWorker(worker, candidates.size());
+}
+
+TrialResult KernelTrials::measure(const Candidate &candidate) {
+  return runWorkerOn({candidate}).front();
+}
+
+std::vector<TrialResult>
+KernelTrials::measureTogether(const std::vector<Candidate> &candidates) {
+  std::vector<TrialResult> results;
+  if (!options.cuda && candidates.size() > 1) {
+    results = runWorkerOn(candidates);
+    if (llvm::any_of(results, [](const TrialResult &r) { return r.ok(); }))
+      return results;
+  }
+  results.clear();
+  for (const Candidate &candidate : candidates)
+    results.push_back(measure(candidate));
+  return results;
 }
 
 int64_t KernelTrials::getSpaceSize() const {
@@ -306,13 +323,11 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
 
   // 3. Search, the seeds (the default's first) first, each candidate in a
   //    worker.
-  auto measure = [&](const Candidate &candidate) {
-    return (*trials)->measure(candidate);
-  };
   SearchResult result = search(
       (*trials)->getLegal(), (*trials)->getSeeds(),
       [&](const Candidate &candidate) { return (*trials)->predict(candidate); },
-      measure, options.search, clock);
+      [&](const Candidate &candidate) { return (*trials)->measure(candidate); },
+      options.search, clock);
   tuning.trials = static_cast<int64_t>(result.trials.size());
   auto addFailure = [&](const Candidate &candidate, const TrialResult &trial) {
     if (!trial.ok())
@@ -324,10 +339,15 @@ FailureOr<KernelTuning> tuneKernel(func::FuncOp kernel,
   }
 
   // 4. The final round: the fastest few and the default timed again,
-  //    interleaved, within what is left of the time budget.
+  //    side by side, within what is left of the time budget.
   ConfirmOptions confirm;
   confirm.maxSeconds = options.search.maxSeconds - (clock.now() - start);
-  Confirmation confirmation = confirmBest(result, measure, confirm, clock);
+  Confirmation confirmation = confirmBest(
+      result,
+      [&](const std::vector<Candidate> &finalists) {
+        return (*trials)->measureTogether(finalists);
+      },
+      confirm, clock);
   tuning.confirmationTrials = confirmation.trials;
   for (auto [finalist, trial] :
        llvm::zip_equal(confirmation.finalists, confirmation.results))

@@ -150,6 +150,13 @@ public:
 
   /// Compiles, checks and times `candidate` in a worker.
   TrialResult measure(const Candidate &candidate);
+  /// Compiles, checks and times `candidates`, on the CPU side by side in
+  /// one worker (their ratios then hold whatever that process's own
+  /// speed), on a GPU each in its own; their results in order. When none
+  /// comes back ok, each is timed again alone: a candidate that kills the
+  /// worker takes none of the others with it.
+  std::vector<TrialResult>
+  measureTogether(const std::vector<Candidate> &candidates);
   /// The cost model's seconds for `candidate`.
   double predict(const Candidate &candidate) const;
   /// The config `candidate` gives, as the database stores it.
@@ -173,6 +180,10 @@ private:
   std::string folder;
   std::string dataPath;
   int64_t written = 0;
+
+  /// Runs one worker on `candidates`: their results in order.
+  std::vector<TrialResult>
+  runWorkerOn(const std::vector<Candidate> &candidates);
 };
 
 /// The key `kernel` is stored under.

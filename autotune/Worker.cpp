@@ -116,14 +116,26 @@ static bool drain(int fd, std::string &text) {
   return n > 0 || (n < 0 && (errno == EINTR || errno == EAGAIN));
 }
 
+/// The last `count` lines of `text` that are not empty, without their
+/// newlines, in order; fewer when it has fewer.
+static std::vector<std::string> lastLines(const std::string &text,
+                                          size_t count) {
+  std::vector<std::string> lines;
+  size_t end = text.find_last_not_of("\n ");
+  while (lines.size() < count && end != std::string::npos) {
+    size_t begin = text.rfind('\n', end);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    lines.insert(lines.begin(), text.substr(begin, end + 1 - begin));
+    end = begin == 0 ? std::string::npos
+                     : text.find_last_not_of("\n ", begin - 1);
+  }
+  return lines;
+}
+
 /// The last line of `text` that is not empty, without the newline.
 static std::string lastLine(const std::string &text) {
-  size_t end = text.find_last_not_of("\n ");
-  if (end == std::string::npos)
-    return "";
-  size_t begin = text.rfind('\n', end);
-  begin = begin == std::string::npos ? 0 : begin + 1;
-  return text.substr(begin, end + 1 - begin);
+  std::vector<std::string> lines = lastLines(text, 1);
+  return lines.empty() ? "" : lines.front();
 }
 
 /// Whether the worker's error output says it ran out of memory (LLVM's
@@ -134,16 +146,17 @@ static bool saysOutOfMemory(const std::string &errors) {
          errors.find("Cannot allocate memory") != std::string::npos;
 }
 
-TrialResult runWorker(const WorkerOptions &options) {
+std::vector<TrialResult> runWorker(const WorkerOptions &options,
+                                   size_t answers) {
   TrialResult result;
   if (options.command.empty()) {
     result.reason = "no worker command";
-    return result;
+    return std::vector<TrialResult>(answers, result);
   }
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     result.reason = std::string("cannot create pipes: ") + strerror(errno);
-    return result;
+    return std::vector<TrialResult>(answers, result);
   }
   std::vector<char *> argv;
   for (const std::string &arg : options.command)
@@ -172,7 +185,7 @@ TrialResult runWorker(const WorkerOptions &options) {
     close(out[0]);
     close(err[0]);
     result.reason = std::string("cannot start the worker: ") + strerror(errno);
-    return result;
+    return std::vector<TrialResult>(answers, result);
   }
   setpgid(child, child);
 
@@ -210,29 +223,42 @@ TrialResult runWorker(const WorkerOptions &options) {
   if (!timedOut)
     kill(-child, SIGKILL); // Whatever it left behind in its group.
 
-  // 3. Classify.
+  // 3. Classify: a worker that did not end by itself leaves every candidate
+  //    with that failure; one that did answers a line per candidate.
   std::string detail = lastLine(errors);
   if (timedOut) {
     result.status = TrialStatus::TimedOut;
     result.reason =
         "killed after " + std::to_string(options.timeoutSeconds) + " s";
-  } else if (WIFSIGNALED(status)) {
+    return std::vector<TrialResult>(answers, result);
+  }
+  if (WIFSIGNALED(status)) {
     int signal = WTERMSIG(status);
     result.status = saysOutOfMemory(errors) ? TrialStatus::OutOfMemory
                                             : TrialStatus::Crashed;
     result.reason = std::string("signal ") + std::to_string(signal) + " (" +
                     strsignal(signal) + ")" +
                     (detail.empty() ? "" : ": " + detail);
-  } else {
-    result = parseTrialAnswer(lastLine(answer));
+    return std::vector<TrialResult>(answers, result);
+  }
+  std::vector<std::string> lines = lastLines(answer, answers);
+  lines.insert(lines.begin(), answers - lines.size(), "");
+  std::vector<TrialResult> results;
+  for (const std::string &line : lines) {
+    result = parseTrialAnswer(line);
     if (result.status == TrialStatus::Failed && result.reason.empty())
       result.reason = "exit status " + std::to_string(WEXITSTATUS(status));
     if (result.status == TrialStatus::Failed && !detail.empty())
       result.reason += ": " + detail;
     if (result.status == TrialStatus::Failed && saysOutOfMemory(errors))
       result.status = TrialStatus::OutOfMemory;
+    results.push_back(std::move(result));
   }
-  return result;
+  return results;
+}
+
+TrialResult runWorker(const WorkerOptions &options) {
+  return runWorker(options, 1).front();
 }
 
 } // namespace kiln::autotune

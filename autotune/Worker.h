@@ -77,6 +77,13 @@ struct WorkerOptions {
 /// throws, never kills this process.
 TrialResult runWorker(const WorkerOptions &options);
 
+/// Runs a worker that answers for `answers` candidates, a JSON line each,
+/// and returns their results in order; when it did not exit by itself
+/// (a signal, the timeout, the memory limit), each candidate's result is
+/// that failure.
+std::vector<TrialResult> runWorker(const WorkerOptions &options,
+                                   size_t answers);
+
 /// A timing summary as the worker's answer carries it (count, median,
 /// quartiles, extremes, mean, spread), and back; absent fields read as 0.
 nlohmann::json summaryToJson(const Summary &summary);

@@ -2,21 +2,23 @@
 //
 // SPDX-License-Identifier: Apache-2.0
 //
-// Compiles, checks and times one candidate kernel (autotune/Trial.h) and
-// prints its JSON answer line; started by the tuner (autotune/Worker.h),
-// never by hand.
+// Compiles, checks and times candidate kernels (autotune/Trial.h) and
+// prints a JSON answer line for each; started by the tuner
+// (autotune/Worker.h), never by hand.
 //
-//   kiln-tune-worker --kernel K.mlir --data D.safetensors --work-dir DIR
-//       [--target NAME] [--threads N] [--max-seconds S] [--min-samples N]
-//       [--remeasure-spread F] [--inject-fault crash|hang|wrong-result|out-of-memory]
+//   kiln-tune-worker --kernel K.mlir [--kernel K2.mlir]... --data D.safetensors
+//       --work-dir DIR [--target NAME] [--threads N] [--max-seconds S]
+//       [--min-samples N] [--remeasure-spread F]
+//       [--inject-fault crash|hang|wrong-result|out-of-memory]
 //       [--nvrtc-library PATH]... [--cuda-include DIR]... [--nvrtc-cache DIR]
 //       [--cuda-driver PATH]
 //
-// A GPU --target (sm_80, sm_90a) compiles with the NVRTC libraries tried in
-// the order given (default: NVRTC's names on the library path), the CUDA
-// headers of --cuda-include and the cubin cache --nvrtc-cache (none by
-// default), and runs on device 0 of the driver --cuda-driver (default
-// libcuda.so.1).
+// Several --kernel (CPU targets only) are candidates of one kernel, timed
+// side by side. A GPU --target (sm_80, sm_90a) compiles with the NVRTC
+// libraries tried in the order given (default: NVRTC's names on the library
+// path), the CUDA headers of --cuda-include and the cubin cache
+// --nvrtc-cache (none by default), and runs on device 0 of the driver
+// --cuda-driver (default libcuda.so.1).
 // --inject-fault exists for the tests of the tuner's fault handling.
 //
 //===----------------------------------------------------------------------===//
@@ -54,7 +56,7 @@ int main(int argc, char **argv) {
       answerFailure("failed", "missing value of " + flag);
     std::string value = argv[++i];
     if (flag == "--kernel")
-      options.kernelPath = value;
+      options.kernelPaths.push_back(value);
     else if (flag == "--data")
       options.dataPath = value;
     else if (flag == "--work-dir")
@@ -89,12 +91,13 @@ int main(int argc, char **argv) {
   }
   if (!nvrtcLibraries.empty())
     options.nvrtc.libraries = std::move(nvrtcLibraries);
-  if (options.kernelPath.empty() || options.dataPath.empty() ||
+  if (options.kernelPaths.empty() || options.dataPath.empty() ||
       options.workDirectory.empty() || options.threads < 1)
     answerFailure("failed", "expected --kernel, --data, --work-dir and a "
                             "positive --threads");
   // Running out of memory ends in std::bad_alloc, uncaught: the tuner tells
   // it from the runtime's message on the error output.
-  std::printf("%s\n", runTrial(options).c_str());
+  for (const std::string &answer : runTrial(options))
+    std::printf("%s\n", answer.c_str());
   return 0;
 }

@@ -111,7 +111,7 @@ protected:
       return std::nullopt;
     }
     TrialOptions options;
-    options.kernelPath = folder + "/add.mlir";
+    options.kernelPaths = {folder + "/add.mlir"};
     options.dataPath = folder + "/data.safetensors";
     options.workDirectory = folder;
     options.target = "sm_90a";
@@ -119,7 +119,7 @@ protected:
     options.measure.maxSeconds = 0.05;
     EXPECT_TRUE(succeeded(writeTrialData(getKernel(), options.dataPath, 1)));
     std::error_code code;
-    llvm::raw_fd_ostream os(options.kernelPath, code);
+    llvm::raw_fd_ostream os(options.kernelPaths.front(), code);
     EXPECT_FALSE(code);
     module->print(os);
     return options;
@@ -241,7 +241,7 @@ TEST_F(CudaTrialTest, NoDeviceFailsTheTrialPlainly) {
   TrialOptions options;
   options.target = "sm_80";
   options.cudaDriver = folder + "/libcuda-missing.so.1";
-  TrialResult result = parseTrialAnswer(runTrial(options));
+  TrialResult result = parseTrialAnswer(runTrial(options).front());
   EXPECT_EQ(result.status, TrialStatus::Failed);
   EXPECT_EQ(result.reason.rfind("no CUDA device: cannot load ", 0), 0u)
       << result.reason;

@@ -229,6 +229,21 @@ static SearchResult searched(const std::vector<double> &seconds) {
   return result;
 }
 
+/// Times candidates together by timing each with `measure`, in order,
+/// counting the calls in `calls` when given.
+static MeasureTogether
+oneByOne(std::function<TrialResult(const CandidateIndices &)> measure,
+         std::vector<size_t> *calls = nullptr) {
+  return [measure, calls](const std::vector<CandidateIndices> &candidates) {
+    if (calls)
+      calls->push_back(candidates.size());
+    std::vector<TrialResult> results;
+    for (const CandidateIndices &candidate : candidates)
+      results.push_back(measure(candidate));
+    return results;
+  };
+}
+
 TEST(SearchTest, TheFinalRoundPicksByInterleavedTimesAlone) {
   // The search timed the default (candidate 0) in a fast moment; timed
   // again together, candidate 2 is the fastest.
@@ -241,12 +256,17 @@ TEST(SearchTest, TheFinalRoundPicksByInterleavedTimesAlone) {
     clock.time += 1;
     return timed(now[c[0]]);
   };
-  Confirmation confirmation = confirmBest(result, measure, {}, clock);
+  std::vector<size_t> together;
+  ConfirmOptions options;
+  options.finalists = 3;
+  Confirmation confirmation =
+      confirmBest(result, oneByOne(measure, &together), options, clock);
   // The three fastest as the search timed them, the default among them.
   EXPECT_EQ(confirmation.finalists, (std::vector<size_t>{0, 2, 3}));
   EXPECT_EQ(confirmation.rounds, 3);
   EXPECT_EQ(confirmation.trials, 9);
-  // Interleaved, each round rotated by one.
+  // All three timed together in each round, each round rotated by one.
+  EXPECT_EQ(together, (std::vector<size_t>{3, 3, 3}));
   EXPECT_EQ(order, (std::vector<int64_t>{0, 2, 3, 2, 3, 0, 3, 0, 2}));
   ASSERT_TRUE(confirmation.best);
   EXPECT_EQ(confirmation.finalists[*confirmation.best], 2u);
@@ -267,7 +287,10 @@ TEST(SearchTest, TheFinalRoundTakesTheMedianRoundAndRulesOutFailures) {
       return TrialResult{TrialStatus::Crashed, "signal 11"};
     return timed(c[0] == 3 ? 1.4 : 2.0);
   };
-  Confirmation confirmation = confirmBest(result, measure, {}, clock);
+  ConfirmOptions options;
+  options.finalists = 3;
+  Confirmation confirmation =
+      confirmBest(result, oneByOne(measure), options, clock);
   EXPECT_EQ(confirmation.finalists, (std::vector<size_t>{1, 2, 3, 0}));
   EXPECT_EQ(confirmation.results[0].seconds.median, 1.3);
   EXPECT_FALSE(confirmation.results[1].ok());
@@ -288,7 +311,7 @@ TEST(SearchTest, TheFinalRoundRanksByTimesRelativeToEachRound) {
   auto measure = [&](const CandidateIndices &c) {
     return timed(rounds[calls[c[0]]++][c[0]]);
   };
-  Confirmation confirmation = confirmBest(result, measure, {}, clock);
+  Confirmation confirmation = confirmBest(result, oneByOne(measure), {}, clock);
   EXPECT_EQ(confirmation.rounds, 3);
   ASSERT_TRUE(confirmation.best);
   EXPECT_EQ(confirmation.finalists[*confirmation.best], 0u);
@@ -313,14 +336,14 @@ TEST(SearchTest, TheFinalRoundKeepsToTheBudget) {
   // No time left: the search's own times decide.
   ConfirmOptions options;
   options.maxSeconds = 0;
-  Confirmation none = confirmBest(result, measure, options, clock);
+  Confirmation none = confirmBest(result, oneByOne(measure), options, clock);
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(none.rounds, 0);
   ASSERT_TRUE(none.best);
   EXPECT_EQ(none.finalists[*none.best], 0u);
   // Time for two rounds of three trials: the third does not start.
   options.maxSeconds = 4;
-  Confirmation two = confirmBest(result, measure, options, clock);
+  Confirmation two = confirmBest(result, oneByOne(measure), options, clock);
   EXPECT_EQ(two.rounds, 2);
   EXPECT_EQ(calls, 6);
   EXPECT_EQ(two.finalists[*two.best], 2u);
@@ -328,7 +351,7 @@ TEST(SearchTest, TheFinalRoundKeepsToTheBudget) {
   calls = 0;
   SearchResult single = searched({1.0});
   single.trials.push_back({{1}, TrialResult{TrialStatus::Failed, "no"}});
-  Confirmation alone = confirmBest(single, measure, {}, clock);
+  Confirmation alone = confirmBest(single, oneByOne(measure), {}, clock);
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(alone.finalists, (std::vector<size_t>{0}));
 }
