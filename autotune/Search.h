@@ -85,8 +85,9 @@ struct SearchResult {
 struct ConfirmOptions {
   /// The fastest trials timed again (the first trial, the default, joins
   /// them when it is not among them). Six, because one timing in a process
-  /// of its own is one draw: the search's 512x384x1536 trials put its best
-  /// config (timed side by side) fifth by their own times.
+  /// of its own is one draw: in one 512x384x1536 tuning, the config that
+  /// won side by side in other tunings (one m block of 512, k blocks of
+  /// 192) came fifth by the search's own times.
   int64_t finalists = 6;
   /// Rounds, each timing every finalist once, together, in an order
   /// rotated by one per round.

@@ -549,6 +549,37 @@ TEST_F(TunerTest, TimesCandidatesTogetherInOneWorker) {
     EXPECT_GT(result.seconds.median, 0);
   }
 
+  // The worker itself answers for both of two kernels.
+  std::string folder = (std::filesystem::temp_directory_path() /
+                        ("kiln-together-" + std::to_string(getpid())))
+                           .string();
+  std::filesystem::create_directories(folder);
+  ASSERT_TRUE(succeeded(writeTrialData(kernel, folder + "/d.st", 1)));
+  {
+    std::error_code code;
+    llvm::raw_fd_ostream os(folder + "/k.mlir", code);
+    kernel->getParentOp()->print(os);
+  }
+  WorkerOptions worker;
+  worker.command = {KILN_TUNE_WORKER_PATH,
+                    "--kernel",
+                    folder + "/k.mlir",
+                    "--kernel",
+                    folder + "/k.mlir",
+                    "--data",
+                    folder + "/d.st",
+                    "--work-dir",
+                    folder,
+                    "--target",
+                    "x86-64-v3",
+                    "--max-seconds",
+                    "0.01"};
+  results = runWorker(worker, 2);
+  std::filesystem::remove_all(folder);
+  ASSERT_EQ(results.size(), 2u);
+  for (const TrialResult &result : results)
+    EXPECT_TRUE(result.ok()) << result.reason;
+
   // A worker that dies leaves each candidate its failure.
   options.workerArguments = {"--inject-fault", "crash"};
   FailureOr<std::unique_ptr<KernelTrials>> crashing =
